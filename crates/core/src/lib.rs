@@ -1,0 +1,20 @@
+//! Tally's core: what every service shares.
+//!
+//! - [`config`]: settings from `TALLY_*`/`DATABASE_URL` over `tally.toml` over defaults,
+//!   and the project's JWT secret.
+//! - [`jwt`]: HS256 signing and verification, the anon and service_role keys.
+//! - [`db`]: the owner and request pools, migrations, the request role's password.
+//! - [`request`]: the per-request transaction that runs work as the caller (role + claims),
+//!   which is how every service lets row-level security decide.
+//! - [`error`]: the core error type.
+
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod jwt;
+pub mod request;
+
+pub use config::Config;
+pub use error::Error;
+pub use jwt::{Claims, JwtError, JwtKeys};
+pub use request::{DbRole, RequestContext};

@@ -1,0 +1,167 @@
+//! The per-request transaction: every service runs a caller's work as
+//! `BEGIN; set_config('role', …, true); set_config('request.jwt.claims', …, true); …; COMMIT`,
+//! as PostgREST does, so the database's row-level security decides what the caller sees.
+
+use axum::http::HeaderMap;
+use serde_json::{Map, Value};
+use sqlx::{PgPool, Postgres, Transaction};
+
+use crate::{Claims, JwtError};
+
+/// The database role a request runs as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbRole {
+    /// No user: the anon key alone.
+    Anon,
+    /// A signed-in user.
+    Authenticated,
+    /// The server or a trusted backend: bypasses row-level security.
+    ServiceRole,
+}
+
+impl DbRole {
+    /// The role's name in PostgreSQL.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DbRole::Anon => "anon",
+            DbRole::Authenticated => "authenticated",
+            DbRole::ServiceRole => "service_role",
+        }
+    }
+
+    /// Parses a JWT `role` claim; only the three API roles are accepted.
+    pub fn from_claim(role: &str) -> Option<Self> {
+        match role {
+            "anon" => Some(DbRole::Anon),
+            "authenticated" => Some(DbRole::Authenticated),
+            "service_role" => Some(DbRole::ServiceRole),
+            _ => None,
+        }
+    }
+}
+
+/// Who is calling and how: everything the transaction sets before the work runs.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    role: DbRole,
+    claims: Map<String, Value>,
+    method: String,
+    path: String,
+    headers: Map<String, Value>,
+}
+
+impl RequestContext {
+    /// A caller identified by verified claims. With no `role` claim the caller is anon; a
+    /// role other than the three API roles is refused.
+    pub fn from_claims(claims: Claims) -> Result<Self, JwtError> {
+        let role = match claims.role() {
+            None => DbRole::Anon,
+            Some(role) => DbRole::from_claim(role)
+                .ok_or_else(|| JwtError::Invalid(format!("role \"{role}\" does not exist")))?,
+        };
+        Ok(Self::new(role, claims.0))
+    }
+
+    /// The server itself, acting as service_role.
+    pub fn service() -> Self {
+        let mut claims = Map::new();
+        claims.insert("role".into(), Value::from("service_role"));
+        Self::new(DbRole::ServiceRole, claims)
+    }
+
+    fn new(role: DbRole, mut claims: Map<String, Value>) -> Self {
+        // PostgREST forces the role claim to the role in use.
+        claims.insert("role".into(), Value::from(role.as_str()));
+        Self {
+            role,
+            claims,
+            method: String::new(),
+            path: String::new(),
+            headers: Map::new(),
+        }
+    }
+
+    /// Adds the HTTP request's method, path and headers (names lower-cased; the
+    /// `authorization` and `apikey` headers are left out).
+    pub fn with_request(mut self, method: &str, path: &str, headers: &HeaderMap) -> Self {
+        self.method = method.to_owned();
+        self.path = path.to_owned();
+        self.headers = headers
+            .iter()
+            .filter(|(name, _)| !matches!(name.as_str(), "authorization" | "apikey" | "cookie"))
+            .filter_map(|(name, value)| {
+                value
+                    .to_str()
+                    .ok()
+                    .map(|v| (name.as_str().to_owned(), Value::from(v)))
+            })
+            .collect();
+        self
+    }
+
+    /// The role the request runs as.
+    pub fn role(&self) -> DbRole {
+        self.role
+    }
+
+    /// The claims as the database sees them.
+    pub fn claims(&self) -> &Map<String, Value> {
+        &self.claims
+    }
+
+    /// The caller's user id (`sub`), when the caller is a user.
+    pub fn user_id(&self) -> Option<uuid::Uuid> {
+        self.claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse().ok())
+    }
+
+    /// Begins a read-write transaction as the caller.
+    pub async fn begin(&self, pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+        let tx = pool.begin().await?;
+        self.configure(tx).await
+    }
+
+    /// Begins a read-only transaction as the caller (for reads, as PostgREST does for GET).
+    pub async fn begin_read_only(
+        &self,
+        pool: &PgPool,
+    ) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+        let tx = pool.begin_with("begin read only").await?;
+        self.configure(tx).await
+    }
+
+    async fn configure(
+        &self,
+        mut tx: Transaction<'static, Postgres>,
+    ) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+        let claim = |name: &str| {
+            self.claims
+                .get(name)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        sqlx::query(
+            "select set_config('role', $1, true), \
+                    set_config('request.jwt.claims', $2, true), \
+                    set_config('request.jwt.claim.role', $1, true), \
+                    set_config('request.jwt.claim.sub', $3, true), \
+                    set_config('request.jwt.claim.email', $4, true), \
+                    set_config('request.method', $5, true), \
+                    set_config('request.path', $6, true), \
+                    set_config('request.headers', $7, true)",
+        )
+        .bind(self.role.as_str())
+        .bind(Value::Object(self.claims.clone()).to_string())
+        .bind(claim("sub"))
+        .bind(claim("email"))
+        .bind(&self.method)
+        .bind(&self.path)
+        .bind(Value::Object(self.headers.clone()).to_string())
+        .execute(&mut *tx)
+        .await?;
+        Ok(tx)
+    }
+}

@@ -1,0 +1,95 @@
+//! The command line: `tally serve | migrate | keys [--json] | db`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use serde_json::json;
+use tally_core::{Config, JwtKeys, db};
+
+use crate::{database::Database, embedded, serve};
+
+/// Tally: the backend of an intelligent time & productivity tracker, with a Supabase API.
+#[derive(Debug, Parser)]
+#[command(name = "tally", version)]
+pub struct Cli {
+    /// A TOML config file (default: ./tally.toml when present).
+    #[arg(long, global = true, env = "TALLY_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API (starts the embedded PostgreSQL unless DATABASE_URL is set).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Print the anon and service_role API keys.
+    Keys {
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the URL of the database in use.
+    Db,
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Serve => serve::serve(config).await,
+        Command::Migrate => migrate(&config).await,
+        Command::Keys { json } => keys(&config, json),
+        Command::Db => {
+            println!("{}", database_url(&config)?);
+            Ok(())
+        }
+    }
+}
+
+async fn migrate(config: &Config) -> anyhow::Result<()> {
+    let secret = config.jwt_secret()?;
+    let database = Database::open(config).await?;
+    let result = async {
+        let owner = db::connect_owner(&database.owner_url).await?;
+        db::migrate(&owner, &secret).await?;
+        let applied: i64 = sqlx::query_scalar("select count(*) from _sqlx_migrations where success")
+            .fetch_one(&owner)
+            .await?;
+        owner.close().await;
+        println!("database is up to date ({applied} migrations applied)");
+        anyhow::Ok(())
+    }
+    .await;
+    let closed = database.close().await;
+    result.and(closed)
+}
+
+fn keys(config: &Config, as_json: bool) -> anyhow::Result<()> {
+    let keys = JwtKeys::new(&config.jwt_secret()?);
+    let url = format!("http://{}:{}", config.host, config.port);
+    if as_json {
+        let out = json!({
+            "url": url,
+            "anon_key": keys.anon_key(),
+            "service_role_key": keys.service_role_key(),
+        });
+        println!("{out}");
+    } else {
+        println!("API URL:          {url}");
+        println!("anon key:         {}", keys.anon_key());
+        println!("service_role key: {}", keys.service_role_key());
+    }
+    Ok(())
+}
+
+fn database_url(config: &Config) -> anyhow::Result<String> {
+    match &config.database_url {
+        Some(url) => Ok(url.clone()),
+        None => Ok(embedded::superuser_url(&config.data_dir, config.pg_port)?),
+    }
+}

@@ -1,0 +1,47 @@
+//! Which database Tally uses: `DATABASE_URL` (managed by someone else) or the embedded
+//! cluster (started, and later stopped, by Tally).
+
+use tally_core::Config;
+
+use crate::embedded::{Cluster, ClusterOptions};
+
+/// The database in use.
+#[derive(Debug)]
+pub struct Database {
+    /// The owner's URL: it runs migrations.
+    pub owner_url: String,
+    /// The embedded cluster, when Tally runs one.
+    pub cluster: Option<Cluster>,
+}
+
+impl Database {
+    /// Uses `DATABASE_URL` when set; otherwise starts (or reuses) the embedded cluster.
+    pub async fn open(config: &Config) -> anyhow::Result<Self> {
+        if let Some(url) = &config.database_url {
+            return Ok(Self {
+                owner_url: url.clone(),
+                cluster: None,
+            });
+        }
+        config.ensure_data_dir()?;
+        let cluster = Cluster::start(&ClusterOptions {
+            data_dir: config.data_dir.clone(),
+            port: config.pg_port,
+            pg_bin: config.pg_bin.clone(),
+            settings: Vec::new(),
+        })
+        .await?;
+        Ok(Self {
+            owner_url: cluster.url(),
+            cluster: Some(cluster),
+        })
+    }
+
+    /// Stops the embedded cluster if Tally started it.
+    pub async fn close(self) -> anyhow::Result<()> {
+        if let Some(cluster) = self.cluster {
+            cluster.stop().await?;
+        }
+        Ok(())
+    }
+}

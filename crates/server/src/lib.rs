@@ -1,0 +1,15 @@
+//! The `tally` binary's library: the CLI, the embedded PostgreSQL, and the HTTP server that
+//! wires every service together.
+//!
+//! - [`cli`]: `tally serve | migrate | keys | db`.
+//! - [`embedded`]: the private PostgreSQL cluster used when no `DATABASE_URL` is given.
+//! - [`database`]: which database to use, and bringing it up to date.
+//! - [`app`]: the router and shared state; [`health`]: `GET /health`.
+//! - [`serve`]: binding, serving and graceful shutdown.
+
+pub mod app;
+pub mod cli;
+pub mod database;
+pub mod embedded;
+pub mod health;
+pub mod serve;

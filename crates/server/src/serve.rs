@@ -1,0 +1,105 @@
+//! `tally serve`: bring the database up to date, bind, serve until SIGINT/SIGTERM, then stop
+//! accepting, finish the requests in flight and stop the embedded database.
+
+use std::{future::Future, net::SocketAddr};
+
+use anyhow::Context;
+use tally_core::{Config, JwtKeys, db};
+use tokio::net::TcpListener;
+
+use crate::{
+    app::{self, AppState},
+    database::Database,
+};
+
+/// Connections in the request pool.
+const REQUEST_POOL_SIZE: u32 = 16;
+
+/// A bound, ready server.
+pub struct Server {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Server {
+    /// Applies pending migrations to the database at `owner_url`, connects the request pool
+    /// and binds `config.host:config.port`.
+    pub async fn build(config: Config, owner_url: &str) -> anyhow::Result<Self> {
+        let secret = config.jwt_secret()?;
+        let owner = db::connect_owner(owner_url).await?;
+        db::migrate(&owner, &secret).await?;
+        owner.close().await;
+        let pool = db::connect_requests(owner_url, &secret, REQUEST_POOL_SIZE).await?;
+        let listener = TcpListener::bind((config.host.as_str(), config.port))
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot listen on {}:{} — set TALLY_PORT to a free port",
+                    config.host, config.port
+                )
+            })?;
+        let state = AppState::new(pool, JwtKeys::new(&secret), config);
+        Ok(Self { listener, state })
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
+        Ok(self.listener.local_addr()?)
+    }
+
+    /// The shared state.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then lets requests in flight finish.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let router = app::router(self.state.clone());
+        axum::serve(self.listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("the HTTP server failed")?;
+        self.state.pool().close().await;
+        Ok(())
+    }
+}
+
+/// Runs Tally: the database (embedded unless `DATABASE_URL` is set), then the server.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let database = Database::open(&config).await?;
+    let result = async {
+        let server = Server::build(config, &database.owner_url).await?;
+        let addr = server.local_addr()?;
+        let keys = server.state().keys();
+        println!("Tally is running at http://{addr}");
+        println!("  anon key:         {}", keys.anon_key());
+        println!("  service_role key: {}", keys.service_role_key());
+        tracing::info!(%addr, "listening");
+        server.run(shutdown_signal()).await
+    }
+    .await;
+    let closed = database.close().await;
+    result.and(closed)
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
