@@ -59,7 +59,10 @@ impl std::fmt::Debug for Config {
                 "database_url",
                 &self.database_url.as_deref().map(redact_url),
             )
-            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "<redacted>"))
+            .field(
+                "jwt_secret",
+                &self.jwt_secret.as_ref().map(|_| "<redacted>"),
+            )
             .field("jwt_expiry", &self.jwt_expiry)
             .field("pg_bin", &self.pg_bin)
             .field("pg_port", &self.pg_port)
@@ -71,6 +74,32 @@ impl Config {
     /// Loads defaults, then `config_file` (or `./tally.toml` when it exists), then the
     /// environment, and checks the result.
     pub fn load(config_file: Option<&Path>) -> Result<Self, Error> {
+        Self::extract(Self::figment(config_file)?)
+    }
+
+    /// The defaults alone, ignoring files and the environment (for tests and embedding).
+    pub fn defaults() -> Result<Self, Error> {
+        Self::extract(Self::default_figment())
+    }
+
+    /// Sets the JWT secret (checked like `TALLY_JWT_SECRET`).
+    pub fn with_jwt_secret(mut self, secret: impl Into<String>) -> Result<Self, Error> {
+        let secret = secret.into();
+        check_secret(&secret, "the JWT secret")?;
+        self.jwt_secret = Some(secret);
+        Ok(self)
+    }
+
+    fn default_figment() -> Figment {
+        Figment::new()
+            .merge(Serialized::default("host", "127.0.0.1"))
+            .merge(Serialized::default("port", 54321))
+            .merge(Serialized::default("data_dir", "./.tally"))
+            .merge(Serialized::default("jwt_expiry", 3600))
+            .merge(Serialized::default("pg_port", 54322))
+    }
+
+    fn figment(config_file: Option<&Path>) -> Result<Figment, Error> {
         let file = match config_file {
             Some(path) if !path.exists() => {
                 return Err(Error::Config(format!(
@@ -81,19 +110,14 @@ impl Config {
             Some(path) => path.to_path_buf(),
             None => PathBuf::from("tally.toml"),
         };
-        let figment = Figment::new()
-            .merge(Serialized::default("host", "127.0.0.1"))
-            .merge(Serialized::default("port", 54321))
-            .merge(Serialized::default("data_dir", "./.tally"))
-            .merge(Serialized::default("jwt_expiry", 3600))
-            .merge(Serialized::default("pg_port", 54322))
+        Ok(Self::default_figment()
             .merge(Toml::file(&file))
             .merge(Env::prefixed("TALLY_").filter(|key| key != "config"))
-            .merge(Env::raw().only(&["DATABASE_URL"]));
-        let config: Config = figment.extract().map_err(|e| {
-            let e = e.to_string().replace('\n', " ");
-            Error::Config(format!("invalid configuration: {e}"))
-        })?;
+            .merge(Env::raw().only(&["DATABASE_URL"])))
+    }
+
+    fn extract(figment: Figment) -> Result<Self, Error> {
+        let config: Config = figment.extract().map_err(describe)?;
         config.check()
     }
 
@@ -171,6 +195,23 @@ impl Config {
             Err(e) => Err(Error::io(format!("cannot read {}", path.display()), e)),
         }
     }
+}
+
+/// One line naming the setting (as its environment variable), where it came from, and what
+/// is wrong with it.
+fn describe(e: figment::Error) -> Error {
+    let key = e.path.join("_").to_lowercase();
+    let setting = match key.as_str() {
+        "" => "configuration".to_owned(),
+        "database_url" => "DATABASE_URL".to_owned(),
+        key => format!("TALLY_{}", key.to_uppercase()),
+    };
+    let source = e
+        .metadata
+        .as_ref()
+        .map_or_else(|| "defaults".to_owned(), |m| m.name.to_string());
+    let kind = e.kind.to_string().replace('\n', " ");
+    Error::Config(format!("invalid {setting} (from {source}): {kind}"))
 }
 
 fn check_secret(secret: &str, source: &str) -> Result<(), Error> {

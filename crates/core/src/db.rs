@@ -6,7 +6,7 @@
 //! only switch to `anon`, `authenticated`, `service_role` or `tally_auth`. Its password is
 //! derived from the project's JWT secret, so every instance of a project agrees on it.
 
-use std::time::Duration;
+use std::{borrow::Cow, time::Duration};
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
@@ -18,8 +18,13 @@ use sqlx::{
 
 use crate::{Error, config::redact_url};
 
-/// The SQL migrations in `migrations/`, compiled into the binary.
-pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations");
+/// The SQL migrations in `migrations/`, compiled into the binary. They are tracked in
+/// `tally.schema_migrations`, a schema no API role can reach.
+pub static MIGRATOR: Migrator = Migrator {
+    table_name: Cow::Borrowed("tally.schema_migrations"),
+    create_schemas: Cow::Borrowed(&[Cow::Borrowed("tally")]),
+    ..sqlx::migrate!("../../migrations")
+};
 
 /// The login role of request connections.
 pub const AUTHENTICATOR: &str = "tally_authenticator";
@@ -40,17 +45,10 @@ pub async fn connect_owner(url: &str) -> Result<PgPool, Error> {
         .map_err(|e| unreachable_db(url, e))
 }
 
-/// Applies pending migrations (each in its own transaction, tracked in
-/// `_sqlx_migrations`), then sets the request role's password for `secret`.
-pub async fn migrate(owner: &PgPool, secret: &str) -> Result<(), Error> {
+/// Applies pending migrations, each in its own transaction, tracked in
+/// `tally.schema_migrations`.
+pub async fn migrate(owner: &PgPool) -> Result<(), Error> {
     MIGRATOR.run(owner).await?;
-    let password = authenticator_password(secret);
-    // The password is hex, so it cannot break out of the literal.
-    sqlx::query(AssertSqlSafe(format!(
-        "alter role {AUTHENTICATOR} with login password '{password}'"
-    )))
-    .execute(owner)
-    .await?;
     Ok(())
 }
 
@@ -63,7 +61,10 @@ pub fn authenticator_password(secret: &str) -> String {
 }
 
 /// Connects the request pool: the owner URL's host and database, as `tally_authenticator`.
+/// When the role's password does not match `secret` yet (a new cluster, or a new secret), it
+/// is set through the owner connection first.
 pub async fn connect_requests(
+    owner: &PgPool,
     owner_url: &str,
     secret: &str,
     max_connections: u32,
@@ -71,13 +72,28 @@ pub async fn connect_requests(
     let options: PgConnectOptions = owner_url
         .parse()
         .map_err(|e| Error::Config(format!("DATABASE_URL is not a valid URL: {e}")))?;
+    let password = authenticator_password(secret);
     let options = options
         .username(AUTHENTICATOR)
-        .password(&authenticator_password(secret))
+        .password(&password)
         .application_name("tally");
-    PgPoolOptions::new()
-        .max_connections(max_connections)
-        .acquire_timeout(CONNECT_TIMEOUT)
+    let pool_options = || {
+        PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(CONNECT_TIMEOUT)
+    };
+    match pool_options().connect_with(options.clone()).await {
+        Ok(pool) => return Ok(pool),
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("28P01") => {}
+        Err(e) => return Err(unreachable_db(owner_url, e)),
+    }
+    // The password is hex, so it cannot break out of the literal.
+    sqlx::query(AssertSqlSafe(format!(
+        "alter role {AUTHENTICATOR} with login password '{password}'"
+    )))
+    .execute(owner)
+    .await?;
+    pool_options()
         .connect_with(options)
         .await
         .map_err(|e| unreachable_db(owner_url, e))

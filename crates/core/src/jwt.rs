@@ -1,9 +1,7 @@
 //! JWTs signed with the project secret (HS256): verifying callers' tokens and minting the
 //! anon and service_role API keys, which are JWTs whose `role` is `anon` / `service_role`.
 
-use jsonwebtoken::{
-    Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind,
-};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
 use serde_json::{Map, Value, json};
 
 /// Clock skew allowed on `exp`, `nbf` and `iat`, in seconds.
@@ -89,18 +87,19 @@ impl JwtKeys {
 
     /// Verifies the signature and `exp`/`nbf`/`iat` (with [`LEEWAY_SECS`] of skew).
     pub fn verify(&self, token: &str) -> Result<Claims, JwtError> {
-        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &self.decoding, &self.validation)
-            .map_err(|e| match e.kind() {
-                ErrorKind::ExpiredSignature => JwtError::Expired,
-                ErrorKind::ImmatureSignature => JwtError::NotYetValid,
-                ErrorKind::InvalidSignature => {
-                    JwtError::Invalid("JWSInvalidSignature".to_owned())
-                }
-                ErrorKind::InvalidAlgorithm => {
-                    JwtError::Invalid("Wrong or unsupported encoding algorithm".to_owned())
-                }
-                _ => JwtError::Invalid(format!("JWT cannot be decoded: {e}")),
-            })?;
+        let data =
+            jsonwebtoken::decode::<Map<String, Value>>(token, &self.decoding, &self.validation)
+                .map_err(|e| match e.kind() {
+                    ErrorKind::ExpiredSignature => JwtError::Expired,
+                    ErrorKind::ImmatureSignature => JwtError::NotYetValid,
+                    ErrorKind::InvalidSignature => {
+                        JwtError::Invalid("JWSInvalidSignature".to_owned())
+                    }
+                    ErrorKind::InvalidAlgorithm => {
+                        JwtError::Invalid("Wrong or unsupported encoding algorithm".to_owned())
+                    }
+                    _ => JwtError::Invalid(format!("JWT cannot be decoded: {e}")),
+                })?;
         let claims = data.claims;
         if let Some(iat) = claims.get("iat").and_then(Value::as_i64) {
             let now = chrono::Utc::now().timestamp();
@@ -158,22 +157,35 @@ mod tests {
     fn refuses_other_secrets_expired_and_future_tokens() {
         let keys = JwtKeys::new(SECRET);
         let other = JwtKeys::new("another-secret-that-is-also-32-chars-long");
-        let token = other.sign(&json!({"role": "anon", "exp": now() + 60})).unwrap();
+        let token = other
+            .sign(&json!({"role": "anon", "exp": now() + 60}))
+            .unwrap();
         assert!(matches!(keys.verify(&token), Err(JwtError::Invalid(_))));
 
-        let expired = keys.sign(&json!({"role": "anon", "exp": now() - 120})).unwrap();
+        let expired = keys
+            .sign(&json!({"role": "anon", "exp": now() - 120}))
+            .unwrap();
         assert_eq!(keys.verify(&expired), Err(JwtError::Expired));
 
         // Within the allowed skew an expired token still passes.
-        let skewed = keys.sign(&json!({"role": "anon", "exp": now() - 5})).unwrap();
+        let skewed = keys
+            .sign(&json!({"role": "anon", "exp": now() - 5}))
+            .unwrap();
         assert!(keys.verify(&skewed).is_ok());
 
-        let early = keys.sign(&json!({"role": "anon", "nbf": now() + 600})).unwrap();
+        let early = keys
+            .sign(&json!({"role": "anon", "nbf": now() + 600}))
+            .unwrap();
         assert_eq!(keys.verify(&early), Err(JwtError::NotYetValid));
 
-        let future = keys.sign(&json!({"role": "anon", "iat": now() + 600})).unwrap();
+        let future = keys
+            .sign(&json!({"role": "anon", "iat": now() + 600}))
+            .unwrap();
         assert_eq!(keys.verify(&future), Err(JwtError::IssuedInFuture));
 
-        assert!(matches!(keys.verify("not-a-jwt"), Err(JwtError::Invalid(_))));
+        assert!(matches!(
+            keys.verify("not-a-jwt"),
+            Err(JwtError::Invalid(_))
+        ));
     }
 }

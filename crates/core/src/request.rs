@@ -118,7 +118,10 @@ impl RequestContext {
     }
 
     /// Begins a read-write transaction as the caller.
-    pub async fn begin(&self, pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    pub async fn begin(
+        &self,
+        pool: &PgPool,
+    ) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
         let tx = pool.begin().await?;
         self.configure(tx).await
     }

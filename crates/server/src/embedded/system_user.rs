@@ -22,7 +22,9 @@ pub struct SystemUser {
 /// Whether this process runs as root.
 pub fn is_root() -> bool {
     // The owner of /proc/self is the process's effective user.
-    std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
 }
 
 /// Finds the `tally` system user, creating it when missing.
@@ -31,19 +33,30 @@ pub async fn ensure() -> Result<SystemUser, EmbeddedError> {
         return Ok(user);
     }
     let status = Command::new("useradd")
-        .args(["--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", USER])
+        .args([
+            "--system",
+            "--user-group",
+            "--no-create-home",
+            "--home-dir",
+            "/nonexistent",
+            "--shell",
+            "/usr/sbin/nologin",
+            USER,
+        ])
         .status()
         .await
-        .map_err(|e| EmbeddedError::io("cannot run useradd to create the `tally` system user", e))?;
+        .map_err(|e| {
+            EmbeddedError::io("cannot run useradd to create the `tally` system user", e)
+        })?;
     if !status.success() && lookup().await.is_none() {
         return Err(EmbeddedError::new(format!(
             "PostgreSQL cannot run as root and `useradd {USER}` failed ({status}): create an \
              unprivileged `{USER}` user, run Tally as a normal user, or set DATABASE_URL"
         )));
     }
-    lookup()
-        .await
-        .ok_or_else(|| EmbeddedError::new(format!("the `{USER}` user was created but cannot be found")))
+    lookup().await.ok_or_else(|| {
+        EmbeddedError::new(format!("the `{USER}` user was created but cannot be found"))
+    })
 }
 
 async fn lookup() -> Option<SystemUser> {
@@ -52,7 +65,11 @@ async fn lookup() -> Option<SystemUser> {
         if !out.status.success() {
             return None;
         }
-        String::from_utf8(out.stdout).ok()?.trim().parse::<u32>().ok()
+        String::from_utf8(out.stdout)
+            .ok()?
+            .trim()
+            .parse::<u32>()
+            .ok()
     };
     Some(SystemUser {
         uid: id("-u").await?,

@@ -1,1 +1,11 @@
+//! The server crate's integration tests: one binary, one module per area. Every test runs
+//! against a real PostgreSQL (the embedded test cluster) in a database of its own.
 
+mod cli;
+mod constraints;
+mod embedded;
+mod fixture;
+mod health;
+mod request_tx;
+mod rls_matrix;
+mod schema;

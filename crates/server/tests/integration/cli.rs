@@ -1,0 +1,228 @@
+//! The `tally` binary as a user runs it: configuration errors, keys, db, migrate, and serve
+//! against an external database (which it must not manage).
+
+use std::{
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::{Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+use tally_core::JwtKeys;
+use tally_testkit::{TEST_JWT_SECRET, TestDb};
+
+fn temp_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tally-cli-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("a temp dir");
+    dir
+}
+
+/// `tally` with a clean environment, run in `dir`.
+fn tally(dir: &Path, envs: &[(&str, &str)], args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tally"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("TALLY_LOG", "warn")
+        .current_dir(dir)
+        .args(args);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+fn run(dir: &Path, envs: &[(&str, &str)], args: &[&str]) -> Output {
+    tally(dir, envs, args).output().expect("tally runs")
+}
+
+fn stderr_line(out: &Output) -> String {
+    let text = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+    assert_eq!(
+        text.lines().count(),
+        1,
+        "expected one line of error, got: {text}"
+    );
+    text
+}
+
+#[test]
+fn bad_settings_fail_with_one_clear_line() {
+    let dir = temp_dir();
+    /// (environment, arguments, a phrase the error must contain).
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str], &'a str);
+    let cases: &[Case] = &[
+        (
+            &[("TALLY_JWT_SECRET", "too-short")],
+            &["keys"],
+            "at least 32 characters",
+        ),
+        (&[("TALLY_PORT", "http")], &["keys"], "TALLY_PORT"),
+        (&[("TALLY_PORT", "70000")], &["keys"], "TALLY_PORT"),
+        (&[("DATABASE_URL", "mysql://x")], &["db"], "postgres://"),
+        (
+            &[
+                ("DATABASE_URL", "postgres://u:hunter2@127.0.0.1:1/db"),
+                ("TALLY_JWT_SECRET", TEST_JWT_SECRET),
+            ],
+            &["migrate"],
+            "cannot connect to the database at postgres://u:***@127.0.0.1:1/db",
+        ),
+        (
+            &[],
+            &["--config", "missing.toml", "keys"],
+            "missing.toml does not exist",
+        ),
+    ];
+    for (envs, args, needle) in cases {
+        let out = run(&dir, envs, args);
+        assert!(!out.status.success(), "{args:?} with {envs:?} succeeded");
+        let line = stderr_line(&out);
+        assert!(line.starts_with("error: "), "{line}");
+        assert!(line.contains(needle), "{args:?}: {line}");
+        assert!(!line.contains("hunter2"), "the password leaked: {line}");
+    }
+}
+
+#[test]
+fn keys_are_jwts_for_the_project_secret() {
+    let dir = temp_dir();
+    let out = run(
+        &dir,
+        &[("TALLY_JWT_SECRET", TEST_JWT_SECRET)],
+        &["keys", "--json"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let keys: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let verifier = JwtKeys::new(TEST_JWT_SECRET);
+    let anon = verifier
+        .verify(keys["anon_key"].as_str().expect("anon_key"))
+        .expect("valid");
+    let service = verifier
+        .verify(keys["service_role_key"].as_str().expect("service_role_key"))
+        .expect("valid");
+    assert_eq!(anon.role(), Some("anon"));
+    assert_eq!(service.role(), Some("service_role"));
+    assert_eq!(keys["url"], "http://127.0.0.1:54321");
+}
+
+#[test]
+fn a_secret_is_generated_once_and_kept_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = temp_dir();
+    let first = run(&dir, &[], &["keys", "--json"]);
+    let second = run(&dir, &[], &["keys", "--json"]);
+    assert!(first.status.success() && second.status.success());
+    assert_eq!(first.stdout, second.stdout, "keys changed between runs");
+    let secret = dir.join(".tally/jwt-secret");
+    let mode = std::fs::metadata(&secret)
+        .expect("the secret file")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(std::fs::read_to_string(secret).expect("readable").len() >= 32);
+}
+
+#[test]
+fn env_overrides_the_config_file_which_overrides_defaults() {
+    let dir = temp_dir();
+    std::fs::write(dir.join("tally.toml"), "port = 6000\nhost = \"0.0.0.0\"\n")
+        .expect("write toml");
+    let secret = [("TALLY_JWT_SECRET", TEST_JWT_SECRET)];
+    let out = run(&dir, &secret, &["keys", "--json"]);
+    let keys: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(keys["url"], "http://0.0.0.0:6000");
+    let out = run(
+        &dir,
+        &[secret[0], ("TALLY_PORT", "7000")],
+        &["keys", "--json"],
+    );
+    let keys: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(keys["url"], "http://0.0.0.0:7000");
+}
+
+#[tokio::test]
+async fn migrate_and_db_use_database_url() -> anyhow::Result<()> {
+    let db = TestDb::new().await?;
+    let dir = temp_dir();
+    let envs = [
+        ("DATABASE_URL", db.owner_url()),
+        ("TALLY_JWT_SECRET", TEST_JWT_SECRET),
+    ];
+    let out = run(&dir, &envs, &["db"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), db.owner_url());
+    let migrations =
+        std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../../migrations"))?.count();
+    for _ in 0..2 {
+        let out = run(&dir, &envs, &["migrate"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains(&format!("({migrations} migrations applied)")),
+            "{text}"
+        );
+    }
+    assert!(
+        !dir.join(".tally/postgres").exists(),
+        "an embedded cluster was created"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn serve_with_database_url_answers_and_stops_on_sigterm() -> anyhow::Result<()> {
+    let db = TestDb::new().await?;
+    let dir = temp_dir();
+    let port = TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port()
+        .to_string();
+    let mut child = tally(
+        &dir,
+        &[
+            ("DATABASE_URL", db.owner_url()),
+            ("TALLY_JWT_SECRET", TEST_JWT_SECRET),
+            ("TALLY_PORT", &port),
+        ],
+        &["serve"],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()?;
+    let url = format!("http://127.0.0.1:{port}/health");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Ok(res) = reqwest::get(&url).await {
+            break res.status();
+        }
+        assert!(Instant::now() < deadline, "tally serve never answered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(status, 200);
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()?;
+    assert!(kill.success());
+    let exit = child.wait()?;
+    assert!(exit.success(), "tally serve exited with {exit}");
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().expect("stdout"), &mut stdout)?;
+    assert!(
+        stdout.contains(&format!("Tally is running at http://127.0.0.1:{port}")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("anon key:"), "{stdout}");
+    assert!(
+        !dir.join(".tally/postgres").exists(),
+        "an embedded cluster was created"
+    );
+    Ok(())
+}

@@ -1,0 +1,69 @@
+//! The embedded cluster's life: first start (initdb), a second start that reuses it, a
+//! crash that leaves a stale postmaster.pid, and a clean stop.
+
+use std::{net::TcpListener, path::PathBuf, process::Command};
+
+use sqlx::{Connection, PgConnection};
+use tally_server::embedded::{Cluster, ClusterOptions, stop_running};
+
+#[tokio::test]
+async fn cluster_starts_is_reused_survives_a_crash_and_stops() -> anyhow::Result<()> {
+    let data_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../target/tally-test")
+        .join(format!("lifecycle-{}", uuid::Uuid::new_v4().simple()));
+    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let options = ClusterOptions {
+        data_dir: data_dir.clone(),
+        port,
+        pg_bin: std::env::var_os("TALLY_PG_BIN").map(PathBuf::from),
+        settings: vec!["fsync=off".into()],
+    };
+
+    let first = Cluster::start(&options).await?;
+    let mut conn = PgConnection::connect(&first.url()).await?;
+    let extensions: Vec<String> = sqlx::query_scalar("select name::text from pg_available_extensions where name in ('vector', 'pg_trgm') order by 1")
+        .fetch_all(&mut conn)
+        .await?;
+    assert_eq!(extensions, ["pg_trgm", "vector"]);
+    conn.close().await?;
+
+    // A second start on the same data directory reuses the running server...
+    let second = Cluster::start(&options).await?;
+    assert_eq!(second.port(), port);
+    PgConnection::connect(&second.url()).await?.close().await?;
+    // ...and stopping it leaves the first one's server running.
+    second.stop().await?;
+    PgConnection::connect(&first.url()).await?.close().await?;
+
+    // A crash: the postmaster dies and leaves its pid file behind.
+    let pid_file = first.data().join("postmaster.pid");
+    let pid = std::fs::read_to_string(&pid_file)?
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        Command::new("kill")
+            .args(["-KILL", &pid])
+            .status()?
+            .success()
+    );
+    for _ in 0..100 {
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(pid_file.exists(), "the crash should leave postmaster.pid");
+    drop(first);
+
+    let third = Cluster::start(&options).await?;
+    PgConnection::connect(&third.url()).await?.close().await?;
+    third.stop().await?;
+    assert!(
+        !stop_running(&data_dir).await?,
+        "the cluster should be stopped"
+    );
+    std::fs::remove_dir_all(&data_dir)?;
+    Ok(())
+}

@@ -1,0 +1,239 @@
+//! The schema's promises: RLS everywhere, the roles, the default vocabulary, profiles and
+//! create_organization().
+
+use crate::fixture::context_for;
+use serde_json::Value;
+use tally_testkit::TestDb;
+use uuid::Uuid;
+
+#[tokio::test]
+async fn every_public_table_has_rls_enabled_and_forced() -> anyhow::Result<()> {
+    let db = TestDb::new().await?;
+    let rows: Vec<(String, bool, bool)> = sqlx::query_as(
+        "select relname::text, relrowsecurity, relforcerowsecurity from pg_class \
+         where relnamespace = 'public'::regnamespace and relkind in ('r', 'p') order by 1",
+    )
+    .fetch_all(&db.owner)
+    .await?;
+    let names: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    // Every table of DESIGN §3, and nothing else.
+    assert_eq!(
+        names,
+        [
+            "activity_types",
+            "ai_extractions",
+            "attachments",
+            "audit_log",
+            "departments",
+            "external_events",
+            "integrations",
+            "memberships",
+            "organizations",
+            "profiles",
+            "projects",
+            "risk_scores",
+            "task_categories",
+            "team_members",
+            "teams",
+            "time_log_embeddings",
+            "time_logs",
+            "user_day_summaries",
+            "work_modes",
+        ]
+    );
+    let open: Vec<_> = rows
+        .iter()
+        .filter(|(_, on, forced)| !on || !forced)
+        .collect();
+    assert!(open.is_empty(), "tables without forced RLS: {open:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_request_role_cannot_bypass_rls() -> anyhow::Result<()> {
+    let db = TestDb::new().await?;
+    let (superuser, bypass, owns): (bool, bool, i64) = sqlx::query_as(
+        "select rolsuper, rolbypassrls, \
+                (select count(*) from pg_class where relowner = r.oid) \
+         from pg_roles r where rolname = current_user",
+    )
+    .fetch_one(&db.requests)
+    .await?;
+    assert!(
+        !superuser && !bypass,
+        "tally_authenticator must be a plain role"
+    );
+    assert_eq!(owns, 0, "tally_authenticator owns tables");
+    let user: String = sqlx::query_scalar("select current_user::text")
+        .fetch_one(&db.requests)
+        .await?;
+    assert_eq!(user, "tally_authenticator");
+    // Outside a request transaction it reads nothing at all.
+    let err = sqlx::query("select count(*) from public.time_logs")
+        .fetch_one(&db.requests)
+        .await
+        .expect_err("the login role read a table");
+    assert_eq!(
+        err.as_database_error().and_then(|e| e.code()).as_deref(),
+        Some("42501")
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn default_vocabulary_has_every_key() -> anyhow::Result<()> {
+    let db = TestDb::new().await?;
+    let expected: &[(&str, &[&str], usize)] = &[
+        (
+            "work_modes",
+            &[
+                "deep_work",
+                "collaboration",
+                "meeting",
+                "communication",
+                "admin",
+                "learning",
+                "break",
+            ],
+            8,
+        ),
+        (
+            "activity_types",
+            &[
+                "development",
+                "design",
+                "code_review",
+                "testing",
+                "research",
+                "planning",
+                "meeting",
+                "writing",
+                "support",
+                "sales",
+                "recruiting",
+                "admin",
+                "learning",
+                "travel",
+            ],
+            8,
+        ),
+        (
+            "task_categories",
+            &[
+                "client_work",
+                "internal",
+                "sales_marketing",
+                "operations",
+                "people",
+                "learning",
+            ],
+            8,
+        ),
+    ];
+    for (table, keys, min_keywords) in expected {
+        let rows: Vec<(String, String, String, i32)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "select key, name, description, cardinality(keywords) from {table} where org_id is null order by key"
+        )))
+        .fetch_all(&db.owner)
+        .await?;
+        let mut got: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+        let mut want = keys.to_vec();
+        got.sort_unstable();
+        want.sort_unstable();
+        assert_eq!(got, want, "{table} keys");
+        for (key, name, description, keywords) in &rows {
+            assert!(
+                !name.is_empty() && !description.is_empty(),
+                "{table}.{key} lacks a name or description"
+            );
+            assert!(
+                *keywords as usize >= *min_keywords,
+                "{table}.{key} has {keywords} keywords"
+            );
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn new_users_get_a_profile() -> anyhow::Result<()> {
+    let db = TestDb::new().await?;
+    let id: Uuid = sqlx::query_scalar(
+        "insert into auth.users (email, raw_user_meta_data) values ('Ada@Example.com', '{\"full_name\":\"Ada\"}') returning id",
+    )
+    .fetch_one(&db.owner)
+    .await?;
+    let (email, name): (String, String) =
+        sqlx::query_as("select email, full_name from profiles where id = $1")
+            .bind(id)
+            .fetch_one(&db.owner)
+            .await?;
+    assert_eq!((email.as_str(), name.as_str()), ("Ada@Example.com", "Ada"));
+    // Emails are unique whatever their case.
+    let err = sqlx::query("insert into auth.users (email) values ('ada@example.com')")
+        .execute(&db.owner)
+        .await
+        .expect_err("a duplicate email");
+    assert_eq!(
+        err.as_database_error().and_then(|e| e.code()).as_deref(),
+        Some("23505")
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn create_organization_makes_the_caller_owner_with_a_unique_slug() -> anyhow::Result<()> {
+    let db = TestDb::new().await?;
+    let user: Uuid =
+        sqlx::query_scalar("insert into auth.users (email) values ('founder@x.test') returning id")
+            .fetch_one(&db.owner)
+            .await?;
+    let ctx = context_for(Some(user));
+    let mut slugs = Vec::new();
+    for _ in 0..2 {
+        let mut tx = ctx.begin(&db.requests).await?;
+        let org: Value = sqlx::query_scalar(
+            "select to_jsonb(o) from create_organization('Acme Corp!', timezone => 'Europe/Berlin') o",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        assert_eq!(org["timezone"], "Europe/Berlin");
+        slugs.push(org["slug"].as_str().unwrap_or_default().to_owned());
+    }
+    assert_eq!(slugs, ["acme-corp", "acme-corp-2"]);
+    let mut tx = ctx.begin_read_only(&db.requests).await?;
+    let roles: Vec<String> =
+        sqlx::query_scalar("select role::text from memberships where user_id = auth.uid()")
+            .fetch_all(&mut *tx)
+            .await?;
+    assert_eq!(roles, ["owner", "owner"]);
+    tx.rollback().await?;
+
+    // Bad input: an unknown time zone and an empty name are 22023; anon may not call it.
+    for sql in [
+        "select create_organization('X', timezone => 'Mars/Olympus')",
+        "select create_organization('  ')",
+    ] {
+        let mut tx = ctx.begin(&db.requests).await?;
+        let err = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut *tx)
+            .await
+            .expect_err(sql);
+        assert_eq!(
+            err.as_database_error().and_then(|e| e.code()).as_deref(),
+            Some("22023"),
+            "{sql}"
+        );
+    }
+    let mut tx = context_for(None).begin(&db.requests).await?;
+    let err = sqlx::query("select create_organization('X')")
+        .execute(&mut *tx)
+        .await
+        .expect_err("anon created an org");
+    assert_eq!(
+        err.as_database_error().and_then(|e| e.code()).as_deref(),
+        Some("42501")
+    );
+    Ok(())
+}

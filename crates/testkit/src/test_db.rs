@@ -1,0 +1,76 @@
+//! A database of its own for one test, cloned from the migrated template.
+
+use anyhow::Context;
+use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool};
+use tally_core::db;
+
+use crate::{TEST_JWT_SECRET, cluster};
+
+/// A fresh, migrated database, dropped when this value is.
+pub struct TestDb {
+    name: String,
+    owner_url: String,
+    admin_url: String,
+    /// A superuser pool (bypasses RLS): for fixtures and checks behind the API's back.
+    pub owner: PgPool,
+    /// A pool logged in as `tally_authenticator`, like the server's request pool.
+    pub requests: PgPool,
+}
+
+impl TestDb {
+    /// Clones the template into a new database.
+    pub async fn new() -> anyhow::Result<Self> {
+        let cluster = cluster::get().await?;
+        let name = format!("test_{}", uuid::Uuid::new_v4().simple());
+        let admin_url = cluster.url_for("postgres");
+        let mut admin = PgConnection::connect(&admin_url).await?;
+        sqlx::query(AssertSqlSafe(format!(
+            "create database \"{name}\" template \"{}\"",
+            cluster.template
+        )))
+        .execute(&mut admin)
+        .await
+        .context("cloning the template database")?;
+        admin.close().await?;
+        let owner_url = cluster.url_for(&name);
+        let owner = PgPool::connect(&owner_url).await?;
+        let requests = db::connect_requests(&owner, &owner_url, TEST_JWT_SECRET, 8).await?;
+        Ok(Self {
+            name,
+            owner_url,
+            admin_url,
+            owner,
+            requests,
+        })
+    }
+
+    /// The owner's (superuser's) URL of this database.
+    pub fn owner_url(&self) -> &str {
+        &self.owner_url
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = std::mem::take(&mut self.name);
+        let admin_url = self.admin_url.clone();
+        // Drop runs outside any runtime guarantee: do the cleanup on a thread of its own.
+        let cleanup = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async move {
+                let mut admin = PgConnection::connect(&admin_url).await?;
+                sqlx::query(AssertSqlSafe(format!(
+                    "drop database if exists \"{name}\" with (force)"
+                )))
+                .execute(&mut admin)
+                .await?;
+                anyhow::Ok(())
+            })
+        });
+        if let Ok(Err(e)) = cleanup.join() {
+            eprintln!("warning: could not drop a test database: {e:#}");
+        }
+    }
+}
