@@ -47,6 +47,82 @@ pub struct Config {
     pub pg_bin: Option<PathBuf>,
     /// Port of the embedded cluster.
     pub pg_port: u16,
+    /// The URL clients use to reach this API (default `http://host:port`).
+    #[serde(default)]
+    pub api_external_url: Option<String>,
+    /// Browser origins allowed by CORS, comma-separated (`*` for any).
+    #[serde(default = "defaults::cors_origins")]
+    pub cors_origins: String,
+    /// Sign-up, sign-in and mail settings.
+    #[serde(flatten)]
+    pub auth: AuthSettings,
+}
+
+/// Settings of the auth service (`TALLY_*` like the others).
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthSettings {
+    /// Where email links send people by default (`TALLY_SITE_URL`).
+    #[serde(default = "defaults::site_url")]
+    pub site_url: String,
+    /// Other allowed `redirect_to` URLs, comma-separated; a trailing `*` matches any suffix.
+    #[serde(default)]
+    pub uri_allow_list: String,
+    /// Confirm emails at sign-up without a mail (`TALLY_AUTOCONFIRM`, default true).
+    #[serde(default = "defaults::yes")]
+    pub autoconfirm: bool,
+    /// Refuse new sign-ups (`TALLY_DISABLE_SIGNUP`).
+    #[serde(default)]
+    pub disable_signup: bool,
+    /// Shortest password accepted (`TALLY_PASSWORD_MIN_LENGTH`, default 8).
+    #[serde(default = "defaults::password_min_length")]
+    pub password_min_length: usize,
+    /// Ask for `current_password` to change a password (`TALLY_PASSWORD_REQUIRE_CURRENT`).
+    #[serde(default)]
+    pub password_require_current: bool,
+    /// Seconds during which a just-rotated refresh token may be presented again by a
+    /// concurrent request (`TALLY_REFRESH_REUSE_INTERVAL`, default 10).
+    #[serde(default = "defaults::refresh_reuse_interval")]
+    pub refresh_reuse_interval: u64,
+    /// Sign-in, sign-up, recover and verify requests allowed per IP and per email in five
+    /// minutes (`TALLY_RATE_LIMIT_AUTH`, default 30).
+    #[serde(default = "defaults::rate_limit_auth")]
+    pub rate_limit_auth: u32,
+    /// Token refreshes allowed per IP in five minutes (`TALLY_RATE_LIMIT_REFRESH`, default 150).
+    #[serde(default = "defaults::rate_limit_refresh")]
+    pub rate_limit_refresh: u32,
+    /// Mails allowed per address in an hour (`TALLY_RATE_LIMIT_EMAIL`, default 30).
+    #[serde(default = "defaults::rate_limit_email")]
+    pub rate_limit_email: u32,
+    /// Take the client address from `X-Forwarded-For` (behind a trusted proxy).
+    #[serde(default)]
+    pub trust_proxy: bool,
+}
+
+mod defaults {
+    pub fn cors_origins() -> String {
+        "*".into()
+    }
+    pub fn site_url() -> String {
+        "http://127.0.0.1:3000".into()
+    }
+    pub fn yes() -> bool {
+        true
+    }
+    pub fn password_min_length() -> usize {
+        8
+    }
+    pub fn refresh_reuse_interval() -> u64 {
+        10
+    }
+    pub fn rate_limit_auth() -> u32 {
+        30
+    }
+    pub fn rate_limit_refresh() -> u32 {
+        150
+    }
+    pub fn rate_limit_email() -> u32 {
+        30
+    }
 }
 
 impl std::fmt::Debug for Config {
@@ -66,6 +142,9 @@ impl std::fmt::Debug for Config {
             .field("jwt_expiry", &self.jwt_expiry)
             .field("pg_bin", &self.pg_bin)
             .field("pg_port", &self.pg_port)
+            .field("api_external_url", &self.api_external_url)
+            .field("cors_origins", &self.cors_origins)
+            .field("auth", &self.auth)
             .finish()
     }
 }
@@ -143,6 +222,14 @@ impl Config {
             ));
         }
         Ok(self)
+    }
+
+    /// The URL clients use to reach this API, without a trailing slash.
+    pub fn external_url(&self) -> String {
+        match &self.api_external_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}:{}", self.host, self.port),
+        }
     }
 
     /// Creates the data directory when missing.

@@ -11,6 +11,7 @@
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod gateway;
 pub mod jwt;
 pub mod request;
 

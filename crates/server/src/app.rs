@@ -2,10 +2,18 @@
 
 use std::sync::Arc;
 
-use axum::{Router, routing::get};
+use axum::{
+    Router,
+    http::{HeaderName, HeaderValue},
+    routing::get,
+};
 use sqlx::PgPool;
+use tally_auth::AuthState;
 use tally_core::{Config, JwtKeys};
-use tower_http::trace::TraceLayer;
+use tower_http::{
+    cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer},
+    trace::TraceLayer,
+};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -41,8 +49,52 @@ impl AppState {
 
 /// All routes.
 pub fn router(state: AppState) -> Router {
+    let auth = AuthState::new(
+        state.pool().clone(),
+        state.keys().clone(),
+        state.config().clone(),
+    );
+    let cors = cors(&state.config().cors_origins);
     Router::new()
         .route("/health", get(crate::health::health))
-        .layer(TraceLayer::new_for_http())
         .with_state(state)
+        .nest("/auth/v1", tally_auth::router(auth))
+        .layer(cors)
+        .layer(TraceLayer::new_for_http())
+}
+
+/// CORS as Supabase answers it: the clients' headers allowed, the headers they read exposed.
+fn cors(origins: &str) -> CorsLayer {
+    let origin = if origins.trim() == "*" {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(
+            origins
+                .split(',')
+                .filter_map(|o| HeaderValue::from_str(o.trim()).ok()),
+        )
+    };
+    CorsLayer::new()
+        .allow_origin(origin)
+        .allow_methods(AllowMethods::mirror_request())
+        .allow_headers(AllowHeaders::mirror_request())
+        .expose_headers(
+            [
+                "x-total-count",
+                "link",
+                "x-supabase-api-version",
+                "x-sb-error-code",
+                "content-range",
+                "content-location",
+                "range-unit",
+                "location",
+                "content-encoding",
+                "content-type",
+                "date",
+                "server",
+                "transfer-encoding",
+            ]
+            .map(HeaderName::from_static),
+        )
+        .max_age(std::time::Duration::from_secs(86400))
 }

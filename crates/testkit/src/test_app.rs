@@ -23,6 +23,11 @@ pub struct TestApp {
 impl TestApp {
     /// Starts a server over a fresh test database.
     pub async fn spawn() -> anyhow::Result<Self> {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Starts a server with settings changed by `configure`.
+    pub async fn spawn_with(configure: impl FnOnce(&mut Config)) -> anyhow::Result<Self> {
         let db = TestDb::new().await?;
         let data_dir =
             std::env::temp_dir().join(format!("tally-test-{}", uuid::Uuid::new_v4().simple()));
@@ -30,6 +35,7 @@ impl TestApp {
         config.port = 0;
         config.data_dir = data_dir;
         config.database_url = Some(db.owner_url().to_owned());
+        configure(&mut config);
         let server = Server::build(config, db.owner_url()).await?;
         let addr = server.local_addr()?;
         let (tx, rx) = oneshot::channel();

@@ -1,0 +1,20 @@
+//! One module per endpoint group.
+
+pub mod admin;
+pub mod logout;
+pub mod meta;
+pub mod otp;
+pub mod recover;
+pub mod signup;
+pub mod token;
+pub mod user;
+pub mod verify;
+
+use serde::Deserialize;
+
+/// `?redirect_to=` of email flows.
+#[derive(Debug, Default, Deserialize)]
+pub struct RedirectQuery {
+    /// Where the email link should lead.
+    pub redirect_to: Option<String>,
+}

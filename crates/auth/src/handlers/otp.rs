@@ -1,0 +1,109 @@
+//! `POST /otp` (signInWithOtp with an email): mails a magic link and code, creating the user
+//! first unless `create_user` is false.
+
+use axum::{
+    Json,
+    extract::{Query, State},
+    http::StatusCode,
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::{
+    db,
+    error::{AuthError, AuthResult},
+    extract::{ClientIp, JsonBody},
+    flow, links, mail,
+    otp::{self, Purpose},
+    ratelimit,
+    state::AuthState,
+    users::{self, NewUser},
+};
+
+use super::RedirectQuery;
+
+/// The magic-link request.
+#[derive(Debug, Deserialize)]
+pub struct OtpBody {
+    email: Option<String>,
+    create_user: Option<bool>,
+    data: Option<Value>,
+    code_challenge: Option<String>,
+    code_challenge_method: Option<String>,
+}
+
+/// Sends a magic link.
+pub async fn otp(
+    State(state): State<AuthState>,
+    ClientIp(ip): ClientIp,
+    Query(query): Query<RedirectQuery>,
+    JsonBody(body): JsonBody<OtpBody>,
+) -> AuthResult<Json<Value>> {
+    let email = body
+        .email
+        .as_deref()
+        .and_then(users::normalize_email)
+        .ok_or_else(|| AuthError::validation("Unable to validate email address: invalid format"))?;
+    let challenge = flow::challenge(
+        body.code_challenge.as_deref(),
+        body.code_challenge_method.as_deref(),
+    )?;
+    let auth = &state.config().auth;
+    ratelimit::hit(
+        state.pool(),
+        "otp_ip",
+        &ip,
+        auth.rate_limit_auth,
+        ratelimit::FIVE_MINUTES,
+    )
+    .await?;
+    ratelimit::hit(
+        state.pool(),
+        "email_sent",
+        &email,
+        auth.rate_limit_email,
+        ratelimit::ONE_HOUR,
+    )
+    .await?;
+    let mut tx = db::begin(state.pool()).await?;
+    let user = match users::by_email(&mut tx, &email).await? {
+        Some(user) => user,
+        None if body.create_user.unwrap_or(true) && !auth.disable_signup => {
+            users::create(
+                &mut tx,
+                NewUser {
+                    id: None,
+                    email: &email,
+                    password_hash: None,
+                    user_metadata: body.data.unwrap_or_else(|| json!({})),
+                    app_metadata: json!({}),
+                    confirmed: false,
+                },
+            )
+            .await?
+        }
+        None => {
+            return Err(AuthError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "otp_disabled",
+                "Signups not allowed for otp",
+            ));
+        }
+    };
+    if let Some(challenge) = &challenge {
+        flow::create(&mut tx, user.id, challenge, "magiclink").await?;
+    }
+    let issued = otp::issue(&mut tx, user.id, &email, Purpose::MagicLink).await?;
+    let redirect = state.redirect_target(query.redirect_to.as_deref());
+    let link = links::verify_link(&state, &issued.token_hash, Purpose::MagicLink, &redirect);
+    mail::send(
+        &mut tx,
+        &email,
+        mail::Template::MagicLink,
+        &link,
+        &issued.otp,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(json!({})))
+}

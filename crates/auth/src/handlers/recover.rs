@@ -1,0 +1,96 @@
+//! `POST /recover`: mails a password-recovery link. Always 200 `{}`, so that the answer
+//! does not tell whether the address has an account.
+
+use axum::{
+    Json,
+    extract::{Query, State},
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::{
+    db,
+    error::{AuthError, AuthResult},
+    extract::{ClientIp, JsonBody},
+    flow, links, mail,
+    otp::{self, Purpose},
+    ratelimit,
+    state::AuthState,
+    users,
+};
+
+use super::RedirectQuery;
+
+/// The recovery request.
+#[derive(Debug, Deserialize)]
+pub struct RecoverBody {
+    email: Option<String>,
+    code_challenge: Option<String>,
+    code_challenge_method: Option<String>,
+}
+
+/// Sends a recovery mail when the address has an account.
+pub async fn recover(
+    State(state): State<AuthState>,
+    ClientIp(ip): ClientIp,
+    Query(query): Query<RedirectQuery>,
+    JsonBody(body): JsonBody<RecoverBody>,
+) -> AuthResult<Json<Value>> {
+    let email = body
+        .email
+        .as_deref()
+        .and_then(users::normalize_email)
+        .ok_or_else(|| AuthError::validation("Password recovery requires an email"))?;
+    let challenge = flow::challenge(
+        body.code_challenge.as_deref(),
+        body.code_challenge_method.as_deref(),
+    )?;
+    let auth = &state.config().auth;
+    ratelimit::hit(
+        state.pool(),
+        "recover_ip",
+        &ip,
+        auth.rate_limit_auth,
+        ratelimit::FIVE_MINUTES,
+    )
+    .await?;
+    ratelimit::hit(
+        state.pool(),
+        "recover_email",
+        &email,
+        auth.rate_limit_auth,
+        ratelimit::FIVE_MINUTES,
+    )
+    .await?;
+    let mut tx = db::begin(state.pool()).await?;
+    if let Some(user) = users::by_email(&mut tx, &email).await? {
+        ratelimit::hit(
+            state.pool(),
+            "email_sent",
+            &email,
+            auth.rate_limit_email,
+            ratelimit::ONE_HOUR,
+        )
+        .await?;
+        if let Some(challenge) = &challenge {
+            flow::create(&mut tx, user.id, challenge, "recovery").await?;
+        }
+        let issued = otp::issue(&mut tx, user.id, &email, Purpose::Recovery).await?;
+        let redirect = state.redirect_target(query.redirect_to.as_deref());
+        let link = links::verify_link(&state, &issued.token_hash, Purpose::Recovery, &redirect);
+        mail::send(
+            &mut tx,
+            &email,
+            mail::Template::Recovery,
+            &link,
+            &issued.otp,
+        )
+        .await?;
+        sqlx::query("update auth.users set recovery_sent_at = now() where id = $1")
+            .bind(user.id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(Json(json!({})))
+}

@@ -1,0 +1,150 @@
+//! `POST /token?grant_type=password|refresh_token|pkce`.
+
+use std::collections::HashMap;
+
+use axum::{
+    Json,
+    extract::{Query, State},
+    http::StatusCode,
+};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::{
+    db,
+    error::{AuthError, AuthResult},
+    extract::{ClientIp, JsonBody},
+    flow, password, ratelimit, sessions,
+    state::AuthState,
+    users,
+};
+
+/// Every grant's fields (each grant reads its own).
+#[derive(Debug, Deserialize)]
+pub struct TokenBody {
+    email: Option<String>,
+    phone: Option<String>,
+    password: Option<String>,
+    refresh_token: Option<String>,
+    auth_code: Option<String>,
+    code_verifier: Option<String>,
+}
+
+/// Issues tokens for a grant.
+pub async fn token(
+    State(state): State<AuthState>,
+    ClientIp(ip): ClientIp,
+    Query(query): Query<HashMap<String, String>>,
+    JsonBody(body): JsonBody<TokenBody>,
+) -> AuthResult<Json<Value>> {
+    match query.get("grant_type").map(String::as_str) {
+        Some("password") => password_grant(&state, &ip, body).await.map(Json),
+        Some("refresh_token") => {
+            let token = body.refresh_token.unwrap_or_default();
+            if token.is_empty() {
+                return Err(AuthError::oauth("refresh_token required"));
+            }
+            let auth = &state.config().auth;
+            ratelimit::hit(
+                state.pool(),
+                "refresh_ip",
+                &ip,
+                auth.rate_limit_refresh,
+                ratelimit::FIVE_MINUTES,
+            )
+            .await?;
+            let tx = db::begin(state.pool()).await?;
+            sessions::refresh(tx, &state, &token).await.map(Json)
+        }
+        Some("pkce") => {
+            let auth = &state.config().auth;
+            ratelimit::hit(
+                state.pool(),
+                "verify_ip",
+                &ip,
+                auth.rate_limit_auth,
+                ratelimit::FIVE_MINUTES,
+            )
+            .await?;
+            let mut tx = db::begin(state.pool()).await?;
+            let (user_id, method) = flow::exchange(
+                &mut tx,
+                body.auth_code.as_deref().unwrap_or_default(),
+                body.code_verifier.as_deref().unwrap_or_default(),
+            )
+            .await?;
+            let user = users::by_id(&mut tx, user_id)
+                .await?
+                .filter(|u| u.deleted_at.is_none())
+                .ok_or_else(AuthError::user_not_found)?;
+            let session = sessions::start(&mut tx, &state, &user, &method).await?;
+            tx.commit().await?;
+            Ok(Json(session))
+        }
+        _ => Err(AuthError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_credentials",
+            "unsupported_grant_type",
+        )),
+    }
+}
+
+async fn password_grant(state: &AuthState, ip: &str, body: TokenBody) -> AuthResult<Value> {
+    if body.phone.is_some() && body.email.is_none() {
+        return Err(AuthError::new(
+            StatusCode::BAD_REQUEST,
+            "phone_provider_disabled",
+            "Phone logins are disabled",
+        ));
+    }
+    let email = body
+        .email
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or_default()
+        .to_lowercase();
+    let password = body.password.unwrap_or_default();
+    let auth = &state.config().auth;
+    ratelimit::hit(
+        state.pool(),
+        "signin_ip",
+        ip,
+        auth.rate_limit_auth,
+        ratelimit::FIVE_MINUTES,
+    )
+    .await?;
+    ratelimit::hit(
+        state.pool(),
+        "signin_email",
+        &email,
+        auth.rate_limit_auth,
+        ratelimit::FIVE_MINUTES,
+    )
+    .await?;
+    let mut tx = db::begin(state.pool()).await?;
+    let user = users::by_email(&mut tx, &email).await?;
+    let hash = user.as_ref().and_then(|u| u.encrypted_password.as_deref());
+    if !password::verify(&password, hash).await? {
+        return Err(AuthError::invalid_credentials());
+    }
+    let Some(user) = user else {
+        return Err(AuthError::invalid_credentials());
+    };
+    if user.is_banned() {
+        return Err(AuthError::new(
+            StatusCode::BAD_REQUEST,
+            "user_banned",
+            "User is banned",
+        ));
+    }
+    if user.email_confirmed_at.is_none() {
+        return Err(AuthError::new(
+            StatusCode::BAD_REQUEST,
+            "email_not_confirmed",
+            "Email not confirmed",
+        ));
+    }
+    let session = sessions::start(&mut tx, state, &user, "password").await?;
+    tx.commit().await?;
+    Ok(session)
+}

@@ -1,0 +1,186 @@
+//! `GET /user` and `PUT /user`.
+
+use axum::{
+    Json,
+    extract::{Query, State},
+    http::StatusCode,
+};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::{
+    db,
+    error::{AuthError, AuthResult},
+    extract::{CurrentUser, JsonBody},
+    flow, links, mail,
+    otp::{self, Purpose},
+    password, ratelimit,
+    state::AuthState,
+    users,
+};
+
+use super::RedirectQuery;
+
+/// The signed-in user.
+pub async fn get_user(
+    State(state): State<AuthState>,
+    current: CurrentUser,
+) -> AuthResult<Json<Value>> {
+    let mut tx = db::begin(state.pool()).await?;
+    let json = users::json_of(&mut tx, &current.user).await?;
+    tx.commit().await?;
+    Ok(Json(json))
+}
+
+/// What a user may change about themselves.
+#[derive(Debug, Deserialize)]
+pub struct UpdateBody {
+    email: Option<String>,
+    password: Option<String>,
+    current_password: Option<String>,
+    data: Option<Value>,
+    app_metadata: Option<Value>,
+    code_challenge: Option<String>,
+    code_challenge_method: Option<String>,
+}
+
+/// Updates the signed-in user: `data` is merged into `user_metadata` (a `null` removes a
+/// key); a new password must be strong and different; a new email is confirmed by mail
+/// unless autoconfirm is on.
+pub async fn update_user(
+    State(state): State<AuthState>,
+    current: CurrentUser,
+    Query(query): Query<RedirectQuery>,
+    JsonBody(body): JsonBody<UpdateBody>,
+) -> AuthResult<Json<Value>> {
+    let auth = &state.config().auth;
+    if body.app_metadata.is_some() {
+        return Err(AuthError::not_admin());
+    }
+    let user = current.user;
+    let challenge = flow::challenge(
+        body.code_challenge.as_deref(),
+        body.code_challenge_method.as_deref(),
+    )?;
+    let mut tx = db::begin(state.pool()).await?;
+    if let Some(new_password) = body.password.as_deref() {
+        password::check_strength(new_password, auth.password_min_length)?;
+        if auth.password_require_current {
+            let Some(current_password) = body.current_password.as_deref().filter(|p| !p.is_empty())
+            else {
+                return Err(AuthError::new(
+                    StatusCode::BAD_REQUEST,
+                    "current_password_required",
+                    "Current password required when setting new password.",
+                ));
+            };
+            if !password::verify(current_password, user.encrypted_password.as_deref()).await? {
+                return Err(AuthError::new(
+                    StatusCode::BAD_REQUEST,
+                    "current_password_mismatch",
+                    "Current password is incorrect.",
+                ));
+            }
+        }
+        if user.encrypted_password.is_some()
+            && password::verify(new_password, user.encrypted_password.as_deref()).await?
+        {
+            return Err(AuthError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "same_password",
+                "New password should be different from the old password.",
+            ));
+        }
+        let hash = password::hash(new_password).await?;
+        sqlx::query("update auth.users set encrypted_password = $2 where id = $1")
+            .bind(user.id)
+            .bind(hash)
+            .execute(&mut *tx)
+            .await?;
+    }
+    if let Some(data) = &body.data {
+        let merged = users::merge_metadata(&user.raw_user_meta_data, data);
+        sqlx::query("update auth.users set raw_user_meta_data = $2 where id = $1")
+            .bind(user.id)
+            .bind(merged)
+            .execute(&mut *tx)
+            .await?;
+    }
+    if let Some(email) = body.email.as_deref() {
+        let email = users::normalize_email(email).ok_or_else(|| {
+            AuthError::validation("Unable to validate email address: invalid format")
+        })?;
+        if Some(email.as_str()) != user.email.as_deref() {
+            if users::by_email(&mut tx, &email).await?.is_some() {
+                return Err(AuthError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "email_exists",
+                    "A user with this email address has already been registered",
+                ));
+            }
+            if auth.autoconfirm {
+                change_email(&mut tx, user.id, &email).await?;
+            } else {
+                ratelimit::hit(
+                    state.pool(),
+                    "email_sent",
+                    &email,
+                    auth.rate_limit_email,
+                    ratelimit::ONE_HOUR,
+                )
+                .await?;
+                sqlx::query("update auth.users set email_change = $2, email_change_sent_at = now() where id = $1")
+                    .bind(user.id)
+                    .bind(&email)
+                    .execute(&mut *tx)
+                    .await?;
+                if let Some(challenge) = &challenge {
+                    flow::create(&mut tx, user.id, challenge, "email_change").await?;
+                }
+                let issued = otp::issue(&mut tx, user.id, &email, Purpose::EmailChange).await?;
+                let redirect = state.redirect_target(query.redirect_to.as_deref());
+                let link =
+                    links::verify_link(&state, &issued.token_hash, Purpose::EmailChange, &redirect);
+                mail::send(
+                    &mut tx,
+                    &email,
+                    mail::Template::EmailChange,
+                    &link,
+                    &issued.otp,
+                )
+                .await?;
+            }
+        }
+    }
+    let updated = users::by_id(&mut tx, user.id)
+        .await?
+        .ok_or_else(AuthError::user_not_found)?;
+    let json = users::json_of(&mut tx, &updated).await?;
+    tx.commit().await?;
+    Ok(Json(json))
+}
+
+/// Moves a user to a new (confirmed) email address.
+pub async fn change_email(
+    conn: &mut sqlx::PgConnection,
+    user: uuid::Uuid,
+    email: &str,
+) -> AuthResult<()> {
+    sqlx::query(
+        "update auth.users set email = $2, email_change = null, email_change_sent_at = null, \
+             email_confirmed_at = coalesce(email_confirmed_at, now()) where id = $1",
+    )
+    .bind(user)
+    .bind(email)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "update auth.identities set identity_data = identity_data || jsonb_build_object('email', $2::text) \
+         where user_id = $1 and provider = 'email'",
+    )
+    .bind(user)
+    .bind(email)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,201 @@
+//! `POST /verify` (a code or token hash → a session) and `GET /verify` (the email link →
+//! a 303 back to the app with tokens in the fragment, or `?code=` for PKCE clients).
+
+use axum::{
+    Json,
+    extract::{Query, State},
+    http::{StatusCode, header::LOCATION},
+    response::{IntoResponse, Response},
+};
+use serde::Deserialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::{
+    db,
+    error::{AuthError, AuthResult},
+    extract::{ClientIp, JsonBody},
+    flow, links,
+    otp::{self, Purpose},
+    ratelimit, sessions,
+    state::AuthState,
+    users,
+};
+
+/// `POST /verify`: `{type, token_hash}` or `{type, email, token}`.
+#[derive(Debug, Deserialize)]
+pub struct VerifyBody {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    token_hash: Option<String>,
+    email: Option<String>,
+    token: Option<String>,
+}
+
+/// Redeems a mailed code or token hash for a session.
+pub async fn verify(
+    State(state): State<AuthState>,
+    ClientIp(ip): ClientIp,
+    JsonBody(body): JsonBody<VerifyBody>,
+) -> AuthResult<Json<Value>> {
+    let auth = &state.config().auth;
+    ratelimit::hit(
+        state.pool(),
+        "verify_ip",
+        &ip,
+        auth.rate_limit_auth,
+        ratelimit::FIVE_MINUTES,
+    )
+    .await?;
+    let purposes = Purpose::from_verify_type(body.kind.as_deref().unwrap_or_default())?;
+    let hash = match (body.token_hash, body.email, body.token) {
+        (Some(hash), _, _) if !hash.is_empty() => hash,
+        (_, Some(email), Some(token)) if !token.is_empty() => {
+            ratelimit::hit(
+                state.pool(),
+                "verify_email",
+                &email.to_lowercase(),
+                auth.rate_limit_auth,
+                ratelimit::FIVE_MINUTES,
+            )
+            .await?;
+            otp::hash_for(&email, token.trim())
+        }
+        _ => {
+            return Err(AuthError::validation(
+                "Verify requires a token_hash, or an email and a token",
+            ));
+        }
+    };
+    let mut tx = db::begin(state.pool()).await?;
+    let (user, purpose) = redeem(&mut tx, &hash, purposes).await?;
+    let user = users::by_id(&mut tx, user)
+        .await?
+        .ok_or_else(AuthError::user_not_found)?;
+    let session = sessions::start(&mut tx, &state, &user, amr_method(purpose)).await?;
+    tx.commit().await?;
+    Ok(Json(session))
+}
+
+/// `GET /verify?token=&type=&redirect_to=`.
+#[derive(Debug, Deserialize)]
+pub struct VerifyLink {
+    token: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    redirect_to: Option<String>,
+}
+
+/// Follows an email link and redirects back to the app.
+pub async fn verify_link(
+    State(state): State<AuthState>,
+    Query(query): Query<VerifyLink>,
+) -> Response {
+    let redirect = state.redirect_target(query.redirect_to.as_deref());
+    match follow_link(&state, &query, &redirect).await {
+        Ok(location) => see_other(&location),
+        Err(e) => {
+            let description = e.message();
+            let error = if e.status().is_server_error() {
+                "server_error"
+            } else {
+                "access_denied"
+            };
+            let params = [
+                ("error", error),
+                ("error_code", e.code()),
+                ("error_description", description),
+            ];
+            let with_query = links::with_query(&redirect, &params);
+            let mut fragment = params.to_vec();
+            fragment.push(("sb", ""));
+            see_other(&links::with_fragment(&with_query, &fragment))
+        }
+    }
+}
+
+async fn follow_link(state: &AuthState, query: &VerifyLink, redirect: &str) -> AuthResult<String> {
+    let purposes = Purpose::from_verify_type(query.kind.as_deref().unwrap_or_default())?;
+    let hash = query
+        .token
+        .as_deref()
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| AuthError::validation("Verify requires a token"))?;
+    let mut tx = db::begin(state.pool()).await?;
+    let (user, purpose) = redeem(&mut tx, hash, purposes).await?;
+    if let Some(code) = flow::pending_code(&mut tx, user, amr_method(purpose)).await? {
+        tx.commit().await?;
+        return Ok(links::with_query(redirect, &[("code", &code)]));
+    }
+    let user = users::by_id(&mut tx, user)
+        .await?
+        .ok_or_else(AuthError::user_not_found)?;
+    let session = sessions::start(&mut tx, state, &user, amr_method(purpose)).await?;
+    tx.commit().await?;
+    let field = |name: &str| -> String {
+        match &session[name] {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        }
+    };
+    let (access, refresh, expires_at, expires_in) = (
+        field("access_token"),
+        field("refresh_token"),
+        field("expires_at"),
+        field("expires_in"),
+    );
+    Ok(links::with_fragment(
+        redirect,
+        &[
+            ("access_token", &access),
+            ("expires_at", &expires_at),
+            ("expires_in", &expires_in),
+            ("refresh_token", &refresh),
+            ("token_type", "bearer"),
+            ("type", purpose.verify_type()),
+        ],
+    ))
+}
+
+/// Redeems the token and applies what it confirms.
+async fn redeem(
+    tx: &mut sqlx::PgConnection,
+    hash: &str,
+    purposes: &[Purpose],
+) -> AuthResult<(Uuid, Purpose)> {
+    let (user, purpose, relates_to) = otp::redeem(tx, hash, purposes).await?;
+    match purpose {
+        Purpose::EmailChange => {
+            let pending: Option<String> =
+                sqlx::query_scalar("select email_change from auth.users where id = $1")
+                    .bind(user)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            if pending.as_deref() != Some(relates_to.as_str()) {
+                return Err(AuthError::new(
+                    StatusCode::FORBIDDEN,
+                    "otp_expired",
+                    "Token has expired or is invalid",
+                ));
+            }
+            super::user::change_email(tx, user, &relates_to).await?;
+        }
+        _ => users::confirm_email(tx, user).await?,
+    }
+    Ok((user, purpose))
+}
+
+/// The sign-in method a redeemed token stands for (the session's `amr`).
+fn amr_method(purpose: Purpose) -> &'static str {
+    match purpose {
+        Purpose::Confirmation => "email/signup",
+        Purpose::Recovery => "recovery",
+        Purpose::MagicLink => "magiclink",
+        Purpose::EmailChange => "email_change",
+        Purpose::Invite => "invite",
+    }
+}
+
+fn see_other(location: &str) -> Response {
+    (StatusCode::SEE_OTHER, [(LOCATION, location.to_owned())]).into_response()
+}

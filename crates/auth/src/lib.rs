@@ -1,0 +1,71 @@
+//! `/auth/v1`: a GoTrue-compatible auth service, so supabase-js and supabase-py sign in
+//! against Tally unchanged.
+//!
+//! It owns the `auth` schema (read and written as `tally_auth`) and exposes [`router`]. Users
+//! and their sessions live here; org roles live in `public.memberships`, read by row-level
+//! security, never copied into tokens.
+//!
+//! - [`handlers`]: one module per endpoint group; [`extract`]: bodies, client IP, the
+//!   signed-in user, the admin caller; [`error`]: GoTrue's error shape.
+//! - [`sessions`]: access tokens, refresh rotation with reuse detection, sign-out.
+//! - [`users`], [`password`], [`otp`], [`flow`] (PKCE), [`mail`], [`ratelimit`], [`links`].
+
+pub mod db;
+pub mod error;
+pub mod extract;
+pub mod flow;
+pub mod handlers;
+pub mod links;
+pub mod mail;
+pub mod otp;
+pub mod password;
+pub mod ratelimit;
+pub mod sessions;
+pub mod state;
+pub mod users;
+
+use axum::{
+    Router,
+    middleware::from_fn_with_state,
+    routing::{MethodRouter, get, post},
+};
+use tally_core::gateway::require_apikey;
+
+use handlers::{admin, logout, meta, otp as otp_handler, recover, signup, token, user, verify};
+pub use state::AuthState;
+
+/// The `/auth/v1` routes. All need the `apikey` but the open ones of Supabase's gateway
+/// (`GET /verify`, `/.well-known/jwks.json`).
+pub fn router(state: AuthState) -> Router {
+    let keys = state.keys().clone();
+    let keyed = |route: MethodRouter<AuthState>| {
+        route.layer(from_fn_with_state(keys.clone(), require_apikey))
+    };
+    Router::new()
+        .route("/signup", keyed(post(signup::signup)))
+        .route("/token", keyed(post(token::token)))
+        .route("/user", keyed(get(user::get_user).put(user::update_user)))
+        .route("/logout", keyed(post(logout::logout)))
+        .route("/recover", keyed(post(recover::recover)))
+        .route("/otp", keyed(post(otp_handler::otp)))
+        .route(
+            "/verify",
+            get(verify::verify_link).merge(keyed(post(verify::verify))),
+        )
+        .route("/settings", keyed(get(meta::settings)))
+        .route("/.well-known/jwks.json", get(meta::jwks))
+        .route(
+            "/admin/users",
+            keyed(get(admin::list_users).post(admin::create_user)),
+        )
+        .route(
+            "/admin/users/{id}",
+            keyed(
+                get(admin::get_user)
+                    .put(admin::update_user)
+                    .delete(admin::delete_user),
+            ),
+        )
+        .route("/admin/generate_link", keyed(post(admin::generate_link)))
+        .with_state(state)
+}

@@ -1,0 +1,84 @@
+//! Passwords: argon2id (OWASP parameters), hashed and checked on the blocking pool so the
+//! async threads keep serving.
+
+use argon2::{Argon2, PasswordHasher, PasswordVerifier};
+
+use crate::error::{AuthError, AuthResult};
+
+use std::sync::OnceLock;
+
+/// A stand-in hash checked when a sign-in names no known user, so that the answer takes as
+/// long either way and does not reveal which emails exist.
+static DUMMY_HASH: OnceLock<String> = OnceLock::new();
+
+fn dummy_hash() -> &'static str {
+    DUMMY_HASH.get_or_init(|| {
+        Argon2::default()
+            .hash_password(b"tally-dummy-password")
+            .map(|h| h.to_string())
+            .unwrap_or_default()
+    })
+}
+
+/// Hashes a password (argon2id, random salt) off the async threads.
+pub async fn hash(password: &str) -> AuthResult<String> {
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || {
+        Argon2::default()
+            .hash_password(password.as_bytes())
+            .map(|hash| hash.to_string())
+    })
+    .await
+    .map_err(AuthError::unexpected)?
+    .map_err(AuthError::unexpected)
+}
+
+/// Checks a password against a stored hash (or the dummy hash when there is none) off the
+/// async threads. Always spends the same work.
+pub async fn verify(password: &str, hash: Option<&str>) -> AuthResult<bool> {
+    let known = hash.is_some();
+    let password = password.to_owned();
+    let hash = hash.map(str::to_owned);
+    let matches = tokio::task::spawn_blocking(move || {
+        let hash = hash.as_deref().unwrap_or_else(|| dummy_hash());
+        Argon2::default()
+            .verify_password(password.as_bytes(), hash)
+            .is_ok()
+    })
+    .await
+    .map_err(AuthError::unexpected)?;
+    Ok(known && matches)
+}
+
+/// Checks a new password against the configured minimum length.
+pub fn check_strength(password: &str, min_length: usize) -> AuthResult<()> {
+    if password.chars().count() < min_length {
+        return Err(AuthError::weak_password(min_length));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn hashes_verify_and_differ() {
+        let a = hash("correct horse").await.unwrap();
+        let b = hash("correct horse").await.unwrap();
+        assert!(a.starts_with("$argon2id$"));
+        assert_ne!(a, b, "salts must differ");
+        assert!(verify("correct horse", Some(&a)).await.unwrap());
+        assert!(!verify("wrong horse", Some(&a)).await.unwrap());
+        assert!(!verify("correct horse", None).await.unwrap());
+    }
+
+    #[test]
+    fn short_passwords_are_weak() {
+        assert_eq!(
+            check_strength("short", 8).unwrap_err().code(),
+            "weak_password"
+        );
+        assert!(check_strength("long enough", 8).is_ok());
+    }
+}

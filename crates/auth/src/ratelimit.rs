@@ -1,0 +1,45 @@
+//! Fixed-window rate limits kept in `auth.rate_limits`, so every instance counts together.
+
+use sqlx::PgPool;
+
+use crate::{
+    db,
+    error::{AuthError, AuthResult},
+};
+
+/// Counts one request for `key` in `bucket`; refuses with 429 past `limit` per
+/// `window_secs`.
+pub async fn hit(
+    pool: &PgPool,
+    bucket: &str,
+    key: &str,
+    limit: u32,
+    window_secs: u32,
+) -> AuthResult<()> {
+    let mut tx = db::begin(pool).await?;
+    let hits: i32 = sqlx::query_scalar(
+        "with w as (select to_timestamp(floor(extract(epoch from now()) / $3) * $3) as start), \
+              gone as (delete from auth.rate_limits r using w \
+                       where r.bucket = $1 and r.key = $2 and r.window_start < w.start) \
+         insert into auth.rate_limits (bucket, key, window_start, hits) \
+         select $1, $2, w.start, 1 from w \
+         on conflict (bucket, key, window_start) do update set hits = auth.rate_limits.hits + 1 \
+         returning hits",
+    )
+    .bind(bucket)
+    .bind(key)
+    .bind(f64::from(window_secs))
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    if hits > limit as i32 {
+        tracing::warn!(bucket, "rate limit reached");
+        return Err(AuthError::rate_limited());
+    }
+    Ok(())
+}
+
+/// Five minutes.
+pub const FIVE_MINUTES: u32 = 300;
+/// One hour.
+pub const ONE_HOUR: u32 = 3600;

@@ -1,0 +1,64 @@
+//! The auth service's shared state.
+
+use std::sync::Arc;
+
+use sqlx::PgPool;
+use tally_core::{Config, JwtKeys};
+
+/// What the auth handlers reach.
+#[derive(Clone)]
+pub struct AuthState(Arc<Inner>);
+
+struct Inner {
+    pool: PgPool,
+    keys: JwtKeys,
+    config: Config,
+}
+
+impl AuthState {
+    /// State over the request pool.
+    pub fn new(pool: PgPool, keys: JwtKeys, config: Config) -> Self {
+        Self(Arc::new(Inner { pool, keys, config }))
+    }
+
+    /// The request pool (`tally_authenticator`).
+    pub fn pool(&self) -> &PgPool {
+        &self.0.pool
+    }
+
+    /// The project's JWT keys.
+    pub fn keys(&self) -> &JwtKeys {
+        &self.0.keys
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.0.config
+    }
+
+    /// The JWT issuer: this API's `/auth/v1`.
+    pub fn issuer(&self) -> String {
+        format!("{}/auth/v1", self.0.config.external_url())
+    }
+
+    /// `redirect_to` when it is the site URL or on the allow list, else the site URL.
+    pub fn redirect_target(&self, requested: Option<&str>) -> String {
+        let auth = &self.0.config.auth;
+        let site = auth.site_url.trim_end_matches('/').to_owned();
+        let Some(url) = requested.map(str::trim).filter(|u| !u.is_empty()) else {
+            return site;
+        };
+        let allowed = url == site
+            || url.starts_with(&format!("{site}/"))
+            || auth
+                .uri_allow_list
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .any(|pattern| match pattern.strip_suffix('*') {
+                    Some(prefix) => url.starts_with(prefix),
+                    None => url == pattern,
+                });
+        if allowed { url.to_owned() } else { site }
+    }
+}

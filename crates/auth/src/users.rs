@@ -1,0 +1,307 @@
+//! Users and identities as GoTrue shows them (§1.3 of the protocol reference).
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Map, Value, json};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// A row of `auth.users`.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct User {
+    /// The user id (`sub`).
+    pub id: Uuid,
+    /// Audience, `authenticated`.
+    pub aud: String,
+    /// Database role of the user's tokens, `authenticated`.
+    pub role: String,
+    /// Email, lower-cased.
+    pub email: Option<String>,
+    /// argon2id hash.
+    pub encrypted_password: Option<String>,
+    /// When the email was confirmed.
+    pub email_confirmed_at: Option<DateTime<Utc>>,
+    /// When the last confirmation mail went out.
+    pub confirmation_sent_at: Option<DateTime<Utc>>,
+    /// When the last recovery mail went out.
+    pub recovery_sent_at: Option<DateTime<Utc>>,
+    /// An email change waiting for confirmation.
+    pub email_change: Option<String>,
+    /// When the email-change mail went out.
+    pub email_change_sent_at: Option<DateTime<Utc>>,
+    /// Phone number (unused so far).
+    pub phone: Option<String>,
+    /// Last sign-in.
+    pub last_sign_in_at: Option<DateTime<Utc>>,
+    /// `app_metadata`: provider(s) and what admins set.
+    pub raw_app_meta_data: Value,
+    /// `user_metadata`: what the user set.
+    pub raw_user_meta_data: Value,
+    /// Anonymous sign-in.
+    pub is_anonymous: bool,
+    /// Banned until this time.
+    pub banned_until: Option<DateTime<Utc>>,
+    /// Soft-deleted at.
+    pub deleted_at: Option<DateTime<Utc>>,
+    /// Created at.
+    pub created_at: DateTime<Utc>,
+    /// Updated at.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A row of `auth.identities`.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Identity {
+    id: Uuid,
+    user_id: Uuid,
+    provider: String,
+    provider_id: String,
+    identity_data: Value,
+    email: Option<String>,
+    last_sign_in_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+const USER_COLUMNS: &str = "id, aud, role, email, encrypted_password, email_confirmed_at, \
+    confirmation_sent_at, recovery_sent_at, email_change, email_change_sent_at, phone, \
+    last_sign_in_at, raw_app_meta_data, raw_user_meta_data, is_anonymous, banned_until, \
+    deleted_at, created_at, updated_at";
+
+/// RFC 3339 with microseconds, as GoTrue writes times.
+pub fn time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn opt_time(t: Option<DateTime<Utc>>) -> Value {
+    t.map_or(Value::Null, |t| Value::from(time(t)))
+}
+
+impl User {
+    /// Whether the user is banned right now.
+    pub fn is_banned(&self) -> bool {
+        self.banned_until.is_some_and(|t| t > Utc::now())
+    }
+
+    /// The user's email or `""`.
+    pub fn email_or_empty(&self) -> &str {
+        self.email.as_deref().unwrap_or_default()
+    }
+
+    /// The User JSON, with its identities.
+    pub fn to_json(&self, identities: &[Identity]) -> Value {
+        json!({
+            "id": self.id,
+            "aud": self.aud,
+            "role": self.role,
+            "email": self.email_or_empty(),
+            "email_confirmed_at": opt_time(self.email_confirmed_at),
+            "phone": self.phone.as_deref().unwrap_or_default(),
+            "confirmation_sent_at": opt_time(self.confirmation_sent_at),
+            "confirmed_at": opt_time(self.email_confirmed_at),
+            "recovery_sent_at": opt_time(self.recovery_sent_at),
+            "email_change_sent_at": opt_time(self.email_change_sent_at),
+            "new_email": self.email_change,
+            "last_sign_in_at": opt_time(self.last_sign_in_at),
+            "app_metadata": object_or_empty(&self.raw_app_meta_data),
+            "user_metadata": object_or_empty(&self.raw_user_meta_data),
+            "identities": identities.iter().map(Identity::to_json).collect::<Vec<_>>(),
+            "created_at": time(self.created_at),
+            "updated_at": time(self.updated_at),
+            "banned_until": opt_time(self.banned_until),
+            "deleted_at": opt_time(self.deleted_at),
+            "is_anonymous": self.is_anonymous,
+        })
+    }
+}
+
+impl Identity {
+    fn to_json(&self) -> Value {
+        json!({
+            "identity_id": self.id,
+            "id": self.provider_id,
+            "user_id": self.user_id,
+            "identity_data": object_or_empty(&self.identity_data),
+            "provider": self.provider,
+            "last_sign_in_at": opt_time(self.last_sign_in_at),
+            "created_at": time(self.created_at),
+            "updated_at": time(self.updated_at),
+            "email": self.email,
+        })
+    }
+}
+
+fn object_or_empty(v: &Value) -> Value {
+    if v.is_object() {
+        v.clone()
+    } else {
+        Value::Object(Map::new())
+    }
+}
+
+/// A user by id (soft-deleted ones included).
+pub async fn by_id(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<User>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {USER_COLUMNS} from auth.users where id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// A live user by email, case-insensitively.
+pub async fn by_email(conn: &mut PgConnection, email: &str) -> sqlx::Result<Option<User>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {USER_COLUMNS} from auth.users where lower(email) = lower($1) and deleted_at is null"
+    )))
+    .bind(email)
+    .fetch_optional(conn)
+    .await
+}
+
+/// The user's identities, oldest first.
+pub async fn identities(conn: &mut PgConnection, user: Uuid) -> sqlx::Result<Vec<Identity>> {
+    sqlx::query_as(
+        "select id, user_id, provider, provider_id, identity_data, email, last_sign_in_at, \
+                created_at, updated_at \
+         from auth.identities where user_id = $1 order by created_at",
+    )
+    .bind(user)
+    .fetch_all(conn)
+    .await
+}
+
+/// The User JSON of a user id, loaded fresh.
+pub async fn json_of(conn: &mut PgConnection, user: &User) -> sqlx::Result<Value> {
+    let identities = identities(conn, user.id).await?;
+    Ok(user.to_json(&identities))
+}
+
+/// What a new user starts with.
+pub struct NewUser<'a> {
+    /// A client-chosen id (admin API), else a new UUIDv7.
+    pub id: Option<Uuid>,
+    /// The email, lower-cased.
+    pub email: &'a str,
+    /// The argon2 hash, when the user has a password.
+    pub password_hash: Option<String>,
+    /// `user_metadata`.
+    pub user_metadata: Value,
+    /// Extra `app_metadata` (merged over the provider fields).
+    pub app_metadata: Value,
+    /// Confirm the email now.
+    pub confirmed: bool,
+}
+
+/// Creates a user with an `email` identity.
+pub async fn create(conn: &mut PgConnection, new: NewUser<'_>) -> sqlx::Result<User> {
+    let mut app = json!({"provider": "email", "providers": ["email"]});
+    if let (Value::Object(app), Value::Object(extra)) = (&mut app, &new.app_metadata) {
+        app.extend(extra.clone());
+    }
+    let user: User = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "insert into auth.users (id, email, encrypted_password, raw_app_meta_data, \
+             raw_user_meta_data, email_confirmed_at) \
+         values (coalesce($1, private.uuid_v7()), $2, $3, $4, $5, case when $6 then now() end) \
+         returning {USER_COLUMNS}"
+    )))
+    .bind(new.id)
+    .bind(new.email)
+    .bind(new.password_hash)
+    .bind(app)
+    .bind(object_or_empty(&new.user_metadata))
+    .bind(new.confirmed)
+    .fetch_one(&mut *conn)
+    .await?;
+    sqlx::query(
+        "insert into auth.identities (user_id, provider, provider_id, identity_data) \
+         values ($1, 'email', $1::text, $2)",
+    )
+    .bind(user.id)
+    .bind(json!({
+        "sub": user.id.to_string(),
+        "email": new.email,
+        "email_verified": new.confirmed,
+        "phone_verified": false,
+    }))
+    .execute(&mut *conn)
+    .await?;
+    Ok(user)
+}
+
+/// Marks the email confirmed (and its identity verified).
+pub async fn confirm_email(conn: &mut PgConnection, user: Uuid) -> sqlx::Result<()> {
+    sqlx::query("update auth.users set email_confirmed_at = coalesce(email_confirmed_at, now()) where id = $1")
+        .bind(user)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "update auth.identities set identity_data = identity_data || '{\"email_verified\": true}' \
+         where user_id = $1 and provider = 'email'",
+    )
+    .bind(user)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Merges `data` into a metadata object; keys set to `null` are removed.
+pub fn merge_metadata(current: &Value, data: &Value) -> Value {
+    let mut merged = match current {
+        Value::Object(map) => map.clone(),
+        _ => Map::new(),
+    };
+    if let Value::Object(changes) = data {
+        for (key, value) in changes {
+            if value.is_null() {
+                merged.remove(key);
+            } else {
+                merged.insert(key.clone(), value.clone());
+            }
+        }
+    }
+    Value::Object(merged)
+}
+
+/// Lower-cases and checks an email address.
+pub fn normalize_email(email: &str) -> Option<String> {
+    let email = email.trim().to_lowercase();
+    let (local, domain) = email.split_once('@')?;
+    let valid = !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && email.len() <= 255
+        && !email.chars().any(char::is_whitespace)
+        && !domain.contains('@');
+    valid.then_some(email)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_merges_and_null_deletes() {
+        let merged = merge_metadata(&json!({"a": 1, "b": 2}), &json!({"b": null, "c": 3}));
+        assert_eq!(merged, json!({"a": 1, "c": 3}));
+    }
+
+    #[test]
+    fn emails_are_normalized_and_checked() {
+        assert_eq!(
+            normalize_email(" Ada@Example.COM ").as_deref(),
+            Some("ada@example.com")
+        );
+        for bad in [
+            "",
+            "ada",
+            "@x.com",
+            "ada@",
+            "ada@x",
+            "a da@x.com",
+            "a@b@c.com",
+        ] {
+            assert_eq!(normalize_email(bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! Refresh rotation, reuse detection and sign-out scopes.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::support::{Api, error_of, ok_json};
+
+async fn refresh(api: &Api, token: &str) -> reqwest::Response {
+    api.req(Method::POST, "/token?grant_type=refresh_token")
+        .json(&json!({"refresh_token": token}))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn refresh_rotates_and_reuse_revokes_the_session() {
+    let api = Api::with(|c| c.auth.refresh_reuse_interval = 0).await;
+    let first = api.sign_up("r@example.com").await;
+    let t1 = first["refresh_token"].as_str().unwrap().to_owned();
+    let second = ok_json(refresh(&api, &t1).await).await;
+    let t2 = second["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(t1, t2);
+    assert_eq!(second["user"]["id"], first["user"]["id"]);
+    let claims = api
+        .app
+        .keys
+        .verify(second["access_token"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(
+        claims.0["session_id"],
+        api.app
+            .keys
+            .verify(first["access_token"].as_str().unwrap())
+            .unwrap()
+            .0["session_id"]
+    );
+
+    // t1 again: a stolen token. The whole session is revoked, t2 included.
+    let (status, code, _) = error_of(refresh(&api, &t1).await).await;
+    assert_eq!((status, code.as_str()), (400, "refresh_token_already_used"));
+    let (_, code, _) = error_of(refresh(&api, &t2).await).await;
+    assert_eq!(code, "refresh_token_not_found");
+    let res = api
+        .as_user(
+            Method::GET,
+            "/user",
+            second["access_token"].as_str().unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (status, code, _) = error_of(res).await;
+    assert_eq!((status, code.as_str()), (403, "session_not_found"));
+}
+
+#[tokio::test]
+async fn concurrent_refreshes_within_the_grace_period_all_succeed() {
+    let api = Api::new().await;
+    let session = api.sign_up("c@example.com").await;
+    let token = session["refresh_token"].as_str().unwrap();
+    let (a, b) = tokio::join!(refresh(&api, token), refresh(&api, token));
+    let (a, b) = (ok_json(a).await, ok_json(b).await);
+    assert_ne!(a["refresh_token"], b["refresh_token"]);
+    // Both new tokens keep working.
+    ok_json(refresh(&api, a["refresh_token"].as_str().unwrap()).await).await;
+    ok_json(refresh(&api, b["refresh_token"].as_str().unwrap()).await).await;
+}
+
+#[tokio::test]
+async fn refresh_errors() {
+    let api = Api::new().await;
+    let (status, code, _) = error_of(refresh(&api, "no-such-token").await).await;
+    assert_eq!((status, code.as_str()), (400, "refresh_token_not_found"));
+    // An empty token is an OAuth-style error.
+    let res = refresh(&api, "").await;
+    assert_eq!(res.status(), 400);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({"error": "invalid_request", "error_description": "refresh_token required"})
+    );
+}
+
+#[tokio::test]
+async fn logout_scopes() {
+    let api = Api::new().await;
+    let a = api.sign_up("l@example.com").await;
+    let b = api.sign_in("l@example.com").await;
+    let c = api.sign_in("l@example.com").await;
+    let token = |s: &serde_json::Value| s["access_token"].as_str().unwrap().to_owned();
+    let user_status = |t: String| {
+        let req = api.as_user(Method::GET, "/user", &t);
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+
+    // others: every session but b's ends.
+    let res = api
+        .as_user(Method::POST, "/logout?scope=others", &token(&b))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    assert_eq!(user_status(token(&a)).await, 403);
+    assert_eq!(user_status(token(&c)).await, 403);
+    assert_eq!(user_status(token(&b)).await, 200);
+
+    // local: b's session ends; a new one is unaffected.
+    let d = api.sign_in("l@example.com").await;
+    let res = api
+        .as_user(Method::POST, "/logout?scope=local", &token(&b))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    assert_eq!(user_status(token(&b)).await, 403);
+    assert_eq!(user_status(token(&d)).await, 200);
+
+    // global (the default): everything ends, refresh tokens too.
+    let e = api.sign_in("l@example.com").await;
+    let res = api
+        .as_user(Method::POST, "/logout", &token(&d))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    assert_eq!(user_status(token(&e)).await, 403);
+    let (_, code, _) = error_of(refresh(&api, e["refresh_token"].as_str().unwrap()).await).await;
+    assert_eq!(code, "refresh_token_not_found");
+
+    let res = api
+        .as_user(Method::POST, "/logout?scope=everything", &token(&e))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        403,
+        "a signed-out token cannot sign out again"
+    );
+    let f = api.sign_in("l@example.com").await;
+    let res = api
+        .as_user(Method::POST, "/logout?scope=everything", &token(&f))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(res).await.1, "validation_failed");
+}
+
+/// A signed-out session's token is refused by the rest of Tally too (through the shared
+/// caller check), not only by /auth/v1.
+#[tokio::test]
+async fn revoked_sessions_are_refused_by_the_shared_caller_check() {
+    let api = Api::new().await;
+    let session = api.sign_up("s@example.com").await;
+    let token = session["access_token"].as_str().unwrap();
+    let ctx = tally_core::gateway::resolve_caller(&api.app.db.requests, &api.app.keys, token).await;
+    assert!(ctx.is_ok());
+    api.as_user(Method::POST, "/logout", token)
+        .send()
+        .await
+        .unwrap();
+    let ctx = tally_core::gateway::resolve_caller(&api.app.db.requests, &api.app.keys, token).await;
+    assert!(matches!(
+        ctx,
+        Err(tally_core::gateway::CallerError::SessionRevoked)
+    ));
+}
