@@ -213,8 +213,11 @@ pub async fn sign_out(
     current: Option<Uuid>,
     scope: Scope,
 ) -> sqlx::Result<()> {
+    // Every variant binds both parameters, so each text must use both.
     let sql = match scope {
-        Scope::Global => "delete from auth.sessions where user_id = $1",
+        Scope::Global => {
+            "delete from auth.sessions where user_id = $1 and ($2::uuid is null or true)"
+        }
         Scope::Local => "delete from auth.sessions where user_id = $1 and id = $2",
         Scope::Others => "delete from auth.sessions where user_id = $1 and id is distinct from $2",
     };

@@ -38,6 +38,11 @@ impl Server {
                     config.host, config.port
                 )
             })?;
+        let mut config = config;
+        if config.api_external_url.is_none() && config.port == 0 {
+            // Links (email, redirects) must name the port actually bound.
+            config.api_external_url = Some(format!("http://{}", listener.local_addr()?));
+        }
         let state = AppState::new(pool, JwtKeys::new(&secret), config);
         Ok(Self { listener, state })
     }

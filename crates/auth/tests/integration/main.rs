@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, reason = "a test fails loudly on any surprise")]
 
 mod admin;
+mod compat;
 mod email_flows;
 mod gateway;
 mod sessions;
