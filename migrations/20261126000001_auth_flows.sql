@@ -2,26 +2,6 @@
 -- the mail outbox (when no SMTP server is configured, and as a record), and rate-limit
 -- counters shared by every instance.
 
-create table auth.flow_state (
-    id                     uuid primary key default private.uuid_v7(),
-    user_id                uuid references auth.users (id) on delete cascade,
-    auth_code              text not null unique,
-    code_challenge         text not null,
-    code_challenge_method  text not null check (code_challenge_method in ('s256', 'plain')),
-    authentication_method  text not null,
-    provider_type          text not null default '',
-    provider_id            uuid,
-    redirect_to            text,
-    nonce                  text,
-    pkce_verifier          text,
-    auth_code_issued_at    timestamptz,
-    created_at             timestamptz not null default now(),
-    updated_at             timestamptz not null default now()
-);
-create index flow_state_created_idx on auth.flow_state (created_at);
-create trigger flow_state_updated_at before update on auth.flow_state
-    for each row execute function private.set_updated_at();
-
 -- OpenID Connect identity providers, and the email domains each one owns.
 create table auth.sso_providers (
     id            uuid primary key default private.uuid_v7(),
@@ -36,6 +16,29 @@ create table auth.sso_providers (
     updated_at    timestamptz not null default now()
 );
 create trigger sso_providers_updated_at before update on auth.sso_providers
+    for each row execute function private.set_updated_at();
+
+create table auth.flow_state (
+    id                     uuid primary key default private.uuid_v7(),
+    user_id                uuid references auth.users (id) on delete cascade,
+    -- Set when a PKCE client's auth code is due; null for an SSO flow that has not come back.
+    auth_code              text unique,
+    -- The client's PKCE challenge; null for implicit-flow clients of SSO.
+    code_challenge         text,
+    code_challenge_method  text check (code_challenge_method in ('s256', 'plain')),
+    authentication_method  text not null,
+    provider_type          text not null default '',
+    provider_id            uuid references auth.sso_providers (id) on delete cascade,
+    redirect_to            text,
+    -- SSO: the nonce and PKCE verifier Tally used towards the identity provider.
+    nonce                  text,
+    pkce_verifier          text,
+    auth_code_issued_at    timestamptz,
+    created_at             timestamptz not null default now(),
+    updated_at             timestamptz not null default now()
+);
+create index flow_state_created_idx on auth.flow_state (created_at);
+create trigger flow_state_updated_at before update on auth.flow_state
     for each row execute function private.set_updated_at();
 
 create table auth.mail_outbox (

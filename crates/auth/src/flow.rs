@@ -96,6 +96,16 @@ pub async fn pending_code(
     .await
 }
 
+/// A flow as its exchange finds it.
+#[derive(sqlx::FromRow)]
+struct ExchangedFlow {
+    user_id: Option<Uuid>,
+    code_challenge: Option<String>,
+    code_challenge_method: Option<String>,
+    authentication_method: String,
+    fresh: bool,
+}
+
 /// Exchanges an auth code and verifier for the flow's user and sign-in method. The flow is
 /// used up either way.
 pub async fn exchange(
@@ -108,16 +118,23 @@ pub async fn exchange(
             "invalid request: both auth code and code verifier should be non-empty",
         ));
     }
-    let row: Option<(Option<Uuid>, String, String, String, bool)> = sqlx::query_as(
+    let row: Option<ExchangedFlow> = sqlx::query_as(
         "delete from auth.flow_state where auth_code = $1 \
          returning user_id, code_challenge, code_challenge_method, authentication_method, \
-                   coalesce(auth_code_issued_at, created_at) > now() - make_interval(secs => $2)",
+                   coalesce(auth_code_issued_at, created_at) > now() - make_interval(secs => $2) as fresh",
     )
     .bind(auth_code)
     .bind(FLOW_LIFETIME_SECS)
     .fetch_optional(conn)
     .await?;
-    let Some((Some(user), challenge, method, authentication_method, fresh)) = row else {
+    let Some(ExchangedFlow {
+        user_id: Some(user),
+        code_challenge: Some(challenge),
+        code_challenge_method: Some(method),
+        authentication_method,
+        fresh,
+    }) = row
+    else {
         return Err(AuthError::new(
             StatusCode::NOT_FOUND,
             "flow_state_not_found",

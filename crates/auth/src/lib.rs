@@ -21,6 +21,7 @@ pub mod otp;
 pub mod password;
 pub mod ratelimit;
 pub mod sessions;
+pub mod sso;
 pub mod state;
 pub mod users;
 
@@ -31,11 +32,14 @@ use axum::{
 };
 use tally_core::gateway::require_apikey;
 
-use handlers::{admin, logout, meta, otp as otp_handler, recover, signup, token, user, verify};
+use handlers::{
+    admin, admin_sso, logout, meta, otp as otp_handler, recover, signup, sso as sso_handler, token,
+    user, verify,
+};
 pub use state::AuthState;
 
 /// The `/auth/v1` routes. All need the `apikey` but the open ones of Supabase's gateway
-/// (`GET /verify`, `/.well-known/jwks.json`).
+/// (`GET /verify`, `/authorize`, `/callback`, `/.well-known/jwks.json`).
 pub fn router(state: AuthState) -> Router {
     let keys = state.keys().clone();
     let keyed = |route: MethodRouter<AuthState>| {
@@ -67,5 +71,20 @@ pub fn router(state: AuthState) -> Router {
             ),
         )
         .route("/admin/generate_link", keyed(post(admin::generate_link)))
+        .route(
+            "/admin/sso/providers",
+            keyed(get(admin_sso::list_providers).post(admin_sso::create_provider)),
+        )
+        .route(
+            "/admin/sso/providers/{id}",
+            keyed(
+                get(admin_sso::get_provider)
+                    .put(admin_sso::update_provider)
+                    .delete(admin_sso::delete_provider),
+            ),
+        )
+        .route("/authorize", get(sso_handler::authorize))
+        .route("/sso", keyed(post(sso_handler::sso)))
+        .route("/callback", get(sso_handler::callback))
         .with_state(state)
 }

@@ -5,6 +5,8 @@ use std::sync::Arc;
 use sqlx::PgPool;
 use tally_core::{Config, JwtKeys};
 
+use crate::sso::oidc::MetadataCache;
+
 /// What the auth handlers reach.
 #[derive(Clone)]
 pub struct AuthState(Arc<Inner>);
@@ -13,12 +15,35 @@ struct Inner {
     pool: PgPool,
     keys: JwtKeys,
     config: Config,
+    http: reqwest::Client,
+    oidc_metadata: MetadataCache,
 }
 
 impl AuthState {
     /// State over the request pool.
     pub fn new(pool: PgPool, keys: JwtKeys, config: Config) -> Self {
-        Self(Arc::new(Inner { pool, keys, config }))
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default();
+        Self(Arc::new(Inner {
+            pool,
+            keys,
+            config,
+            http,
+            oidc_metadata: MetadataCache::default(),
+        }))
+    }
+
+    /// The HTTP client for identity providers (no redirects followed).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.0.http
+    }
+
+    /// Discovered identity-provider metadata.
+    pub fn oidc_metadata(&self) -> &MetadataCache {
+        &self.0.oidc_metadata
     }
 
     /// The request pool (`tally_authenticator`).

@@ -190,11 +190,18 @@ pub struct NewUser<'a> {
     pub app_metadata: Value,
     /// Confirm the email now.
     pub confirmed: bool,
+    /// The identity to create: `None` for the `email` identity, else (provider, subject,
+    /// identity data) of an SSO provider.
+    pub identity: Option<(String, String, Value)>,
 }
 
 /// Creates a user with an `email` identity.
 pub async fn create(conn: &mut PgConnection, new: NewUser<'_>) -> sqlx::Result<User> {
-    let mut app = json!({"provider": "email", "providers": ["email"]});
+    let provider = new
+        .identity
+        .as_ref()
+        .map_or("email", |(p, _, _)| p.as_str());
+    let mut app = json!({"provider": provider, "providers": [provider]});
     if let (Value::Object(app), Value::Object(extra)) = (&mut app, &new.app_metadata) {
         app.extend(extra.clone());
     }
@@ -212,20 +219,38 @@ pub async fn create(conn: &mut PgConnection, new: NewUser<'_>) -> sqlx::Result<U
     .bind(new.confirmed)
     .fetch_one(&mut *conn)
     .await?;
-    sqlx::query(
-        "insert into auth.identities (user_id, provider, provider_id, identity_data) \
-         values ($1, 'email', $1::text, $2)",
-    )
-    .bind(user.id)
-    .bind(json!({
-        "sub": user.id.to_string(),
-        "email": new.email,
-        "email_verified": new.confirmed,
-        "phone_verified": false,
-    }))
-    .execute(&mut *conn)
-    .await?;
+    let (provider, provider_id, data) = new.identity.unwrap_or_else(|| {
+        let data = json!({
+            "sub": user.id.to_string(),
+            "email": new.email,
+            "email_verified": new.confirmed,
+            "phone_verified": false,
+        });
+        ("email".to_owned(), user.id.to_string(), data)
+    });
+    add_identity(conn, user.id, &provider, &provider_id, &data).await?;
     Ok(user)
+}
+
+/// Adds an identity to a user (signing in through it now).
+pub async fn add_identity(
+    conn: &mut PgConnection,
+    user: Uuid,
+    provider: &str,
+    provider_id: &str,
+    data: &Value,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "insert into auth.identities (user_id, provider, provider_id, identity_data, last_sign_in_at) \
+         values ($1, $2, $3, $4, case when $2 <> 'email' then now() end)",
+    )
+    .bind(user)
+    .bind(provider)
+    .bind(provider_id)
+    .bind(data)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// Marks the email confirmed (and its identity verified).

@@ -132,6 +132,7 @@ pub async fn create_user(
             user_metadata: body.user_metadata.clone().unwrap_or_else(|| json!({})),
             app_metadata: body.app_metadata.clone().unwrap_or_else(|| json!({})),
             confirmed: body.email_confirm.unwrap_or(false),
+            identity: None,
         },
     )
     .await
@@ -315,6 +316,7 @@ pub async fn generate_link(
                     user_metadata: body.data.clone().unwrap_or_else(|| json!({})),
                     app_metadata: json!({}),
                     confirmed: false,
+                    identity: None,
                 },
             )
             .await?;
@@ -381,7 +383,7 @@ pub async fn generate_link(
     Ok(Json(json))
 }
 
-fn parse_id(id: &str) -> AuthResult<Uuid> {
+pub(crate) fn parse_id(id: &str) -> AuthResult<Uuid> {
     id.parse()
         .map_err(|_| AuthError::validation("user_id must be an UUID"))
 }

@@ -1,11 +1,13 @@
 //! One module per endpoint group.
 
 pub mod admin;
+pub mod admin_sso;
 pub mod logout;
 pub mod meta;
 pub mod otp;
 pub mod recover;
 pub mod signup;
+pub mod sso;
 pub mod token;
 pub mod user;
 pub mod verify;

@@ -78,6 +78,7 @@ pub async fn otp(
                     user_metadata: body.data.unwrap_or_else(|| json!({})),
                     app_metadata: json!({}),
                     confirmed: false,
+                    identity: None,
                 },
             )
             .await?

@@ -131,6 +131,7 @@ pub async fn signup(
             user_metadata: data,
             app_metadata: json!({}),
             confirmed: auth.autoconfirm,
+            identity: None,
         },
     )
     .await?;

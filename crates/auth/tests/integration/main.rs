@@ -10,5 +10,6 @@ mod email_flows;
 mod gateway;
 mod sessions;
 mod signup_signin;
+mod sso;
 mod support;
 mod user;
