@@ -50,10 +50,14 @@ create table auth.mail_outbox (
     body       text not null,
     link       text,
     otp        text,
+    -- Delivery over SMTP, when configured: tries so far, when to try next, the last error.
+    attempts   integer not null default 0,
+    next_attempt_at timestamptz not null default now(),
     sent_at    timestamptz,
     error      text,
     created_at timestamptz not null default now()
 );
+create index mail_outbox_pending_idx on auth.mail_outbox (next_attempt_at) where sent_at is null;
 create index mail_outbox_recipient_idx on auth.mail_outbox (lower(recipient), created_at desc);
 
 -- Fixed-window counters: one row per (bucket, key, window).

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use sqlx::PgPool;
 use tally_core::{Config, JwtKeys};
 
-use crate::sso::oidc::MetadataCache;
+use tokio::sync::Notify;
+
+use crate::{mail::Sender, sso::oidc::MetadataCache};
 
 /// What the auth handlers reach.
 #[derive(Clone)]
@@ -17,6 +19,7 @@ struct Inner {
     config: Config,
     http: reqwest::Client,
     oidc_metadata: MetadataCache,
+    mail_wake: Arc<Notify>,
 }
 
 impl AuthState {
@@ -33,7 +36,24 @@ impl AuthState {
             config,
             http,
             oidc_metadata: MetadataCache::default(),
+            mail_wake: Arc::new(Notify::new()),
         }))
+    }
+
+    /// Starts delivering the mail outbox over SMTP when `TALLY_SMTP_HOST` is set; a bad
+    /// SMTP setting is an error naming it.
+    pub fn start_mail_sender(&self) -> Result<bool, String> {
+        let Some(sender) = Sender::from_settings(&self.0.config.auth, self.0.mail_wake.clone())?
+        else {
+            return Ok(false);
+        };
+        tokio::spawn(sender.run(self.0.pool.clone()));
+        Ok(true)
+    }
+
+    /// Tells the mail sender that new mail may be waiting.
+    pub fn wake_mailer(&self) {
+        self.0.mail_wake.notify_one();
     }
 
     /// The HTTP client for identity providers (no redirects followed).

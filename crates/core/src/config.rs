@@ -96,6 +96,35 @@ pub struct AuthSettings {
     /// Take the client address from `X-Forwarded-For` (behind a trusted proxy).
     #[serde(default)]
     pub trust_proxy: bool,
+    /// SMTP server for auth mails (`TALLY_SMTP_HOST`); without it mails stay in the outbox.
+    #[serde(default)]
+    pub smtp_host: Option<String>,
+    /// SMTP port (`TALLY_SMTP_PORT`, default 587).
+    #[serde(default = "defaults::smtp_port")]
+    pub smtp_port: u16,
+    /// SMTP user (`TALLY_SMTP_USER`).
+    #[serde(default)]
+    pub smtp_user: Option<String>,
+    /// SMTP password (`TALLY_SMTP_PASS`).
+    #[serde(default)]
+    pub smtp_pass: Option<Redacted>,
+    /// Sender address (`TALLY_SMTP_FROM`).
+    #[serde(default = "defaults::smtp_from")]
+    pub smtp_from: String,
+    /// `starttls` (default), `tls` (implicit, port 465) or `none` (local test servers).
+    #[serde(default = "defaults::smtp_tls")]
+    pub smtp_tls: String,
+}
+
+/// A secret setting: deserialized like a string, printed as `***`.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Redacted(pub String);
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
 }
 
 mod defaults {
@@ -122,6 +151,15 @@ mod defaults {
     }
     pub fn rate_limit_email() -> u32 {
         30
+    }
+    pub fn smtp_port() -> u16 {
+        587
+    }
+    pub fn smtp_from() -> String {
+        "Tally <no-reply@tally.localhost>".into()
+    }
+    pub fn smtp_tls() -> String {
+        "starttls".into()
     }
 }
 
@@ -214,6 +252,11 @@ impl Config {
         if self.host.trim().is_empty() {
             return Err(Error::Config(
                 "TALLY_HOST must not be empty (use 127.0.0.1 or 0.0.0.0)".into(),
+            ));
+        }
+        if !matches!(self.auth.smtp_tls.as_str(), "starttls" | "tls" | "none") {
+            return Err(Error::Config(
+                "TALLY_SMTP_TLS must be starttls, tls or none".into(),
             ));
         }
         if self.jwt_expiry < 30 {

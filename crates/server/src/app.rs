@@ -23,12 +23,24 @@ struct Inner {
     pool: PgPool,
     keys: JwtKeys,
     config: Config,
+    auth: AuthState,
 }
 
 impl AppState {
     /// State over the request pool (logged in as `tally_authenticator`).
     pub fn new(pool: PgPool, keys: JwtKeys, config: Config) -> Self {
-        Self(Arc::new(Inner { pool, keys, config }))
+        let auth = AuthState::new(pool.clone(), keys.clone(), config.clone());
+        Self(Arc::new(Inner {
+            pool,
+            keys,
+            config,
+            auth,
+        }))
+    }
+
+    /// The auth service's state.
+    pub fn auth(&self) -> &AuthState {
+        &self.0.auth
     }
 
     /// The request pool.
@@ -49,11 +61,7 @@ impl AppState {
 
 /// All routes.
 pub fn router(state: AppState) -> Router {
-    let auth = AuthState::new(
-        state.pool().clone(),
-        state.keys().clone(),
-        state.config().clone(),
-    );
+    let auth = state.auth().clone();
     let cors = cors(&state.config().cors_origins);
     Router::new()
         .route("/health", get(crate::health::health))

@@ -44,6 +44,13 @@ impl Server {
             config.api_external_url = Some(format!("http://{}", listener.local_addr()?));
         }
         let state = AppState::new(pool, JwtKeys::new(&secret), config);
+        if state
+            .auth()
+            .start_mail_sender()
+            .map_err(anyhow::Error::msg)?
+        {
+            tracing::info!("auth mails are delivered over SMTP");
+        }
         Ok(Self { listener, state })
     }
 

@@ -106,5 +106,6 @@ pub async fn otp(
     )
     .await?;
     tx.commit().await?;
+    state.wake_mailer();
     Ok(Json(json!({})))
 }

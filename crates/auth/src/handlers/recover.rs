@@ -92,5 +92,6 @@ pub async fn recover(
             .await?;
     }
     tx.commit().await?;
+    state.wake_mailer();
     Ok(Json(json!({})))
 }

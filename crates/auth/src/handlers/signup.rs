@@ -116,6 +116,7 @@ pub async fn signup(
             send_confirmation(&mut tx, &state, &existing, challenge.as_ref(), &redirect).await?;
             let json = users::json_of(&mut tx, &existing).await?;
             tx.commit().await?;
+            state.wake_mailer();
             return Ok(Json(json));
         }
         // Do not reveal that the address is taken: answer like a new sign-up would.
@@ -145,6 +146,7 @@ pub async fn signup(
         users::json_of(&mut tx, &user).await?
     };
     tx.commit().await?;
+    state.wake_mailer();
     Ok(Json(body))
 }
 

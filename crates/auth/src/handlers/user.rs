@@ -157,6 +157,7 @@ pub async fn update_user(
         .ok_or_else(AuthError::user_not_found)?;
     let json = users::json_of(&mut tx, &updated).await?;
     tx.commit().await?;
+    state.wake_mailer();
     Ok(Json(json))
 }
 

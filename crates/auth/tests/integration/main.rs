@@ -10,6 +10,7 @@ mod email_flows;
 mod gateway;
 mod sessions;
 mod signup_signin;
+mod smtp;
 mod sso;
 mod support;
 mod user;
