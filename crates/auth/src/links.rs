@@ -52,6 +52,21 @@ pub fn with_fragment(url: &str, params: &[(&str, &str)]) -> String {
     format!("{base}#{}", fragment.join("&"))
 }
 
+/// `url` with a session's tokens in the fragment (the implicit flow's redirect), plus
+/// `extra` parameters.
+pub fn session_fragment(url: &str, session: &serde_json::Value, extra: &[(&str, &str)]) -> String {
+    let field = |name: &str| match &session[name] {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let values = ["access_token", "expires_at", "expires_in", "refresh_token"]
+        .map(|name| (name, field(name)));
+    let mut params: Vec<(&str, &str)> = values.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    params.push(("token_type", "bearer"));
+    params.extend_from_slice(extra);
+    with_fragment(url, &params)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

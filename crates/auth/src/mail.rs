@@ -15,64 +15,74 @@ use tally_core::config::AuthSettings;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use crate::db;
+use crate::{
+    db,
+    error::AuthResult,
+    flow::{self, Challenge},
+    links,
+    otp::{self, Purpose},
+    ratelimit,
+    state::AuthState,
+};
 
 /// Tries before a mail is given up.
 const MAX_ATTEMPTS: i32 = 5;
 
-/// The kinds of mail the auth service sends.
-#[derive(Debug, Clone, Copy)]
-pub enum Template {
-    /// Confirm a new account.
-    Confirmation,
-    /// Reset a password.
-    Recovery,
-    /// Sign in with a link.
-    MagicLink,
-    /// Confirm a new email address.
-    EmailChange,
-    /// Join as an invited user.
-    Invite,
+fn subject(purpose: Purpose) -> &'static str {
+    match purpose {
+        Purpose::Confirmation => "Confirm your signup",
+        Purpose::Recovery => "Reset your password",
+        Purpose::MagicLink => "Your magic link",
+        Purpose::EmailChange => "Confirm your new email",
+        Purpose::Invite => "You have been invited",
+    }
 }
 
-impl Template {
-    fn key(self) -> &'static str {
-        match self {
-            Template::Confirmation => "confirmation",
-            Template::Recovery => "recovery",
-            Template::MagicLink => "magiclink",
-            Template::EmailChange => "email_change",
-            Template::Invite => "invite",
-        }
-    }
+fn body(purpose: Purpose, link: &str, otp: &str) -> String {
+    let action = match purpose {
+        Purpose::Confirmation => "Follow this link to confirm your account",
+        Purpose::Recovery => "Follow this link to reset your password",
+        Purpose::MagicLink => "Follow this link to sign in",
+        Purpose::EmailChange => "Follow this link to confirm your new email address",
+        Purpose::Invite => "You have been invited to Tally. Follow this link to accept",
+    };
+    format!("{action}:\n\n{link}\n\nOr enter this code: {otp}\n")
+}
 
-    fn subject(self) -> &'static str {
-        match self {
-            Template::Confirmation => "Confirm your signup",
-            Template::Recovery => "Reset your password",
-            Template::MagicLink => "Your magic link",
-            Template::EmailChange => "Confirm your new email",
-            Template::Invite => "You have been invited",
-        }
+/// Mails a one-time link and code for `purpose`: counts against the address's mail limit,
+/// stores the PKCE flow when the client sent a challenge, issues the token, queues the mail.
+pub async fn send_link(
+    conn: &mut PgConnection,
+    state: &AuthState,
+    user: Uuid,
+    email: &str,
+    purpose: Purpose,
+    challenge: Option<&Challenge>,
+    redirect: &str,
+) -> AuthResult<()> {
+    let limit = state.config().auth.rate_limit_email;
+    ratelimit::hit(
+        state.pool(),
+        "email_sent",
+        email,
+        limit,
+        ratelimit::ONE_HOUR,
+    )
+    .await?;
+    if let Some(challenge) = challenge {
+        flow::create(conn, user, challenge, purpose.authentication_method()).await?;
     }
-
-    fn body(self, link: &str, otp: &str) -> String {
-        let action = match self {
-            Template::Confirmation => "Follow this link to confirm your account",
-            Template::Recovery => "Follow this link to reset your password",
-            Template::MagicLink => "Follow this link to sign in",
-            Template::EmailChange => "Follow this link to confirm your new email address",
-            Template::Invite => "You have been invited to Tally. Follow this link to accept",
-        };
-        format!("{action}:\n\n{link}\n\nOr enter this code: {otp}\n")
-    }
+    let issued = otp::issue(conn, user, email, purpose).await?;
+    let link = links::verify_link(state, &issued.token_hash, purpose, redirect);
+    send(conn, email, purpose, &link, &issued.otp).await?;
+    Ok(())
 }
 
 /// Queues a mail in the outbox (delivered after the transaction commits, when SMTP is set).
 pub async fn send(
     conn: &mut PgConnection,
     to: &str,
-    template: Template,
+    purpose: Purpose,
     link: &str,
     otp: &str,
 ) -> sqlx::Result<()> {
@@ -81,16 +91,16 @@ pub async fn send(
          values ($1, $2, $3, $4, $5, $6)",
     )
     .bind(to)
-    .bind(template.key())
-    .bind(template.subject())
-    .bind(template.body(link, otp))
+    .bind(purpose.key())
+    .bind(subject(purpose))
+    .bind(body(purpose, link, otp))
     .bind(link)
     .bind(otp)
     .execute(conn)
     .await?;
     tracing::info!(
         to,
-        template = template.key(),
+        template = purpose.key(),
         link,
         "mail queued in auth.mail_outbox"
     );

@@ -49,6 +49,18 @@ impl Purpose {
         }
     }
 
+    /// The sign-in method a redeemed token stands for: the session's `amr` and the PKCE
+    /// flow's `authentication_method`.
+    pub fn authentication_method(self) -> &'static str {
+        match self {
+            Purpose::Confirmation => "email/signup",
+            Purpose::Recovery => "recovery",
+            Purpose::MagicLink => "magiclink",
+            Purpose::EmailChange => "email_change",
+            Purpose::Invite => "invite",
+        }
+    }
+
     /// The purposes a `/verify` `type` may redeem (`email` is the code of either a sign-up or
     /// a magic link).
     pub fn from_verify_type(kind: &str) -> AuthResult<&'static [Purpose]> {

@@ -13,8 +13,8 @@ use crate::{
     db,
     error::{AuthError, AuthResult},
     extract::{ClientIp, JsonBody},
-    flow, links, mail,
-    otp::{self, Purpose},
+    flow, mail,
+    otp::Purpose,
     ratelimit,
     state::AuthState,
     users::{self, NewUser},
@@ -57,14 +57,6 @@ pub async fn otp(
         ratelimit::FIVE_MINUTES,
     )
     .await?;
-    ratelimit::hit(
-        state.pool(),
-        "email_sent",
-        &email,
-        auth.rate_limit_email,
-        ratelimit::ONE_HOUR,
-    )
-    .await?;
     let mut tx = db::begin(state.pool()).await?;
     let user = match users::by_email(&mut tx, &email).await? {
         Some(user) => user,
@@ -91,18 +83,15 @@ pub async fn otp(
             ));
         }
     };
-    if let Some(challenge) = &challenge {
-        flow::create(&mut tx, user.id, challenge, "magiclink").await?;
-    }
-    let issued = otp::issue(&mut tx, user.id, &email, Purpose::MagicLink).await?;
     let redirect = state.redirect_target(query.redirect_to.as_deref());
-    let link = links::verify_link(&state, &issued.token_hash, Purpose::MagicLink, &redirect);
-    mail::send(
+    mail::send_link(
         &mut tx,
+        &state,
+        user.id,
         &email,
-        mail::Template::MagicLink,
-        &link,
-        &issued.otp,
+        Purpose::MagicLink,
+        challenge.as_ref(),
+        &redirect,
     )
     .await?;
     tx.commit().await?;

@@ -12,8 +12,8 @@ use crate::{
     db,
     error::{AuthError, AuthResult},
     extract::{ClientIp, JsonBody},
-    flow, links, mail,
-    otp::{self, Purpose},
+    flow, mail,
+    otp::Purpose,
     ratelimit,
     state::AuthState,
     users,
@@ -64,26 +64,15 @@ pub async fn recover(
     .await?;
     let mut tx = db::begin(state.pool()).await?;
     if let Some(user) = users::by_email(&mut tx, &email).await? {
-        ratelimit::hit(
-            state.pool(),
-            "email_sent",
-            &email,
-            auth.rate_limit_email,
-            ratelimit::ONE_HOUR,
-        )
-        .await?;
-        if let Some(challenge) = &challenge {
-            flow::create(&mut tx, user.id, challenge, "recovery").await?;
-        }
-        let issued = otp::issue(&mut tx, user.id, &email, Purpose::Recovery).await?;
         let redirect = state.redirect_target(query.redirect_to.as_deref());
-        let link = links::verify_link(&state, &issued.token_hash, Purpose::Recovery, &redirect);
-        mail::send(
+        mail::send_link(
             &mut tx,
+            &state,
+            user.id,
             &email,
-            mail::Template::Recovery,
-            &link,
-            &issued.otp,
+            Purpose::Recovery,
+            challenge.as_ref(),
+            &redirect,
         )
         .await?;
         sqlx::query("update auth.users set recovery_sent_at = now() where id = $1")

@@ -15,8 +15,8 @@ use crate::{
     db,
     error::{AuthError, AuthResult},
     extract::{ClientIp, JsonBody},
-    flow, links, mail,
-    otp::{self, Purpose},
+    flow, mail,
+    otp::Purpose,
     password, ratelimit, sessions,
     state::AuthState,
     users::{self, NewUser},
@@ -158,20 +158,16 @@ async fn send_confirmation(
     redirect: &str,
 ) -> AuthResult<()> {
     let email = user.email_or_empty();
-    ratelimit::hit(
-        state.pool(),
-        "email_sent",
+    mail::send_link(
+        tx,
+        state,
+        user.id,
         email,
-        state.config().auth.rate_limit_email,
-        ratelimit::ONE_HOUR,
+        Purpose::Confirmation,
+        challenge,
+        redirect,
     )
     .await?;
-    if let Some(challenge) = challenge {
-        flow::create(tx, user.id, challenge, "email/signup").await?;
-    }
-    let issued = otp::issue(tx, user.id, email, Purpose::Confirmation).await?;
-    let link = links::verify_link(state, &issued.token_hash, Purpose::Confirmation, redirect);
-    mail::send(tx, email, mail::Template::Confirmation, &link, &issued.otp).await?;
     sqlx::query("update auth.users set confirmation_sent_at = now() where id = $1")
         .bind(user.id)
         .execute(&mut *tx)

@@ -10,7 +10,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use uuid::Uuid;
 
 use crate::{
@@ -302,27 +302,10 @@ async fn finish(
         .await?;
     let session = sessions::start(&mut tx, state, &user, &flow.authentication_method).await?;
     tx.commit().await?;
-    let field = |name: &str| match &session[name] {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
-    let (access, refresh, expires_at, expires_in) = (
-        field("access_token"),
-        field("refresh_token"),
-        field("expires_at"),
-        field("expires_in"),
-    );
-    Ok(links::with_fragment(
+    Ok(links::session_fragment(
         &redirect,
-        &[
-            ("access_token", &access),
-            ("expires_at", &expires_at),
-            ("expires_in", &expires_in),
-            ("provider_token", &verified.access_token),
-            ("refresh_token", &refresh),
-            ("sb", ""),
-            ("token_type", "bearer"),
-        ],
+        &session,
+        &[("provider_token", &verified.access_token), ("sb", "")],
     ))
 }
 

@@ -12,9 +12,9 @@ use crate::{
     db,
     error::{AuthError, AuthResult},
     extract::{CurrentUser, JsonBody},
-    flow, links, mail,
-    otp::{self, Purpose},
-    password, ratelimit,
+    flow, mail,
+    otp::Purpose,
+    password,
     state::AuthState,
     users,
 };
@@ -121,32 +121,20 @@ pub async fn update_user(
             if auth.autoconfirm {
                 change_email(&mut tx, user.id, &email).await?;
             } else {
-                ratelimit::hit(
-                    state.pool(),
-                    "email_sent",
-                    &email,
-                    auth.rate_limit_email,
-                    ratelimit::ONE_HOUR,
-                )
-                .await?;
                 sqlx::query("update auth.users set email_change = $2, email_change_sent_at = now() where id = $1")
                     .bind(user.id)
                     .bind(&email)
                     .execute(&mut *tx)
                     .await?;
-                if let Some(challenge) = &challenge {
-                    flow::create(&mut tx, user.id, challenge, "email_change").await?;
-                }
-                let issued = otp::issue(&mut tx, user.id, &email, Purpose::EmailChange).await?;
                 let redirect = state.redirect_target(query.redirect_to.as_deref());
-                let link =
-                    links::verify_link(&state, &issued.token_hash, Purpose::EmailChange, &redirect);
-                mail::send(
+                mail::send_link(
                     &mut tx,
+                    &state,
+                    user.id,
                     &email,
-                    mail::Template::EmailChange,
-                    &link,
-                    &issued.otp,
+                    Purpose::EmailChange,
+                    challenge.as_ref(),
+                    &redirect,
                 )
                 .await?;
             }

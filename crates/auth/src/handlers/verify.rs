@@ -72,7 +72,7 @@ pub async fn verify(
     let user = users::by_id(&mut tx, user)
         .await?
         .ok_or_else(AuthError::user_not_found)?;
-    let session = sessions::start(&mut tx, &state, &user, amr_method(purpose)).await?;
+    let session = sessions::start(&mut tx, &state, &user, purpose.authentication_method()).await?;
     tx.commit().await?;
     Ok(Json(session))
 }
@@ -123,37 +123,19 @@ async fn follow_link(state: &AuthState, query: &VerifyLink, redirect: &str) -> A
         .ok_or_else(|| AuthError::validation("Verify requires a token"))?;
     let mut tx = db::begin(state.pool()).await?;
     let (user, purpose) = redeem(&mut tx, hash, purposes).await?;
-    if let Some(code) = flow::pending_code(&mut tx, user, amr_method(purpose)).await? {
+    if let Some(code) = flow::pending_code(&mut tx, user, purpose.authentication_method()).await? {
         tx.commit().await?;
         return Ok(links::with_query(redirect, &[("code", &code)]));
     }
     let user = users::by_id(&mut tx, user)
         .await?
         .ok_or_else(AuthError::user_not_found)?;
-    let session = sessions::start(&mut tx, state, &user, amr_method(purpose)).await?;
+    let session = sessions::start(&mut tx, state, &user, purpose.authentication_method()).await?;
     tx.commit().await?;
-    let field = |name: &str| -> String {
-        match &session[name] {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        }
-    };
-    let (access, refresh, expires_at, expires_in) = (
-        field("access_token"),
-        field("refresh_token"),
-        field("expires_at"),
-        field("expires_in"),
-    );
-    Ok(links::with_fragment(
+    Ok(links::session_fragment(
         redirect,
-        &[
-            ("access_token", &access),
-            ("expires_at", &expires_at),
-            ("expires_in", &expires_in),
-            ("refresh_token", &refresh),
-            ("token_type", "bearer"),
-            ("type", purpose.verify_type()),
-        ],
+        &session,
+        &[("type", purpose.verify_type())],
     ))
 }
 
@@ -183,17 +165,6 @@ async fn redeem(
         _ => users::confirm_email(tx, user).await?,
     }
     Ok((user, purpose))
-}
-
-/// The sign-in method a redeemed token stands for (the session's `amr`).
-fn amr_method(purpose: Purpose) -> &'static str {
-    match purpose {
-        Purpose::Confirmation => "email/signup",
-        Purpose::Recovery => "recovery",
-        Purpose::MagicLink => "magiclink",
-        Purpose::EmailChange => "email_change",
-        Purpose::Invite => "invite",
-    }
 }
 
 fn see_other(location: &str) -> Response {
