@@ -49,9 +49,7 @@ pub async fn start(
         .bind(user.id)
         .execute(&mut *conn)
         .await?;
-    let user = users::by_id(conn, user.id)
-        .await?
-        .ok_or_else(AuthError::user_not_found)?;
+    let user = users::require(conn, user.id).await?;
     session_json(conn, state, &user, session, &amr, &refresh).await
 }
 
@@ -157,9 +155,7 @@ pub async fn refresh(
             "Invalid Refresh Token: Already Used",
         ));
     }
-    let user = users::by_id(&mut tx, user_id)
-        .await?
-        .ok_or_else(AuthError::user_not_found)?;
+    let user = users::require(&mut tx, user_id).await?;
     if user.deleted_at.is_some() {
         return Err(AuthError::user_not_found());
     }

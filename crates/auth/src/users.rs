@@ -5,6 +5,8 @@ use serde_json::{Map, Value, json};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use crate::error::{AuthError, AuthResult};
+
 /// A row of `auth.users`.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct User {
@@ -146,6 +148,18 @@ pub async fn by_id(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Use
     .bind(id)
     .fetch_optional(conn)
     .await
+}
+
+/// A user by id, or 404 `user_not_found`.
+pub async fn require(conn: &mut PgConnection, id: Uuid) -> AuthResult<User> {
+    by_id(conn, id).await?.ok_or_else(AuthError::user_not_found)
+}
+
+/// A well-formed email address from a request, lower-cased, or 400 `validation_failed`.
+pub fn parse_email(email: Option<&str>) -> AuthResult<String> {
+    email
+        .and_then(normalize_email)
+        .ok_or_else(|| AuthError::validation("Unable to validate email address: invalid format"))
 }
 
 /// A live user by email, case-insensitively.

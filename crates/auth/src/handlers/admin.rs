@@ -107,11 +107,7 @@ pub async fn create_user(
             "Phone users are not supported",
         ));
     }
-    let email = body
-        .email
-        .as_deref()
-        .and_then(users::normalize_email)
-        .ok_or_else(|| AuthError::validation("Unable to validate email address: invalid format"))?;
+    let email = users::parse_email(body.email.as_deref())?;
     let hash = match body.password.as_deref() {
         Some(pw) => {
             password::check_strength(pw, state.config().auth.password_min_length)?;
@@ -147,9 +143,7 @@ pub async fn create_user(
     if let Some(ban) = body.ban_duration.as_deref() {
         set_ban(&mut tx, user.id, ban).await?;
     }
-    let user = users::by_id(&mut tx, user.id)
-        .await?
-        .ok_or_else(AuthError::user_not_found)?;
+    let user = users::require(&mut tx, user.id).await?;
     let json = users::json_of(&mut tx, &user).await?;
     tx.commit().await?;
     Ok(Json(json))
@@ -163,9 +157,7 @@ pub async fn get_user(
 ) -> AuthResult<Json<Value>> {
     let id = parse_id(&id)?;
     let mut tx = db::begin(state.pool()).await?;
-    let user = users::by_id(&mut tx, id)
-        .await?
-        .ok_or_else(AuthError::user_not_found)?;
+    let user = users::require(&mut tx, id).await?;
     let json = users::json_of(&mut tx, &user).await?;
     tx.commit().await?;
     Ok(Json(json))
@@ -181,13 +173,9 @@ pub async fn update_user(
 ) -> AuthResult<Json<Value>> {
     let id = parse_id(&id)?;
     let mut tx = db::begin(state.pool()).await?;
-    let user = users::by_id(&mut tx, id)
-        .await?
-        .ok_or_else(AuthError::user_not_found)?;
+    let user = users::require(&mut tx, id).await?;
     if let Some(email) = body.email.as_deref() {
-        let email = users::normalize_email(email).ok_or_else(|| {
-            AuthError::validation("Unable to validate email address: invalid format")
-        })?;
+        let email = users::parse_email(Some(email))?;
         if Some(email.as_str()) != user.email.as_deref() {
             if users::by_email(&mut tx, &email).await?.is_some() {
                 return Err(email_exists());
@@ -224,9 +212,7 @@ pub async fn update_user(
     if let Some(ban) = body.ban_duration.as_deref() {
         set_ban(&mut tx, id, ban).await?;
     }
-    let user = users::by_id(&mut tx, id)
-        .await?
-        .ok_or_else(AuthError::user_not_found)?;
+    let user = users::require(&mut tx, id).await?;
     let json = users::json_of(&mut tx, &user).await?;
     tx.commit().await?;
     Ok(Json(json))
@@ -286,8 +272,7 @@ pub async fn generate_link(
     Query(query): Query<super::RedirectQuery>,
     JsonBody(body): JsonBody<GenerateLinkBody>,
 ) -> AuthResult<Json<Value>> {
-    let email = users::normalize_email(&body.email)
-        .ok_or_else(|| AuthError::validation("Unable to validate email address: invalid format"))?;
+    let email = users::parse_email(Some(&body.email))?;
     let redirect =
         state.redirect_target(body.redirect_to.as_deref().or(query.redirect_to.as_deref()));
     let mut tx = db::begin(state.pool()).await?;
@@ -357,9 +342,7 @@ pub async fn generate_link(
         }
     };
     let issued = otp::issue(&mut tx, user.id, &otp_email, purpose).await?;
-    let user = users::by_id(&mut tx, user.id)
-        .await?
-        .ok_or_else(AuthError::user_not_found)?;
+    let user = users::require(&mut tx, user.id).await?;
     let mut json = users::json_of(&mut tx, &user).await?;
     tx.commit().await?;
     if let Value::Object(map) = &mut json {

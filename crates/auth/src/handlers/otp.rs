@@ -39,11 +39,7 @@ pub async fn otp(
     Query(query): Query<RedirectQuery>,
     JsonBody(body): JsonBody<OtpBody>,
 ) -> AuthResult<Json<Value>> {
-    let email = body
-        .email
-        .as_deref()
-        .and_then(users::normalize_email)
-        .ok_or_else(|| AuthError::validation("Unable to validate email address: invalid format"))?;
+    let email = users::parse_email(body.email.as_deref())?;
     let challenge = flow::challenge(
         body.code_challenge.as_deref(),
         body.code_challenge_method.as_deref(),

@@ -70,9 +70,7 @@ pub async fn signup(
                 "Anonymous sign-ins are disabled",
             ));
         }
-        (Some(email), None) => users::normalize_email(email).ok_or_else(|| {
-            AuthError::validation("Unable to validate email address: invalid format")
-        })?,
+        (Some(email), None) => users::parse_email(Some(email))?,
     };
     let password = body
         .password
@@ -140,9 +138,7 @@ pub async fn signup(
         sessions::start(&mut tx, &state, &user, "password").await?
     } else {
         send_confirmation(&mut tx, &state, &user, challenge.as_ref(), &redirect).await?;
-        let user = users::by_id(&mut tx, user.id)
-            .await?
-            .ok_or_else(AuthError::user_not_found)?;
+        let user = users::require(&mut tx, user.id).await?;
         users::json_of(&mut tx, &user).await?
     };
     tx.commit().await?;

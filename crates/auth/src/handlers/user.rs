@@ -107,9 +107,7 @@ pub async fn update_user(
             .await?;
     }
     if let Some(email) = body.email.as_deref() {
-        let email = users::normalize_email(email).ok_or_else(|| {
-            AuthError::validation("Unable to validate email address: invalid format")
-        })?;
+        let email = users::parse_email(Some(email))?;
         if Some(email.as_str()) != user.email.as_deref() {
             if users::by_email(&mut tx, &email).await?.is_some() {
                 return Err(AuthError::new(
@@ -140,9 +138,7 @@ pub async fn update_user(
             }
         }
     }
-    let updated = users::by_id(&mut tx, user.id)
-        .await?
-        .ok_or_else(AuthError::user_not_found)?;
+    let updated = users::require(&mut tx, user.id).await?;
     let json = users::json_of(&mut tx, &updated).await?;
     tx.commit().await?;
     state.wake_mailer();

@@ -69,9 +69,7 @@ pub async fn verify(
     };
     let mut tx = db::begin(state.pool()).await?;
     let (user, purpose) = redeem(&mut tx, &hash, purposes).await?;
-    let user = users::by_id(&mut tx, user)
-        .await?
-        .ok_or_else(AuthError::user_not_found)?;
+    let user = users::require(&mut tx, user).await?;
     let session = sessions::start(&mut tx, &state, &user, purpose.authentication_method()).await?;
     tx.commit().await?;
     Ok(Json(session))
@@ -127,9 +125,7 @@ async fn follow_link(state: &AuthState, query: &VerifyLink, redirect: &str) -> A
         tx.commit().await?;
         return Ok(links::with_query(redirect, &[("code", &code)]));
     }
-    let user = users::by_id(&mut tx, user)
-        .await?
-        .ok_or_else(AuthError::user_not_found)?;
+    let user = users::require(&mut tx, user).await?;
     let session = sessions::start(&mut tx, state, &user, purpose.authentication_method()).await?;
     tx.commit().await?;
     Ok(links::session_fragment(
