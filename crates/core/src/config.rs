@@ -50,6 +50,9 @@ pub struct Config {
     /// The URL clients use to reach this API (default `http://host:port`).
     #[serde(default)]
     pub api_external_url: Option<String>,
+    /// Schemas `/rest/v1` serves, comma-separated, the default first (`TALLY_REST_SCHEMAS`).
+    #[serde(default = "defaults::rest_schemas")]
+    pub rest_schemas: String,
     /// Browser origins allowed by CORS, comma-separated (`*` for any).
     #[serde(default = "defaults::cors_origins")]
     pub cors_origins: String,
@@ -128,6 +131,9 @@ impl std::fmt::Debug for Redacted {
 }
 
 mod defaults {
+    pub fn rest_schemas() -> String {
+        "public".into()
+    }
     pub fn cors_origins() -> String {
         "*".into()
     }
@@ -181,6 +187,7 @@ impl std::fmt::Debug for Config {
             .field("pg_bin", &self.pg_bin)
             .field("pg_port", &self.pg_port)
             .field("api_external_url", &self.api_external_url)
+            .field("rest_schemas", &self.rest_schemas)
             .field("cors_origins", &self.cors_origins)
             .field("auth", &self.auth)
             .finish()

@@ -48,6 +48,7 @@ pub struct RequestContext {
     method: String,
     path: String,
     headers: Map<String, Value>,
+    search_path: Option<String>,
 }
 
 impl RequestContext {
@@ -78,6 +79,7 @@ impl RequestContext {
             method: String::new(),
             path: String::new(),
             headers: Map::new(),
+            search_path: None,
         }
     }
 
@@ -96,6 +98,12 @@ impl RequestContext {
                     .map(|v| (name.as_str().to_owned(), Value::from(v)))
             })
             .collect();
+        self
+    }
+
+    /// Sets the transaction's `search_path` (as PostgREST does: the requested schema first).
+    pub fn with_search_path(mut self, search_path: impl Into<String>) -> Self {
+        self.search_path = Some(search_path.into());
         self
     }
 
@@ -154,7 +162,8 @@ impl RequestContext {
                     set_config('request.jwt.claim.email', $4, true), \
                     set_config('request.method', $5, true), \
                     set_config('request.path', $6, true), \
-                    set_config('request.headers', $7, true)",
+                    set_config('request.headers', $7, true), \
+                    set_config('search_path', coalesce($8, current_setting('search_path')), true)",
         )
         .bind(self.role.as_str())
         .bind(Value::Object(self.claims.clone()).to_string())
@@ -163,6 +172,7 @@ impl RequestContext {
         .bind(&self.method)
         .bind(&self.path)
         .bind(Value::Object(self.headers.clone()).to_string())
+        .bind(&self.search_path)
         .execute(&mut *tx)
         .await?;
         Ok(tx)

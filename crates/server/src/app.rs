@@ -10,6 +10,7 @@ use axum::{
 use sqlx::PgPool;
 use tally_auth::AuthState;
 use tally_core::{Config, JwtKeys};
+use tally_rest::RestState;
 use tower_http::{
     cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer},
     trace::TraceLayer,
@@ -24,18 +25,32 @@ struct Inner {
     keys: JwtKeys,
     config: Config,
     auth: AuthState,
+    rest: RestState,
 }
 
 impl AppState {
     /// State over the request pool (logged in as `tally_authenticator`).
-    pub fn new(pool: PgPool, keys: JwtKeys, config: Config) -> Self {
+    pub async fn new(pool: PgPool, keys: JwtKeys, config: Config) -> Result<Self, sqlx::Error> {
         let auth = AuthState::new(pool.clone(), keys.clone(), config.clone());
-        Self(Arc::new(Inner {
+        let schemas = config
+            .rest_schemas
+            .split(',')
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect();
+        let rest = RestState::new(pool.clone(), keys.clone(), schemas).await?;
+        Ok(Self(Arc::new(Inner {
             pool,
             keys,
             config,
             auth,
-        }))
+            rest,
+        })))
+    }
+
+    /// The REST service's state.
+    pub fn rest(&self) -> &RestState {
+        &self.0.rest
     }
 
     /// The auth service's state.
@@ -62,11 +77,13 @@ impl AppState {
 /// All routes.
 pub fn router(state: AppState) -> Router {
     let auth = state.auth().clone();
+    let rest = state.rest().clone();
     let cors = cors(&state.config().cors_origins);
     Router::new()
         .route("/health", get(crate::health::health))
         .with_state(state)
         .nest("/auth/v1", tally_auth::router(auth))
+        .nest("/rest/v1", tally_rest::router(rest))
         .layer(cors)
         .layer(TraceLayer::new_for_http())
 }

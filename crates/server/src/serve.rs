@@ -43,7 +43,10 @@ impl Server {
             // Links (email, redirects) must name the port actually bound.
             config.api_external_url = Some(format!("http://{}", listener.local_addr()?));
         }
-        let state = AppState::new(pool, JwtKeys::new(&secret), config);
+        let state = AppState::new(pool, JwtKeys::new(&secret), config)
+            .await
+            .context("loading the schema cache")?;
+        state.rest().listen_for_reload();
         if state
             .auth()
             .start_mail_sender()

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 
 use tally_core::{Config, JwtKeys};
-use tally_server::serve::Server;
+use tally_server::{app::AppState, serve::Server};
 use tokio::{sync::oneshot, task::JoinHandle};
 
 use crate::{TEST_JWT_SECRET, TestDb};
@@ -16,6 +16,7 @@ pub struct TestApp {
     pub addr: SocketAddr,
     /// The project's keys (anon and service_role keys, signing user tokens).
     pub keys: JwtKeys,
+    state: AppState,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -38,6 +39,7 @@ impl TestApp {
         configure(&mut config);
         let server = Server::build(config, db.owner_url()).await?;
         let addr = server.local_addr()?;
+        let state = server.state().clone();
         let (tx, rx) = oneshot::channel();
         let handle = tokio::spawn(server.run(async {
             let _ = rx.await;
@@ -46,6 +48,7 @@ impl TestApp {
             db,
             addr,
             keys: JwtKeys::new(TEST_JWT_SECRET),
+            state,
             shutdown: Some(tx),
             handle: Some(handle),
         })
@@ -54,6 +57,11 @@ impl TestApp {
     /// `http://addr` + `path`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
+    }
+
+    /// Reloads the REST schema cache (after a test changed the schema).
+    pub async fn reload_schema(&self) -> anyhow::Result<()> {
+        Ok(self.state.rest().reload().await?)
     }
 
     /// Stops the server and waits for requests in flight to finish.

@@ -1,0 +1,243 @@
+//! Embedded resources: finding the relationship (many-to-one, one-to-many, one-to-one,
+//! many-to-many through a join table; FK and column hints) and rendering the correlated
+//! subquery that nests the related rows as an object, an array, or spread columns.
+
+use axum::http::StatusCode;
+
+use crate::{
+    error::{RestError, RestResult},
+    request::{ApiRequest, SelectItem, select::Join},
+    schema::{ForeignKey, SchemaCache, Table, qualified, quote},
+};
+
+use super::builder::{Scope, Sql, order_clause, paging, select_list, where_clause};
+
+/// How two relations are related.
+enum Relationship<'a> {
+    /// The parent holds the key.
+    ManyToOne(&'a ForeignKey),
+    /// The child holds the key; `true` when the key is unique (one-to-one).
+    OneToMany(&'a ForeignKey, bool),
+    /// Through a join table.
+    ManyToMany(&'a Table, &'a ForeignKey, &'a ForeignKey),
+}
+
+impl Relationship<'_> {
+    fn to_one(&self) -> bool {
+        matches!(
+            self,
+            Relationship::ManyToOne(_) | Relationship::OneToMany(_, true)
+        )
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Relationship::ManyToOne(fk) => format!("many-to-one using {}", fk.name),
+            Relationship::OneToMany(fk, _) => format!("one-to-many using {}", fk.name),
+            Relationship::ManyToMany(j, a, b) => {
+                format!("many-to-many using {} ({}, {})", j.name, a.name, b.name)
+            }
+        }
+    }
+
+    fn matches_hint(&self, hint: &str) -> bool {
+        let fk_matches = |fk: &ForeignKey| {
+            fk.name == hint
+                || fk.columns.iter().any(|c| c == hint)
+                || fk.ref_columns.iter().any(|c| c == hint)
+        };
+        match self {
+            Relationship::ManyToOne(fk) | Relationship::OneToMany(fk, _) => fk_matches(fk),
+            Relationship::ManyToMany(j, a, b) => j.name == hint || fk_matches(a) || fk_matches(b),
+        }
+    }
+}
+
+fn resolve<'a>(
+    cache: &'a SchemaCache,
+    parent: &'a Table,
+    name: &str,
+    hint: Option<&str>,
+) -> RestResult<(&'a Table, Relationship<'a>)> {
+    let not_found = || {
+        RestError::new(
+            StatusCode::BAD_REQUEST,
+            "PGRST200",
+            format!(
+                "Could not find a relationship between '{}' and '{name}' in the schema cache",
+                parent.name
+            ),
+        )
+        .hint("Verify that the tables are related by a foreign key and that the names are right.")
+    };
+    let child = cache.table(&parent.schema, name).ok_or_else(not_found)?;
+    let (pk, ck) = (parent.key(), child.key());
+    let mut candidates: Vec<Relationship> = Vec::new();
+    for fk in cache.keys_from(&pk).filter(|fk| fk.references == ck) {
+        candidates.push(Relationship::ManyToOne(fk));
+    }
+    for fk in cache.keys_to(&pk).filter(|fk| fk.table == ck) {
+        if pk == ck {
+            continue; // self-references: the many-to-one reading above covers them
+        }
+        candidates.push(Relationship::OneToMany(fk, child.is_unique(&fk.columns)));
+    }
+    for to_parent in cache.keys_to(&pk) {
+        let junction_key = &to_parent.table;
+        if *junction_key == pk || *junction_key == ck {
+            continue;
+        }
+        let Some(junction) = cache.table(&junction_key.0, &junction_key.1) else {
+            continue;
+        };
+        for to_child in cache
+            .keys_from(junction_key)
+            .filter(|fk| fk.references == ck)
+        {
+            candidates.push(Relationship::ManyToMany(junction, to_parent, to_child));
+        }
+    }
+    if let Some(hint) = hint {
+        candidates.retain(|c| c.matches_hint(hint));
+    }
+    match candidates.len() {
+        0 => Err(not_found()),
+        1 => Ok((child, candidates.remove(0))),
+        _ => Err(RestError::new(
+            StatusCode::MULTIPLE_CHOICES,
+            "PGRST201",
+            format!("Could not embed because more than one relationship was found for '{}' and '{name}'", parent.name),
+        )
+        .details(candidates.iter().map(Relationship::describe).collect::<Vec<_>>().join("; "))
+        .hint(format!("Try changing '{name}' to one of the foreign keys above, as '{name}!<fk>'."))),
+    }
+}
+
+/// The join condition between the parent scope and the child alias.
+fn join_condition(rel: &Relationship, parent: Scope, child: &str) -> String {
+    let pairs = |left: &str, lcols: &[String], right: &str, rcols: &[String]| {
+        lcols
+            .iter()
+            .zip(rcols)
+            .map(|(l, r)| format!("{left}.{} = {right}.{}", quote(l), quote(r)))
+            .collect::<Vec<_>>()
+            .join(" and ")
+    };
+    match rel {
+        Relationship::ManyToOne(fk) => pairs(child, &fk.ref_columns, parent.alias, &fk.columns),
+        Relationship::OneToMany(fk, _) => pairs(child, &fk.columns, parent.alias, &fk.ref_columns),
+        Relationship::ManyToMany(junction, to_parent, to_child) => format!(
+            "exists (select 1 from {} _j where {} and {})",
+            qualified(&junction.schema, &junction.name),
+            pairs(
+                "_j",
+                &to_parent.columns,
+                parent.alias,
+                &to_parent.ref_columns
+            ),
+            pairs("_j", &to_child.columns, child, &to_child.ref_columns),
+        ),
+    }
+}
+
+/// An embed rendered into the parent's select list.
+pub struct Rendered {
+    /// Select-list entries.
+    pub columns: Vec<String>,
+    /// Conditions the parent must meet (`!inner`).
+    pub parent_conditions: Vec<String>,
+}
+
+/// Renders one embed of `parent`.
+pub fn render(
+    sql: &mut Sql,
+    cache: &SchemaCache,
+    parent: Scope,
+    item: &SelectItem,
+    request: &ApiRequest,
+    path: &[String],
+) -> RestResult<Rendered> {
+    let SelectItem::Embed {
+        name,
+        alias,
+        hint,
+        join,
+        spread,
+        items,
+    } = item
+    else {
+        return Ok(Rendered {
+            columns: vec![],
+            parent_conditions: vec![],
+        });
+    };
+    let (child, rel) = resolve(cache, parent.table, name, hint.as_deref())?;
+    let output = alias.clone().unwrap_or_else(|| name.clone());
+    let mut child_path = path.to_vec();
+    child_path.push(output.clone());
+    let mut modifiers = request.modifiers(&child_path);
+    if modifiers == Default::default() && alias.is_some() {
+        child_path.pop();
+        child_path.push(name.clone());
+        modifiers = request.modifiers(&child_path);
+    }
+    let alias_sql = format!("t{}", parent.depth + 1);
+    let scope = Scope {
+        table: child,
+        alias: &alias_sql,
+        depth: parent.depth + 1,
+    };
+    let table = qualified(&child.schema, &child.name);
+    let join_sql = join_condition(&rel, parent, &alias_sql);
+    let (columns, nested_conditions) = select_list(sql, cache, scope, items, request, &child_path)?;
+    let mut conditions = vec![join_sql.clone()];
+    conditions.extend(nested_conditions);
+    let filters = where_clause(sql, scope, &modifiers.logic, &conditions)?;
+    let mut parent_conditions = Vec::new();
+    if *join == Join::Inner {
+        let again = where_clause(sql, scope, &modifiers.logic, &[join_sql])?;
+        parent_conditions.push(format!("exists (select 1 from {table} {alias_sql}{again})"));
+    }
+    if *spread {
+        if !rel.to_one() {
+            return Err(RestError::new(
+                StatusCode::BAD_REQUEST,
+                "PGRST119",
+                format!("A spread operation on '{name}' is only possible on a to-one relationship"),
+            ));
+        }
+        let columns = columns
+            .iter()
+            .map(|c| {
+                let output = c.rsplit_once(" as ").map_or_else(
+                    || c.rsplit('.').next().unwrap_or(c).to_owned(),
+                    |(_, a)| a.to_owned(),
+                );
+                format!("(select {c} from {table} {alias_sql}{filters} limit 1) as {output}")
+            })
+            .collect();
+        return Ok(Rendered {
+            columns,
+            parent_conditions,
+        });
+    }
+    let column = if rel.to_one() {
+        format!(
+            "(select row_to_json(_e) from (select {} from {table} {alias_sql}{filters} limit 1) _e) as {}",
+            columns.join(", "),
+            quote(&output)
+        )
+    } else {
+        let order = order_clause(sql, scope, &modifiers.order)?;
+        let page = paging(sql, modifiers.limit, modifiers.offset);
+        format!(
+            "coalesce((select json_agg(_e) from (select {} from {table} {alias_sql}{filters}{order}{page}) _e), '[]'::json) as {}",
+            columns.join(", "),
+            quote(&output)
+        )
+    };
+    Ok(Rendered {
+        columns: vec![column],
+        parent_conditions,
+    })
+}

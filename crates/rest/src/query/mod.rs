@@ -1,0 +1,14 @@
+//! Steps 2 and 3 of the pipeline: plan the parsed request against the schema cache (names
+//! resolved, relationships found, columns typed) and build ONE SQL statement. Identifiers
+//! come only from the schema cache and are quoted; every value is a bind parameter.
+
+pub mod builder;
+pub mod embed;
+pub mod read;
+pub mod rpc;
+pub mod write;
+
+pub use builder::{Bind, Sql};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,81 @@
+//! Reads: `GET`/`HEAD` on a table or view as one statement returning the JSON body, the page
+//! size and (with `Prefer: count=`) the total.
+
+use axum::http::StatusCode;
+
+use crate::{
+    error::{RestError, RestResult},
+    request::ApiRequest,
+    schema::{SchemaCache, Table, qualified},
+};
+
+use super::builder::{Scope, Sql, order_clause, paging, select_list, where_clause};
+
+/// The relation a request targets, or PGRST205.
+pub fn relation<'a>(cache: &'a SchemaCache, schema: &str, name: &str) -> RestResult<&'a Table> {
+    cache.table(schema, name).ok_or_else(|| {
+        RestError::new(
+            StatusCode::NOT_FOUND,
+            "PGRST205",
+            format!("Could not find the table '{schema}.{name}' in the schema cache"),
+        )
+    })
+}
+
+/// Wraps a source query (`from_sql`, aliased `t0`) into the body-producing statement:
+/// `body` (JSON text), `page` (rows in it), `total` (or null), `first` (the first row).
+pub fn shape(
+    sql: &mut Sql,
+    cache: &SchemaCache,
+    table: &Table,
+    request: &ApiRequest,
+    from_sql: &str,
+    with_paging: bool,
+    count_sql: Option<String>,
+) -> RestResult<String> {
+    let scope = Scope {
+        table,
+        alias: "t0",
+        depth: 0,
+    };
+    let top = request.modifiers(&[]);
+    let (columns, parent_conditions) =
+        select_list(sql, cache, scope, &request.select, request, &[])?;
+    let filters = where_clause(sql, scope, &top.logic, &parent_conditions)?;
+    let order = order_clause(sql, scope, &top.order)?;
+    let page = if with_paging {
+        paging(sql, top.limit, top.offset)
+    } else {
+        String::new()
+    };
+    let total = count_sql.unwrap_or_else(|| "null::bigint".to_owned());
+    Ok(format!(
+        "select coalesce(json_agg(_r), '[]'::json)::text as body, count(_r) as page, {total} as total, \
+                (json_agg(_r) -> 0)::text as first \
+         from (select {} from {from_sql} t0{filters}{order}{page}) _r",
+        columns.join(", ")
+    ))
+}
+
+/// The read statement.
+pub fn build(cache: &SchemaCache, request: &ApiRequest, name: &str) -> RestResult<Sql> {
+    let table = relation(cache, &request.schema, name)?;
+    let mut sql = Sql::default();
+    let source = qualified(&table.schema, &table.name);
+    let count = if request.prefer.count {
+        let scope = Scope {
+            table,
+            alias: "t0",
+            depth: 0,
+        };
+        let top = request.modifiers(&[]);
+        let (_, inner) = select_list(&mut sql, cache, scope, &request.select, request, &[])?;
+        let filters = where_clause(&mut sql, scope, &top.logic, &inner)?;
+        Some(format!("(select count(*) from {source} t0{filters})"))
+    } else {
+        None
+    };
+    let text = shape(&mut sql, cache, table, request, &source, true, count)?;
+    sql.push(&text);
+    Ok(sql)
+}

@@ -1,0 +1,187 @@
+//! RPC: `POST /rpc/f` with named arguments (JSON body) and `GET /rpc/f?arg=…`. Arguments are
+//! typed by `json_to_record` with the function's own argument types; set and table results
+//! take `select`, filters, `order` and paging like a read.
+
+use axum::http::StatusCode;
+use serde_json::{Map, Value};
+
+use crate::{
+    error::{RestError, RestResult},
+    request::{ApiRequest, SelectItem},
+    schema::{Column, Function, SchemaCache, Table, qualified, quote},
+};
+
+use super::{
+    builder::{Bind, Sql},
+    read::shape,
+};
+
+/// What the statement's result is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Returns {
+    /// Nothing: 204.
+    Void,
+    /// One JSON value (scalar or object) in `first`.
+    Single,
+    /// A JSON array in `body`.
+    Many,
+}
+
+/// The function call statement; also whether it may run read-only.
+pub fn build(
+    cache: &SchemaCache,
+    request: &ApiRequest,
+    name: &str,
+) -> RestResult<(Sql, Returns, bool)> {
+    let args: Map<String, Value> = match &request.body {
+        Some(Value::Object(map)) => map.clone(),
+        Some(_) => return Err(RestError::body("RPC arguments must be a JSON object")),
+        None => request
+            .rpc_params
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect(),
+    };
+    let function = choose(cache, &request.schema, name, &args)?;
+    let mut sql = Sql::default();
+    let json = sql.bind(Bind::Text(Value::Object(args.clone()).to_string()));
+    let passed: Vec<&(String, String)> = function
+        .args
+        .iter()
+        .filter(|(n, _)| args.contains_key(n))
+        .collect();
+    let record = if passed.is_empty() {
+        "(select 1) _args".to_owned()
+    } else {
+        let defs = passed
+            .iter()
+            .map(|(n, t)| format!("{} {t}", quote(n)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!("json_to_record({json}::json) as _args({defs})")
+    };
+    let call = format!(
+        "{}({})",
+        qualified(&function.schema, &function.name),
+        passed
+            .iter()
+            .map(|(n, _)| format!("{} := _args.{}", quote(n), quote(n)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let read_only = function.volatility != 'v' || request.method == axum::http::Method::GET;
+    if function.returns_void {
+        sql.push(&format!("select null::text as body, 0::bigint as page, null::bigint as total, null::text as first from {record} cross join lateral {call} _v"));
+        return Ok((sql, Returns::Void, read_only));
+    }
+    if !function.returns_rows {
+        let text = if function.returns_set {
+            format!(
+                "select coalesce(json_agg(_v), '[]'::json)::text as body, count(*) as page, null::bigint as total, null::text as first from {record} cross join lateral {call} _v"
+            )
+        } else {
+            format!(
+                "select null::text as body, 1::bigint as page, null::bigint as total, to_json({call})::text as first from {record}"
+            )
+        };
+        sql.push(&text);
+        let returns = if function.returns_set {
+            Returns::Many
+        } else {
+            Returns::Single
+        };
+        return Ok((sql, returns, read_only));
+    }
+    let table = result_table(cache, function)?;
+    let source = format!("(select _f.* from {record} cross join lateral {call} _f)");
+    let text = shape(&mut sql, cache, &table, request, &source, true, None)?;
+    sql.push(&text);
+    let returns = if function.returns_set {
+        Returns::Many
+    } else {
+        Returns::Single
+    };
+    if returns == Returns::Single
+        && request
+            .select
+            .iter()
+            .any(|s| matches!(s, SelectItem::Embed { .. }))
+    {
+        return Err(RestError::new(
+            StatusCode::BAD_REQUEST,
+            "PGRST100",
+            "embedding is not supported on a single-row function result",
+        ));
+    }
+    Ok((sql, returns, read_only))
+}
+
+/// The overload whose arguments fit the call, or PGRST202.
+fn choose<'a>(
+    cache: &'a SchemaCache,
+    schema: &str,
+    name: &str,
+    args: &Map<String, Value>,
+) -> RestResult<&'a Function> {
+    cache
+        .functions(schema, name)
+        .iter()
+        .find(|f| {
+            let required = f.args.len().saturating_sub(f.defaults);
+            args.keys().all(|k| f.args.iter().any(|(n, _)| n == k))
+                && f.args
+                    .iter()
+                    .take(required)
+                    .all(|(n, _)| args.contains_key(n))
+        })
+        .ok_or_else(|| {
+            let mut names: Vec<&String> = args.keys().collect();
+            names.sort();
+            RestError::new(
+                StatusCode::NOT_FOUND,
+                "PGRST202",
+                format!(
+                    "Could not find the function {schema}.{name}({}) in the schema cache",
+                    names
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+        })
+}
+
+/// The columns of a row-returning function: its table type or its OUT columns.
+fn result_table(cache: &SchemaCache, function: &Function) -> RestResult<Table> {
+    if !function.out_columns.is_empty() {
+        return Ok(Table {
+            schema: function.schema.clone(),
+            name: function.name.clone(),
+            is_view: true,
+            columns: function.out_columns.clone(),
+            primary_key: vec![],
+            unique: vec![],
+        });
+    }
+    let type_name = function
+        .return_type
+        .rsplit('.')
+        .next()
+        .unwrap_or(&function.return_type);
+    if let Some(table) = cache.table(&function.schema, type_name) {
+        return Ok(table.clone());
+    }
+    Ok(Table {
+        schema: function.schema.clone(),
+        name: function.name.clone(),
+        is_view: true,
+        columns: vec![Column {
+            name: function.name.clone(),
+            type_name: function.return_type.clone(),
+            nullable: true,
+        }],
+        primary_key: vec![],
+        unique: vec![],
+    })
+}

@@ -1,0 +1,89 @@
+//! The REST service's state: the pool, the keys, the exposed schemas and the schema cache
+//! (swapped whole on reload).
+
+use std::sync::{Arc, RwLock};
+
+use sqlx::PgPool;
+use tally_core::JwtKeys;
+
+use crate::schema::SchemaCache;
+
+/// What the REST handler reaches.
+#[derive(Clone)]
+pub struct RestState(Arc<Inner>);
+
+struct Inner {
+    pool: PgPool,
+    keys: JwtKeys,
+    schemas: Vec<String>,
+    cache: RwLock<Arc<SchemaCache>>,
+}
+
+impl RestState {
+    /// Loads the schema cache for `schemas`.
+    pub async fn new(pool: PgPool, keys: JwtKeys, schemas: Vec<String>) -> sqlx::Result<Self> {
+        let cache = SchemaCache::load(&pool, &schemas).await?;
+        Ok(Self(Arc::new(Inner {
+            pool,
+            keys,
+            schemas,
+            cache: RwLock::new(Arc::new(cache)),
+        })))
+    }
+
+    /// Reads the catalog again (after `NOTIFY pgrst, 'reload schema'` or migrations).
+    pub async fn reload(&self) -> sqlx::Result<()> {
+        let cache = SchemaCache::load(&self.0.pool, &self.0.schemas).await?;
+        if let Ok(mut slot) = self.0.cache.write() {
+            *slot = Arc::new(cache);
+        }
+        tracing::info!("rest: schema cache reloaded");
+        Ok(())
+    }
+
+    /// Reloads the cache on `NOTIFY pgrst, 'reload schema'`, as PostgREST does, until the
+    /// process ends.
+    pub fn listen_for_reload(&self) {
+        let state = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let listener = async {
+                    let mut listener =
+                        sqlx::postgres::PgListener::connect_with(state.pool()).await?;
+                    listener.listen("pgrst").await?;
+                    loop {
+                        let note = listener.recv().await?;
+                        if note.payload() == "reload schema" || note.payload().is_empty() {
+                            state.reload().await?;
+                        }
+                    }
+                };
+                let result: sqlx::Result<()> = listener.await;
+                if let Err(e) = result {
+                    tracing::warn!(error = %e, "rest: schema reload listener failed; retrying");
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            }
+        });
+    }
+
+    /// The current schema cache.
+    pub fn cache(&self) -> Arc<SchemaCache> {
+        self.0.cache.read().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// The request pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.0.pool
+    }
+
+    /// The project's keys.
+    pub fn keys(&self) -> &JwtKeys {
+        &self.0.keys
+    }
+
+    /// The exposed schemas, the default first.
+    pub fn schemas(&self) -> &[String] {
+        &self.0.schemas
+    }
+}

@@ -1,0 +1,309 @@
+//! Reads: select forms, filters, order, paging, counts, single objects, embeds, errors.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::fixture::{Rest, error, parts};
+
+async fn get(rest: &Rest, path: &str) -> serde_json::Value {
+    let (status, _, body) = parts(rest.req(Method::GET, path).send().await.unwrap()).await;
+    assert_eq!(status, 200, "{path}: {body}");
+    body
+}
+
+#[tokio::test]
+async fn select_forms_filters_and_order() {
+    let rest = Rest::library().await;
+    assert_eq!(
+        get(&rest, "/authors?select=id,name&order=id").await,
+        json!([{"id":1,"name":"Ada"},{"id":2,"name":"Grace"},{"id":3,"name":"Linus"}])
+    );
+    assert_eq!(
+        get(
+            &rest,
+            "/authors?select=who:name,city:data->>city,age:data->age,n:id::text&id=eq.1"
+        )
+        .await,
+        json!([{"who":"Ada","city":"London","age":36,"n":"1"}])
+    );
+    assert_eq!(
+        get(&rest, "/authors?select=data->>city&id=eq.2").await,
+        json!([{"city":"New York"}])
+    );
+    let titles = |v: serde_json::Value| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["title"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let cases: &[(&str, &[&str])] = &[
+        ("pages=gt.300", &["Engines", "Cobol Days"]),
+        ("pages=gte.350&pages=lte.420", &["Engines", "Cobol Days"]),
+        ("genre=neq.science", &["Cobol Days"]),
+        ("genre=is.null", &["Compilers"]),
+        ("genre=not.is.null&pages=lt.200", &["Notes"]),
+        ("id=in.(1,3)", &["Notes", "Cobol Days"]),
+        ("id=not.in.(1,3)", &["Engines", "Compilers"]),
+        ("title=like.*o*", &["Notes", "Cobol Days", "Compilers"]),
+        ("title=ilike.c*", &["Cobol Days", "Compilers"]),
+        ("title=match.^[EN]", &["Notes", "Engines"]),
+        ("title=like(any).{N*,E*}", &["Notes", "Engines"]),
+        ("or=(pages.lt.100,title.eq.Notes)", &["Notes", "Compilers"]),
+        (
+            "or=(genre.eq.history,and(pages.gt.400,genre.eq.science))",
+            &["Engines", "Cobol Days"],
+        ),
+        ("not.or=(genre.eq.science,genre.is.null)", &["Cobol Days"]),
+        ("published=gte.1900-01-01", &["Cobol Days"]),
+        ("title=fts.engines", &["Engines"]),
+        ("title=wfts(english).cobol days", &["Cobol Days"]),
+        (
+            "pages=isdistinct.120",
+            &["Engines", "Cobol Days", "Compilers"],
+        ),
+    ];
+    for (filter, expected) in cases {
+        assert_eq!(
+            titles(get(&rest, &format!("/books?select=title&order=id&{filter}")).await),
+            *expected,
+            "{filter}"
+        );
+    }
+    assert_eq!(
+        get(&rest, "/authors?select=name&tags=cs.{math}").await,
+        json!([{"name":"Ada"}])
+    );
+    assert_eq!(
+        get(
+            &rest,
+            "/authors?select=name&tags=ov.{navy,poetry}&order=name.desc"
+        )
+        .await,
+        json!([{"name":"Grace"},{"name":"Ada"}])
+    );
+    assert_eq!(
+        get(&rest, "/authors?select=name&data->>city=eq.London").await,
+        json!([{"name":"Ada"}])
+    );
+    assert_eq!(
+        titles(
+            get(
+                &rest,
+                "/books?select=title&order=genre.desc.nullsfirst,id.desc"
+            )
+            .await
+        ),
+        ["Compilers", "Engines", "Notes", "Cobol Days"]
+    );
+    assert_eq!(
+        titles(get(&rest, "/long_books?select=title&order=pages").await),
+        ["Cobol Days", "Engines"]
+    );
+}
+
+#[tokio::test]
+async fn paging_counts_single_and_head() {
+    let rest = Rest::library().await;
+    let res = rest
+        .req(Method::GET, "/books?select=id&order=id&limit=2&offset=1")
+        .header("prefer", "count=exact")
+        .send()
+        .await
+        .unwrap();
+    let (status, headers, body) = parts(res).await;
+    assert_eq!(status, 206);
+    assert_eq!(headers["content-range"], "1-2/4");
+    assert_eq!(body, json!([{"id":2},{"id":3}]));
+    let (status, headers, _) = parts(
+        rest.req(Method::GET, "/books?select=id")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, headers["content-range"].to_str().unwrap()),
+        (200, "0-3/*")
+    );
+    let (status, headers, _) = parts(
+        rest.req(Method::GET, "/books?id=eq.99")
+            .header("prefer", "count=exact")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, headers["content-range"].to_str().unwrap()),
+        (200, "*/0")
+    );
+    let (status, _, body) = parts(
+        rest.req(Method::GET, "/books?select=id&order=id")
+            .header("range", "1-2")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, body), (200, json!([{"id":2},{"id":3}])));
+    assert_eq!(
+        error(
+            rest.req(Method::GET, "/books?offset=10")
+                .header("prefer", "count=exact")
+                .send()
+                .await
+                .unwrap()
+        )
+        .await,
+        (416, "PGRST103".into())
+    );
+
+    let single = |q: &str| {
+        rest.req(Method::GET, &format!("/books?select=id,title&{q}"))
+            .header("accept", "application/vnd.pgrst.object+json")
+            .send()
+    };
+    let (status, headers, body) = parts(single("id=eq.1").await.unwrap()).await;
+    assert_eq!((status, body), (200, json!({"id":1,"title":"Notes"})));
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/vnd.pgrst.object+json")
+    );
+    assert_eq!(
+        error(single("id=gt.1").await.unwrap()).await,
+        (406, "PGRST116".into())
+    );
+    assert_eq!(
+        error(single("id=eq.99").await.unwrap()).await,
+        (406, "PGRST116".into())
+    );
+
+    let res = rest
+        .req(Method::HEAD, "/books")
+        .header("prefer", "count=exact")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-range"], "0-3/4");
+    assert!(res.text().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn embeds_every_kind() {
+    let rest = Rest::library().await;
+    // many-to-one (with a hint: books has two keys to authors), one-to-many, many-to-many.
+    assert_eq!(
+        get(&rest, "/books?select=title,author:authors!books_author_id_fkey(name),editor:authors!editor_id(name)&id=in.(1,4)&order=id").await,
+        json!([{"title":"Notes","author":{"name":"Ada"},"editor":{"name":"Grace"}},{"title":"Compilers","author":{"name":"Grace"},"editor":null}])
+    );
+    assert_eq!(
+        get(&rest, "/authors?select=name,books!books_author_id_fkey(title)&books.order=id.desc&books.limit=1&id=lte.2&order=id").await,
+        json!([{"name":"Ada","books":[{"title":"Engines"}]},{"name":"Grace","books":[{"title":"Compilers"}]}])
+    );
+    assert_eq!(
+        get(
+            &rest,
+            "/books?select=title,reviewers(name)&order=id&id=in.(1,2)&reviewers.order=name"
+        )
+        .await,
+        json!([{"title":"Notes","reviewers":[{"name":"Rita"},{"name":"Sam"}]},{"title":"Engines","reviewers":[]}])
+    );
+    // Filters on an embed filter the embed; with !inner they filter the parents too.
+    assert_eq!(
+        get(
+            &rest,
+            "/authors?select=name,books!books_author_id_fkey(title)&books.genre=eq.history&order=id"
+        )
+        .await,
+        json!([{"name":"Ada","books":[]},{"name":"Grace","books":[{"title":"Cobol Days"}]},{"name":"Linus","books":[]}])
+    );
+    assert_eq!(
+        get(
+            &rest,
+            "/authors?select=name,books!books_author_id_fkey!inner(title)&books.genre=eq.history"
+        )
+        .await,
+        json!([{"name":"Grace","books":[{"title":"Cobol Days"}]}])
+    );
+    // Spread a to-one embed into the parent; nested embeds.
+    assert_eq!(
+        get(
+            &rest,
+            "/books?select=title,...authors!books_author_id_fkey(author:name)&id=eq.3"
+        )
+        .await,
+        json!([{"title":"Cobol Days","author":"Grace"}])
+    );
+    assert_eq!(
+        get(&rest, "/book_reviewers?select=books(title,authors!books_author_id_fkey(name)),reviewers(name)&book_id=eq.3").await,
+        json!([{"books":{"title":"Cobol Days","authors":{"name":"Grace"}},"reviewers":{"name":"Sam"}}])
+    );
+    // Ambiguous and unknown relationships.
+    assert_eq!(
+        error(
+            rest.req(Method::GET, "/books?select=authors(name)")
+                .send()
+                .await
+                .unwrap()
+        )
+        .await,
+        (300, "PGRST201".into())
+    );
+    assert_eq!(
+        error(
+            rest.req(Method::GET, "/books?select=publishers(name)")
+                .send()
+                .await
+                .unwrap()
+        )
+        .await,
+        (400, "PGRST200".into())
+    );
+}
+
+#[tokio::test]
+async fn bad_requests_are_4xx_with_postgrest_codes() {
+    let rest = Rest::library().await;
+    let cases = [
+        ("/nope", 404, "PGRST205"),
+        ("/books?select=nope", 400, "42703"),
+        ("/books?nope=eq.1", 400, "42703"),
+        ("/books?pages=eq.abc", 400, "22P02"),
+        ("/books?pages=between.1", 400, "PGRST100"),
+        ("/books?select=title(", 400, "PGRST100"),
+        ("/books?order=pages.sideways", 400, "PGRST100"),
+        ("/books?limit=x", 400, "PGRST100"),
+        ("/books?or=(pages.eq.1", 400, "PGRST100"),
+        ("/books?select=id::bad-type", 400, "PGRST100"),
+    ];
+    for (path, status, code) in cases {
+        assert_eq!(
+            error(rest.req(Method::GET, path).send().await.unwrap()).await,
+            (status, code.into()),
+            "{path}"
+        );
+    }
+    let res = rest
+        .req(Method::GET, "/books")
+        .header("accept-profile", "private")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error(res).await, (406, "PGRST106".into()));
+    let res = reqwest::Client::new()
+        .get(rest.app.url("/rest/v1/books"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401, "no apikey");
+    let res = rest
+        .as_token(Method::GET, "/books", "not-a-jwt")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error(res).await, (401, "PGRST301".into()));
+}

@@ -1,0 +1,81 @@
+//! Functions: scalar, set, table and void results; GET and POST; filters on results.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::fixture::{Rest, error, parts};
+
+#[tokio::test]
+async fn functions_of_every_shape() {
+    let rest = Rest::library().await;
+    let post =
+        |path: &str, body: serde_json::Value| rest.req(Method::POST, path).json(&body).send();
+    assert_eq!(
+        parts(post("/rpc/add", json!({"a": 1, "b": 2})).await.unwrap())
+            .await
+            .2,
+        json!(3)
+    );
+    assert_eq!(
+        parts(post("/rpc/add", json!({"a": 1})).await.unwrap())
+            .await
+            .2,
+        json!(11),
+        "a default argument"
+    );
+    assert_eq!(
+        parts(
+            rest.req(Method::GET, "/rpc/add?a=4&b=5")
+                .send()
+                .await
+                .unwrap()
+        )
+        .await
+        .2,
+        json!(9)
+    );
+    let (status, _, body) = parts(
+        post(
+            "/rpc/books_by?select=title&order=id.desc&pages=gt.100",
+            json!({"author": 1}),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (200, json!([{"title":"Engines"},{"title":"Notes"}]))
+    );
+    let (status, _, body) = parts(
+        rest.req(Method::GET, "/rpc/titles?pages=lt.100")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (200, json!([{"title":"Compilers","pages":90}]))
+    );
+    let res = post("/rpc/touch", json!({})).await.unwrap();
+    assert_eq!(res.status(), 204);
+    assert_eq!(
+        error(post("/rpc/nope", json!({})).await.unwrap()).await,
+        (404, "PGRST202".into())
+    );
+    assert_eq!(
+        error(post("/rpc/add", json!({"z": 1})).await.unwrap()).await,
+        (404, "PGRST202".into())
+    );
+    assert_eq!(
+        error(post("/rpc/add", json!({"a": "x"})).await.unwrap())
+            .await
+            .0,
+        400
+    );
+    assert_eq!(
+        error(rest.req(Method::DELETE, "/rpc/add").send().await.unwrap()).await,
+        (405, "PGRST101".into())
+    );
+}

@@ -1,0 +1,214 @@
+//! Writes: insert, upsert, update, delete, return preferences, tx=rollback, max-affected,
+//! and bad input that writes nothing.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::fixture::{Rest, error, parts};
+
+async fn count(rest: &Rest, table: &str) -> i64 {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "select count(*) from public.{table}"
+    )))
+    .fetch_one(&rest.app.db.owner)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn insert_upsert_update_delete() {
+    let rest = Rest::library().await;
+    // Minimal insert: 201, no body.
+    let res = rest
+        .req(Method::POST, "/reviewers")
+        .json(&json!({"id": 3, "name": "Tom"}))
+        .send()
+        .await
+        .unwrap();
+    let (status, headers, body) = parts(res).await;
+    assert_eq!((status, body), (201, serde_json::Value::Null));
+    assert_eq!(headers["content-range"], "*/*");
+    // Many rows with representation, with select and embed on the result.
+    let res = rest
+        .req(
+            Method::POST,
+            "/books?select=id,title,authors!books_author_id_fkey(name)",
+        )
+        .header("prefer", "return=representation")
+        .json(&json!([{"id": 10, "title": "A", "author_id": 3}, {"id": 11, "title": "B"}]))
+        .send()
+        .await
+        .unwrap();
+    let (status, _, body) = parts(res).await;
+    assert_eq!(status, 201);
+    assert_eq!(
+        body,
+        json!([{"id":10,"title":"A","authors":{"name":"Linus"}},{"id":11,"title":"B","authors":null}])
+    );
+    // Upsert: merge, then ignore.
+    let res = rest
+        .req(Method::POST, "/reviewers?on_conflict=id")
+        .header(
+            "prefer",
+            "resolution=merge-duplicates, return=representation",
+        )
+        .json(&json!([{"id": 3, "name": "Thomas"}, {"id": 4, "name": "Uma"}]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        parts(res).await.2,
+        json!([{"id":3,"name":"Thomas"},{"id":4,"name":"Uma"}])
+    );
+    let res = rest
+        .req(Method::POST, "/reviewers")
+        .header(
+            "prefer",
+            "resolution=ignore-duplicates, return=representation",
+        )
+        .json(&json!({"id": 4, "name": "Ursula"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(parts(res).await.2, json!([]));
+    // Update with filters: minimal 204, representation 200.
+    let res = rest
+        .req(Method::PATCH, "/books?id=eq.10")
+        .json(&json!({"pages": 5}))
+        .send()
+        .await
+        .unwrap();
+    let (status, headers, _) = parts(res).await;
+    assert_eq!(
+        (status, headers["content-range"].to_str().unwrap()),
+        (204, "0-0/*")
+    );
+    let res = rest
+        .req(Method::PATCH, "/books?id=in.(10,11)&select=id,pages")
+        .header("prefer", "return=representation")
+        .json(&json!({"pages": 7}))
+        .send()
+        .await
+        .unwrap();
+    let (status, _, body) = parts(res).await;
+    assert_eq!(
+        (status, body),
+        (200, json!([{"id":10,"pages":7},{"id":11,"pages":7}]))
+    );
+    // Delete.
+    let res = rest
+        .req(Method::DELETE, "/books?id=eq.11")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    let res = rest
+        .req(Method::DELETE, "/books?id=eq.10")
+        .header("prefer", "return=representation")
+        .send()
+        .await
+        .unwrap();
+    let (status, _, body) = parts(res).await;
+    assert_eq!((status, body[0]["title"].as_str()), (200, Some("A")));
+    assert_eq!(count(&rest, "books").await, 4);
+}
+
+#[tokio::test]
+async fn rollback_and_max_affected_write_nothing() {
+    let rest = Rest::library().await;
+    let res = rest
+        .req(Method::POST, "/reviewers")
+        .header("prefer", "tx=rollback, return=representation")
+        .json(&json!({"id": 9, "name": "Ghost"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(parts(res).await.0, 201);
+    assert_eq!(count(&rest, "reviewers").await, 2);
+    let res = rest
+        .req(Method::DELETE, "/book_reviewers?book_id=eq.1")
+        .header("prefer", "handling=strict, max-affected=1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error(res).await, (400, "PGRST124".into()));
+    assert_eq!(count(&rest, "book_reviewers").await, 3);
+}
+
+#[tokio::test]
+async fn bad_writes_are_4xx_and_write_nothing() {
+    let rest = Rest::library().await;
+    let before = count(&rest, "books").await;
+    let cases = [
+        (
+            Method::POST,
+            "/books",
+            json!({"id": 1, "title": "dup"}),
+            409,
+            "23505",
+        ),
+        (
+            Method::POST,
+            "/books",
+            json!([{"id": 20, "title": "ok"}, {"id": 21, "title": null}]),
+            400,
+            "23502",
+        ),
+        (
+            Method::POST,
+            "/books",
+            json!({"id": 22, "title": "x", "pages": "many"}),
+            400,
+            "22P02",
+        ),
+        (
+            Method::POST,
+            "/books",
+            json!({"id": 23, "nope": 1}),
+            400,
+            "PGRST204",
+        ),
+        (
+            Method::POST,
+            "/books",
+            json!({"id": 24, "title": "x", "author_id": 99}),
+            409,
+            "23503",
+        ),
+        (Method::POST, "/books", json!([1, 2]), 400, "PGRST102"),
+        (
+            Method::PATCH,
+            "/books?id=eq.1",
+            json!({"pages": "x"}),
+            400,
+            "22P02",
+        ),
+        (Method::PATCH, "/books?id=eq.1", json!([]), 400, "PGRST102"),
+    ];
+    for (method, path, body, status, code) in cases {
+        let res = rest
+            .req(method.clone(), path)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            error(res).await,
+            (status, code.into()),
+            "{method} {path} {body}"
+        );
+    }
+    let res = rest
+        .req(Method::POST, "/books")
+        .header("content-type", "application/json")
+        .body("{oops")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error(res).await, (400, "PGRST102".into()));
+    assert_eq!(
+        count(&rest, "books").await,
+        before,
+        "a refused write changed rows"
+    );
+}
