@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, reason = "a test fails loudly on any surprise")]
 
+mod compat;
 mod fixture;
 mod reads;
 mod rls;
