@@ -39,10 +39,15 @@ async fn main() -> anyhow::Result<()> {
     let app = TestApp::spawn().await?;
     let started = Instant::now();
     load(&app.db.owner).await?;
-    println!("loaded {LOGS} time logs, {} users, {ORGS} orgs in {:.1}s", ORGS * USERS_PER_ORG, started.elapsed().as_secs_f64());
-    let people: Vec<(Uuid, Uuid)> = sqlx::query_as("select user_id, org_id from memberships order by user_id")
-        .fetch_all(&app.db.owner)
-        .await?;
+    println!(
+        "loaded {LOGS} time logs, {} users, {ORGS} orgs in {:.1}s",
+        ORGS * USERS_PER_ORG,
+        started.elapsed().as_secs_f64()
+    );
+    let people: Vec<(Uuid, Uuid)> =
+        sqlx::query_as("select user_id, org_id from memberships order by user_id")
+            .fetch_all(&app.db.owner)
+            .await?;
     let now = chrono::Utc::now().timestamp();
     let people: Arc<Vec<Person>> = Arc::new(
         people
@@ -59,7 +64,12 @@ async fn main() -> anyhow::Result<()> {
     let anon = app.keys.anon_key();
 
     println!("\n(a) a member's 50 newest logs with the project embedded");
-    let list_query = |p: &Person| format!("select=id,comment,started_at,project:projects(name)&user_id=eq.{}&order=started_at.desc&limit=50", p.id);
+    let list_query = |p: &Person| {
+        format!(
+            "select=id,comment,started_at,project:projects(name)&user_id=eq.{}&order=started_at.desc&limit=50",
+            p.id
+        )
+    };
     let rest_a = run({
         let (people, http, base, anon) = (people.clone(), http.clone(), base.clone(), anon.clone());
         move |i| {
@@ -68,7 +78,13 @@ async fn main() -> anyhow::Result<()> {
                 .get(format!("{base}/time_logs?{}", list_query(p)))
                 .header("apikey", &anon)
                 .header("authorization", format!("Bearer {}", p.token));
-            async move { request.send().await.map(|r| r.status().is_success()).unwrap_or(false) }
+            async move {
+                request
+                    .send()
+                    .await
+                    .map(|r| r.status().is_success())
+                    .unwrap_or(false)
+            }
         }
     })
     .await;
@@ -96,7 +112,13 @@ async fn main() -> anyhow::Result<()> {
                 .header("authorization", format!("Bearer {}", p.token))
                 .header("prefer", "return=representation")
                 .json(&body(p));
-            async move { request.send().await.map(|r| r.status().is_success()).unwrap_or(false) }
+            async move {
+                request
+                    .send()
+                    .await
+                    .map(|r| r.status().is_success())
+                    .unwrap_or(false)
+            }
         }
     })
     .await;
@@ -116,13 +138,27 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// The SQL Tally builds for a request, and the caller's context.
-fn prepare(cache: &SchemaCache, method: Method, query: &str, body: Option<Value>, p: &Person) -> (Sql, RequestContext) {
+fn prepare(
+    cache: &SchemaCache,
+    method: Method,
+    query: &str,
+    body: Option<Value>,
+    p: &Person,
+) -> (Sql, RequestContext) {
     let mut headers = HeaderMap::new();
     if method == Method::POST {
         headers.insert("prefer", "return=representation".parse().expect("a header"));
     }
     let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let parsed = request::parse(method.clone(), "/time_logs", query, &headers, body.as_bytes(), &["public".to_owned()]).expect("parses");
+    let parsed = request::parse(
+        method.clone(),
+        "/time_logs",
+        query,
+        &headers,
+        body.as_bytes(),
+        &["public".to_owned()],
+    )
+    .expect("parses");
     let sql = if method == Method::GET {
         tally_rest::query::read::build(cache, &parsed, "time_logs")
     } else {
@@ -130,15 +166,23 @@ fn prepare(cache: &SchemaCache, method: Method, query: &str, body: Option<Value>
     }
     .expect("builds");
     let claims = json!({"sub": p.id, "role": "authenticated", "aud": "authenticated"});
-    let Value::Object(map) = claims else { unreachable!("an object") };
-    let ctx = RequestContext::from_claims(Claims(map)).expect("a role").with_search_path("\"public\", extensions");
+    let Value::Object(map) = claims else {
+        unreachable!("an object")
+    };
+    let ctx = RequestContext::from_claims(Claims(map))
+        .expect("a role")
+        .with_search_path("\"public\", extensions");
     (sql, ctx)
 }
 
 /// Runs the SQL as the caller, as the REST handler would, minus HTTP and parsing.
 async fn direct(pool: &PgPool, ctx: RequestContext, sql: Sql, read_only: bool) -> bool {
     let result = async {
-        let mut tx = if read_only { ctx.begin_read_only(pool).await? } else { ctx.begin(pool).await? };
+        let mut tx = if read_only {
+            ctx.begin_read_only(pool).await?
+        } else {
+            ctx.begin(pool).await?
+        };
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.text));
         for bind in sql.binds {
             query = match bind {
@@ -173,7 +217,9 @@ async fn load(owner: &PgPool) -> anyhow::Result<()> {
          analyze;",
         per_user = LOGS / users
     );
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(owner).await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(owner)
+        .await?;
     Ok(())
 }
 
@@ -206,7 +252,11 @@ where
             (latencies, failed)
         });
     }
-    let mut all = Run { latencies: Vec::new(), failed: 0, elapsed: Duration::ZERO };
+    let mut all = Run {
+        latencies: Vec::new(),
+        failed: 0,
+        elapsed: Duration::ZERO,
+    };
     while let Some(Ok((latencies, failed))) = set.join_next().await {
         all.latencies.extend(latencies);
         all.failed += failed;
@@ -218,7 +268,15 @@ where
 
 fn report(rest: &Run, direct: &Run) {
     let line = |name: &str, r: &Run| {
-        let pct = |p: f64| r.latencies.get(((r.latencies.len() as f64 * p) as usize).min(r.latencies.len().saturating_sub(1))).copied().unwrap_or_default();
+        let pct = |p: f64| {
+            r.latencies
+                .get(
+                    ((r.latencies.len() as f64 * p) as usize)
+                        .min(r.latencies.len().saturating_sub(1)),
+                )
+                .copied()
+                .unwrap_or_default()
+        };
         let rate = r.latencies.len() as f64 / r.elapsed.as_secs_f64();
         println!(
             "  {name:<12} {rate:9.1} req/s   p50 {:7.2} ms   p99 {:7.2} ms   ({} ok, {} failed)",
