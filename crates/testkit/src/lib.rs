@@ -6,8 +6,10 @@
 //! - A template database migrated once per set of migrations; each test gets its own
 //!   database cloned from it ([`TestDb`]), dropped when the test ends.
 //! - [`TestApp`]: the real server on a free port over a [`TestDb`].
+//! - [`compat`]: the supabase-js suites of `tests/compat`.
 
 mod cluster;
+pub mod compat;
 mod test_app;
 mod test_db;
 
