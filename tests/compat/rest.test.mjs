@@ -90,6 +90,12 @@ test('insert, upsert, update and delete with select()', async () => {
   assert.equal(duplicate.status, 409);
 });
 
+test('csv', async () => {
+  const { data, error } = await supabase.from('authors').select('id,name').order('id').limit(2).csv();
+  assert.equal(error, null);
+  assert.equal(data, 'id,name\n1,Ada\n2,Grace\n');
+});
+
 test('rpc', async () => {
   const sum = await supabase.rpc('add', { a: 2, b: 3 });
   assert.equal(sum.data, 5);

@@ -96,7 +96,29 @@ async fn serve(
             if request.body.is_none() && method != Method::DELETE {
                 return Err(RestError::body("Empty or invalid json"));
             }
-            let sql = query::write::build(&cache, &request, name)?;
+            let headers_only = request.prefer.return_ == request::prefer::Return::HeadersOnly;
+            let sql = if headers_only && method == Method::POST {
+                // Read back the primary key only, for the Location header.
+                let table = query::read::relation(&cache, &request.schema, name)?;
+                let mut keyed = request.clone();
+                keyed.prefer.return_ = request::prefer::Return::Representation;
+                keyed.select = table
+                    .primary_key
+                    .iter()
+                    .map(|c| request::SelectItem::Column {
+                        name: c.clone(),
+                        path: vec![],
+                        alias: None,
+                        cast: None,
+                    })
+                    .collect();
+                if keyed.select.is_empty() {
+                    keyed.select = vec![request::SelectItem::Star];
+                }
+                query::write::build(&cache, &keyed, name)?
+            } else {
+                query::write::build(&cache, &request, name)?
+            };
             let representation = request.prefer.return_ == request::prefer::Return::Representation;
             let outcome = execute::run(
                 state.pool(),
@@ -114,6 +136,9 @@ async fn serve(
                 },
             )
             .await?;
+            if headers_only && method == Method::POST {
+                return Ok(response::created_at(&request, name, &outcome));
+            }
             Ok(response::write(&request, outcome))
         }
         (Target::Rpc(name), &Method::GET | &Method::HEAD | &Method::POST) => {

@@ -49,6 +49,37 @@ fn content_range(offset: i64, page: i64, total: Option<i64>) -> String {
     format!("{range}/{total}")
 }
 
+/// A JSON array of objects as CSV: a header from the first row's keys, then one line per row
+/// (null as an empty field, strings as they are, other values as JSON).
+pub fn to_csv(json: &str) -> RestResult<String> {
+    let failed = |e: String| {
+        RestError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "PGRST000",
+            format!("CSV conversion: {e}"),
+        )
+    };
+    let rows: Vec<serde_json::Map<String, serde_json::Value>> =
+        serde_json::from_str(json).map_err(|e| failed(e.to_string()))?;
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    if let Some(first) = rows.first() {
+        writer
+            .write_record(first.keys())
+            .map_err(|e| failed(e.to_string()))?;
+    }
+    for row in &rows {
+        writer
+            .write_record(row.values().map(|v| match v {
+                serde_json::Value::Null => String::new(),
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            }))
+            .map_err(|e| failed(e.to_string()))?;
+    }
+    let bytes = writer.into_inner().map_err(|e| failed(e.to_string()))?;
+    String::from_utf8(bytes).map_err(|e| failed(e.to_string()))
+}
+
 fn build(
     status: StatusCode,
     request: &ApiRequest,
@@ -56,7 +87,9 @@ fn build(
     body: Option<String>,
 ) -> Response {
     let mut builder = Response::builder().status(status);
-    let content_type = if request.single {
+    let content_type = if request.csv {
+        "text/csv; charset=utf-8"
+    } else if request.single {
         "application/vnd.pgrst.object+json; charset=utf-8"
     } else {
         "application/json; charset=utf-8"
@@ -105,6 +138,8 @@ pub fn read(request: &ApiRequest, outcome: Outcome) -> RestResult<Response> {
     };
     let body = if request.single {
         outcome.first.clone()
+    } else if request.csv {
+        outcome.body.as_deref().map(to_csv).transpose()?
     } else {
         outcome.body.clone()
     };
@@ -143,6 +178,44 @@ pub fn write(request: &ApiRequest, outcome: Outcome) -> Response {
     build(status, request, Some(range), body)
 }
 
+/// `return=headers-only`: 201 with `Location: /table?pk=eq.value` of the (first) new row.
+pub fn created_at(request: &ApiRequest, table: &str, outcome: &Outcome) -> Response {
+    let mut response = build(StatusCode::CREATED, request, Some("*/*".to_owned()), None);
+    let key: Option<serde_json::Map<String, serde_json::Value>> = outcome
+        .first
+        .as_deref()
+        .and_then(|f| serde_json::from_str(f).ok());
+    if let Some(key) = key {
+        let query: Vec<String> = key
+            .iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                format!("{}=eq.{}", encode(k), encode(&v))
+            })
+            .collect();
+        if let Ok(value) = HeaderValue::from_str(&format!("/{}?{}", encode(table), query.join("&")))
+        {
+            response.headers_mut().insert(header::LOCATION, value);
+        }
+    }
+    response
+}
+
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
 /// An RPC's response: 204 for void, the scalar or object for a single result.
 pub fn single_value(request: &ApiRequest, outcome: Outcome) -> Response {
     let body = outcome.first.or_else(|| Some("null".to_owned()));
@@ -157,6 +230,12 @@ pub fn no_content(request: &ApiRequest) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn csv_keeps_column_order_and_escapes() {
+        let csv = to_csv(r#"[{"b":1,"a":"x, \"y\"","c":null},{"b":2,"a":"z","c":[1]}]"#).unwrap();
+        assert_eq!(csv, "b,a,c\n1,\"x, \"\"y\"\"\",\n2,z,[1]\n");
+    }
 
     #[test]
     fn content_ranges() {

@@ -121,6 +121,23 @@ pub fn parse(
         .unwrap_or("application/json");
     request.single = accept.contains("application/vnd.pgrst.object+json");
     request.csv = accept.starts_with("text/csv");
+    if !request.single
+        && !request.csv
+        && ![
+            "application/json",
+            "*/*",
+            "application/*",
+            "application/vnd.pgrst.array+json",
+        ]
+        .iter()
+        .any(|t| accept.split(',').any(|a| a.trim().starts_with(t)))
+    {
+        return Err(RestError::new(
+            axum::http::StatusCode::NOT_ACCEPTABLE,
+            "PGRST107",
+            format!("None of these media types are available: {accept}"),
+        ));
+    }
     for (key, value) in pairs(query)? {
         apply(&mut request, &key, &value)?;
     }

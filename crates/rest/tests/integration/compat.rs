@@ -11,5 +11,5 @@ async fn supabase_js_rest() {
         ("TALLY_URL", rest.app.url("")),
         ("TALLY_ANON_KEY", rest.app.keys.anon_key()),
     ];
-    run_node_suite("rest.test.mjs", envs, 5).await;
+    run_node_suite("rest.test.mjs", envs, 6).await;
 }

@@ -307,3 +307,35 @@ async fn bad_requests_are_4xx_with_postgrest_codes() {
         .unwrap();
     assert_eq!(error(res).await, (401, "PGRST301".into()));
 }
+
+#[tokio::test]
+async fn csv_and_media_types() {
+    let rest = Rest::library().await;
+    let res = rest
+        .req(
+            Method::GET,
+            "/books?select=id,title,genre&order=id&id=in.(3,4)",
+        )
+        .header("accept", "text/csv")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    assert_eq!(
+        res.text().await.unwrap(),
+        "id,title,genre\n3,Cobol Days,history\n4,Compilers,\n"
+    );
+    let res = rest
+        .req(Method::GET, "/books")
+        .header("accept", "application/xml")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error(res).await, (406, "PGRST107".into()));
+}

@@ -212,3 +212,18 @@ async fn bad_writes_are_4xx_and_write_nothing() {
         "a refused write changed rows"
     );
 }
+
+#[tokio::test]
+async fn headers_only_answers_the_location() {
+    let rest = Rest::library().await;
+    let res = rest
+        .req(Method::POST, "/reviewers")
+        .header("prefer", "return=headers-only")
+        .json(&json!({"id": 7, "name": "Vi"}))
+        .send()
+        .await
+        .unwrap();
+    let (status, headers, body) = parts(res).await;
+    assert_eq!((status, body), (201, serde_json::Value::Null));
+    assert_eq!(headers["location"], "/reviewers?id=eq.7");
+}
