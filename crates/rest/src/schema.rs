@@ -206,6 +206,7 @@ impl SchemaCache {
                 }
             }
         }
+        cache.add_view_keys(pool, schemas).await?;
         let functions: Vec<FunctionRow> = sqlx::query_as(
             "select n.nspname::text as schema, p.proname::text as name, p.proretset as returns_set, \
                     format_type(p.prorettype, null) as return_type, t.typtype::text as typtype, \
@@ -271,6 +272,51 @@ impl SchemaCache {
                 });
         }
         Ok(cache)
+    }
+
+    /// Views inherit the foreign keys of the tables they select from, for the columns they
+    /// pass through under the same name, so that embedding works through views.
+    async fn add_view_keys(&mut self, pool: &PgPool, schemas: &[String]) -> sqlx::Result<()> {
+        let rows: Vec<(String, String, String, String, String)> = sqlx::query_as(
+            "select distinct vn.nspname::text, v.relname::text, tn.nspname::text, t.relname::text, a.attname::text \
+             from pg_rewrite r \
+             join pg_class v on v.oid = r.ev_class and v.relkind in ('v', 'm') \
+             join pg_namespace vn on vn.oid = v.relnamespace \
+             join pg_depend d on d.objid = r.oid and d.classid = 'pg_rewrite'::regclass and d.refobjsubid > 0 \
+             join pg_class t on t.oid = d.refobjid and t.relkind in ('r', 'p') \
+             join pg_namespace tn on tn.oid = t.relnamespace \
+             join pg_attribute a on a.attrelid = t.oid and a.attnum = d.refobjsubid \
+             join pg_attribute va on va.attrelid = v.oid and va.attname = a.attname and va.attnum > 0 \
+             where vn.nspname = any($1) and tn.nspname = any($1)",
+        )
+        .bind(schemas)
+        .fetch_all(pool)
+        .await?;
+        // (view, base table) -> the base columns the view passes through by name.
+        let mut passes: HashMap<((String, String), (String, String)), Vec<String>> = HashMap::new();
+        for (vs, vn, ts, tn, column) in rows {
+            passes.entry(((vs, vn), (ts, tn))).or_default().push(column);
+        }
+        let mut inherited = Vec::new();
+        for ((view, base), columns) in &passes {
+            let covers = |cols: &[String]| cols.iter().all(|c| columns.contains(c));
+            for fk in &self.foreign_keys {
+                if &fk.table == base && covers(&fk.columns) {
+                    inherited.push(ForeignKey {
+                        table: view.clone(),
+                        ..fk.clone()
+                    });
+                }
+                if &fk.references == base && covers(&fk.ref_columns) {
+                    inherited.push(ForeignKey {
+                        references: view.clone(),
+                        ..fk.clone()
+                    });
+                }
+            }
+        }
+        self.foreign_keys.extend(inherited);
+        Ok(())
     }
 
     /// A cache holding exactly these tables and keys (for tools and tests).

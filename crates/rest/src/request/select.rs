@@ -135,6 +135,17 @@ fn item(chars: &[char], pos: &mut usize, input: &str) -> RestResult<SelectItem> 
         }
     }
     if chars.get(*pos) == Some(&'(') {
+        let aggregate = name == "count"
+            || ["sum", "avg", "min", "max", "count"]
+                .iter()
+                .any(|f| name.ends_with(&format!(".{f}")));
+        if aggregate && chars.get(*pos + 1) == Some(&')') {
+            return Err(RestError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "PGRST123",
+                "Use of aggregate functions is not allowed",
+            ));
+        }
         *pos += 1;
         let inner = items(chars, pos, input)?;
         if chars.get(*pos) != Some(&')') {
@@ -277,5 +288,7 @@ mod tests {
         assert!(parse("a(b").is_err());
         assert!(parse("a)").is_err());
         assert!(parse("a!x").is_err());
+        assert_eq!(parse("count()").unwrap_err().code, "PGRST123");
+        assert_eq!(parse("pages.sum()").unwrap_err().code, "PGRST123");
     }
 }

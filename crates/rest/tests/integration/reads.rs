@@ -242,6 +242,19 @@ async fn embeds_every_kind() {
         get(&rest, "/book_reviewers?select=books(title,authors!books_author_id_fkey(name)),reviewers(name)&book_id=eq.3").await,
         json!([{"books":{"title":"Cobol Days","authors":{"name":"Grace"}},"reviewers":{"name":"Sam"}}])
     );
+    // Through a view: it inherits the keys of the table it selects from.
+    assert_eq!(
+        get(&rest, "/long_books?select=title,reviewers(name)&order=id").await,
+        json!([{"title":"Engines","reviewers":[]},{"title":"Cobol Days","reviewers":[{"name":"Sam"}]}])
+    );
+    assert_eq!(
+        get(
+            &rest,
+            "/book_reviewers?select=reviewer_id,long_books(title)&book_id=eq.3"
+        )
+        .await,
+        json!([{"reviewer_id":2,"long_books":{"title":"Cobol Days"}}])
+    );
     // Ambiguous and unknown relationships.
     assert_eq!(
         error(
