@@ -5,6 +5,9 @@ use std::collections::HashMap;
 
 use sqlx::PgPool;
 
+/// (schema, name) of a table or view.
+pub type RelationName = (String, String);
+
 /// A table or view.
 #[derive(Debug, Clone)]
 pub struct Table {
@@ -293,7 +296,7 @@ impl SchemaCache {
         .fetch_all(pool)
         .await?;
         // (view, base table) -> the base columns the view passes through by name.
-        let mut passes: HashMap<((String, String), (String, String)), Vec<String>> = HashMap::new();
+        let mut passes: HashMap<(RelationName, RelationName), Vec<String>> = HashMap::new();
         for (vs, vn, ts, tn, column) in rows {
             passes.entry(((vs, vn), (ts, tn))).or_default().push(column);
         }
