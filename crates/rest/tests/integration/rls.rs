@@ -184,3 +184,45 @@ async fn writes_never_cross_the_org() {
         json!([{"comment": "mine", "status": "pending"}])
     );
 }
+
+/// A signed-out session's access token is refused by /rest/v1 too.
+#[tokio::test]
+async fn a_revoked_session_token_is_refused() {
+    let rest = Rest::plain().await;
+    let http = reqwest::Client::new();
+    let anon = rest.app.keys.anon_key();
+    let session: Value = http
+        .post(rest.app.url("/auth/v1/signup"))
+        .header("apikey", &anon)
+        .json(&json!({"email": "revoked@example.com", "password": "long-enough-password"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = session["access_token"].as_str().unwrap();
+    let res = rest
+        .as_token(Method::GET, "/profiles?select=email", token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        parts(res).await.2,
+        json!([{"email": "revoked@example.com"}])
+    );
+    let res = http
+        .post(rest.app.url("/auth/v1/logout"))
+        .header("apikey", &anon)
+        .header("authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    let res = rest
+        .as_token(Method::GET, "/profiles", token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error(res).await, (401, "PGRST303".into()));
+}
