@@ -34,6 +34,8 @@ pub struct Column {
     pub type_name: String,
     /// Whether it may be null.
     pub nullable: bool,
+    /// The default expression, as the catalog holds it (for `Prefer: missing=default`).
+    pub default: Option<String>,
 }
 
 /// A foreign key.
@@ -136,23 +138,26 @@ impl SchemaCache {
                 },
             );
         }
-        let columns: Vec<(String, String, String, String, bool)> = sqlx::query_as(
+        let columns: Vec<(String, String, String, String, bool, Option<String>)> = sqlx::query_as(
             "select n.nspname::text, c.relname::text, a.attname::text, \
-                    format_type(a.atttypid, a.atttypmod), not a.attnotnull \
+                    format_type(a.atttypid, a.atttypmod), not a.attnotnull, \
+                    pg_get_expr(d.adbin, d.adrelid) \
              from pg_attribute a join pg_class c on c.oid = a.attrelid \
              join pg_namespace n on n.oid = c.relnamespace \
+             left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum \
              where n.nspname = any($1) and c.relkind in ('r', 'v', 'm', 'p', 'f') \
                and a.attnum > 0 and not a.attisdropped order by a.attnum",
         )
         .bind(schemas)
         .fetch_all(pool)
         .await?;
-        for (schema, table, name, type_name, nullable) in columns {
+        for (schema, table, name, type_name, nullable, default) in columns {
             if let Some(t) = cache.tables.get_mut(&(schema, table)) {
                 t.columns.push(Column {
                     name,
                     type_name,
                     nullable,
+                    default,
                 });
             }
         }
@@ -252,6 +257,7 @@ impl SchemaCache {
                         name: n.clone(),
                         type_name: t.clone(),
                         nullable: true,
+                        default: None,
                     })
                     .collect(),
                 None => Vec::new(),

@@ -180,6 +180,7 @@ fn result_table(cache: &SchemaCache, function: &Function) -> RestResult<Table> {
             name: function.name.clone(),
             type_name: function.return_type.clone(),
             nullable: true,
+            default: None,
         }],
         primary_key: vec![],
         unique: vec![],

@@ -14,6 +14,7 @@ fn cache() -> SchemaCache {
         name: name.into(),
         type_name: ty.into(),
         nullable: true,
+        default: None,
     };
     let books = Table {
         schema: "public".into(),

@@ -75,6 +75,27 @@ pub fn build(cache: &SchemaCache, request: &ApiRequest, name: &str) -> RestResul
             let list = cols.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", ");
             let mut text = if cols.is_empty() {
                 format!("insert into {target} as t0 default values")
+            } else if request.prefer.missing_default {
+                // A key missing from a row takes the column's default, not null.
+                let values = cols
+                    .iter()
+                    .map(|c| {
+                        let key = sql.bind(Bind::Text(c.clone()));
+                        let default = table
+                            .column(c)
+                            .and_then(|col| col.default.clone())
+                            .unwrap_or_else(|| "null".to_owned());
+                        format!(
+                            "case when _j ? {key} then _b.{} else {default} end",
+                            quote(c)
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                format!(
+                    "insert into {target} as t0 ({list}) select {values} from jsonb_array_elements({json}::jsonb) _j \
+                     cross join lateral jsonb_populate_record(null::{target}, _j) _b"
+                )
             } else {
                 format!(
                     "insert into {target} as t0 ({list}) select {list} from json_populate_recordset(null::{target}, {json}::json) _b"

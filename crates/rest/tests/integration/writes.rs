@@ -227,3 +227,33 @@ async fn headers_only_answers_the_location() {
     assert_eq!((status, body), (201, serde_json::Value::Null));
     assert_eq!(headers["location"], "/reviewers?id=eq.7");
 }
+
+#[tokio::test]
+async fn missing_keys_take_null_or_the_default() {
+    let rest = Rest::library().await;
+    let rows = json!([{"id": 30, "name": "A", "tags": ["x"]}, {"id": 31, "name": "B"}]);
+    // By default a missing key is null (here refused: tags is not null).
+    let res = rest
+        .req(Method::POST, "/authors")
+        .json(&rows)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error(res).await, (400, "23502".into()));
+    // With missing=default it takes the column default.
+    let res = rest
+        .req(Method::POST, "/authors?select=id,tags,data")
+        .header("prefer", "missing=default, return=representation")
+        .json(&rows)
+        .send()
+        .await
+        .unwrap();
+    let (status, _, body) = parts(res).await;
+    assert_eq!(
+        (status, body),
+        (
+            201,
+            json!([{"id":30,"tags":["x"],"data":{}},{"id":31,"tags":[],"data":{}}])
+        )
+    );
+}
