@@ -20,6 +20,8 @@ pub struct Outcome {
     pub total: Option<i64>,
     /// The first row / the scalar result.
     pub first: Option<String>,
+    /// For an upsert with a representation: how many rows were inserted (not updated).
+    pub inserted: Option<i64>,
 }
 
 /// Runs `sql` as the caller. `check` may refuse the outcome, rolling the work back.
@@ -60,6 +62,7 @@ pub async fn run(
             page: row.try_get("page").map_err(db_error)?,
             total: row.try_get("total").map_err(db_error)?,
             first: row.try_get("first").map_err(db_error)?,
+            inserted: row.try_get("inserted").ok().flatten(),
         }
     };
     if let Err(e) = check(&outcome) {

@@ -155,6 +155,8 @@ pub fn read(request: &ApiRequest, outcome: Outcome) -> RestResult<Response> {
 pub fn write(request: &ApiRequest, outcome: Outcome) -> Response {
     let representation = request.prefer.return_ == Return::Representation;
     let status = match (&request.method, representation) {
+        // An upsert whose every row already existed created nothing.
+        (&Method::POST, true) if outcome.inserted == Some(0) && outcome.page > 0 => StatusCode::OK,
         (&Method::POST, _) => StatusCode::CREATED,
         (_, true) => StatusCode::OK,
         _ => StatusCode::NO_CONTENT,

@@ -33,6 +33,33 @@ pub fn shape(
     with_paging: bool,
     count_sql: Option<String>,
 ) -> RestResult<String> {
+    shape_with(
+        sql,
+        cache,
+        table,
+        request,
+        from_sql,
+        with_paging,
+        count_sql,
+        None,
+    )
+}
+
+/// [`shape`], plus an `inserted` column (rows an upsert inserted rather than updated).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one statement's parts, passed through"
+)]
+pub fn shape_with(
+    sql: &mut Sql,
+    cache: &SchemaCache,
+    table: &Table,
+    request: &ApiRequest,
+    from_sql: &str,
+    with_paging: bool,
+    count_sql: Option<String>,
+    inserted_sql: Option<String>,
+) -> RestResult<String> {
     let scope = Scope {
         table,
         alias: "t0",
@@ -49,8 +76,10 @@ pub fn shape(
         String::new()
     };
     let total = count_sql.unwrap_or_else(|| "null::bigint".to_owned());
+    let inserted = inserted_sql.unwrap_or_else(|| "null::bigint".to_owned());
     Ok(format!(
         "select coalesce(json_agg(_r), '[]'::json)::text as body, count(_r) as page, {total} as total, \
+                {inserted} as inserted, \
                 (json_agg(_r) -> 0)::text as first \
          from (select {} from {from_sql} t0{filters}{order}{page}) _r",
         columns.join(", ")

@@ -13,7 +13,7 @@ use crate::{
 
 use super::{
     builder::{Bind, Scope, Sql, where_clause},
-    read::{relation, shape},
+    read::{relation, shape_with},
 };
 
 /// The columns a write touches: `columns=`, else the body's keys; each must exist.
@@ -179,9 +179,27 @@ pub fn build(cache: &SchemaCache, request: &ApiRequest, name: &str) -> RestResul
         // The written rows, shaped like a read (select, embeds) but not filtered again.
         let mut shaped = request.clone();
         shaped.modifiers.retain(|(path, _)| !path.is_empty());
-        let text = shape(&mut sql, cache, table, &shaped, "pgrst_source", false, None)?;
+        // An upsert tells inserted rows (xmax = 0) from updated ones: all updated is a 200.
+        let upsert = request.method == Method::POST && request.prefer.resolution.is_some();
+        let inserted = upsert
+            .then(|| "(select count(*) from pgrst_source where not pgrst_updated)".to_owned());
+        let text = shape_with(
+            &mut sql,
+            cache,
+            table,
+            &shaped,
+            "pgrst_source",
+            false,
+            None,
+            inserted,
+        )?;
+        let marker = if upsert {
+            ", (t0.xmax::text::bigint <> 0) as pgrst_updated"
+        } else {
+            ""
+        };
         sql.push(&format!(
-            "with pgrst_source as ({statement} returning t0.*) {text}"
+            "with pgrst_source as ({statement} returning t0.*{marker}) {text}"
         ));
     } else {
         // No RETURNING: it would apply the select policies to a write the caller may make

@@ -56,10 +56,23 @@ async fn insert_upsert_update_delete() {
         .send()
         .await
         .unwrap();
+    let (status, _, body) = parts(res).await;
     assert_eq!(
-        parts(res).await.2,
-        json!([{"id":3,"name":"Thomas"},{"id":4,"name":"Uma"}])
+        (status, body),
+        (201, json!([{"id":3,"name":"Thomas"},{"id":4,"name":"Uma"}]))
     );
+    // Every row already there: nothing was created, so 200.
+    let res = rest
+        .req(Method::POST, "/reviewers")
+        .header(
+            "prefer",
+            "resolution=merge-duplicates, return=representation",
+        )
+        .json(&json!({"id": 4, "name": "Una"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(parts(res).await.0, 200);
     let res = rest
         .req(Method::POST, "/reviewers")
         .header(
