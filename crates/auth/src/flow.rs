@@ -169,18 +169,22 @@ mod tests {
 
     #[test]
     fn challenge_needs_both_parts_and_a_valid_shape() {
-        assert!(challenge(None, None).unwrap().is_none());
+        assert!(challenge(None, None).expect("valid in this test").is_none());
         assert_eq!(
-            challenge(Some("x"), None).unwrap_err().code(),
+            challenge(Some("x"), None)
+                .expect_err("expected an error")
+                .code(),
             "validation_failed"
         );
         assert_eq!(
-            challenge(Some("short"), Some("s256")).unwrap_err().code(),
+            challenge(Some("short"), Some("s256"))
+                .expect_err("expected an error")
+                .code(),
             "validation_failed"
         );
         let ok = challenge(Some(&"a".repeat(43)), Some("S256"))
-            .unwrap()
-            .unwrap();
+            .expect("valid in this test")
+            .expect("valid in this test");
         assert_eq!(ok.method, "s256");
     }
 }

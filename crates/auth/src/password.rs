@@ -64,19 +64,33 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_verify_and_differ() {
-        let a = hash("correct horse").await.unwrap();
-        let b = hash("correct horse").await.unwrap();
+        let a = hash("correct horse").await.expect("valid in this test");
+        let b = hash("correct horse").await.expect("valid in this test");
         assert!(a.starts_with("$argon2id$"));
         assert_ne!(a, b, "salts must differ");
-        assert!(verify("correct horse", Some(&a)).await.unwrap());
-        assert!(!verify("wrong horse", Some(&a)).await.unwrap());
-        assert!(!verify("correct horse", None).await.unwrap());
+        assert!(
+            verify("correct horse", Some(&a))
+                .await
+                .expect("valid in this test")
+        );
+        assert!(
+            !verify("wrong horse", Some(&a))
+                .await
+                .expect("valid in this test")
+        );
+        assert!(
+            !verify("correct horse", None)
+                .await
+                .expect("valid in this test")
+        );
     }
 
     #[test]
     fn short_passwords_are_weak() {
         assert_eq!(
-            check_strength("short", 8).unwrap_err().code(),
+            check_strength("short", 8)
+                .expect_err("expected an error")
+                .code(),
             "weak_password"
         );
         assert!(check_strength("long enough", 8).is_ok());

@@ -39,6 +39,19 @@ pub async fn hit(
     Ok(())
 }
 
+/// Counts an auth attempt (sign-in, sign-up, recover, ...) against the five-minute limit
+/// both per client IP (`{bucket}_ip`) and per email (`{bucket}_email`).
+pub async fn attempt(
+    pool: &PgPool,
+    bucket: &str,
+    ip: &str,
+    email: &str,
+    limit: u32,
+) -> AuthResult<()> {
+    hit(pool, &format!("{bucket}_ip"), ip, limit, FIVE_MINUTES).await?;
+    hit(pool, &format!("{bucket}_email"), email, limit, FIVE_MINUTES).await
+}
+
 /// Five minutes.
 pub const FIVE_MINUTES: u32 = 300;
 /// One hour.

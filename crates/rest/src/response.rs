@@ -235,7 +235,8 @@ mod tests {
 
     #[test]
     fn csv_keeps_column_order_and_escapes() {
-        let csv = to_csv(r#"[{"b":1,"a":"x, \"y\"","c":null},{"b":2,"a":"z","c":[1]}]"#).unwrap();
+        let csv = to_csv(r#"[{"b":1,"a":"x, \"y\"","c":null},{"b":2,"a":"z","c":[1]}]"#)
+            .expect("valid in this test");
         assert_eq!(csv, "b,a,c\n1,\"x, \"\"y\"\"\",\n2,z,[1]\n");
     }
 

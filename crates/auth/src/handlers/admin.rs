@@ -430,8 +430,14 @@ mod tests {
 
     #[test]
     fn durations_parse_like_go() {
-        assert_eq!(parse_duration("24h").unwrap(), Duration::hours(24));
-        assert_eq!(parse_duration("1h30m").unwrap(), Duration::minutes(90));
+        assert_eq!(
+            parse_duration("24h").expect("valid in this test"),
+            Duration::hours(24)
+        );
+        assert_eq!(
+            parse_duration("1h30m").expect("valid in this test"),
+            Duration::minutes(90)
+        );
         assert!(parse_duration("10").is_err());
         assert!(parse_duration("x").is_err());
     }

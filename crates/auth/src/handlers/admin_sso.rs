@@ -105,13 +105,9 @@ pub async fn delete_provider(
 ) -> AuthResult<Json<Value>> {
     let id = parse_id(&id)?;
     let mut tx = db::begin(state.pool()).await?;
-    let provider = providers::by_id(&mut tx, id)
+    let provider = providers::delete(&mut tx, id)
         .await?
         .ok_or_else(provider_not_found)?;
-    sqlx::query("delete from auth.sso_providers where id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
     tx.commit().await?;
     Ok(Json(provider.to_json()))
 }

@@ -46,22 +46,7 @@ pub async fn recover(
         body.code_challenge_method.as_deref(),
     )?;
     let auth = &state.config().auth;
-    ratelimit::hit(
-        state.pool(),
-        "recover_ip",
-        &ip,
-        auth.rate_limit_auth,
-        ratelimit::FIVE_MINUTES,
-    )
-    .await?;
-    ratelimit::hit(
-        state.pool(),
-        "recover_email",
-        &email,
-        auth.rate_limit_auth,
-        ratelimit::FIVE_MINUTES,
-    )
-    .await?;
+    ratelimit::attempt(state.pool(), "recover", &ip, &email, auth.rate_limit_auth).await?;
     let mut tx = db::begin(state.pool()).await?;
     if let Some(user) = users::by_email(&mut tx, &email).await? {
         let redirect = state.redirect_target(query.redirect_to.as_deref());

@@ -82,22 +82,7 @@ pub async fn signup(
         body.code_challenge.as_deref(),
         body.code_challenge_method.as_deref(),
     )?;
-    ratelimit::hit(
-        state.pool(),
-        "signup_ip",
-        &ip,
-        auth.rate_limit_auth,
-        ratelimit::FIVE_MINUTES,
-    )
-    .await?;
-    ratelimit::hit(
-        state.pool(),
-        "signup_email",
-        &email,
-        auth.rate_limit_auth,
-        ratelimit::FIVE_MINUTES,
-    )
-    .await?;
+    ratelimit::attempt(state.pool(), "signup", &ip, &email, auth.rate_limit_auth).await?;
     let data = body.data.unwrap_or_else(|| json!({}));
     let redirect = state.redirect_target(query.redirect_to.as_deref());
 

@@ -105,22 +105,7 @@ async fn password_grant(state: &AuthState, ip: &str, body: TokenBody) -> AuthRes
         .to_lowercase();
     let password = body.password.unwrap_or_default();
     let auth = &state.config().auth;
-    ratelimit::hit(
-        state.pool(),
-        "signin_ip",
-        ip,
-        auth.rate_limit_auth,
-        ratelimit::FIVE_MINUTES,
-    )
-    .await?;
-    ratelimit::hit(
-        state.pool(),
-        "signin_email",
-        &email,
-        auth.rate_limit_auth,
-        ratelimit::FIVE_MINUTES,
-    )
-    .await?;
+    ratelimit::attempt(state.pool(), "signin", ip, &email, auth.rate_limit_auth).await?;
     let mut tx = db::begin(state.pool()).await?;
     let user = users::by_email(&mut tx, &email).await?;
     let hash = user.as_ref().and_then(|u| u.encrypted_password.as_deref());

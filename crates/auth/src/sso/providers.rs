@@ -75,6 +75,16 @@ pub async fn by_domain(conn: &mut PgConnection, domain: &str) -> sqlx::Result<Op
     .await
 }
 
+/// Deletes a provider; returns it, or `None` when there was none.
+pub async fn delete(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Provider>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "delete from auth.sso_providers where id = $1 returning {COLUMNS}"
+    )))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
 /// All providers.
 pub async fn list(conn: &mut PgConnection) -> sqlx::Result<Vec<Provider>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(

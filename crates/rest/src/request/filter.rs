@@ -354,7 +354,7 @@ mod tests {
     use super::*;
 
     fn f(field: &str, value: &str) -> Filter {
-        parse_filter(field, value).unwrap()
+        parse_filter(field, value).expect("valid in this test")
     }
 
     #[test]
@@ -396,14 +396,17 @@ mod tests {
         assert_eq!(filter.field.path.len(), 3);
         assert_eq!(filter.field.path[1].key, PathKey::Index(0));
         assert_eq!(
-            split_key("project.code").unwrap(),
+            split_key("project.code").expect("valid in this test"),
             (vec!["project".to_owned()], "code")
         );
         assert_eq!(
-            split_key("a.b.c").unwrap(),
+            split_key("a.b.c").expect("valid in this test"),
             (vec!["a".to_owned(), "b".to_owned()], "c")
         );
-        assert_eq!(split_key("data->>k.x").unwrap().0, Vec::<String>::new());
+        assert_eq!(
+            split_key("data->>k.x").expect("valid in this test").0,
+            Vec::<String>::new()
+        );
     }
 
     #[test]
@@ -413,7 +416,7 @@ mod tests {
             false,
             "(a.eq.1,and(b.gt.2,c.not.is.null),not.or(d.in.(1,2),e.like.*x*))",
         )
-        .unwrap();
+        .expect("valid in this test");
         let Logic::Tree { or, items, .. } = tree else {
             panic!()
         };

@@ -352,7 +352,7 @@ mod tests {
 
     #[test]
     fn reserved_keys_and_embedded_modifiers() {
-        let r = get("select=id,project(name)&project.order=name.desc&project.limit=2&order=id&limit=10&offset=5&columns=%22a%22,%22b%22").unwrap();
+        let r = get("select=id,project(name)&project.order=name.desc&project.limit=2&order=id&limit=10&offset=5&columns=%22a%22,%22b%22").expect("valid in this test");
         assert_eq!(r.modifiers(&[]).limit, Some(10));
         assert_eq!(r.modifiers(&[]).offset, Some(5));
         assert_eq!(r.modifiers(&["project".to_owned()]).limit, Some(2));
@@ -362,15 +362,25 @@ mod tests {
 
     #[test]
     fn bad_paging_is_pgrst100() {
-        assert_eq!(get("limit=abc").unwrap_err().code, "PGRST100");
-        assert_eq!(get("offset=-1").unwrap_err().code, "PGRST100");
+        assert_eq!(
+            get("limit=abc").expect_err("expected an error").code,
+            "PGRST100"
+        );
+        assert_eq!(
+            get("offset=-1").expect_err("expected an error").code,
+            "PGRST100"
+        );
     }
 
     #[test]
     fn unexposed_profile_is_pgrst106() {
         let mut headers = HeaderMap::new();
-        headers.insert("accept-profile", "secret".parse().unwrap());
-        let err = parse(Method::GET, "/t", "", &headers, b"", &["public".to_owned()]).unwrap_err();
+        headers.insert(
+            "accept-profile",
+            "secret".parse().expect("valid in this test"),
+        );
+        let err = parse(Method::GET, "/t", "", &headers, b"", &["public".to_owned()])
+            .expect_err("expected an error");
         assert_eq!((err.status.as_u16(), err.code.as_str()), (406, "PGRST106"));
     }
 
@@ -384,11 +394,11 @@ mod tests {
             b"{}",
             &["public".to_owned()],
         )
-        .unwrap();
+        .expect("valid in this test");
         assert_eq!(r.target, Target::Rpc("f".into()));
         assert_eq!(
             parse(Method::GET, "/", "", &HeaderMap::new(), b"", &[])
-                .unwrap_err()
+                .expect_err("expected an error")
                 .code,
             "PGRST125"
         );

@@ -50,7 +50,7 @@ mod tests {
 
     #[test]
     fn terms_and_flags() {
-        let terms = parse("started_at.desc.nullslast,id").unwrap();
+        let terms = parse("started_at.desc.nullslast,id").expect("valid in this test");
         assert_eq!(terms.len(), 2);
         assert!(terms[0].desc && terms[0].nulls_first == Some(false));
         assert!(!terms[1].desc && terms[1].nulls_first.is_none());

@@ -122,17 +122,31 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.append(
             "prefer",
-            "count=exact, return=representation".parse().unwrap(),
+            "count=exact, return=representation"
+                .parse()
+                .expect("valid in this test"),
         );
         headers.append(
             "prefer",
-            "resolution=merge-duplicates,tx=rollback".parse().unwrap(),
+            "resolution=merge-duplicates,tx=rollback"
+                .parse()
+                .expect("valid in this test"),
         );
-        let p = Preferences::parse(&headers).unwrap();
+        let p = Preferences::parse(&headers).expect("valid in this test");
         assert!(p.count && p.rollback);
         assert_eq!(p.return_, Return::Representation);
         assert_eq!(p.resolution, Some(true));
-        headers.append("prefer", "handling=strict, bogus=1".parse().unwrap());
-        assert_eq!(Preferences::parse(&headers).unwrap_err().code, "PGRST122");
+        headers.append(
+            "prefer",
+            "handling=strict, bogus=1"
+                .parse()
+                .expect("valid in this test"),
+        );
+        assert_eq!(
+            Preferences::parse(&headers)
+                .expect_err("expected an error")
+                .code,
+            "PGRST122"
+        );
     }
 }

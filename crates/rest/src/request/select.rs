@@ -216,10 +216,16 @@ mod tests {
 
     #[test]
     fn columns_aliases_casts_and_paths() {
-        assert_eq!(parse("a, b").unwrap(), vec![col("a"), col("b")]);
-        assert_eq!(parse("").unwrap(), vec![SelectItem::Star]);
         assert_eq!(
-            parse("total:amount::text").unwrap(),
+            parse("a, b").expect("valid in this test"),
+            vec![col("a"), col("b")]
+        );
+        assert_eq!(
+            parse("").expect("valid in this test"),
+            vec![SelectItem::Star]
+        );
+        assert_eq!(
+            parse("total:amount::text").expect("valid in this test"),
             vec![SelectItem::Column {
                 name: "amount".into(),
                 path: vec![],
@@ -227,7 +233,9 @@ mod tests {
                 cast: Some("text".into())
             }]
         );
-        let SelectItem::Column { name, path, .. } = &parse("data->owner->>name").unwrap()[0] else {
+        let SelectItem::Column { name, path, .. } =
+            &parse("data->owner->>name").expect("valid in this test")[0]
+        else {
             panic!()
         };
         assert_eq!(name, "data");
@@ -250,8 +258,8 @@ mod tests {
 
     #[test]
     fn embeds_with_hints_join_types_and_spreads() {
-        let items =
-            parse("id,owner:users!author_fk!inner(name,teams(*)),...projects(code)").unwrap();
+        let items = parse("id,owner:users!author_fk!inner(name,teams(*)),...projects(code)")
+            .expect("valid in this test");
         assert_eq!(items.len(), 3);
         let SelectItem::Embed {
             name,
@@ -288,7 +296,13 @@ mod tests {
         assert!(parse("a(b").is_err());
         assert!(parse("a)").is_err());
         assert!(parse("a!x").is_err());
-        assert_eq!(parse("count()").unwrap_err().code, "PGRST123");
-        assert_eq!(parse("pages.sum()").unwrap_err().code, "PGRST123");
+        assert_eq!(
+            parse("count()").expect_err("expected an error").code,
+            "PGRST123"
+        );
+        assert_eq!(
+            parse("pages.sum()").expect_err("expected an error").code,
+            "PGRST123"
+        );
     }
 }
