@@ -87,16 +87,19 @@ pub async fn connect_requests(
         Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("28P01") => {}
         Err(e) => return Err(unreachable_db(owner_url, e)),
     }
-    // The password is hex, so it cannot break out of the literal.
-    sqlx::query(AssertSqlSafe(format!(
+    // The password is hex, so it cannot break out of the literal. Another process starting
+    // at the same moment may be setting the same password ("tuple concurrently updated"):
+    // that is only an error when the connection still fails afterwards.
+    let altered = sqlx::query(AssertSqlSafe(format!(
         "alter role {AUTHENTICATOR} with login password '{password}'"
     )))
     .execute(owner)
-    .await?;
-    pool_options()
-        .connect_with(options)
-        .await
-        .map_err(|e| unreachable_db(owner_url, e))
+    .await;
+    match (pool_options().connect_with(options).await, altered) {
+        (Ok(pool), _) => Ok(pool),
+        (Err(_), Err(alter)) => Err(alter.into()),
+        (Err(e), Ok(_)) => Err(unreachable_db(owner_url, e)),
+    }
 }
 
 fn unreachable_db(url: &str, e: sqlx::Error) -> Error {

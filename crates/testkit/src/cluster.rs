@@ -7,7 +7,7 @@ use std::{
 
 use anyhow::Context;
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
-use tally_core::db::MIGRATOR;
+use tally_core::db::{self, MIGRATOR};
 use tally_server::embedded::{Cluster, ClusterOptions};
 use tokio::sync::OnceCell;
 
@@ -68,6 +68,18 @@ async fn start() -> anyhow::Result<TestCluster> {
     let file = std::fs::File::create(&lock)?;
     let file = tokio::task::spawn_blocking(move || file.lock().map(|()| file)).await??;
     ensure_template(&cluster, &template).await?;
+    // Roles are cluster-wide: set the request role's password once, under the lock, so that
+    // test processes starting together never race on it.
+    let mut admin = PgConnection::connect(&cluster.url()).await?;
+    sqlx::query(AssertSqlSafe(format!(
+        "alter role {} with login password '{}'",
+        db::AUTHENTICATOR,
+        db::authenticator_password(crate::TEST_JWT_SECRET)
+    )))
+    .execute(&mut admin)
+    .await
+    .context("setting the request role's password")?;
+    admin.close().await?;
     drop(file);
     Ok(TestCluster { cluster, template })
 }
