@@ -1,0 +1,15 @@
+//! The extractor: turns a log line into a structured time entry without a network.
+//!
+//! - [`time`]: a deterministic parser for times, ranges and durations in free text.
+//! - [`matching`]: vocabulary keywords, project names (exact and fuzzy), neighbour votes.
+//! - [`extract`]: puts them together into an [`extract::Extraction`] with confidences.
+//! - [`candidates`]: what the caller loads for it (projects, vocabulary, nearest logs).
+
+pub mod candidates;
+pub mod extract;
+pub mod matching;
+mod text;
+pub mod time;
+
+pub use candidates::{Candidates, Neighbour, Project, Term};
+pub use extract::{Extraction, Given, Input, RULES_VERSION, extract};
