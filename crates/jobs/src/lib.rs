@@ -1,0 +1,13 @@
+//! The job queue, in Postgres only.
+//!
+//! - [`queue`]: [`enqueue`] inside the caller's transaction (an outbox), and the worker side:
+//!   claim with `FOR UPDATE SKIP LOCKED` and a lease, complete, retry with backoff, bury, release.
+//! - [`worker`]: [`Workers`] run registered [`Handler`]s, woken by `LISTEN tally_jobs`.
+//! - [`schedule`]: cron schedules with time zones, fired once across instances.
+
+pub mod queue;
+pub mod schedule;
+pub mod worker;
+
+pub use queue::{Job, NewJob, Queue, enqueue};
+pub use worker::{BoxFuture, Handler, JobError, WorkerOptions, Workers};

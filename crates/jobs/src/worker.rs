@@ -1,0 +1,247 @@
+//! Workers: claim due jobs, run their handlers outside any transaction, and complete, retry or
+//! bury them. Idle workers sleep until a `tally_jobs` notification, a poll tick or shutdown;
+//! on shutdown they stop claiming, let running jobs finish for a grace period, then release
+//! what is left so another worker takes it at once.
+
+use std::{collections::HashMap, future::Future, pin::Pin, sync::Arc, time::Duration};
+
+use sqlx::postgres::PgListener;
+use tokio::{sync::watch, task::JoinSet};
+
+use crate::{
+    queue::{Job, Queue, backoff},
+    schedule,
+};
+
+/// Why a job's attempt failed.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// Worth another attempt (a time-out, a 5xx, a lost connection).
+    #[error("{0}")]
+    Retry(String),
+    /// Never going to work (bad payload): the job is dead at once.
+    #[error("{0}")]
+    Fatal(String),
+}
+
+impl From<sqlx::Error> for JobError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Retry(format!("database: {e}"))
+    }
+}
+
+/// A boxed future a handler returns.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Runs jobs of one kind.
+pub trait Handler: Send + Sync + 'static {
+    /// Runs one attempt.
+    fn run<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), JobError>>;
+
+    /// Called once when the job is dead (its last attempt failed, or a fatal error).
+    fn dead<'a>(&'a self, _job: &'a Job, _error: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async {})
+    }
+}
+
+/// How workers run.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    /// Jobs run at once.
+    pub concurrency: usize,
+    /// How long a claim lasts before another worker may take the job.
+    pub lease: Duration,
+    /// How often an idle worker looks for due jobs (retries and schedules come due without a
+    /// notification).
+    pub poll: Duration,
+    /// How long shutdown waits for running jobs.
+    pub grace: Duration,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        Self {
+            concurrency: 2,
+            lease: Duration::from_secs(300),
+            poll: Duration::from_secs(2),
+            grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Handlers by job kind, and the loop that runs them.
+#[derive(Clone)]
+pub struct Workers {
+    queue: Queue,
+    handlers: Arc<HashMap<String, Arc<dyn Handler>>>,
+    options: WorkerOptions,
+}
+
+impl Workers {
+    /// Workers over `pool` (the request pool).
+    pub fn new(pool: sqlx::PgPool, options: WorkerOptions) -> Self {
+        Self {
+            queue: Queue::new(pool, options.lease),
+            handlers: Arc::default(),
+            options,
+        }
+    }
+
+    /// Registers the handler of `kind`.
+    pub fn register(mut self, kind: &str, handler: impl Handler) -> Self {
+        Arc::make_mut(&mut self.handlers).insert(kind.to_owned(), Arc::new(handler));
+        self
+    }
+
+    /// The queue these workers claim from.
+    pub fn queue(&self) -> &Queue {
+        &self.queue
+    }
+
+    fn kinds(&self) -> Vec<String> {
+        self.handlers.keys().cloned().collect()
+    }
+
+    /// Claims and runs one due job, if any; returns whether one ran. (For tests and tools:
+    /// [`Workers::run`] is the loop.)
+    pub async fn run_one(&self) -> Result<bool, sqlx::Error> {
+        match self.queue.claim(&self.kinds()).await? {
+            Some(job) => {
+                self.execute(job).await;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Runs `job`'s handler and records the outcome.
+    async fn execute(&self, job: Job) {
+        let Some(handler) = self.handlers.get(&job.kind).cloned() else {
+            let _ = self.queue.bury(&job, "no handler for this kind").await;
+            return;
+        };
+        let span =
+            tracing::info_span!("job", id = job.id, kind = %job.kind, attempt = job.attempts);
+        let _enter = span.enter();
+        let outcome = handler.run(&job).await;
+        let recorded = match outcome {
+            Ok(()) => self.queue.complete(&job).await,
+            Err(JobError::Retry(e)) if !job.is_last_attempt() => {
+                tracing::warn!(error = %e, "job failed; retrying");
+                self.queue.retry(&job, &e, backoff(job.attempts)).await
+            }
+            Err(e) => {
+                let error = e.to_string();
+                tracing::error!(error = %error, "job is dead");
+                handler.dead(&job, &error).await;
+                self.queue.bury(&job, &error).await
+            }
+        };
+        if let Err(e) = recorded {
+            // The lease runs out and the job is tried again: never lost.
+            tracing::error!(error = %e, "could not record a job's outcome");
+        }
+    }
+
+    /// Runs until `shutdown` turns true: claims due jobs up to the concurrency, runs due
+    /// schedules, sleeps when idle.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let mut listener = match PgListener::connect_with(self.queue.pool()).await {
+            Ok(mut l) => match l.listen("tally_jobs").await {
+                Ok(()) => Some(l),
+                Err(e) => {
+                    tracing::warn!(error = %e, "workers poll without notifications");
+                    None
+                }
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "workers poll without notifications");
+                None
+            }
+        };
+        let kinds = self.kinds();
+        let mut running: JoinSet<()> = JoinSet::new();
+        let mut claimed: HashMap<tokio::task::Id, Job> = HashMap::new();
+        let mut last_tick: Option<tokio::time::Instant> = None;
+        while !*shutdown.borrow() {
+            if last_tick.is_none_or(|t| t.elapsed() >= self.options.poll) {
+                last_tick = Some(tokio::time::Instant::now());
+                if let Err(e) = schedule::tick(self.queue.pool()).await {
+                    tracing::warn!(error = %e, "could not run the schedules");
+                }
+            }
+            // Fill the free slots.
+            let mut idle = true;
+            while running.len() < self.options.concurrency {
+                match self.queue.claim(&kinds).await {
+                    Ok(Some(job)) => {
+                        idle = false;
+                        let workers = self.clone();
+                        let handle = running.spawn({
+                            let job = job.clone();
+                            async move { workers.execute(job).await }
+                        });
+                        claimed.insert(handle.id(), job);
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not claim a job");
+                        break;
+                    }
+                }
+            }
+            if !idle && running.len() < self.options.concurrency {
+                continue;
+            }
+            let notified = async {
+                match listener.as_mut() {
+                    Some(l) => {
+                        if l.recv().await.is_err() {
+                            tokio::time::sleep(self.options.poll).await;
+                        }
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = shutdown.changed() => {}
+                Some(done) = running.join_next_with_id(), if !running.is_empty() => {
+                    let id = match done {
+                        Ok((id, ())) => id,
+                        Err(e) => e.id(),
+                    };
+                    claimed.remove(&id);
+                }
+                () = notified => {}
+                () = tokio::time::sleep(self.options.poll) => {}
+            }
+        }
+        self.drain(running, claimed).await;
+    }
+
+    /// Waits up to the grace period for running jobs, then aborts and releases the rest.
+    async fn drain(&self, mut running: JoinSet<()>, mut claimed: HashMap<tokio::task::Id, Job>) {
+        let deadline = tokio::time::Instant::now() + self.options.grace;
+        while !running.is_empty() {
+            match tokio::time::timeout_at(deadline, running.join_next_with_id()).await {
+                Ok(Some(Ok((id, ())))) => {
+                    claimed.remove(&id);
+                }
+                Ok(Some(Err(e))) => {
+                    claimed.remove(&e.id());
+                }
+                Ok(None) => break,
+                Err(_) => {
+                    running.abort_all();
+                    while running.join_next().await.is_some() {}
+                    break;
+                }
+            }
+        }
+        for job in claimed.values() {
+            if let Err(e) = self.queue.release(job).await {
+                tracing::warn!(error = %e, job = job.id, "could not release a job");
+            }
+        }
+    }
+}
