@@ -29,8 +29,13 @@ pub fn word_match(word: &str, phrase_word: &str) -> f32 {
     if p >= 4 && w > p && w - p <= 4 && word.starts_with(phrase_word) {
         return 0.9;
     }
+    // One slip: a letter missing or doubled, two swapped, or (in longer words, where a swap
+    // rarely makes another word) one mistyped. "fixing" is not a typo of "filing".
     if p >= 5 && w.abs_diff(p) <= 1 && strsim::osa_distance(word, phrase_word) == 1 {
-        return 0.8;
+        let substitution = w == p && strsim::levenshtein(word, phrase_word) == 1;
+        if !substitution || p >= 7 {
+            return 0.8;
+        }
     }
     0.0
 }
@@ -73,6 +78,8 @@ mod tests {
         assert_eq!(word_match("reveiw", "review"), 0.8);
         assert_eq!(word_match("bug", "bugfix"), 0.0);
         assert_eq!(word_match("cat", "car"), 0.0);
+        assert_eq!(word_match("fixing", "filing"), 0.0);
+        assert_eq!(word_match("meetimg", "meeting"), 0.8);
         let t = tokens("did a code reveiw for Bob");
         assert_eq!(phrase_match(&t, &tokens("code review")), 0.8);
         assert_eq!(phrase_match(&t, &tokens("pull request")), 0.0);

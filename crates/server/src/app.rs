@@ -10,6 +10,7 @@ use axum::{
 use sqlx::PgPool;
 use tally_auth::AuthState;
 use tally_core::{Config, JwtKeys};
+use tally_functions::FunctionsState;
 use tally_rest::RestState;
 use tower_http::{
     cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer},
@@ -26,6 +27,7 @@ struct Inner {
     config: Config,
     auth: AuthState,
     rest: RestState,
+    functions: FunctionsState,
 }
 
 impl AppState {
@@ -39,18 +41,25 @@ impl AppState {
             .filter(|s| !s.is_empty())
             .collect();
         let rest = RestState::new(pool.clone(), keys.clone(), schemas).await?;
+        let functions = FunctionsState::new(pool.clone(), keys.clone(), config.ai.clone());
         Ok(Self(Arc::new(Inner {
             pool,
             keys,
             config,
             auth,
             rest,
+            functions,
         })))
     }
 
     /// The REST service's state.
     pub fn rest(&self) -> &RestState {
         &self.0.rest
+    }
+
+    /// The functions' state.
+    pub fn functions(&self) -> &FunctionsState {
+        &self.0.functions
     }
 
     /// The auth service's state.
@@ -78,12 +87,14 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     let auth = state.auth().clone();
     let rest = state.rest().clone();
+    let functions = state.functions().clone();
     let cors = cors(&state.config().cors_origins);
     Router::new()
         .route("/health", get(crate::health::health))
         .with_state(state)
         .nest("/auth/v1", tally_auth::router(auth))
         .nest("/rest/v1", tally_rest::router(rest))
+        .nest("/functions/v1", tally_functions::router(functions))
         .layer(cors)
         .layer(TraceLayer::new_for_http())
 }

@@ -1,4 +1,4 @@
-//! The command line: `tally serve | migrate | keys [--json] | db`.
+//! The command line: `tally serve | worker | migrate | keys [--json] | db`.
 
 use std::path::PathBuf;
 
@@ -25,6 +25,8 @@ pub struct Cli {
 pub enum Command {
     /// Serve the API (starts the embedded PostgreSQL unless DATABASE_URL is set).
     Serve,
+    /// Run only the background workers (classification and scheduled jobs).
+    Worker,
     /// Apply pending database migrations and exit.
     Migrate,
     /// Print the anon and service_role API keys.
@@ -53,6 +55,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref())?;
     match cli.command {
         Command::Serve => serve::serve(config).await,
+        Command::Worker => serve::work(config).await,
         Command::Migrate => migrate(&config).await,
         Command::Keys { json } => keys(&config, json),
         Command::Db { action: None } => {

@@ -13,3 +13,4 @@ pub mod database;
 pub mod embedded;
 pub mod health;
 pub mod serve;
+pub mod workers;

@@ -74,12 +74,23 @@ impl Server {
     ) -> anyhow::Result<()> {
         let router = app::router(self.state.clone());
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, service)
-            .with_graceful_shutdown(shutdown)
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let workers = tokio::spawn(
+            crate::workers::workers(self.state.pool(), self.state.config()).run(stopped),
+        );
+        let served = axum::serve(self.listener, service)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                // Workers stop claiming while requests in flight finish.
+                let _ = stop.send(true);
+            })
             .await
-            .context("the HTTP server failed")?;
+            .context("the HTTP server failed");
+        if let Err(e) = workers.await {
+            tracing::error!(error = %e, "the workers ended abnormally");
+        }
         self.state.pool().close().await;
-        Ok(())
+        served
     }
 }
 
@@ -95,6 +106,30 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         println!("  service_role key: {}", keys.service_role_key());
         tracing::info!(%addr, "listening");
         server.run(shutdown_signal()).await
+    }
+    .await;
+    let closed = database.close().await;
+    result.and(closed)
+}
+
+/// Runs only the background workers (`tally worker`) until SIGINT/SIGTERM.
+pub async fn work(config: Config) -> anyhow::Result<()> {
+    let database = Database::open(&config).await?;
+    let result = async {
+        let secret = config.jwt_secret()?;
+        let owner = db::connect_owner(&database.owner_url).await?;
+        db::migrate(&owner).await?;
+        let pool =
+            db::connect_requests(&owner, &database.owner_url, &secret, REQUEST_POOL_SIZE).await?;
+        owner.close().await;
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let workers = tokio::spawn(crate::workers::workers(&pool, &config).run(stopped));
+        println!("Tally workers are running");
+        shutdown_signal().await;
+        let _ = stop.send(true);
+        workers.await.context("the workers ended abnormally")?;
+        pool.close().await;
+        anyhow::Ok(())
     }
     .await;
     let closed = database.close().await;

@@ -1,24 +1,36 @@
 //! The real server, on a free port, over a test database.
+//!
+//! The server runs on a runtime of its own, on its own thread, as it would in its own process:
+//! the test's runtime blocking (in a `Drop`, say) never stalls the server's connections, and
+//! dropping the app stops the server before its database is dropped.
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, thread::JoinHandle, time::Duration};
 
+use anyhow::Context;
 use tally_core::{Config, JwtKeys};
 use tally_server::{app::AppState, serve::Server};
-use tokio::{sync::oneshot, task::JoinHandle};
+use tokio::{
+    runtime::Handle,
+    sync::{oneshot, watch},
+};
 
 use crate::{TEST_JWT_SECRET, TestDb};
 
+/// How long a stopping server may take to finish requests in flight.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
 /// A running Tally for one test; shut down when dropped.
 pub struct TestApp {
-    /// The test's database.
-    pub db: TestDb,
     /// Where the server listens.
     pub addr: SocketAddr,
     /// The project's keys (anon and service_role keys, signing user tokens).
     pub keys: JwtKeys,
     state: AppState,
-    shutdown: Option<oneshot::Sender<()>>,
-    handle: Option<JoinHandle<anyhow::Result<()>>>,
+    runtime: Handle,
+    shutdown: Option<watch::Sender<bool>>,
+    thread: Option<JoinHandle<anyhow::Result<()>>>,
+    /// The test's database (dropped after the server stops).
+    pub db: TestDb,
 }
 
 impl TestApp {
@@ -37,20 +49,53 @@ impl TestApp {
         config.data_dir = data_dir;
         config.database_url = Some(db.owner_url().to_owned());
         configure(&mut config);
-        let server = Server::build(config, db.owner_url()).await?;
-        let addr = server.local_addr()?;
-        let state = server.state().clone();
-        let (tx, rx) = oneshot::channel();
-        let handle = tokio::spawn(server.run(async {
-            let _ = rx.await;
-        }));
+        let url = db.owner_url().to_owned();
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let (shutdown, stop) = watch::channel(false);
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            runtime.block_on(async move {
+                let server = match Server::build(config, &url).await {
+                    Ok(server) => server,
+                    Err(e) => {
+                        let message = format!("{e:#}");
+                        let _ = ready_tx.send(Err(e));
+                        anyhow::bail!(message);
+                    }
+                };
+                let ready = server
+                    .local_addr()
+                    .map(|addr| (addr, server.state().clone(), Handle::current()));
+                let _ = ready_tx.send(ready);
+                let mut stopping = stop.clone();
+                let run = server.run(async move {
+                    let _ = stopping.wait_for(|stop| *stop).await;
+                });
+                // Once told to stop, the server gets a grace period, then is dropped.
+                let mut stop = stop;
+                tokio::select! {
+                    result = run => result,
+                    () = async {
+                        let _ = stop.wait_for(|stop| *stop).await;
+                        tokio::time::sleep(STOP_GRACE).await;
+                    } => Ok(()),
+                }
+            })
+        });
+        let (addr, state, runtime) = ready_rx
+            .await
+            .context("the test server's thread ended before it was ready")??;
         Ok(Self {
-            db,
             addr,
             keys: JwtKeys::new(TEST_JWT_SECRET),
             state,
-            shutdown: Some(tx),
-            handle: Some(handle),
+            runtime,
+            shutdown: Some(shutdown),
+            thread: Some(thread),
+            db,
         })
     }
 
@@ -59,27 +104,44 @@ impl TestApp {
         format!("http://{}{}", self.addr, path)
     }
 
-    /// Reloads the REST schema cache (after a test changed the schema).
+    /// Reloads the REST schema cache (after a test changed the schema), on the server's runtime.
     pub async fn reload_schema(&self) -> anyhow::Result<()> {
-        Ok(self.state.rest().reload().await?)
+        let state = self.state.clone();
+        Ok(self
+            .runtime
+            .spawn(async move { state.rest().reload().await })
+            .await??)
     }
 
     /// Stops the server and waits for requests in flight to finish.
     pub async fn stop(mut self) -> anyhow::Result<()> {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        match self.handle.take() {
-            Some(handle) => handle.await?,
+        let thread = self.begin_stop();
+        match thread {
+            Some(thread) => tokio::task::spawn_blocking(move || join(thread)).await?,
             None => Ok(()),
         }
     }
+
+    fn begin_stop(&mut self) -> Option<JoinHandle<anyhow::Result<()>>> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(true);
+        }
+        self.thread.take()
+    }
+}
+
+fn join(thread: JoinHandle<anyhow::Result<()>>) -> anyhow::Result<()> {
+    thread
+        .join()
+        .map_err(|_| anyhow::anyhow!("the test server's thread panicked"))?
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
+        if let Some(thread) = self.begin_stop()
+            && let Err(e) = join(thread)
+        {
+            eprintln!("warning: the test server did not stop cleanly: {e:#}");
         }
     }
 }

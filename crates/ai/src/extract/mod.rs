@@ -110,7 +110,7 @@ const CATEGORY_OF_ACTIVITY: &[(&str, &str)] = &[
 ];
 
 static TAG: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?:^|\s)#([\p{L}\p{N}_-]{1,50})").unwrap_or_else(|e| panic!("tag regex: {e}"))
+    Regex::new(r"(?:^|\s)#([\w-]{1,50})").unwrap_or_else(|e| panic!("tag regex: {e}"))
 });
 static NOT_BILLABLE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)\b(?:non-?billable|not billable|unbillable|no charge|pro bono)\b")

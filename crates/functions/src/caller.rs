@@ -1,0 +1,29 @@
+//! Who is calling: the bearer token (a user's session, or a project key) checked like the
+//! hosted runtime's `verify_jwt`.
+
+use axum::http::HeaderMap;
+use tally_core::{RequestContext, gateway};
+use uuid::Uuid;
+
+use crate::{
+    error::{FnError, FnResult},
+    state::FunctionsState,
+};
+
+/// The caller of a function; a missing or bad token is 401.
+pub async fn resolve(state: &FunctionsState, headers: &HeaderMap) -> FnResult<RequestContext> {
+    let token = gateway::bearer_token(headers)
+        .ok_or_else(|| FnError::unauthorized("Missing authorization header"))?;
+    gateway::resolve_caller(state.pool(), state.keys(), token)
+        .await
+        .map_err(|e| match e {
+            gateway::CallerError::Database(e) => FnError::internal(e),
+            other => FnError::unauthorized(other.to_string()),
+        })
+}
+
+/// The signed-in user behind `ctx`; a project key alone is refused.
+pub fn user(ctx: &RequestContext) -> FnResult<Uuid> {
+    ctx.user_id()
+        .ok_or_else(|| FnError::unauthorized("This function needs a signed-in user's token"))
+}

@@ -1,0 +1,221 @@
+//! Classification of one log, shared by `ai-classify` and the `classify_log` job: read the log
+//! and its context, run the extractor outside any transaction, then write the fields the person
+//! did not lock, the new status and an `ai_extractions` row in one transaction.
+
+mod context;
+
+use std::time::Instant;
+
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use tally_ai::{Extraction, Given, Input, RULES_VERSION, extract};
+use tally_core::{DbRole, RequestContext};
+use uuid::Uuid;
+
+use crate::{
+    error::{FnError, FnResult},
+    logs::row::{self, LogRow},
+};
+
+/// The provider name recorded for the built-in extractor.
+pub const BUILTIN: &str = "builtin";
+
+/// A classified log and the extraction that classified it.
+pub struct Classified {
+    /// The stored log.
+    pub log: Value,
+    /// The stored `ai_extractions` row.
+    pub extraction: Value,
+}
+
+/// Classifies log `log_id` as `ctx`: the log's owner, an owner or admin of its org, or the
+/// service role. Logs the caller cannot see are 404.
+pub async fn classify(
+    pool: &PgPool,
+    ctx: &RequestContext,
+    log_id: Uuid,
+    review_threshold: f32,
+) -> FnResult<Classified> {
+    let (log, context) = {
+        let mut tx = ctx.begin(pool).await?;
+        let log = row::load_for_update(&mut tx, log_id).await?;
+        check_may_classify(&mut tx, ctx, &log).await?;
+        let context = context::load(&mut tx, &log).await?;
+        tx.commit().await?;
+        (log, context)
+    };
+
+    let text = match (&log.comment, &context.attachment_text) {
+        (Some(c), Some(a)) => format!("{c}\n{a}"),
+        (Some(c), None) => c.clone(),
+        (None, Some(a)) => a.clone(),
+        (None, None) => String::new(),
+    };
+    let given = given(&log);
+    let started = Instant::now();
+    let extraction = extract(
+        &Input {
+            text: &text,
+            given: &given,
+            now: log.created_at,
+            tz: context.tz,
+        },
+        &context.candidates,
+        review_threshold,
+    );
+    let latency_ms = started.elapsed().as_millis().min(i32::MAX as u128) as i32;
+
+    let mut tx = ctx.begin(pool).await?;
+    // The person may have edited the log meanwhile: apply to what is stored now.
+    let mut current = row::load_for_update(&mut tx, log_id).await?;
+    let finalized = current.status == "finalized";
+    apply(&mut current, &extraction);
+    if !finalized {
+        current.status = if extraction.needs_review {
+            "needs_review".into()
+        } else {
+            "ready".into()
+        };
+        current.ai_confidence = Some(extraction.confidence);
+    }
+    let log = row::save(&mut tx, &current).await?;
+    let extraction = sqlx::query_scalar::<_, Value>(
+        "insert into public.ai_extractions as e (org_id, user_id, time_log_id, provider, model, \
+                prompt_version, input, output, confidences, status, latency_ms) \
+         values ($1, $2, $3, $4, $5, $5, $6, $7, $8, 'ok', $9) returning to_jsonb(e)",
+    )
+    .bind(current.org_id)
+    .bind(current.user_id)
+    .bind(current.id)
+    .bind(BUILTIN)
+    .bind(RULES_VERSION)
+    .bind(json!({"text": text, "given": given, "tz": context.tz.name(), "now": log_created(&current)}))
+    .bind(serde_json::to_value(&extraction).map_err(FnError::internal)?)
+    .bind(confidences(&extraction))
+    .bind(latency_ms)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Classified { log, extraction })
+}
+
+fn log_created(log: &LogRow) -> String {
+    log.created_at.to_rfc3339()
+}
+
+/// Only the log's owner, the org's owners and admins, and the service role classify.
+async fn check_may_classify(
+    conn: &mut sqlx::PgConnection,
+    ctx: &RequestContext,
+    log: &LogRow,
+) -> FnResult<()> {
+    if ctx.role() == DbRole::ServiceRole || ctx.user_id() == Some(log.user_id) {
+        return Ok(());
+    }
+    let admin: bool = sqlx::query_scalar(
+        "select $1 = any ((select private.my_org_ids('{owner,admin}'))::uuid[])",
+    )
+    .bind(log.org_id)
+    .fetch_one(conn)
+    .await?;
+    if admin {
+        Ok(())
+    } else {
+        Err(FnError::forbidden(
+            "Only the log's owner or an admin of its organization may classify it",
+        ))
+    }
+}
+
+/// What the person gave: their locked fields.
+fn given(log: &LogRow) -> Given {
+    let pick = |field: &str| log.user_locked.iter().any(|f| f == field);
+    Given {
+        project_id: log.project_id.filter(|_| pick("project_id")),
+        activity_type_id: log.activity_type_id.filter(|_| pick("activity_type_id")),
+        work_mode_id: log.work_mode_id.filter(|_| pick("work_mode_id")),
+        task_category_id: log.task_category_id.filter(|_| pick("task_category_id")),
+        started_at: log.started_at.filter(|_| pick("started_at")),
+        ended_at: log.ended_at.filter(|_| pick("ended_at")),
+        duration_minutes: log.duration_minutes.filter(|_| pick("duration_minutes")),
+        billable: Some(log.billable).filter(|_| pick("billable")),
+    }
+}
+
+/// Writes the extraction into every field the person did not lock.
+fn apply(log: &mut LogRow, e: &Extraction) {
+    if !log.locked("project_id") {
+        log.project_id = e.project.id;
+    }
+    if !log.locked("activity_type_id") {
+        log.activity_type_id = e.activity_type.id;
+    }
+    if !log.locked("work_mode_id") {
+        log.work_mode_id = e.work_mode.id;
+    }
+    if !log.locked("task_category_id") {
+        log.task_category_id = e.task_category.id;
+    }
+    let times_locked = ["started_at", "ended_at", "duration_minutes"]
+        .iter()
+        .any(|f| log.locked(f));
+    if !times_locked {
+        log.started_at = e.started_at;
+        log.ended_at = e.ended_at;
+        log.duration_minutes = e.duration_minutes;
+    } else if e.started_at.is_some() || e.ended_at.is_some() {
+        // The extractor kept the person's times and filled the rest consistently.
+        if !log.locked("started_at") {
+            log.started_at = e.started_at;
+        }
+        if !log.locked("ended_at") {
+            log.ended_at = e.ended_at;
+        }
+        if !log.locked("duration_minutes") {
+            log.duration_minutes = e.duration_minutes;
+        }
+    }
+    if !log.locked("billable") {
+        log.billable = e.billable;
+    }
+    if !log.locked("tags") {
+        for tag in &e.tags {
+            if !log.tags.contains(tag) {
+                log.tags.push(tag.clone());
+            }
+        }
+    }
+}
+
+fn confidences(e: &Extraction) -> Value {
+    json!({
+        "project_id": e.project.confidence,
+        "activity_type_id": e.activity_type.confidence,
+        "work_mode_id": e.work_mode.confidence,
+        "task_category_id": e.task_category.confidence,
+        "time": e.time_confidence,
+        "billable": e.billable_confidence,
+        "overall": e.confidence,
+    })
+}
+
+/// Marks a log whose classification failed for good: status `failed`, and an
+/// `ai_extractions` row with the reason.
+pub async fn mark_failed(pool: &PgPool, log_id: Uuid, reason: &str) -> Result<(), sqlx::Error> {
+    let mut tx = RequestContext::service().begin(pool).await?;
+    sqlx::query(
+        "with l as (update public.time_logs set status = 'failed' \
+                    where id = $1 and status in ('pending', 'processing') \
+                    returning id, org_id, user_id) \
+         insert into public.ai_extractions (org_id, user_id, time_log_id, provider, model, \
+                prompt_version, status, error) \
+         select org_id, user_id, id, $2, $3, $3, 'error', $4 from l",
+    )
+    .bind(log_id)
+    .bind(BUILTIN)
+    .bind(RULES_VERSION)
+    .bind(reason)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
+}

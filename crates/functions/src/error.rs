@@ -1,0 +1,98 @@
+//! The functions' one error type: `{error, message}` with a 4xx status for the caller's
+//! mistakes, 500 (details logged, not leaked) for ours.
+
+use axum::{
+    Json,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use serde_json::json;
+
+/// An error answered as `{"error": code, "message": message}`.
+#[derive(Debug, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct FnError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// A stable, machine-readable code.
+    pub code: &'static str,
+    /// What went wrong, for people.
+    pub message: String,
+}
+
+/// Results of function code.
+pub type FnResult<T> = Result<T, FnError>;
+
+impl FnError {
+    /// An error with `status`, `code` and `message`.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// 400: the request is malformed.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+    }
+
+    /// 404: nothing the caller may see has this id.
+    pub fn not_found(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
+    }
+
+    /// 403: the caller sees it but may not do this.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    /// 401: a signed-in user is needed.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    /// 500: our fault; the details go to the log, not the client.
+    pub fn internal(error: impl std::fmt::Display) -> Self {
+        tracing::error!(%error, "function failed");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "The function failed; the error was logged",
+        )
+    }
+}
+
+impl From<sqlx::Error> for FnError {
+    /// Database errors the caller caused become 4xx; the rest are 500.
+    fn from(e: sqlx::Error) -> Self {
+        let Some(db) = e.as_database_error() else {
+            return Self::internal(e);
+        };
+        let message = db.message().to_owned();
+        match db.code().as_deref() {
+            Some("42501") => Self::forbidden(message),
+            Some("23505") => Self::new(StatusCode::CONFLICT, "conflict", message),
+            Some("23503") => Self::new(StatusCode::BAD_REQUEST, "invalid_reference", message),
+            Some("23514" | "23502" | "22P02" | "22007" | "22008" | "22003" | "22023" | "22001") => {
+                Self::bad_request(message)
+            }
+            _ => Self::internal(e),
+        }
+    }
+}
+
+impl IntoResponse for FnError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(json!({"error": self.code, "message": self.message})),
+        )
+            .into_response()
+    }
+}

@@ -1,0 +1,100 @@
+//! `/functions/v1`: Tally's edge functions, as supabase-js's `functions.invoke` calls them.
+//!
+//! Every function takes JSON and answers JSON; errors are `{error, message}` with a 4xx status
+//! ([`FnError`]). The caller's token decides the role, and each function's database work runs
+//! in the caller's transaction, so RLS applies. Names are accepted with a dash or a dot
+//! (`log-create`, `log.create`).
+//!
+//! Also here: [`job::ClassifyLogJob`], the worker side of classification.
+
+mod caller;
+pub mod classify;
+mod error;
+pub mod job;
+mod logs;
+mod state;
+
+use axum::{
+    Json, Router,
+    body::Bytes,
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    routing::post,
+};
+use serde::de::DeserializeOwned;
+
+pub use error::{FnError, FnResult};
+pub use state::FunctionsState;
+
+/// Bodies larger than this are refused (413).
+const MAX_BODY: usize = 1024 * 1024;
+
+/// The `/functions/v1` router.
+pub fn router(state: FunctionsState) -> Router {
+    Router::new()
+        .route("/{name}", post(invoke))
+        .with_state(state)
+}
+
+/// `log.create` and `log-create` name the same function.
+fn canonical(name: &str) -> String {
+    name.replace(['.', '_'], "-").to_ascii_lowercase()
+}
+
+async fn invoke(
+    State(state): State<FunctionsState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match dispatch(&state, &canonical(&name), &headers, &body).await {
+        Ok((status, value)) => (status, Json(value)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn dispatch(
+    state: &FunctionsState,
+    name: &str,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> FnResult<(StatusCode, serde_json::Value)> {
+    if !matches!(name, "log-create" | "ai-classify" | "log-finalize") {
+        return Err(FnError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("Function \"{name}\" not found"),
+        ));
+    }
+    if body.len() > MAX_BODY {
+        return Err(FnError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "The request body is larger than 1 MiB",
+        ));
+    }
+    let ctx = caller::resolve(state, headers).await?;
+    match name {
+        "log-create" => logs::create::run(state, &ctx, parse(body)?).await,
+        "ai-classify" => Ok((
+            StatusCode::OK,
+            logs::classify::run(state, &ctx, parse(body)?).await?,
+        )),
+        _ => Ok((
+            StatusCode::OK,
+            logs::finalize::run(state, &ctx, parse(body)?).await?,
+        )),
+    }
+}
+
+/// Reads a JSON body; anything else is a 400 naming the problem.
+fn parse<T: DeserializeOwned>(body: &Bytes) -> FnResult<T> {
+    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        body
+    };
+    serde_json::from_slice(body)
+        .map_err(|e| FnError::bad_request(format!("Invalid request body: {e}")))
+}

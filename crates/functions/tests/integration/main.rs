@@ -1,0 +1,6 @@
+//! `/functions/v1` through HTTP on the real server: the log pipeline end to end, RLS, errors.
+#![allow(clippy::unwrap_used, reason = "tests fail loudly")]
+
+mod compat;
+mod pipeline;
+mod world;

@@ -1,0 +1,22 @@
+//! The background workers: every job kind Tally runs, registered in one place. `tally serve`
+//! runs them in-process; `tally worker` runs only them.
+
+use sqlx::PgPool;
+use tally_core::Config;
+use tally_functions::job::{CLASSIFY_LOG, ClassifyLogJob};
+use tally_jobs::{WorkerOptions, Workers};
+
+/// Workers over the request pool with every handler registered.
+pub fn workers(pool: &PgPool, config: &Config) -> Workers {
+    Workers::new(
+        pool.clone(),
+        WorkerOptions {
+            concurrency: config.ai.worker_concurrency,
+            ..WorkerOptions::default()
+        },
+    )
+    .register(
+        CLASSIFY_LOG,
+        ClassifyLogJob::new(pool.clone(), config.ai.ai_review_threshold),
+    )
+}
