@@ -61,7 +61,7 @@ impl Choice {
 /// several words weighs more than one word. The winner's confidence grows with its margin over
 /// the runner-up.
 pub fn terms(tokens: &[String], terms: &[Term]) -> Choice {
-    let mut scored: Vec<(f32, &Term)> = terms
+    let mut scored: Vec<(f32, usize, &Term)> = terms
         .iter()
         .map(|term| {
             let phrases = term
@@ -72,31 +72,37 @@ pub fn terms(tokens: &[String], terms: &[Term]) -> Choice {
                 .map(text::tokens)
                 .chain([vec![term.key.replace('_', " ")]]);
             let mut seen = Vec::new();
+            let mut first = usize::MAX;
             let score = phrases
                 .filter(|p| !p.is_empty())
                 .filter_map(|p| {
                     if seen.contains(&p) {
                         return None;
                     }
-                    let m = text::phrase_match(tokens, &p);
+                    let (m, at) = text::phrase_find(tokens, &p)?;
+                    first = first.min(at);
                     let weight = if p.len() > 1 {
                         1.5 * p.len() as f32
                     } else {
                         1.0
                     };
                     seen.push(p);
-                    (m > 0.0).then_some(m * weight)
+                    Some(m * weight)
                 })
                 .sum::<f32>();
-            (score, term)
+            (score, first, term)
         })
-        .filter(|(score, _)| *score > 0.0)
+        .filter(|(score, _, _)| *score > 0.0)
         .collect();
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    // Higher scores first; on a tie, the word that comes first in the line (which usually
+    // says what the work was: "reviewing resumes", "researching databases").
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
     match scored.as_slice() {
         [] => Choice::NONE,
-        [(best, term)] => Choice::new(term.id, 0.75 + 0.15 * best.min(2.0) / 2.0, Source::Keyword),
-        [(best, term), (second, _), ..] => {
+        [(best, _, term)] => {
+            Choice::new(term.id, 0.75 + 0.15 * best.min(2.0) / 2.0, Source::Keyword)
+        }
+        [(best, _, term), (second, _, _), ..] => {
             let margin = (best - second) / best;
             Choice::new(term.id, 0.45 + 0.45 * margin, Source::Keyword)
         }
@@ -109,16 +115,17 @@ pub fn project(tokens: &[String], projects: &[Project]) -> Choice {
     let mut best: Option<(f32, Source, &Project)> = None;
     let mut tie = false;
     for project in projects {
-        let names = [project.name.as_str()]
+        // A name or alias is surer than a code, which may be a common word ("DATA").
+        let names = [(project.name.as_str(), 0.95)]
             .into_iter()
-            .chain(project.code.as_deref())
-            .chain(project.aliases.iter().map(String::as_str));
+            .chain(project.code.as_deref().map(|c| (c, 0.9)))
+            .chain(project.aliases.iter().map(|a| (a.as_str(), 0.95)));
         let mut score: f32 = 0.0;
         let mut source = Source::Keyword;
-        for name in names {
+        for (name, exact) in names {
             let phrase = text::tokens(name);
             let m = text::phrase_match(tokens, &phrase);
-            let s = if m >= 1.0 { 0.95 } else { m * 0.9 };
+            let s = if m >= 1.0 { exact } else { m * 0.9 };
             if s > score {
                 score = s;
                 source = if m >= 1.0 {
@@ -135,8 +142,8 @@ pub fn project(tokens: &[String], projects: &[Project]) -> Choice {
                     prefix == code && number.bytes().all(|b| b.is_ascii_digit())
                 })
             });
-            if keyed && score < 0.95 {
-                score = 0.95;
+            if keyed && score < 0.9 {
+                score = 0.9;
                 source = Source::Keyword;
             }
         }
@@ -175,6 +182,19 @@ pub fn project(tokens: &[String], projects: &[Project]) -> Choice {
         }
         None => Choice::NONE,
     }
+}
+
+/// The words of a project's name, code and aliases: once the project is chosen they said
+/// which project, not what kind of work ("blog" in "blog illustrations").
+pub fn project_words(project: &Project) -> Vec<String> {
+    let mut words = text::tokens(&project.name);
+    if let Some(code) = &project.code {
+        words.extend(text::tokens(code));
+    }
+    for alias in &project.aliases {
+        words.extend(text::tokens(alias));
+    }
+    words
 }
 
 /// Words too common in project names to identify one.

@@ -1,4 +1,4 @@
-//! The command line: `tally serve | worker | migrate | keys [--json] | db`.
+//! The command line: `tally serve | worker | eval | migrate | keys [--json] | db`.
 
 use std::path::PathBuf;
 
@@ -27,6 +27,18 @@ pub enum Command {
     Serve,
     /// Run only the background workers (classification and scheduled jobs).
     Worker,
+    /// Run the labelled set of log comments through the extractor and print its accuracy.
+    Eval {
+        /// The directory with `fixture.json` and `logs.tsv`.
+        #[arg(long, default_value = "eval")]
+        set: PathBuf,
+        /// The file of labelled comments in that directory (`holdout.tsv` was never tuned on).
+        #[arg(long, default_value = "logs.tsv")]
+        cases: String,
+        /// Also list every miss.
+        #[arg(long)]
+        misses: bool,
+    },
     /// Apply pending database migrations and exit.
     Migrate,
     /// Print the anon and service_role API keys.
@@ -56,6 +68,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => serve::serve(config).await,
         Command::Worker => serve::work(config).await,
+        Command::Eval { set, cases, misses } => {
+            crate::eval::command(config, &set, &cases, misses).await
+        }
         Command::Migrate => migrate(&config).await,
         Command::Keys { json } => keys(&config, json),
         Command::Db { action: None } => {

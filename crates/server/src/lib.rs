@@ -11,6 +11,7 @@ pub mod app;
 pub mod cli;
 pub mod database;
 pub mod embedded;
+pub mod eval;
 pub mod health;
 pub mod serve;
 pub mod workers;

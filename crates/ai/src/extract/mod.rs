@@ -149,6 +149,17 @@ pub fn extract(input: &Input<'_>, candidates: &Candidates, review_threshold: f32
         matching::project(&tokens, &candidates.projects),
         |n: &crate::candidates::Neighbour| n.project_id,
     );
+    // The project's own words named the project; the rest says what the work was.
+    let tokens: Vec<String> = match project
+        .id
+        .and_then(|id| candidates.projects.iter().find(|p| p.id == id))
+    {
+        Some(p) => {
+            let words = matching::project_words(p);
+            tokens.into_iter().filter(|t| !words.contains(t)).collect()
+        }
+        None => tokens,
+    };
     let mut activity_type = pick(
         given.activity_type_id,
         matching::terms(&tokens, &candidates.activity_types),

@@ -4,6 +4,7 @@
 mod cli;
 mod constraints;
 mod embedded;
+mod eval;
 mod fixture;
 mod health;
 mod request_tx;
