@@ -25,6 +25,7 @@ use axum::{
 use serde::de::DeserializeOwned;
 
 pub use error::{FnError, FnResult};
+pub use logs::row::LogRow;
 pub use state::FunctionsState;
 
 /// Bodies larger than this are refused (413).

@@ -114,8 +114,8 @@ impl fmt::Display for Report {
 
 /// Reads a file of labelled cases.
 pub fn read_cases(path: &Path) -> anyhow::Result<Vec<Case>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let dash = |s: &str| (s != "-").then(|| s.to_owned());
     text.lines()
         .enumerate()

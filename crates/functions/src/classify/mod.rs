@@ -2,7 +2,7 @@
 //! and its context, run the extractor outside any transaction, then write the fields the person
 //! did not lock, the new status and an `ai_extractions` row in one transaction.
 
-mod context;
+pub mod context;
 
 use std::time::Instant;
 
@@ -97,6 +97,11 @@ pub async fn classify(
     .await?;
     tx.commit().await?;
     Ok(Classified { log, extraction })
+}
+
+/// Loads log `id` for update as the transaction's caller (404 when not visible).
+pub async fn load_log(conn: &mut sqlx::PgConnection, id: Uuid) -> FnResult<LogRow> {
+    row::load_for_update(conn, id).await
 }
 
 fn log_created(log: &LogRow) -> String {
