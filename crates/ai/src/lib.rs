@@ -4,8 +4,10 @@
 //! - [`matching`]: vocabulary keywords, project names (exact and fuzzy), neighbour votes.
 //! - [`extract`]: puts them together into an [`extract::Extraction`] with confidences.
 //! - [`candidates`]: what the caller loads for it (projects, vocabulary, nearest logs).
+//! - [`embed`]: sentence embeddings (built-in all-MiniLM-L6-v2, or an OpenAI-compatible API).
 
 pub mod candidates;
+pub mod embed;
 pub mod extract;
 pub mod matching;
 mod text;

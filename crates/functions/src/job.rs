@@ -7,24 +7,54 @@ use tally_core::RequestContext;
 use tally_jobs::{BoxFuture, Handler, Job, JobError};
 use uuid::Uuid;
 
-use crate::classify;
+use crate::{classify, embeddings::Embeddings};
 
 /// The job kind the trigger enqueues.
 pub const CLASSIFY_LOG: &str = "classify_log";
 
+/// The job kind `log-finalize` enqueues when a corrected comment needs a new vector.
+pub const EMBED_LOG: &str = "embed_log";
+
 /// Runs `classify_log` jobs.
 pub struct ClassifyLogJob {
     pool: PgPool,
+    embeddings: Embeddings,
     review_threshold: f32,
 }
 
 impl ClassifyLogJob {
     /// A handler over the request pool.
-    pub fn new(pool: PgPool, review_threshold: f32) -> Self {
+    pub fn new(pool: PgPool, embeddings: Embeddings, review_threshold: f32) -> Self {
         Self {
             pool,
+            embeddings,
             review_threshold,
         }
+    }
+}
+
+/// Runs `embed_log` jobs.
+pub struct EmbedLogJob {
+    pool: PgPool,
+    embeddings: Embeddings,
+}
+
+impl EmbedLogJob {
+    /// A handler over the request pool.
+    pub fn new(pool: PgPool, embeddings: Embeddings) -> Self {
+        Self { pool, embeddings }
+    }
+}
+
+impl Handler for EmbedLogJob {
+    fn run<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
+        Box::pin(async move {
+            match classify::reembed(&self.pool, &self.embeddings, log_id(job)?).await {
+                Ok(()) => Ok(()),
+                Err(e) if e.status == StatusCode::NOT_FOUND => Ok(()),
+                Err(e) => Err(JobError::Retry(e.message)),
+            }
+        })
     }
 }
 
@@ -40,7 +70,15 @@ impl Handler for ClassifyLogJob {
         Box::pin(async move {
             let id = log_id(job)?;
             let ctx = RequestContext::service();
-            match classify::classify(&self.pool, &ctx, id, self.review_threshold).await {
+            let classified = classify::classify(
+                &self.pool,
+                &self.embeddings,
+                &ctx,
+                id,
+                self.review_threshold,
+            )
+            .await;
+            match classified {
                 Ok(_) => Ok(()),
                 Err(e) if e.status == StatusCode::NOT_FOUND => Ok(()),
                 Err(e) if e.status.is_client_error() => Err(JobError::Fatal(e.message)),

@@ -9,6 +9,7 @@
 
 mod caller;
 pub mod classify;
+mod embeddings;
 mod error;
 pub mod job;
 mod logs;
@@ -24,6 +25,7 @@ use axum::{
 };
 use serde::de::DeserializeOwned;
 
+pub use embeddings::{Embeddings, Loader};
 pub use error::{FnError, FnResult};
 pub use logs::row::LogRow;
 pub use state::FunctionsState;
@@ -61,7 +63,10 @@ async fn dispatch(
     headers: &HeaderMap,
     body: &Bytes,
 ) -> FnResult<(StatusCode, serde_json::Value)> {
-    if !matches!(name, "log-create" | "ai-classify" | "log-finalize") {
+    if !matches!(
+        name,
+        "log-create" | "ai-classify" | "log-finalize" | "recall"
+    ) {
         return Err(FnError::new(
             StatusCode::NOT_FOUND,
             "not_found",
@@ -81,6 +86,10 @@ async fn dispatch(
         "ai-classify" => Ok((
             StatusCode::OK,
             logs::classify::run(state, &ctx, parse(body)?).await?,
+        )),
+        "recall" => Ok((
+            StatusCode::OK,
+            logs::recall::run(state, &ctx, parse(body)?).await?,
         )),
         _ => Ok((
             StatusCode::OK,

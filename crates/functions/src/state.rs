@@ -3,18 +3,31 @@
 use sqlx::PgPool;
 use tally_core::{JwtKeys, config::AiSettings};
 
+use crate::embeddings::Embeddings;
+
 /// The functions' shared state.
 #[derive(Clone)]
 pub struct FunctionsState {
     pool: PgPool,
     keys: JwtKeys,
     ai: AiSettings,
+    embeddings: Embeddings,
 }
 
 impl FunctionsState {
     /// State over the request pool.
-    pub fn new(pool: PgPool, keys: JwtKeys, ai: AiSettings) -> Self {
-        Self { pool, keys, ai }
+    pub fn new(pool: PgPool, keys: JwtKeys, ai: AiSettings, embeddings: Embeddings) -> Self {
+        Self {
+            pool,
+            keys,
+            ai,
+            embeddings,
+        }
+    }
+
+    /// The embedder.
+    pub fn embeddings(&self) -> &Embeddings {
+        &self.embeddings
     }
 
     /// The request pool (logged in as `tally_authenticator`).

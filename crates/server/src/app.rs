@@ -41,7 +41,12 @@ impl AppState {
             .filter(|s| !s.is_empty())
             .collect();
         let rest = RestState::new(pool.clone(), keys.clone(), schemas).await?;
-        let functions = FunctionsState::new(pool.clone(), keys.clone(), config.ai.clone());
+        let functions = FunctionsState::new(
+            pool.clone(),
+            keys.clone(),
+            config.ai.clone(),
+            crate::models::embeddings(&config),
+        );
         Ok(Self(Arc::new(Inner {
             pool,
             keys,

@@ -1,4 +1,4 @@
-//! The command line: `tally serve | worker | eval | migrate | keys [--json] | db`.
+//! The command line: `tally serve | worker | eval | models | migrate | keys [--json] | db`.
 
 use std::path::PathBuf;
 
@@ -27,6 +27,8 @@ pub enum Command {
     Serve,
     /// Run only the background workers (classification and scheduled jobs).
     Worker,
+    /// Fetch the model files Tally runs offline (the embedding model) now, not on first use.
+    Models,
     /// Run the labelled set of log comments through the extractor and print its accuracy.
     Eval {
         /// The directory with `fixture.json` and `logs.tsv`.
@@ -68,6 +70,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => serve::serve(config).await,
         Command::Worker => serve::work(config).await,
+        Command::Models => {
+            let dir = crate::models::minilm_dir()
+                .await
+                .map_err(anyhow::Error::msg)?;
+            println!("{}", dir.display());
+            Ok(())
+        }
         Command::Eval { set, cases, misses } => {
             crate::eval::command(config, &set, &cases, misses).await
         }

@@ -13,5 +13,7 @@ pub mod database;
 pub mod embedded;
 pub mod eval;
 pub mod health;
+pub mod models;
 pub mod serve;
+pub mod wheel;
 pub mod workers;

@@ -76,7 +76,12 @@ impl Server {
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let workers = tokio::spawn(
-            crate::workers::workers(self.state.pool(), self.state.config()).run(stopped),
+            crate::workers::workers(
+                self.state.pool(),
+                self.state.config(),
+                self.state.functions().embeddings(),
+            )
+            .run(stopped),
         );
         let served = axum::serve(self.listener, service)
             .with_graceful_shutdown(async move {
@@ -123,7 +128,9 @@ pub async fn work(config: Config) -> anyhow::Result<()> {
             db::connect_requests(&owner, &database.owner_url, &secret, REQUEST_POOL_SIZE).await?;
         owner.close().await;
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let workers = tokio::spawn(crate::workers::workers(&pool, &config).run(stopped));
+        let embeddings = crate::models::embeddings(&config);
+        let workers =
+            tokio::spawn(crate::workers::workers(&pool, &config, &embeddings).run(stopped));
         println!("Tally workers are running");
         shutdown_signal().await;
         let _ = stop.send(true);

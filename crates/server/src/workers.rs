@@ -3,11 +3,14 @@
 
 use sqlx::PgPool;
 use tally_core::Config;
-use tally_functions::job::{CLASSIFY_LOG, ClassifyLogJob};
+use tally_functions::{
+    Embeddings,
+    job::{CLASSIFY_LOG, ClassifyLogJob, EMBED_LOG, EmbedLogJob},
+};
 use tally_jobs::{WorkerOptions, Workers};
 
 /// Workers over the request pool with every handler registered.
-pub fn workers(pool: &PgPool, config: &Config) -> Workers {
+pub fn workers(pool: &PgPool, config: &Config, embeddings: &Embeddings) -> Workers {
     Workers::new(
         pool.clone(),
         WorkerOptions {
@@ -17,6 +20,14 @@ pub fn workers(pool: &PgPool, config: &Config) -> Workers {
     )
     .register(
         CLASSIFY_LOG,
-        ClassifyLogJob::new(pool.clone(), config.ai.ai_review_threshold),
+        ClassifyLogJob::new(
+            pool.clone(),
+            embeddings.clone(),
+            config.ai.ai_review_threshold,
+        ),
+    )
+    .register(
+        EMBED_LOG,
+        EmbedLogJob::new(pool.clone(), embeddings.clone()),
     )
 }

@@ -3,6 +3,9 @@
 //! did not lock, the new status and an `ai_extractions` row in one transaction.
 
 pub mod context;
+mod vectors;
+
+pub use vectors::literal as vectors_literal;
 
 use std::time::Instant;
 
@@ -13,6 +16,7 @@ use tally_core::{DbRole, RequestContext};
 use uuid::Uuid;
 
 use crate::{
+    embeddings::Embeddings,
     error::{FnError, FnResult},
     logs::row::{self, LogRow},
 };
@@ -29,9 +33,11 @@ pub struct Classified {
 }
 
 /// Classifies log `log_id` as `ctx`: the log's owner, an owner or admin of its org, or the
-/// service role. Logs the caller cannot see are 404.
+/// service role. Logs the caller cannot see are 404. The log is embedded (outside any
+/// transaction) so that its nearest finalized logs vote, and the vector is stored with it.
 pub async fn classify(
     pool: &PgPool,
+    embeddings: &Embeddings,
     ctx: &RequestContext,
     log_id: Uuid,
     review_threshold: f32,
@@ -44,13 +50,20 @@ pub async fn classify(
         tx.commit().await?;
         (log, context)
     };
-
-    let text = match (&log.comment, &context.attachment_text) {
-        (Some(c), Some(a)) => format!("{c}\n{a}"),
-        (Some(c), None) => c.clone(),
-        (None, Some(a)) => a.clone(),
-        (None, None) => String::new(),
+    let text = log_text(&log, context.attachment_text.as_deref());
+    let embedding = if text.trim().is_empty() {
+        None
+    } else {
+        embeddings.embed(&text).await
     };
+
+    let mut tx = ctx.begin(pool).await?;
+    // The person may have edited the log meanwhile: apply to what is stored now.
+    let mut current = row::load_for_update(&mut tx, log_id).await?;
+    let mut candidates = context.candidates;
+    if let Some((model, vector)) = &embedding {
+        candidates.neighbours = vectors::neighbours(&mut tx, &current, model, vector).await?;
+    }
     let given = given(&log);
     let started = Instant::now();
     let extraction = extract(
@@ -60,14 +73,10 @@ pub async fn classify(
             now: log.created_at,
             tz: context.tz,
         },
-        &context.candidates,
+        &candidates,
         review_threshold,
     );
     let latency_ms = started.elapsed().as_millis().min(i32::MAX as u128) as i32;
-
-    let mut tx = ctx.begin(pool).await?;
-    // The person may have edited the log meanwhile: apply to what is stored now.
-    let mut current = row::load_for_update(&mut tx, log_id).await?;
     let finalized = current.status == "finalized";
     apply(&mut current, &extraction);
     if !finalized {
@@ -89,14 +98,61 @@ pub async fn classify(
     .bind(current.id)
     .bind(BUILTIN)
     .bind(RULES_VERSION)
-    .bind(json!({"text": text, "given": given, "tz": context.tz.name(), "now": log_created(&current)}))
+    .bind(json!({
+        "text": text, "given": given, "tz": context.tz.name(), "now": log_created(&current),
+        "embedding_model": embedding.as_ref().map(|(model, _)| model),
+        "neighbours": candidates.neighbours.len(),
+    }))
     .bind(serde_json::to_value(&extraction).map_err(FnError::internal)?)
     .bind(confidences(&extraction))
     .bind(latency_ms)
     .fetch_one(&mut *tx)
     .await?;
+    if let Some((model, vector)) = &embedding {
+        vectors::store(&mut tx, &current, model, vector, &text).await?;
+    }
     tx.commit().await?;
     Ok(Classified { log, extraction })
+}
+
+/// The text a log is classified and embedded from: its comment and its attachments' text.
+pub fn log_text(log: &LogRow, attachment_text: Option<&str>) -> String {
+    match (log.comment.as_deref(), attachment_text) {
+        (Some(c), Some(a)) => format!("{c}\n{a}"),
+        (Some(c), None) => c.to_owned(),
+        (None, Some(a)) => a.to_owned(),
+        (None, None) => String::new(),
+    }
+}
+
+/// Embeds log `log_id` again when its text changed since it was last embedded (a corrected
+/// comment); as the service role.
+pub async fn reembed(pool: &PgPool, embeddings: &Embeddings, log_id: Uuid) -> FnResult<()> {
+    let ctx = RequestContext::service();
+    let (log, text, stored) = {
+        let mut tx = ctx.begin(pool).await?;
+        let log = row::load_for_update(&mut tx, log_id).await?;
+        let context = context::load(&mut tx, &log).await?;
+        let stored: Option<String> = sqlx::query_scalar(
+            "select content_hash from public.time_log_embeddings where time_log_id = $1",
+        )
+        .bind(log_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let text = log_text(&log, context.attachment_text.as_deref());
+        (log, text, stored)
+    };
+    if text.trim().is_empty() || stored.as_deref() == Some(vectors::content_hash(&text).as_str()) {
+        return Ok(());
+    }
+    let Some((model, vector)) = embeddings.embed(&text).await else {
+        return Ok(());
+    };
+    let mut tx = ctx.begin(pool).await?;
+    vectors::store(&mut tx, &log, &model, &vector, &text).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Loads log `id` for update as the transaction's caller (404 when not visible).

@@ -22,6 +22,7 @@ pub async fn run(
 ) -> FnResult<Value> {
     let done = classify::classify(
         state.pool(),
+        state.embeddings(),
         ctx,
         body.log_id,
         state.ai().ai_review_threshold,

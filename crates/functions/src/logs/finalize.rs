@@ -7,8 +7,11 @@ use serde_json::{Value, json};
 use tally_core::RequestContext;
 use uuid::Uuid;
 
+use tally_jobs::NewJob;
+
 use crate::{
     error::FnResult,
+    job::EMBED_LOG,
     logs::row::{self, LogRow},
     state::FunctionsState,
 };
@@ -46,9 +49,17 @@ pub async fn run(
 ) -> FnResult<Value> {
     let mut tx = ctx.begin(state.pool()).await?;
     let mut log = row::load_for_update(&mut tx, body.log_id).await?;
+    let new_text = body.overrides.comment.is_some();
     apply(&mut log, body.overrides);
     log.status = "finalized".into();
     let saved = row::save(&mut tx, &log).await?;
+    if new_text {
+        // The example is compared by its text: embed the corrected one.
+        let job = NewJob::new(EMBED_LOG, json!({"log_id": log.id}))
+            .org(log.org_id)
+            .dedupe(log.id.to_string());
+        tally_jobs::enqueue(&mut tx, &job).await?;
+    }
     tx.commit().await?;
     Ok(json!({ "log": saved }))
 }

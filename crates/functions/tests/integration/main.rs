@@ -2,5 +2,6 @@
 #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
 
 mod compat;
+mod embeddings;
 mod pipeline;
 mod world;

@@ -15,7 +15,11 @@ pub struct World {
 
 impl World {
     pub async fn new() -> Self {
-        let app = TestApp::spawn().await.unwrap();
+        Self::with_app(TestApp::spawn().await.unwrap()).await
+    }
+
+    /// The fixture on an app started by the caller.
+    pub async fn with_app(app: TestApp) -> Self {
         let names = [
             "owner_a",
             "admin_a",

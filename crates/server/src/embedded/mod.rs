@@ -9,7 +9,7 @@
 //! cluster lives under `/var/lib/tally/clusters/<hash>/` instead.
 
 mod install;
-mod system_user;
+pub(crate) mod system_user;
 
 use std::{
     fs::File,
@@ -23,7 +23,7 @@ use std::{
 
 use tokio::process::Command;
 
-pub use install::{WHEEL, cache_dir, ensure_binaries};
+pub use install::{POSTGRES, ensure_binaries};
 use system_user::SystemUser;
 pub use system_user::is_root;
 
@@ -394,11 +394,7 @@ fn write_private(path: &Path, contents: &str) -> Result<(), EmbeddedError> {
 
 /// Takes an exclusive lock on `path`, waiting for another process that holds it.
 async fn lock_file(path: &Path) -> Result<File, EmbeddedError> {
-    let file = File::create(path)
-        .map_err(|e| EmbeddedError::io(format!("cannot open {}", path.display()), e))?;
-    let file = tokio::task::spawn_blocking(move || file.lock().map(|()| file))
+    crate::wheel::lock_file(path)
         .await
-        .map_err(|e| EmbeddedError::new(format!("lock task failed: {e}")))?
-        .map_err(|e| EmbeddedError::io(format!("cannot lock {}", path.display()), e))?;
-    Ok(file)
+        .map_err(EmbeddedError::new)
 }

@@ -1,0 +1,72 @@
+//! The embedder, loaded on first use (the built-in model is read from disk, or fetched once,
+//! only when a log is first embedded). When it cannot be loaded, classification goes on
+//! without nearest-neighbour votes and `recall` answers 503.
+
+use std::sync::Arc;
+
+use tally_ai::embed::Embedder;
+use tally_jobs::BoxFuture;
+use tokio::sync::OnceCell;
+
+/// Loads the embedder.
+pub type Loader =
+    Box<dyn Fn() -> BoxFuture<'static, Result<Arc<dyn Embedder>, String>> + Send + Sync>;
+
+/// The configured embedder, if any, loaded once.
+#[derive(Clone)]
+pub struct Embeddings(Arc<Inner>);
+
+struct Inner {
+    loader: Option<Loader>,
+    loaded: OnceCell<Option<Arc<dyn Embedder>>>,
+}
+
+impl Embeddings {
+    /// No embeddings.
+    pub fn off() -> Self {
+        Self(Arc::new(Inner {
+            loader: None,
+            loaded: OnceCell::new(),
+        }))
+    }
+
+    /// Embeddings from `loader`, called once, on first use.
+    pub fn new(loader: Loader) -> Self {
+        Self(Arc::new(Inner {
+            loader: Some(loader),
+            loaded: OnceCell::new(),
+        }))
+    }
+
+    /// The embedder, or `None` when off or when it failed to load (logged once).
+    pub async fn get(&self) -> Option<Arc<dyn Embedder>> {
+        let Some(loader) = &self.0.loader else {
+            return None;
+        };
+        self.0
+            .loaded
+            .get_or_init(|| async {
+                match loader().await {
+                    Ok(embedder) => Some(embedder),
+                    Err(e) => {
+                        tracing::error!(error = %e, "embeddings are off: the embedder did not load");
+                        None
+                    }
+                }
+            })
+            .await
+            .clone()
+    }
+
+    /// One text's vector and the model that made it; `None` when off or failing (logged).
+    pub async fn embed(&self, text: &str) -> Option<(String, Vec<f32>)> {
+        let embedder = self.get().await?;
+        match embedder.embed(&[text.to_owned()]).await {
+            Ok(mut vectors) => vectors.pop().map(|v| (embedder.model_id().to_owned(), v)),
+            Err(e) => {
+                tracing::warn!(error = %e, "embedding failed");
+                None
+            }
+        }
+    }
+}
