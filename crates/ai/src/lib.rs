@@ -4,11 +4,13 @@
 //! - [`matching`]: vocabulary keywords, project names (exact and fuzzy), neighbour votes.
 //! - [`extract`]: puts them together into an [`extract::Extraction`] with confidences.
 //! - [`candidates`]: what the caller loads for it (projects, vocabulary, nearest logs).
+//! - [`llm`]: the optional OpenAI-compatible chat path with a strict JSON schema.
 //! - [`embed`]: sentence embeddings (built-in all-MiniLM-L6-v2, or an OpenAI-compatible API).
 
 pub mod candidates;
 pub mod embed;
 pub mod extract;
+pub mod llm;
 pub mod matching;
 mod text;
 pub mod time;

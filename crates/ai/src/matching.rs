@@ -36,6 +36,8 @@ pub enum Source {
     Neighbours,
     /// Implied by another field (a meeting is in meeting mode).
     Implied,
+    /// A language model's answer.
+    Llm,
     /// Nothing pointed anywhere.
     None,
 }

@@ -90,6 +90,19 @@ pub struct AiSettings {
     /// Its model, which must give 384 dimensions (`TALLY_EMBEDDINGS_MODEL`).
     #[serde(default = "defaults::embeddings_model")]
     pub embeddings_model: String,
+    /// Base URL of an OpenAI-compatible chat API; set, classification asks it
+    /// (`TALLY_LLM_URL`).
+    #[serde(default)]
+    pub llm_url: Option<String>,
+    /// Its API key (`TALLY_LLM_API_KEY`).
+    #[serde(default)]
+    pub llm_api_key: Option<Redacted>,
+    /// Its model (`TALLY_LLM_MODEL`).
+    #[serde(default = "defaults::llm_model")]
+    pub llm_model: String,
+    /// Seconds before a call is given up and retried later (`TALLY_LLM_TIMEOUT`).
+    #[serde(default = "defaults::llm_timeout")]
+    pub llm_timeout: u64,
 }
 
 /// Where sentence embeddings come from.
@@ -219,6 +232,12 @@ mod defaults {
     }
     pub fn embeddings_model() -> String {
         "all-minilm".into()
+    }
+    pub fn llm_model() -> String {
+        "gpt-4o-mini".into()
+    }
+    pub fn llm_timeout() -> u64 {
+        30
     }
 }
 

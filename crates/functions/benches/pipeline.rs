@@ -1,6 +1,6 @@
 //! The log pipeline's speed. (1) The built-in extractor's throughput on one core over the
 //! labelled set (eval/logs.tsv + eval/holdout.tsv, the fixture's projects and the default
-//! vocabulary), without embeddings. (2) `log-create` → classified (`ready`/`needs_review`)
+//! vocabulary), without embeddings, then with the built-in embedder. (2) `log-create` → classified (`ready`/`needs_review`)
 //! latency under load — concurrent clients create logs through `/functions/v1` while the
 //! in-process workers classify them — next to a bare insert + select round trip run directly
 //! over the same pool as the same role in the same run. Run with `scripts/bench-pipeline`.
@@ -13,7 +13,7 @@ use std::{
 
 use chrono::Utc;
 use serde_json::{Value, json};
-use tally_ai::{Given, Input, extract};
+use tally_ai::{Given, Input, embed::MiniLm, extract};
 use tally_core::{Claims, RequestContext};
 use tally_testkit::TestApp;
 use tokio::task::JoinSet;
@@ -88,6 +88,42 @@ async fn main() -> anyhow::Result<()> {
         "extractor (built-in, no embeddings, one core): {n} logs in {secs:.2} s = {:.0} logs/s, {:.1} µs/log ({found} with a duration)",
         n as f64 / secs,
         secs * 1e6 / n as f64
+    );
+
+    // (1b) With embeddings: the built-in all-MiniLM-L6-v2, one log at a time, then extract.
+    let dir = tally_server::models::minilm_dir()
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let model = MiniLm::load(&dir)?;
+    let started = Instant::now();
+    for text in comments.iter() {
+        let vector = model.embed_blocking(std::slice::from_ref(text))?;
+        anyhow::ensure!(vector.len() == 1, "one vector per text");
+        extract(
+            &Input {
+                text,
+                given: &given,
+                now,
+                tz: chrono_tz::Europe::Berlin,
+            },
+            &candidates,
+            0.6,
+        );
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "extractor with embeddings (all-MiniLM-L6-v2 on the CPU, one log at a time): {} logs in {secs:.2} s = {:.0} logs/s, {:.1} ms/log",
+        comments.len(),
+        comments.len() as f64 / secs,
+        secs * 1e3 / comments.len() as f64
+    );
+    let batch: Vec<String> = comments.iter().take(32).cloned().collect();
+    let started = Instant::now();
+    model.embed_blocking(&batch)?;
+    println!(
+        "  a batch of 32 embeds in {:.1} ms ({:.1} ms/log)",
+        started.elapsed().as_secs_f64() * 1e3,
+        started.elapsed().as_secs_f64() * 1e3 / 32.0
     );
 
     // (2) log-create → classified, under load, next to a bare insert + select.

@@ -7,7 +7,7 @@ use tally_core::RequestContext;
 use tally_jobs::{BoxFuture, Handler, Job, JobError};
 use uuid::Uuid;
 
-use crate::{classify, embeddings::Embeddings};
+use crate::{classify, providers::Providers};
 
 /// The job kind the trigger enqueues.
 pub const CLASSIFY_LOG: &str = "classify_log";
@@ -18,16 +18,16 @@ pub const EMBED_LOG: &str = "embed_log";
 /// Runs `classify_log` jobs.
 pub struct ClassifyLogJob {
     pool: PgPool,
-    embeddings: Embeddings,
+    providers: Providers,
     review_threshold: f32,
 }
 
 impl ClassifyLogJob {
     /// A handler over the request pool.
-    pub fn new(pool: PgPool, embeddings: Embeddings, review_threshold: f32) -> Self {
+    pub fn new(pool: PgPool, providers: Providers, review_threshold: f32) -> Self {
         Self {
             pool,
-            embeddings,
+            providers,
             review_threshold,
         }
     }
@@ -36,20 +36,20 @@ impl ClassifyLogJob {
 /// Runs `embed_log` jobs.
 pub struct EmbedLogJob {
     pool: PgPool,
-    embeddings: Embeddings,
+    providers: Providers,
 }
 
 impl EmbedLogJob {
     /// A handler over the request pool.
-    pub fn new(pool: PgPool, embeddings: Embeddings) -> Self {
-        Self { pool, embeddings }
+    pub fn new(pool: PgPool, providers: Providers) -> Self {
+        Self { pool, providers }
     }
 }
 
 impl Handler for EmbedLogJob {
     fn run<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
         Box::pin(async move {
-            match classify::reembed(&self.pool, &self.embeddings, log_id(job)?).await {
+            match classify::reembed(&self.pool, &self.providers.embeddings, log_id(job)?).await {
                 Ok(()) => Ok(()),
                 Err(e) if e.status == StatusCode::NOT_FOUND => Ok(()),
                 Err(e) => Err(JobError::Retry(e.message)),
@@ -70,14 +70,9 @@ impl Handler for ClassifyLogJob {
         Box::pin(async move {
             let id = log_id(job)?;
             let ctx = RequestContext::service();
-            let classified = classify::classify(
-                &self.pool,
-                &self.embeddings,
-                &ctx,
-                id,
-                self.review_threshold,
-            )
-            .await;
+            let classified =
+                classify::classify(&self.pool, &self.providers, &ctx, id, self.review_threshold)
+                    .await;
             match classified {
                 Ok(_) => Ok(()),
                 Err(e) if e.status == StatusCode::NOT_FOUND => Ok(()),

@@ -9,10 +9,10 @@
 
 mod caller;
 pub mod classify;
-mod embeddings;
 mod error;
 pub mod job;
 mod logs;
+mod providers;
 mod state;
 
 use axum::{
@@ -25,9 +25,9 @@ use axum::{
 };
 use serde::de::DeserializeOwned;
 
-pub use embeddings::{Embeddings, Loader};
 pub use error::{FnError, FnResult};
 pub use logs::row::LogRow;
+pub use providers::{Embeddings, Loader, Providers};
 pub use state::FunctionsState;
 
 /// Bodies larger than this are refused (413).

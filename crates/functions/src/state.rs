@@ -3,7 +3,7 @@
 use sqlx::PgPool;
 use tally_core::{JwtKeys, config::AiSettings};
 
-use crate::embeddings::Embeddings;
+use crate::providers::Providers;
 
 /// The functions' shared state.
 #[derive(Clone)]
@@ -11,23 +11,23 @@ pub struct FunctionsState {
     pool: PgPool,
     keys: JwtKeys,
     ai: AiSettings,
-    embeddings: Embeddings,
+    providers: Providers,
 }
 
 impl FunctionsState {
     /// State over the request pool.
-    pub fn new(pool: PgPool, keys: JwtKeys, ai: AiSettings, embeddings: Embeddings) -> Self {
+    pub fn new(pool: PgPool, keys: JwtKeys, ai: AiSettings, providers: Providers) -> Self {
         Self {
             pool,
             keys,
             ai,
-            embeddings,
+            providers,
         }
     }
 
-    /// The embedder.
-    pub fn embeddings(&self) -> &Embeddings {
-        &self.embeddings
+    /// The AI providers.
+    pub fn providers(&self) -> &Providers {
+        &self.providers
     }
 
     /// The request pool (logged in as `tally_authenticator`).

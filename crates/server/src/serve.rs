@@ -79,7 +79,7 @@ impl Server {
             crate::workers::workers(
                 self.state.pool(),
                 self.state.config(),
-                self.state.functions().embeddings(),
+                self.state.functions().providers(),
             )
             .run(stopped),
         );
@@ -128,9 +128,9 @@ pub async fn work(config: Config) -> anyhow::Result<()> {
             db::connect_requests(&owner, &database.owner_url, &secret, REQUEST_POOL_SIZE).await?;
         owner.close().await;
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let embeddings = crate::models::embeddings(&config);
+        let providers = crate::models::providers(&config);
         let workers =
-            tokio::spawn(crate::workers::workers(&pool, &config, &embeddings).run(stopped));
+            tokio::spawn(crate::workers::workers(&pool, &config, &providers).run(stopped));
         println!("Tally workers are running");
         shutdown_signal().await;
         let _ = stop.send(true);

@@ -4,13 +4,13 @@
 use sqlx::PgPool;
 use tally_core::Config;
 use tally_functions::{
-    Embeddings,
+    Providers,
     job::{CLASSIFY_LOG, ClassifyLogJob, EMBED_LOG, EmbedLogJob},
 };
 use tally_jobs::{WorkerOptions, Workers};
 
 /// Workers over the request pool with every handler registered.
-pub fn workers(pool: &PgPool, config: &Config, embeddings: &Embeddings) -> Workers {
+pub fn workers(pool: &PgPool, config: &Config, providers: &Providers) -> Workers {
     Workers::new(
         pool.clone(),
         WorkerOptions {
@@ -22,12 +22,9 @@ pub fn workers(pool: &PgPool, config: &Config, embeddings: &Embeddings) -> Worke
         CLASSIFY_LOG,
         ClassifyLogJob::new(
             pool.clone(),
-            embeddings.clone(),
+            providers.clone(),
             config.ai.ai_review_threshold,
         ),
     )
-    .register(
-        EMBED_LOG,
-        EmbedLogJob::new(pool.clone(), embeddings.clone()),
-    )
+    .register(EMBED_LOG, EmbedLogJob::new(pool.clone(), providers.clone()))
 }

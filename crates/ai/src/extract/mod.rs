@@ -267,6 +267,49 @@ pub fn extract(input: &Input<'_>, candidates: &Candidates, review_threshold: f32
     }
 }
 
+/// How sure an LLM's valid answer is taken to be.
+const LLM_CONFIDENCE: f32 = 0.85;
+
+impl Extraction {
+    /// Takes the labels a language model chose (where it chose one) over the rules', keeps the
+    /// parser's times, and settles the confidence and review flag again.
+    pub fn with_llm(
+        mut self,
+        answer: &crate::llm::LlmAnswer,
+        given: &Given,
+        threshold: f32,
+    ) -> Self {
+        let take = |choice: &mut Choice, id: Option<Uuid>| {
+            if choice.source != Source::User && id.is_some() {
+                *choice = Choice {
+                    id,
+                    confidence: LLM_CONFIDENCE,
+                    source: Source::Llm,
+                };
+            }
+        };
+        take(&mut self.project, answer.project_id);
+        take(&mut self.activity_type, answer.activity_type_id);
+        take(&mut self.work_mode, answer.work_mode_id);
+        take(&mut self.task_category, answer.task_category_id);
+        if given.billable.is_none() {
+            self.billable = answer.billable;
+            self.billable_confidence = LLM_CONFIDENCE;
+        }
+        self.confidence = [
+            self.project.confidence,
+            self.activity_type.confidence,
+            self.work_mode.confidence,
+            self.task_category.confidence,
+            self.time_confidence,
+        ]
+        .into_iter()
+        .fold(1.0, f32::min);
+        self.needs_review = self.confidence < threshold;
+        self
+    }
+}
+
 fn lookup<'a>(table: &'a [(&str, &str)], key: &str) -> Option<&'a str> {
     table.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
 }

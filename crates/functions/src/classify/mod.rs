@@ -11,18 +11,24 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 use sqlx::PgPool;
-use tally_ai::{Extraction, Given, Input, RULES_VERSION, extract};
+use tally_ai::{
+    Extraction, Given, Input, RULES_VERSION, extract,
+    llm::{Llm, LlmAnswer, LlmError, PROMPT_VERSION},
+};
 use tally_core::{DbRole, RequestContext};
 use uuid::Uuid;
 
 use crate::{
-    embeddings::Embeddings,
     error::{FnError, FnResult},
     logs::row::{self, LogRow},
+    providers::{Embeddings, Providers},
 };
 
 /// The provider name recorded for the built-in extractor.
 pub const BUILTIN: &str = "builtin";
+
+/// The provider name recorded for an OpenAI-compatible LLM.
+pub const OPENAI: &str = "openai";
 
 /// A classified log and the extraction that classified it.
 pub struct Classified {
@@ -37,7 +43,7 @@ pub struct Classified {
 /// transaction) so that its nearest finalized logs vote, and the vector is stored with it.
 pub async fn classify(
     pool: &PgPool,
-    embeddings: &Embeddings,
+    providers: &Providers,
     ctx: &RequestContext,
     log_id: Uuid,
     review_threshold: f32,
@@ -54,7 +60,12 @@ pub async fn classify(
     let embedding = if text.trim().is_empty() {
         None
     } else {
-        embeddings.embed(&text).await
+        providers.embeddings.embed(&text).await
+    };
+    // The LLM is asked outside any transaction: a slow answer holds no lock.
+    let asked = match &providers.llm {
+        Some(llm) => Some(ask(llm, &text, &log, &context).await?),
+        None => None,
     };
 
     let mut tx = ctx.begin(pool).await?;
@@ -66,7 +77,7 @@ pub async fn classify(
     }
     let given = given(&log);
     let started = Instant::now();
-    let extraction = extract(
+    let mut extraction = extract(
         &Input {
             text: &text,
             given: &given,
@@ -76,7 +87,18 @@ pub async fn classify(
         &candidates,
         review_threshold,
     );
-    let latency_ms = started.elapsed().as_millis().min(i32::MAX as u128) as i32;
+    let mut latency_ms = started.elapsed().as_millis().min(i32::MAX as u128) as i32;
+    let mut source = (BUILTIN.to_owned(), RULES_VERSION.to_owned(), None);
+    if let Some(asked) = &asked {
+        for failure in &asked.failures {
+            record_failure(&mut tx, &current, asked, failure).await?;
+        }
+        if let Some(answer) = &asked.answer {
+            extraction = extraction.with_llm(answer, &given, review_threshold);
+            latency_ms = asked.latency_ms;
+            source = (OPENAI.to_owned(), asked.model.clone(), answer.tokens);
+        }
+    }
     let finalized = current.status == "finalized";
     apply(&mut current, &extraction);
     if !finalized {
@@ -90,14 +112,14 @@ pub async fn classify(
     let log = row::save(&mut tx, &current).await?;
     let extraction = sqlx::query_scalar::<_, Value>(
         "insert into public.ai_extractions as e (org_id, user_id, time_log_id, provider, model, \
-                prompt_version, input, output, confidences, status, latency_ms) \
-         values ($1, $2, $3, $4, $5, $5, $6, $7, $8, 'ok', $9) returning to_jsonb(e)",
+                prompt_version, input, output, confidences, status, latency_ms, tokens) \
+         values ($1, $2, $3, $4, $5, $10, $6, $7, $8, 'ok', $9, $11) returning to_jsonb(e)",
     )
     .bind(current.org_id)
     .bind(current.user_id)
     .bind(current.id)
-    .bind(BUILTIN)
-    .bind(RULES_VERSION)
+    .bind(&source.0)
+    .bind(&source.1)
     .bind(json!({
         "text": text, "given": given, "tz": context.tz.name(), "now": log_created(&current),
         "embedding_model": embedding.as_ref().map(|(model, _)| model),
@@ -106,6 +128,12 @@ pub async fn classify(
     .bind(serde_json::to_value(&extraction).map_err(FnError::internal)?)
     .bind(confidences(&extraction))
     .bind(latency_ms)
+    .bind(if source.0 == OPENAI {
+        PROMPT_VERSION
+    } else {
+        RULES_VERSION
+    })
+    .bind(source.2.and_then(|t| i32::try_from(t).ok()))
     .fetch_one(&mut *tx)
     .await?;
     if let Some((model, vector)) = &embedding {
@@ -113,6 +141,75 @@ pub async fn classify(
     }
     tx.commit().await?;
     Ok(Classified { log, extraction })
+}
+
+/// What the LLM said: its valid answer (if any) and the attempts that failed.
+struct Asked {
+    model: String,
+    answer: Option<LlmAnswer>,
+    failures: Vec<(String, &'static str)>,
+    latency_ms: i32,
+}
+
+/// Asks the LLM; an invalid answer is asked once more, then the rules' result stands. A
+/// time-out, 429 or 5xx is 503, so the queue retries the job later.
+async fn ask(llm: &Llm, text: &str, log: &LogRow, context: &context::Context) -> FnResult<Asked> {
+    let times = tally_ai::time::parse(text, log.created_at, context.tz);
+    let mut asked = Asked {
+        model: llm.model().to_owned(),
+        answer: None,
+        failures: Vec::new(),
+        latency_ms: 0,
+    };
+    for _ in 0..2 {
+        let started = Instant::now();
+        let result = llm.ask(text, &times, &context.candidates).await;
+        asked.latency_ms += started.elapsed().as_millis().min(i32::MAX as u128) as i32;
+        match result {
+            Ok(answer) => {
+                asked.answer = Some(answer);
+                break;
+            }
+            Err(LlmError::Invalid(e)) => asked.failures.push((e, "invalid")),
+            Err(LlmError::Failed(e)) => {
+                asked.failures.push((e, "error"));
+                break;
+            }
+            Err(LlmError::Unavailable(e)) => {
+                return Err(FnError::new(
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    format!("The language model is unavailable: {e}"),
+                ));
+            }
+        }
+    }
+    Ok(asked)
+}
+
+/// Records an LLM attempt that gave nothing usable.
+async fn record_failure(
+    conn: &mut sqlx::PgConnection,
+    log: &LogRow,
+    asked: &Asked,
+    (error, status): &(String, &'static str),
+) -> FnResult<()> {
+    sqlx::query(
+        "insert into public.ai_extractions (org_id, user_id, time_log_id, provider, model, \
+                prompt_version, status, error) \
+         values ($1, $2, $3, $4, $5, $6, $7::public.extraction_status, $8)",
+    )
+    .bind(log.org_id)
+    .bind(log.user_id)
+    .bind(log.id)
+    .bind(OPENAI)
+    .bind(&asked.model)
+    .bind(PROMPT_VERSION)
+    .bind(status)
+    .bind(error)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// The text a log is classified and embedded from: its comment and its attachments' text.

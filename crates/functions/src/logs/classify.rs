@@ -22,7 +22,7 @@ pub async fn run(
 ) -> FnResult<Value> {
     let done = classify::classify(
         state.pool(),
-        state.embeddings(),
+        state.providers(),
         ctx,
         body.log_id,
         state.ai().ai_review_threshold,

@@ -37,7 +37,7 @@ pub async fn run(state: &FunctionsState, ctx: &RequestContext, body: Recall) -> 
     if !(1..=100).contains(&limit) {
         return Err(FnError::bad_request("limit must be between 1 and 100"));
     }
-    let Some((model, vector)) = state.embeddings().embed(&body.query).await else {
+    let Some((model, vector)) = state.providers().embeddings.embed(&body.query).await else {
         return Err(FnError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",

@@ -3,5 +3,6 @@
 
 mod compat;
 mod embeddings;
+mod llm;
 mod pipeline;
 mod world;

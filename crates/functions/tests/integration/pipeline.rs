@@ -1,5 +1,5 @@
 use serde_json::{Value, json};
-use tally_functions::{Embeddings, job::ClassifyLogJob};
+use tally_functions::{Providers, job::ClassifyLogJob};
 use tally_jobs::{Handler, Job};
 
 use crate::world::World;
@@ -321,7 +321,7 @@ async fn a_dead_classification_fails_the_log_with_the_reason() {
         attempts: 5,
         max_attempts: 5,
     };
-    ClassifyLogJob::new(w.app.db.requests.clone(), Embeddings::off(), 0.6)
+    ClassifyLogJob::new(w.app.db.requests.clone(), Providers::rules_only(), 0.6)
         .dead(&job, "LLM timed out")
         .await;
     let rows = w

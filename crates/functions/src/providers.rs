@@ -1,16 +1,36 @@
-//! The embedder, loaded on first use (the built-in model is read from disk, or fetched once,
-//! only when a log is first embedded). When it cannot be loaded, classification goes on
-//! without nearest-neighbour votes and `recall` answers 503.
+//! The AI providers classification uses: the embedder, loaded on first use (the built-in model
+//! is read from disk, or fetched once, only when a log is first embedded — when it cannot be
+//! loaded, classification goes on without nearest-neighbour votes and `recall` answers 503),
+//! and the optional LLM.
 
 use std::sync::Arc;
 
-use tally_ai::embed::Embedder;
+use tally_ai::{embed::Embedder, llm::Llm};
 use tally_jobs::BoxFuture;
 use tokio::sync::OnceCell;
 
 /// Loads the embedder.
 pub type Loader =
     Box<dyn Fn() -> BoxFuture<'static, Result<Arc<dyn Embedder>, String>> + Send + Sync>;
+
+/// Everything classification may call out to.
+#[derive(Clone)]
+pub struct Providers {
+    /// Sentence embeddings.
+    pub embeddings: Embeddings,
+    /// An OpenAI-compatible chat model, when configured.
+    pub llm: Option<Arc<Llm>>,
+}
+
+impl Providers {
+    /// Rules only: no embeddings, no LLM.
+    pub fn rules_only() -> Self {
+        Self {
+            embeddings: Embeddings::off(),
+            llm: None,
+        }
+    }
+}
 
 /// The configured embedder, if any, loaded once.
 #[derive(Clone)]
