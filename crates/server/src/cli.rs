@@ -1,4 +1,4 @@
-//! The command line: `tally serve | worker | eval | models | migrate | keys [--json] | db`.
+//! The command line: `tally serve | worker | demo | eval | models | migrate | keys [--json] | db`.
 
 use std::path::PathBuf;
 
@@ -27,6 +27,9 @@ pub enum Command {
     Serve,
     /// Run only the background workers (classification and scheduled jobs).
     Worker,
+    /// Seed a demo organization (a person in each role, a team, projects) with a month of
+    /// classified logs, and print how to sign in.
+    Demo,
     /// Fetch the model files Tally runs offline (the embedding model) now, not on first use.
     Models,
     /// Run the labelled set of log comments through the extractor and print its accuracy.
@@ -70,6 +73,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => serve::serve(config).await,
         Command::Worker => serve::work(config).await,
+        Command::Demo => crate::demo::command(config).await,
         Command::Models => {
             let dir = crate::models::minilm_dir()
                 .await

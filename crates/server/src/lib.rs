@@ -10,6 +10,7 @@
 pub mod app;
 pub mod cli;
 pub mod database;
+pub mod demo;
 pub mod embedded;
 pub mod eval;
 pub mod health;

@@ -3,6 +3,7 @@
 
 mod cli;
 mod constraints;
+mod demo;
 mod embedded;
 mod eval;
 mod fixture;
