@@ -229,7 +229,7 @@ pub async fn seed(
     let mut done = 0usize;
     while workers.run_one().await? {
         done += 1;
-        if done % 100 == 0 {
+        if done.is_multiple_of(100) {
             eprintln!("demo: {done}/{logs} classified");
         }
     }
