@@ -1,7 +1,8 @@
 //! Which database Tally uses: `DATABASE_URL` (managed by someone else) or the embedded
 //! cluster (started, and later stopped, by Tally).
 
-use tally_core::Config;
+use sqlx::PgPool;
+use tally_core::{Config, db};
 
 use crate::embedded::{Cluster, ClusterOptions};
 
@@ -35,6 +36,16 @@ impl Database {
             owner_url: cluster.url(),
             cluster: Some(cluster),
         })
+    }
+
+    /// Migrates the database, then connects the owner pool and a request pool of `size`
+    /// connections (as `tally_authenticator`).
+    pub async fn pools(&self, config: &Config, size: u32) -> anyhow::Result<(PgPool, PgPool)> {
+        let secret = config.jwt_secret()?;
+        let owner = db::connect_owner(&self.owner_url).await?;
+        db::migrate(&owner).await?;
+        let requests = db::connect_requests(&owner, &self.owner_url, &secret, size).await?;
+        Ok((owner, requests))
     }
 
     /// Stops the embedded cluster if Tally started it.

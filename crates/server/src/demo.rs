@@ -255,11 +255,7 @@ pub async fn seed(
 pub async fn command(config: tally_core::Config) -> anyhow::Result<()> {
     let database = crate::database::Database::open(&config).await?;
     let result = async {
-        let secret = config.jwt_secret()?;
-        let owner = tally_core::db::connect_owner(&database.owner_url).await?;
-        tally_core::db::migrate(&owner).await?;
-        let requests =
-            tally_core::db::connect_requests(&owner, &database.owner_url, &secret, 4).await?;
+        let (owner, requests) = database.pools(&config, 4).await?;
         let providers = crate::models::providers(&config);
         let workers = crate::workers::workers(&requests, &config, &providers);
         match seed(&owner, &workers, 30, Utc::now()).await? {

@@ -324,11 +324,7 @@ pub async fn command(
 ) -> anyhow::Result<()> {
     let database = crate::database::Database::open(&config).await?;
     let result = async {
-        let secret = config.jwt_secret()?;
-        let owner = tally_core::db::connect_owner(&database.owner_url).await?;
-        tally_core::db::migrate(&owner).await?;
-        let requests =
-            tally_core::db::connect_requests(&owner, &database.owner_url, &secret, 4).await?;
+        let (owner, requests) = database.pools(&config, 4).await?;
         let report = run(&owner, &requests, dir, cases, config.ai.ai_review_threshold).await?;
         println!("{report}");
         if misses {

@@ -121,11 +121,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 pub async fn work(config: Config) -> anyhow::Result<()> {
     let database = Database::open(&config).await?;
     let result = async {
-        let secret = config.jwt_secret()?;
-        let owner = db::connect_owner(&database.owner_url).await?;
-        db::migrate(&owner).await?;
-        let pool =
-            db::connect_requests(&owner, &database.owner_url, &secret, REQUEST_POOL_SIZE).await?;
+        let (owner, pool) = database.pools(&config, REQUEST_POOL_SIZE).await?;
         owner.close().await;
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let providers = crate::models::providers(&config);
