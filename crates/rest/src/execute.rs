@@ -6,7 +6,8 @@ use tally_core::RequestContext;
 
 use crate::{
     error::{RestError, RestResult},
-    query::{Bind, Sql},
+    query::{Bind, CountQuery, Sql},
+    request::prefer::{Count, ESTIMATED_EXACT_UP_TO},
 };
 
 /// What a statement produced.
@@ -22,6 +23,49 @@ pub struct Outcome {
     pub first: Option<String>,
     /// For an upsert with a representation: how many rows were inserted (not updated).
     pub inserted: Option<i64>,
+}
+
+fn with_binds(
+    mut query: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    binds: Vec<Bind>,
+) -> sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    for bind in binds {
+        query = match bind {
+            Bind::Text(v) => query.bind(v),
+            Bind::TextArray(v) => query.bind(v),
+            Bind::Int(v) => query.bind(v),
+        };
+    }
+    query
+}
+
+/// A planned total: the planner's row estimate of the read (`EXPLAIN`, as PostgREST does), or
+/// for `estimated`, the exact count when that estimate is small.
+async fn total(conn: &mut sqlx::PgConnection, count: CountQuery) -> Result<i64, sqlx::Error> {
+    let plan: serde_json::Value = with_binds(
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "explain (format json) select 1 {}",
+            count.from
+        ))),
+        count.binds.clone(),
+    )
+    .fetch_one(&mut *conn)
+    .await?
+    .try_get(0)?;
+    let planned = plan[0]["Plan"]["Plan Rows"].as_f64().unwrap_or(0.0).round() as i64;
+    if count.kind == Count::Planned || planned > ESTIMATED_EXACT_UP_TO {
+        return Ok(planned);
+    }
+    with_binds(
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "select count(*) {}",
+            count.from
+        ))),
+        count.binds,
+    )
+    .fetch_one(conn)
+    .await?
+    .try_get(0)
 }
 
 /// Runs `sql` as the caller. `check` may refuse the outcome, rolling the work back.
@@ -41,15 +85,8 @@ pub async fn run(
         ctx.begin(pool).await
     }
     .map_err(db_error)?;
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.text));
-    for bind in sql.binds {
-        query = match bind {
-            Bind::Text(v) => query.bind(v),
-            Bind::TextArray(v) => query.bind(v),
-            Bind::Int(v) => query.bind(v),
-        };
-    }
-    let outcome = if sql.counts_affected {
+    let query = with_binds(sqlx::query(sqlx::AssertSqlSafe(sql.text)), sql.binds);
+    let mut outcome = if sql.counts_affected {
         let done = query.execute(&mut *tx).await.map_err(db_error)?;
         Outcome {
             page: i64::try_from(done.rows_affected()).unwrap_or(i64::MAX),
@@ -65,6 +102,9 @@ pub async fn run(
             inserted: row.try_get("inserted").ok().flatten(),
         }
     };
+    if let Some(count) = sql.count {
+        outcome.total = Some(total(&mut tx, count).await.map_err(db_error)?);
+    }
     if let Err(e) = check(&outcome) {
         tx.rollback().await.map_err(db_error)?;
         return Err(e);

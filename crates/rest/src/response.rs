@@ -164,7 +164,7 @@ pub fn write(request: &ApiRequest, outcome: Outcome) -> Response {
     let range = match request.method {
         Method::POST => format!(
             "*/{}",
-            if request.prefer.count {
+            if request.prefer.count.is_some() {
                 outcome.page.to_string()
             } else {
                 "*".into()

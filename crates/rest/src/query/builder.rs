@@ -34,6 +34,20 @@ pub struct Sql {
     pub binds: Vec<Bind>,
     /// The statement returns no rows: the count is the number of rows it affected.
     pub counts_affected: bool,
+    /// A planned or estimated total, counted by statements of its own in the same
+    /// transaction (an exact total is part of the statement itself).
+    pub count: Option<CountQuery>,
+}
+
+/// The rows a read would return, as `from … where …` with its own parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CountQuery {
+    /// Planned or estimated.
+    pub kind: crate::request::prefer::Count,
+    /// `from <relation> t0 where …`.
+    pub from: String,
+    /// Its parameters, `$1` first.
+    pub binds: Vec<Bind>,
 }
 
 impl Sql {

@@ -8,7 +8,7 @@ pub mod read;
 pub mod rpc;
 pub mod write;
 
-pub use builder::{Bind, Sql};
+pub use builder::{Bind, CountQuery, Sql};
 
 #[cfg(test)]
 mod tests;

@@ -5,11 +5,11 @@ use axum::http::StatusCode;
 
 use crate::{
     error::{RestError, RestResult},
-    request::ApiRequest,
+    request::{ApiRequest, prefer::Count},
     schema::{SchemaCache, Table, qualified},
 };
 
-use super::builder::{Scope, Sql, order_clause, paging, select_list, where_clause};
+use super::builder::{CountQuery, Scope, Sql, order_clause, paging, select_list, where_clause};
 
 /// The relation a request targets, or PGRST205.
 pub fn relation<'a>(cache: &'a SchemaCache, schema: &str, name: &str) -> RestResult<&'a Table> {
@@ -91,18 +91,36 @@ pub fn build(cache: &SchemaCache, request: &ApiRequest, name: &str) -> RestResul
     let table = relation(cache, &request.schema, name)?;
     let mut sql = Sql::default();
     let source = qualified(&table.schema, &table.name);
-    let count = if request.prefer.count {
-        let scope = Scope {
-            table,
-            alias: "t0",
-            depth: 0,
-        };
-        let top = request.modifiers(&[]);
-        let (_, inner) = select_list(&mut sql, cache, scope, &request.select, request, &[])?;
-        let filters = where_clause(&mut sql, scope, &top.logic, &inner)?;
-        Some(format!("(select count(*) from {source} t0{filters})"))
-    } else {
-        None
+    let count = match request.prefer.count {
+        None => None,
+        Some(kind) => {
+            let scope = Scope {
+                table,
+                alias: "t0",
+                depth: 0,
+            };
+            let top = request.modifiers(&[]);
+            // An exact total is a subquery of the statement; a planned one is asked of the
+            // planner afterwards, with parameters of its own.
+            let mut own = Sql::default();
+            let target = if kind == Count::Exact {
+                &mut sql
+            } else {
+                &mut own
+            };
+            let (_, inner) = select_list(target, cache, scope, &request.select, request, &[])?;
+            let filters = where_clause(target, scope, &top.logic, &inner)?;
+            if kind == Count::Exact {
+                Some(format!("(select count(*) from {source} t0{filters})"))
+            } else {
+                sql.count = Some(CountQuery {
+                    kind,
+                    from: format!("from {source} t0{filters}"),
+                    binds: own.binds,
+                });
+                None
+            }
+        }
     };
     let text = shape(&mut sql, cache, table, request, &source, true, count)?;
     sql.push(&text);

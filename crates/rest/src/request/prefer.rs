@@ -16,13 +16,27 @@ pub enum Return {
     HeadersOnly,
 }
 
+/// How `Prefer: count=` counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Count {
+    /// `count(*)` over the filtered rows.
+    Exact,
+    /// The planner's row estimate (`EXPLAIN`): cheap on large tables.
+    Planned,
+    /// Exact up to [`ESTIMATED_EXACT_UP_TO`] planned rows, planned beyond.
+    Estimated,
+}
+
+/// Up to this many planned rows, `count=estimated` counts exactly.
+pub const ESTIMATED_EXACT_UP_TO: i64 = 1000;
+
 /// Parsed preferences.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Preferences {
     /// `return=`.
     pub return_: Return,
     /// `count=exact|planned|estimated`.
-    pub count: bool,
+    pub count: Option<Count>,
     /// `resolution=merge-duplicates` (true) / `ignore-duplicates` (false).
     pub resolution: Option<bool>,
     /// `missing=default`.
@@ -61,8 +75,16 @@ impl Preferences {
                         prefs.return_ = Return::HeadersOnly;
                         true
                     }
-                    "count=exact" | "count=planned" | "count=estimated" => {
-                        prefs.count = true;
+                    "count=exact" => {
+                        prefs.count = Some(Count::Exact);
+                        true
+                    }
+                    "count=planned" => {
+                        prefs.count = Some(Count::Planned);
+                        true
+                    }
+                    "count=estimated" => {
+                        prefs.count = Some(Count::Estimated);
                         true
                     }
                     "resolution=merge-duplicates" => {
@@ -133,7 +155,7 @@ mod tests {
                 .expect("valid in this test"),
         );
         let p = Preferences::parse(&headers).expect("valid in this test");
-        assert!(p.count && p.rollback);
+        assert!(p.count == Some(Count::Exact) && p.rollback);
         assert_eq!(p.return_, Return::Representation);
         assert_eq!(p.resolution, Some(true));
         headers.append(

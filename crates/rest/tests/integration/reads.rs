@@ -126,6 +126,40 @@ async fn paging_counts_single_and_head() {
         (status, headers["content-range"].to_str().unwrap()),
         (200, "0-3/*")
     );
+    // Planned: the planner's estimate (fresh statistics make it the table's 4 rows);
+    // estimated: exact while the estimate is small — here the 3 books over 100 pages.
+    sqlx::query("analyze public.books")
+        .execute(&rest.app.db.owner)
+        .await
+        .unwrap();
+    for (prefer, path, range) in [
+        (
+            "count=planned",
+            "/books?select=id&order=id&limit=2",
+            "0-1/4",
+        ),
+        (
+            "count=estimated",
+            "/books?select=id&pages=gt.100&limit=1",
+            "0-0/3",
+        ),
+        (
+            "count=estimated",
+            "/books?select=id&author_id=eq.1&limit=1",
+            "0-0/2",
+        ),
+    ] {
+        let (status, headers, body) = parts(
+            rest.req(Method::GET, path)
+                .header("prefer", prefer)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        let got = headers.get("content-range").and_then(|v| v.to_str().ok());
+        assert_eq!((status, got), (206, Some(range)), "{prefer} {path}: {body}");
+    }
     let (status, headers, _) = parts(
         rest.req(Method::GET, "/books?id=eq.99")
             .header("prefer", "count=exact")
