@@ -32,6 +32,19 @@ pub struct Term {
     pub keywords: Vec<String>,
 }
 
+#[cfg(test)]
+impl Term {
+    /// A term for tests: a fresh id, the key's words as its name.
+    pub(crate) fn for_test(key: &str, keywords: &[&str]) -> Self {
+        Self {
+            id: Uuid::new_v4(),
+            key: key.into(),
+            name: key.replace('_', " "),
+            keywords: keywords.iter().map(|k| (*k).into()).collect(),
+        }
+    }
+}
+
 /// A finalized log close to this one, with the labels a person confirmed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Neighbour {

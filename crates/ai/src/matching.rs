@@ -252,12 +252,7 @@ mod tests {
     use super::*;
 
     fn term(key: &str, keywords: &[&str]) -> Term {
-        Term {
-            id: Uuid::new_v4(),
-            key: key.into(),
-            name: key.replace('_', " "),
-            keywords: keywords.iter().map(|k| (*k).into()).collect(),
-        }
+        Term::for_test(key, keywords)
     }
 
     fn proj(name: &str, code: Option<&str>, aliases: &[&str]) -> Project {

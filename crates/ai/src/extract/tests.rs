@@ -4,12 +4,7 @@ use super::*;
 use crate::candidates::{Neighbour, Project, Term};
 
 fn term(key: &str, keywords: &[&str]) -> Term {
-    Term {
-        id: Uuid::new_v4(),
-        key: key.into(),
-        name: key.replace('_', " "),
-        keywords: keywords.iter().map(|k| (*k).into()).collect(),
-    }
+    Term::for_test(key, keywords)
 }
 
 fn fixture() -> Candidates {
