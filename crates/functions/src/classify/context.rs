@@ -53,37 +53,50 @@ pub async fn load(conn: &mut PgConnection, log: &LogRow) -> FnResult<Context> {
         billable,
     })
     .collect();
+    let [activity_types, work_modes, task_categories] = vocabularies(conn, log.org_id).await?;
     Ok(Context {
         tz,
         attachment_text,
         candidates: Candidates {
             projects,
-            activity_types: vocabulary(conn, "activity_types", log.org_id).await?,
-            work_modes: vocabulary(conn, "work_modes", log.org_id).await?,
-            task_categories: vocabulary(conn, "task_categories", log.org_id).await?,
+            activity_types,
+            work_modes,
+            task_categories,
             neighbours: Vec::new(),
         },
     })
 }
 
-async fn vocabulary(conn: &mut PgConnection, table: &str, org: Uuid) -> FnResult<Vec<Term>> {
-    // `table` is one of three literals above, never input.
-    let sql = format!(
-        "select distinct on (key) id, key, name, keywords from public.{table} \
+/// The three vocabularies in one round trip: activity types, work modes, task categories.
+async fn vocabularies(conn: &mut PgConnection, org: Uuid) -> FnResult<[Vec<Term>; 3]> {
+    let rows = sqlx::query_as::<_, (i32, Uuid, String, String, Vec<String>)>(
+        "with terms as ( \
+           select 0 as vocabulary, id, org_id, key, name, keywords, deleted_at, archived_at \
+             from public.activity_types \
+           union all select 1, id, org_id, key, name, keywords, deleted_at, archived_at \
+             from public.work_modes \
+           union all select 2, id, org_id, key, name, keywords, deleted_at, archived_at \
+             from public.task_categories) \
+         select distinct on (vocabulary, key) vocabulary, id, key, name, keywords from terms \
          where (org_id = $1 or org_id is null) and deleted_at is null and archived_at is null \
-         order by key, org_id nulls last"
-    );
-    let rows = sqlx::query_as::<_, (Uuid, String, String, Vec<String>)>(sqlx::AssertSqlSafe(sql))
-        .bind(org)
-        .fetch_all(conn)
-        .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, key, name, keywords)| Term {
-            id,
-            key,
-            name,
-            keywords,
-        })
-        .collect())
+         order by vocabulary, key, org_id nulls last",
+    )
+    .bind(org)
+    .fetch_all(conn)
+    .await?;
+    let mut out: [Vec<Term>; 3] = Default::default();
+    for (vocabulary, id, key, name, keywords) in rows {
+        if let Some(terms) = usize::try_from(vocabulary)
+            .ok()
+            .and_then(|v| out.get_mut(v))
+        {
+            terms.push(Term {
+                id,
+                key,
+                name,
+                keywords,
+            });
+        }
+    }
+    Ok(out)
 }
