@@ -75,7 +75,8 @@ pub struct AiSettings {
     /// (`TALLY_AI_REVIEW_THRESHOLD`, default 0.6).
     #[serde(default = "defaults::review_threshold")]
     pub ai_review_threshold: f32,
-    /// Jobs a worker runs at once (`TALLY_WORKER_CONCURRENCY`, default 2).
+    /// Jobs a worker runs at once (`TALLY_WORKER_CONCURRENCY`, default 2); 0 makes `tally serve`
+    /// an HTTP-only instance (jobs then need a `tally worker` somewhere).
     #[serde(default = "defaults::worker_concurrency")]
     pub worker_concurrency: usize,
     /// Where sentence embeddings come from (`TALLY_EMBEDDINGS`: `builtin`, `openai`, `none`).
@@ -347,11 +348,6 @@ impl Config {
         if self.ai.embeddings == Embeddings::Openai && self.ai.embeddings_url.is_none() {
             return Err(Error::Config(
                 "TALLY_EMBEDDINGS=openai needs TALLY_EMBEDDINGS_URL".into(),
-            ));
-        }
-        if self.ai.worker_concurrency == 0 {
-            return Err(Error::Config(
-                "TALLY_WORKER_CONCURRENCY must be at least 1".into(),
             ));
         }
         if self.jwt_expiry < 30 {

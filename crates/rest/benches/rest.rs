@@ -2,7 +2,8 @@
 //! clients on loopback (a) list a member's 50 newest logs with the project embedded, and
 //! (b) insert one log with `return=representation` — through `/rest/v1`, and side by side
 //! the same SQL over the same pool with the same role and claims. Prints requests/s, p50,
-//! p99 and the ratio. Run with `scripts/bench-rest` (release build).
+//! p99 and the ratio. The server runs no workers (`TALLY_WORKER_CONCURRENCY=0`, as an
+//! HTTP-only instance would), so classifying the inserted logs does not share its cores. Run with `scripts/bench-rest` (release build).
 
 use std::{
     sync::Arc,
@@ -23,7 +24,10 @@ use tokio::task::JoinSet;
 use uuid::Uuid;
 
 const CONCURRENCY: usize = 8;
-const RUN_FOR: Duration = Duration::from_secs(5);
+/// Each side runs this long per round, after an unmeasured warm-up of the same length.
+const ROUND: Duration = Duration::from_secs(3);
+/// Rounds alternate REST and direct, so drift (autovacuum, caches) hits both alike.
+const ROUNDS: usize = 4;
 const ORGS: i64 = 100;
 const USERS_PER_ORG: i64 = 10;
 const LOGS: i64 = 1_000_000;
@@ -36,7 +40,9 @@ struct Person {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let app = TestApp::spawn().await?;
+    // An HTTP-only instance: the classification of the inserted logs is measured by
+    // `scripts/bench-pipeline`, not here.
+    let app = TestApp::spawn_with(|c| c.ai.worker_concurrency = 0).await?;
     let started = Instant::now();
     load(&app.db.owner).await?;
     println!(
@@ -70,9 +76,9 @@ async fn main() -> anyhow::Result<()> {
             p.id
         )
     };
-    let rest_a = run({
+    let rest_a = {
         let (people, http, base, anon) = (people.clone(), http.clone(), base.clone(), anon.clone());
-        move |i| {
+        move |i: usize| {
             let p = &people[i % people.len()];
             let request = http
                 .get(format!("{base}/time_logs?{}", list_query(p)))
@@ -86,25 +92,23 @@ async fn main() -> anyhow::Result<()> {
                     .unwrap_or(false)
             }
         }
-    })
-    .await;
-    let direct_a = run({
+    };
+    let direct_a = {
         let (people, cache, pool) = (people.clone(), cache.clone(), app.db.requests.clone());
-        move |i| {
+        move |i: usize| {
             let p = &people[i % people.len()];
             let (sql, ctx) = prepare(&cache, Method::GET, &list_query(p), None, p);
             let pool = pool.clone();
             async move { direct(&pool, ctx, sql, true).await }
         }
-    })
-    .await;
-    report(&rest_a, &direct_a);
+    };
+    compare(rest_a, direct_a).await;
 
     println!("\n(b) insert one log with return=representation");
     let body = |p: &Person| json!({"org_id": p.org, "user_id": p.id, "comment": "bench", "duration_minutes": 30});
-    let rest_b = run({
+    let rest_b = {
         let (people, http, base, anon) = (people.clone(), http.clone(), base.clone(), anon.clone());
-        move |i| {
+        move |i: usize| {
             let p = &people[i % people.len()];
             let request = http
                 .post(format!("{base}/time_logs"))
@@ -120,19 +124,17 @@ async fn main() -> anyhow::Result<()> {
                     .unwrap_or(false)
             }
         }
-    })
-    .await;
-    let direct_b = run({
+    };
+    let direct_b = {
         let (people, cache, pool) = (people.clone(), cache.clone(), app.db.requests.clone());
-        move |i| {
+        move |i: usize| {
             let p = &people[i % people.len()];
             let (sql, ctx) = prepare(&cache, Method::POST, "", Some(body(p)), p);
             let pool = pool.clone();
             async move { direct(&pool, ctx, sql, false).await }
         }
-    })
-    .await;
-    report(&rest_b, &direct_b);
+    };
+    compare(rest_b, direct_b).await;
     app.stop().await?;
     Ok(())
 }
@@ -213,20 +215,48 @@ async fn load(owner: &PgPool) -> anyhow::Result<()> {
            select m.org_id, m.user_id, (select id from projects pr where pr.org_id = m.org_id order by id limit 1),
                   'log ' || g, now() - make_interval(mins => g), now() - make_interval(mins => g) + interval '30 minutes', 30, 'ready'
            from memberships m, generate_series(1, {per_user}) g;
-         alter table time_logs enable trigger time_logs_prepare;
-         analyze;",
+         alter table time_logs enable trigger time_logs_prepare;",
         per_user = LOGS / users
     );
     sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
         .execute(owner)
         .await?;
+    // Measure a settled table, not the autovacuum that a million fresh rows would start.
+    sqlx::raw_sql("vacuum (analyze)").execute(owner).await?;
     Ok(())
 }
 
+#[derive(Default)]
 struct Run {
     latencies: Vec<Duration>,
     failed: u64,
     elapsed: Duration,
+}
+
+impl Run {
+    fn add(&mut self, other: Run) {
+        self.latencies.extend(other.latencies);
+        self.failed += other.failed;
+        self.elapsed += other.elapsed;
+    }
+}
+
+/// Warms both sides up, then runs them in alternating rounds and reports the totals.
+async fn compare<R, RF, D, DF>(rest: R, direct: D)
+where
+    R: Fn(usize) -> RF + Clone + Send + 'static,
+    RF: std::future::Future<Output = bool> + Send + 'static,
+    D: Fn(usize) -> DF + Clone + Send + 'static,
+    DF: std::future::Future<Output = bool> + Send + 'static,
+{
+    run(rest.clone()).await;
+    run(direct.clone()).await;
+    let (mut rest_total, mut direct_total) = (Run::default(), Run::default());
+    for _ in 0..ROUNDS {
+        rest_total.add(run(rest.clone()).await);
+        direct_total.add(run(direct.clone()).await);
+    }
+    report(&mut rest_total, &mut direct_total);
 }
 
 async fn run<F, Fut>(request: F) -> Run
@@ -240,7 +270,7 @@ where
         let request = request.clone();
         set.spawn(async move {
             let (mut latencies, mut failed, mut i) = (Vec::new(), 0u64, worker);
-            while started.elapsed() < RUN_FOR {
+            while started.elapsed() < ROUND {
                 let t = Instant::now();
                 if request(i).await {
                     latencies.push(t.elapsed());
@@ -262,11 +292,12 @@ where
         all.failed += failed;
     }
     all.elapsed = started.elapsed();
-    all.latencies.sort();
     all
 }
 
-fn report(rest: &Run, direct: &Run) {
+fn report(rest: &mut Run, direct: &mut Run) {
+    rest.latencies.sort();
+    direct.latencies.sort();
     let line = |name: &str, r: &Run| {
         let pct = |p: f64| {
             r.latencies

@@ -75,14 +75,17 @@ impl Server {
         let router = app::router(self.state.clone());
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let workers = tokio::spawn(
-            crate::workers::workers(
-                self.state.pool(),
-                self.state.config(),
-                self.state.functions().providers(),
+        // With a concurrency of 0 this instance only serves HTTP.
+        let workers = (self.state.config().ai.worker_concurrency > 0).then(|| {
+            tokio::spawn(
+                crate::workers::workers(
+                    self.state.pool(),
+                    self.state.config(),
+                    self.state.functions().providers(),
+                )
+                .run(stopped),
             )
-            .run(stopped),
-        );
+        });
         let served = axum::serve(self.listener, service)
             .with_graceful_shutdown(async move {
                 shutdown.await;
@@ -91,7 +94,9 @@ impl Server {
             })
             .await
             .context("the HTTP server failed");
-        if let Err(e) = workers.await {
+        if let Some(workers) = workers
+            && let Err(e) = workers.await
+        {
             tracing::error!(error = %e, "the workers ended abnormally");
         }
         self.state.pool().close().await;
@@ -119,6 +124,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 
 /// Runs only the background workers (`tally worker`) until SIGINT/SIGTERM.
 pub async fn work(config: Config) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        config.ai.worker_concurrency > 0,
+        "`tally worker` needs TALLY_WORKER_CONCURRENCY of at least 1"
+    );
     let database = Database::open(&config).await?;
     let result = async {
         let (owner, pool) = database.pools(&config, REQUEST_POOL_SIZE).await?;
