@@ -3,22 +3,8 @@
 // (crates/functions/tests/integration/compat.rs), which passes TALLY_URL and TALLY_ANON_KEY.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createClient, FunctionsHttpError } from '@supabase/supabase-js';
-import ws from 'ws';
-
-const url = process.env.TALLY_URL;
-const anonKey = process.env.TALLY_ANON_KEY;
-assert.ok(url && anonKey, 'TALLY_URL and TALLY_ANON_KEY must be set');
-
-async function signedIn(email) {
-  const supabase = createClient(url, anonKey, {
-    auth: { autoRefreshToken: false, persistSession: false },
-    realtime: { transport: ws },
-  });
-  const { error } = await supabase.auth.signUp({ email, password: 'correct horse battery' });
-  assert.equal(error, null);
-  return supabase;
-}
+import { FunctionsHttpError } from '@supabase/supabase-js';
+import { signedIn } from './clients.mjs';
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -14,6 +14,10 @@
 //! | worker_concurrency | `TALLY_WORKER_CONCURRENCY` | `2` |
 //! | embeddings | `TALLY_EMBEDDINGS` | `builtin` (`openai`, `none`) |
 //! | embeddings_url, embeddings_api_key, embeddings_model | `TALLY_EMBEDDINGS_URL`, `…_API_KEY`, `…_MODEL` | none, none, `all-minilm` |
+//! | storage_backend | `TALLY_STORAGE_BACKEND` | `local` (`s3`) |
+//! | storage_dir | `TALLY_STORAGE_DIR` | `<data_dir>/storage` |
+//! | storage_upload_url_expiry | `TALLY_STORAGE_UPLOAD_URL_EXPIRY` | `60` seconds |
+//! | storage_s3_bucket, …_region, …_endpoint, …_access_key_id, …_secret_access_key | `TALLY_STORAGE_S3_*` | none, `us-east-1`, AWS, none, none |
 
 use std::{
     io::Write,
@@ -66,6 +70,50 @@ pub struct Config {
     /// Extraction settings.
     #[serde(flatten)]
     pub ai: AiSettings,
+    /// Where stored files go.
+    #[serde(flatten)]
+    pub storage: StorageSettings,
+}
+
+/// Settings of `/storage/v1` (`TALLY_*` like the others).
+#[derive(Debug, Clone, Deserialize)]
+pub struct StorageSettings {
+    /// `local` (files under `storage_dir`, the default) or `s3` (`TALLY_STORAGE_BACKEND`).
+    #[serde(default)]
+    pub storage_backend: StorageBackend,
+    /// Directory of the local backend (`TALLY_STORAGE_DIR`, default `<data_dir>/storage`).
+    #[serde(default)]
+    pub storage_dir: Option<PathBuf>,
+    /// Seconds a signed upload URL may be started within (`TALLY_STORAGE_UPLOAD_URL_EXPIRY`,
+    /// default 60).
+    #[serde(default = "defaults::upload_url_expiry")]
+    pub storage_upload_url_expiry: i64,
+    /// S3 bucket (`TALLY_STORAGE_S3_BUCKET`).
+    #[serde(default)]
+    pub storage_s3_bucket: Option<String>,
+    /// S3 region (`TALLY_STORAGE_S3_REGION`, default `us-east-1`).
+    #[serde(default = "defaults::s3_region")]
+    pub storage_s3_region: String,
+    /// S3-compatible endpoint, for services other than AWS (`TALLY_STORAGE_S3_ENDPOINT`).
+    #[serde(default)]
+    pub storage_s3_endpoint: Option<String>,
+    /// Access key id (`TALLY_STORAGE_S3_ACCESS_KEY_ID`).
+    #[serde(default)]
+    pub storage_s3_access_key_id: Option<String>,
+    /// Secret access key (`TALLY_STORAGE_S3_SECRET_ACCESS_KEY`).
+    #[serde(default)]
+    pub storage_s3_secret_access_key: Option<Redacted>,
+}
+
+/// Where stored files go.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageBackend {
+    /// Files on the local disk.
+    #[default]
+    Local,
+    /// An S3-compatible service.
+    S3,
 }
 
 /// Settings of the log pipeline's extractor (`TALLY_*` like the others).
@@ -240,6 +288,12 @@ mod defaults {
     pub fn llm_timeout() -> u64 {
         30
     }
+    pub fn upload_url_expiry() -> i64 {
+        60
+    }
+    pub fn s3_region() -> String {
+        "us-east-1".into()
+    }
 }
 
 impl std::fmt::Debug for Config {
@@ -264,6 +318,7 @@ impl std::fmt::Debug for Config {
             .field("cors_origins", &self.cors_origins)
             .field("auth", &self.auth)
             .field("ai", &self.ai)
+            .field("storage", &self.storage)
             .finish()
     }
 }
@@ -348,6 +403,18 @@ impl Config {
         if self.ai.embeddings == Embeddings::Openai && self.ai.embeddings_url.is_none() {
             return Err(Error::Config(
                 "TALLY_EMBEDDINGS=openai needs TALLY_EMBEDDINGS_URL".into(),
+            ));
+        }
+        if self.storage.storage_backend == StorageBackend::S3
+            && self.storage.storage_s3_bucket.is_none()
+        {
+            return Err(Error::Config(
+                "TALLY_STORAGE_BACKEND=s3 needs TALLY_STORAGE_S3_BUCKET".into(),
+            ));
+        }
+        if !(1..=7 * 24 * 3600).contains(&self.storage.storage_upload_url_expiry) {
+            return Err(Error::Config(
+                "TALLY_STORAGE_UPLOAD_URL_EXPIRY must be between 1 second and 7 days".into(),
             ));
         }
         if self.jwt_expiry < 30 {

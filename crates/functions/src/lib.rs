@@ -14,6 +14,7 @@ pub mod job;
 mod logs;
 mod providers;
 mod state;
+mod uploads;
 
 use axum::{
     Json, Router,
@@ -65,7 +66,7 @@ async fn dispatch(
 ) -> FnResult<(StatusCode, serde_json::Value)> {
     if !matches!(
         name,
-        "log-create" | "ai-classify" | "log-finalize" | "recall"
+        "log-create" | "ai-classify" | "log-finalize" | "recall" | "upload-presign"
     ) {
         return Err(FnError::new(
             StatusCode::NOT_FOUND,
@@ -87,6 +88,7 @@ async fn dispatch(
             StatusCode::OK,
             logs::classify::run(state, &ctx, parse(body)?).await?,
         )),
+        "upload-presign" => uploads::run(state, &ctx, parse(body)?).await,
         "recall" => Ok((
             StatusCode::OK,
             logs::recall::run(state, &ctx, parse(body)?).await?,

@@ -1,7 +1,9 @@
-//! What the functions reach: the request pool, the project's keys, the extraction settings.
+//! What the functions reach: the request pool, the project's keys, the extraction settings,
+//! the storage service.
 
 use sqlx::PgPool;
 use tally_core::{JwtKeys, config::AiSettings};
+use tally_storage::StorageState;
 
 use crate::providers::Providers;
 
@@ -12,17 +14,38 @@ pub struct FunctionsState {
     keys: JwtKeys,
     ai: AiSettings,
     providers: Providers,
+    storage: StorageState,
+    external_url: String,
 }
 
 impl FunctionsState {
-    /// State over the request pool.
-    pub fn new(pool: PgPool, keys: JwtKeys, ai: AiSettings, providers: Providers) -> Self {
+    /// State over the request pool; `external_url` is how clients reach this API.
+    pub fn new(
+        pool: PgPool,
+        keys: JwtKeys,
+        ai: AiSettings,
+        providers: Providers,
+        storage: StorageState,
+        external_url: String,
+    ) -> Self {
         Self {
             pool,
             keys,
             ai,
             providers,
+            storage,
+            external_url,
         }
+    }
+
+    /// The storage service (signed upload URLs).
+    pub fn storage(&self) -> &StorageState {
+        &self.storage
+    }
+
+    /// The URL clients reach this API at.
+    pub fn external_url(&self) -> &str {
+        &self.external_url
     }
 
     /// The AI providers.

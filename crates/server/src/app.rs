@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use anyhow::Context;
+
 use axum::{
     Router,
     http::{HeaderName, HeaderValue},
@@ -12,6 +14,7 @@ use tally_auth::AuthState;
 use tally_core::{Config, JwtKeys};
 use tally_functions::FunctionsState;
 use tally_rest::RestState;
+use tally_storage::{Backend, StorageState};
 use tower_http::{
     cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer},
     trace::TraceLayer,
@@ -27,12 +30,13 @@ struct Inner {
     config: Config,
     auth: AuthState,
     rest: RestState,
+    storage: StorageState,
     functions: FunctionsState,
 }
 
 impl AppState {
     /// State over the request pool (logged in as `tally_authenticator`).
-    pub async fn new(pool: PgPool, keys: JwtKeys, config: Config) -> Result<Self, sqlx::Error> {
+    pub async fn new(pool: PgPool, keys: JwtKeys, config: Config) -> anyhow::Result<Self> {
         let auth = AuthState::new(pool.clone(), keys.clone(), config.clone());
         let schemas = config
             .rest_schemas
@@ -41,11 +45,21 @@ impl AppState {
             .filter(|s| !s.is_empty())
             .collect();
         let rest = RestState::new(pool.clone(), keys.clone(), schemas).await?;
+        let backend = Backend::from_settings(&config.storage, &config.data_dir)
+            .context("opening the storage backend")?;
+        let storage = StorageState::new(
+            pool.clone(),
+            keys.clone(),
+            backend,
+            config.storage.storage_upload_url_expiry,
+        );
         let functions = FunctionsState::new(
             pool.clone(),
             keys.clone(),
             config.ai.clone(),
             crate::models::providers(&config),
+            storage.clone(),
+            config.external_url(),
         );
         Ok(Self(Arc::new(Inner {
             pool,
@@ -53,6 +67,7 @@ impl AppState {
             config,
             auth,
             rest,
+            storage,
             functions,
         })))
     }
@@ -60,6 +75,11 @@ impl AppState {
     /// The REST service's state.
     pub fn rest(&self) -> &RestState {
         &self.0.rest
+    }
+
+    /// The storage service's state.
+    pub fn storage(&self) -> &StorageState {
+        &self.0.storage
     }
 
     /// The functions' state.
@@ -93,12 +113,14 @@ pub fn router(state: AppState) -> Router {
     let auth = state.auth().clone();
     let rest = state.rest().clone();
     let functions = state.functions().clone();
+    let storage = state.storage().clone();
     let cors = cors(&state.config().cors_origins);
     Router::new()
         .route("/health", get(crate::health::health))
         .with_state(state)
         .nest("/auth/v1", tally_auth::router(auth))
         .nest("/rest/v1", tally_rest::router(rest))
+        .nest("/storage/v1", tally_storage::router(storage))
         .nest("/functions/v1", tally_functions::router(functions))
         .layer(cors)
         .layer(TraceLayer::new_for_http())

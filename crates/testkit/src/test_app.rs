@@ -25,6 +25,8 @@ pub struct TestApp {
     pub addr: SocketAddr,
     /// The project's keys (anon and service_role keys, signing user tokens).
     pub keys: JwtKeys,
+    /// The server's data directory (stored files live under `storage/`); removed on drop.
+    pub data_dir: std::path::PathBuf,
     state: AppState,
     runtime: Handle,
     shutdown: Option<watch::Sender<bool>>,
@@ -46,7 +48,7 @@ impl TestApp {
             std::env::temp_dir().join(format!("tally-test-{}", uuid::Uuid::new_v4().simple()));
         let mut config = Config::defaults()?.with_jwt_secret(TEST_JWT_SECRET)?;
         config.port = 0;
-        config.data_dir = data_dir;
+        config.data_dir = data_dir.clone();
         config.database_url = Some(db.owner_url().to_owned());
         configure(&mut config);
         let url = db.owner_url().to_owned();
@@ -91,12 +93,21 @@ impl TestApp {
         Ok(Self {
             addr,
             keys: JwtKeys::new(TEST_JWT_SECRET),
+            data_dir,
             state,
             runtime,
             shutdown: Some(shutdown),
             thread: Some(thread),
             db,
         })
+    }
+
+    /// An access token for `user`, as the auth service signs one (ten minutes).
+    pub fn user_token(&self, user: uuid::Uuid) -> String {
+        let exp = chrono::Utc::now().timestamp() + 600;
+        self.keys
+            .sign(&serde_json::json!({"sub": user, "role": "authenticated", "aud": "authenticated", "exp": exp}))
+            .unwrap_or_default()
     }
 
     /// `http://addr` + `path`.
@@ -116,10 +127,12 @@ impl TestApp {
     /// Stops the server and waits for requests in flight to finish.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         let thread = self.begin_stop();
-        match thread {
+        let stopped = match thread {
             Some(thread) => tokio::task::spawn_blocking(move || join(thread)).await?,
             None => Ok(()),
-        }
+        };
+        remove_data_dir(&self.data_dir);
+        stopped
     }
 
     fn begin_stop(&mut self) -> Option<JoinHandle<anyhow::Result<()>>> {
@@ -127,6 +140,14 @@ impl TestApp {
             let _ = tx.send(true);
         }
         self.thread.take()
+    }
+}
+
+fn remove_data_dir(dir: &std::path::Path) {
+    if let Err(e) = std::fs::remove_dir_all(dir)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        eprintln!("warning: could not remove {}: {e}", dir.display());
     }
 }
 
@@ -143,5 +164,6 @@ impl Drop for TestApp {
         {
             eprintln!("warning: the test server did not stop cleanly: {e:#}");
         }
+        remove_data_dir(&self.data_dir);
     }
 }

@@ -5,4 +5,5 @@ mod compat;
 mod embeddings;
 mod llm;
 mod pipeline;
+mod uploads;
 mod world;

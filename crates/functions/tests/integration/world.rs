@@ -66,11 +66,7 @@ impl World {
 
     /// A user's access token, as the auth service signs it.
     pub fn token(&self, who: &str) -> String {
-        let exp = chrono::Utc::now().timestamp() + 600;
-        self.app
-            .keys
-            .sign(&json!({"sub": self.ids[who], "role": "authenticated", "aud": "authenticated", "exp": exp}))
-            .unwrap()
+        self.app.user_token(self.ids[who])
     }
 
     /// Invokes a function like supabase-js: apikey, bearer token, JSON body.

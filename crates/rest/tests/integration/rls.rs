@@ -49,9 +49,7 @@ impl World {
     }
 
     fn token(&self, who: &str) -> String {
-        let claims = json!({"sub": self.ids[who], "role": "authenticated", "aud": "authenticated",
-                            "exp": chrono_now() + 600});
-        self.rest.app.keys.sign(&claims).unwrap()
+        self.rest.app.user_token(self.ids[who])
     }
 
     async fn get(&self, who: &str, path: &str) -> (u16, reqwest::header::HeaderMap, Value) {
@@ -66,13 +64,6 @@ impl World {
         )
         .await
     }
-}
-
-fn chrono_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 #[tokio::test]

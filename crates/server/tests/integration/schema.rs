@@ -7,7 +7,7 @@ use tally_testkit::TestDb;
 use uuid::Uuid;
 
 #[tokio::test]
-async fn every_public_table_has_rls_enabled_and_forced() -> anyhow::Result<()> {
+async fn every_reachable_table_has_rls_enabled_and_forced() -> anyhow::Result<()> {
     let db = TestDb::new().await?;
     let rows: Vec<(String, bool, bool)> = sqlx::query_as(
         "select relname::text, relrowsecurity, relforcerowsecurity from pg_class \
@@ -46,6 +46,29 @@ async fn every_public_table_has_rls_enabled_and_forced() -> anyhow::Result<()> {
         .filter(|(_, on, forced)| !on || !forced)
         .collect();
     assert!(open.is_empty(), "tables without forced RLS: {open:?}");
+    // So does every table a client role (anon, authenticated) may touch, in any schema.
+    let reachable: Vec<(String, bool)> = sqlx::query_as(
+        "select n.nspname || '.' || c.relname, c.relrowsecurity and c.relforcerowsecurity \
+         from pg_class c join pg_namespace n on n.oid = c.relnamespace \
+         where c.relkind in ('r', 'p') \
+           and n.nspname not in ('pg_catalog', 'information_schema') \
+           and (has_table_privilege('anon', c.oid, 'SELECT,INSERT,UPDATE,DELETE') \
+                or has_table_privilege('authenticated', c.oid, 'SELECT,INSERT,UPDATE,DELETE')) \
+         order by 1",
+    )
+    .fetch_all(&db.owner)
+    .await?;
+    for table in ["storage.buckets", "storage.objects", "public.time_logs"] {
+        assert!(
+            reachable.iter().any(|(t, _)| t == table),
+            "{table} is not reachable"
+        );
+    }
+    let open: Vec<_> = reachable.iter().filter(|(_, forced)| !forced).collect();
+    assert!(
+        open.is_empty(),
+        "reachable tables without forced RLS: {open:?}"
+    );
     Ok(())
 }
 

@@ -1,0 +1,135 @@
+//! Downloads: `GET|HEAD /object/{bucket}/{name}` (and `/object/authenticated/…`) as the
+//! caller, `GET /object/sign/…?token=` and `/object/public/…` as the server. The row decides
+//! (RLS for callers); the bytes are streamed from the backend, never held whole in memory.
+
+use axum::{
+    body::Body,
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use chrono::{DateTime, Utc};
+use object_store::ObjectStoreExt;
+use tally_core::RequestContext;
+
+use crate::{
+    backend::key,
+    error::{StorageError, StorageResult},
+    rows::{self, Object},
+    state::StorageState,
+};
+
+/// How the response is asked for.
+#[derive(Debug, Default, Clone)]
+pub struct Options {
+    /// `HEAD`: headers only.
+    pub head_only: bool,
+    /// `?download` / `?download=name`: served as an attachment.
+    pub download: Option<String>,
+}
+
+/// The object at `bucket/name` as `ctx` may read it.
+pub async fn download(
+    state: &StorageState,
+    ctx: &RequestContext,
+    bucket: &str,
+    name: &str,
+    options: &Options,
+) -> StorageResult<Response> {
+    let object = {
+        let mut tx = ctx.begin_read_only(state.pool()).await?;
+        rows::bucket(&mut tx, bucket).await?;
+        let object = rows::object(&mut tx, bucket, name).await?;
+        tx.commit().await?;
+        object.ok_or_else(StorageError::no_such_key)?
+    };
+    respond(state, bucket, name, &object, options).await
+}
+
+/// The object at `bucket/name` for a public bucket (no caller needed).
+pub async fn public(
+    state: &StorageState,
+    bucket: &str,
+    name: &str,
+    options: &Options,
+) -> StorageResult<Response> {
+    let ctx = RequestContext::service();
+    let mut tx = ctx.begin_read_only(state.pool()).await?;
+    let found = rows::bucket(&mut tx, bucket).await?;
+    let object = rows::object(&mut tx, bucket, name).await?;
+    tx.commit().await?;
+    match (found.public, object) {
+        (true, Some(object)) => respond(state, bucket, name, &object, options).await,
+        (false, _) => Err(StorageError::no_such_bucket()),
+        (true, None) => Err(StorageError::no_such_key()),
+    }
+}
+
+async fn respond(
+    state: &StorageState,
+    bucket: &str,
+    name: &str,
+    object: &Object,
+    options: &Options,
+) -> StorageResult<Response> {
+    let mut response = if options.head_only {
+        StatusCode::OK.into_response()
+    } else {
+        let got = state
+            .backend()
+            .store()
+            .get(&key(bucket, name, &object.version))
+            .await?;
+        Body::from_stream(got.into_stream()).into_response()
+    };
+    let headers = response.headers_mut();
+    let set = |headers: &mut axum::http::HeaderMap, name: header::HeaderName, value: &str| {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            headers.insert(name, v);
+        }
+    };
+    set(
+        headers,
+        header::CONTENT_TYPE,
+        object
+            .meta("mimetype")
+            .unwrap_or("application/octet-stream"),
+    );
+    if let Some(size) = object.size() {
+        set(headers, header::CONTENT_LENGTH, &size.to_string());
+    }
+    set(
+        headers,
+        header::CACHE_CONTROL,
+        object.meta("cacheControl").unwrap_or("no-cache"),
+    );
+    if let Some(etag) = object.meta("eTag") {
+        set(headers, header::ETAG, etag);
+    }
+    if let Some(modified) = object
+        .meta("lastModified")
+        .and_then(|m| DateTime::parse_from_rfc3339(m).ok())
+    {
+        let http_date = modified
+            .with_timezone(&Utc)
+            .format("%a, %d %b %Y %H:%M:%S GMT")
+            .to_string();
+        set(headers, header::LAST_MODIFIED, &http_date);
+    }
+    if let Some(download) = &options.download {
+        let file = if download.is_empty() {
+            name.rsplit('/').next().unwrap_or(name)
+        } else {
+            download
+        };
+        let file: String = file
+            .chars()
+            .filter(|c| !c.is_control() && *c != '"' && *c != '\\')
+            .collect();
+        set(
+            headers,
+            header::CONTENT_DISPOSITION,
+            &format!("attachment; filename=\"{file}\""),
+        );
+    }
+    Ok(response)
+}

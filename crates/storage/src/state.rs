@@ -1,0 +1,143 @@
+//! What storage handlers share, and who is calling.
+
+use std::sync::Arc;
+
+use axum::http::HeaderMap;
+use sqlx::{PgConnection, PgPool};
+use tally_core::{JwtKeys, RequestContext, gateway};
+use uuid::Uuid;
+
+use crate::{
+    backend::Backend,
+    error::{StorageError, StorageResult},
+    names, rows, sniff, token,
+};
+
+/// The state of `/storage/v1`.
+#[derive(Clone)]
+pub struct StorageState(Arc<Inner>);
+
+struct Inner {
+    pool: PgPool,
+    keys: JwtKeys,
+    backend: Backend,
+    upload_url_expiry: i64,
+}
+
+/// What a client says it will upload, checked against the bucket before a URL is signed.
+#[derive(Debug, Clone, Copy)]
+pub struct Declared<'a> {
+    /// The content type it will send.
+    pub content_type: &'a str,
+    /// Its size in bytes.
+    pub size: i64,
+}
+
+/// A signed upload URL, as `POST /object/upload/sign` and `upload-presign` answer it.
+#[derive(Debug, Clone)]
+pub struct SignedUpload {
+    /// `/object/upload/sign/{bucket}/{name}?token=…`, relative to `/storage/v1`.
+    pub url: String,
+    /// The token alone.
+    pub token: String,
+    /// When the upload must have started by (unix seconds).
+    pub expires_at: i64,
+}
+
+impl StorageState {
+    /// State over the request pool; signed upload URLs live `upload_url_expiry` seconds.
+    pub fn new(pool: PgPool, keys: JwtKeys, backend: Backend, upload_url_expiry: i64) -> Self {
+        Self(Arc::new(Inner {
+            pool,
+            keys,
+            backend,
+            upload_url_expiry,
+        }))
+    }
+
+    /// The request pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.0.pool
+    }
+
+    /// The project's keys (signed URLs are signed with them).
+    pub fn keys(&self) -> &JwtKeys {
+        &self.0.keys
+    }
+
+    /// The object store.
+    pub fn backend(&self) -> &Backend {
+        &self.0.backend
+    }
+
+    /// Identifies the caller from the bearer token (the anon key alone makes an anon caller,
+    /// whom RLS lets do nothing).
+    pub async fn caller(
+        &self,
+        headers: &HeaderMap,
+        method: &str,
+        path: &str,
+    ) -> StorageResult<RequestContext> {
+        let token = gateway::bearer_token(headers).ok_or_else(|| {
+            StorageError::jwt("headers must have required property 'authorization'")
+        })?;
+        let ctx = gateway::resolve_caller(self.pool(), self.keys(), token)
+            .await
+            .map_err(|e| match e {
+                gateway::CallerError::Database(e) => StorageError::from(e),
+                other => StorageError::jwt(other.to_string()),
+            })?;
+        Ok(ctx.with_request(method, path, headers))
+    }
+
+    /// Checks, in the caller's transaction `conn` (in a savepoint, rolled back), that the
+    /// caller may put an object at `bucket/name` (an insert, or an upsert with `upsert`), then
+    /// signs an upload URL for it on behalf of `owner`; a `declared` type and size must fit
+    /// the bucket. Used by `POST /object/upload/sign` and by the `upload-presign` function.
+    pub async fn sign_upload(
+        &self,
+        conn: &mut PgConnection,
+        owner: Option<Uuid>,
+        bucket: &str,
+        name: &str,
+        upsert: bool,
+        declared: Option<Declared<'_>>,
+    ) -> StorageResult<SignedUpload> {
+        let bucket = names::bucket_id(bucket)?;
+        let name = names::object_name(name)?;
+        let settings = rows::bucket(&mut *conn, &bucket).await?;
+        if let Some(declared) = declared {
+            if !sniff::allowed(
+                settings.allowed_mime_types.as_deref(),
+                declared.content_type,
+            ) {
+                return Err(StorageError::mime(format!(
+                    "mime type {} is not supported",
+                    sniff::essence(declared.content_type)
+                )));
+            }
+            if declared.size < 1 {
+                return Err(StorageError::invalid("The size must be at least 1 byte"));
+            }
+            if let Some(limit) = settings.file_size_limit
+                && declared.size > limit
+            {
+                return Err(StorageError::too_large(limit.unsigned_abs()));
+            }
+        }
+        rows::check_write(conn, &bucket, &name, owner, upsert).await?;
+        let (token, expires_at) = token::sign_upload(
+            self.keys(),
+            &bucket,
+            &name,
+            owner,
+            upsert,
+            self.0.upload_url_expiry,
+        )?;
+        Ok(SignedUpload {
+            url: format!("/object/upload/sign/{bucket}/{name}?token={token}"),
+            token,
+            expires_at,
+        })
+    }
+}
