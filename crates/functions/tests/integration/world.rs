@@ -3,7 +3,7 @@
 use std::{collections::HashMap, time::Duration};
 
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tally_testkit::TestApp;
 use uuid::Uuid;
 
