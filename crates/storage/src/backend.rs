@@ -5,13 +5,20 @@
 
 use std::sync::Arc;
 
-use object_store::{ObjectStore, aws::AmazonS3Builder, local::LocalFileSystem, path::Path};
+use std::time::Duration;
+
+use axum::http::Method;
+use object_store::{
+    Attribute, ObjectStore, PutMultipartOptions, aws::AmazonS3Builder, local::LocalFileSystem,
+    path::Path, signer::Signer,
+};
 use tally_core::config::{StorageBackend, StorageSettings};
 
-/// The object store and how it was configured.
+/// The object store, and for S3 its URL signer.
 #[derive(Debug, Clone)]
 pub struct Backend {
     store: Arc<dyn ObjectStore>,
+    signer: Option<Arc<dyn Signer>>,
 }
 
 impl Backend {
@@ -24,6 +31,7 @@ impl Backend {
         let store = LocalFileSystem::new_with_prefix(dir)?.with_automatic_cleanup(true);
         Ok(Self {
             store: Arc::new(store),
+            signer: None,
         })
     }
 
@@ -56,9 +64,10 @@ impl Backend {
                 if let Some(secret) = &settings.storage_s3_secret_access_key {
                     builder = builder.with_secret_access_key(&secret.0);
                 }
-                let store = builder.build()?;
+                let store = Arc::new(builder.build()?);
                 Ok(Self {
-                    store: Arc::new(store),
+                    store: store.clone(),
+                    signer: Some(store),
                 })
             }
         }
@@ -67,6 +76,36 @@ impl Backend {
     /// The store.
     pub fn store(&self) -> &Arc<dyn ObjectStore> {
         &self.store
+    }
+
+    /// How a new object is written: on S3 with its type and caching, so presigned downloads
+    /// serve them (the local store keeps no attributes; Tally serves them from the row).
+    pub fn put_options(&self, content_type: &str, cache_control: &str) -> PutMultipartOptions {
+        let mut options = PutMultipartOptions::default();
+        if self.signer.is_some() {
+            options
+                .attributes
+                .insert(Attribute::ContentType, content_type.to_owned().into());
+            options
+                .attributes
+                .insert(Attribute::CacheControl, cache_control.to_owned().into());
+        }
+        options
+    }
+
+    /// A URL the object store itself signs for downloading `path` (S3 only).
+    pub async fn presigned_get(
+        &self,
+        path: &Path,
+        expires_in: Duration,
+    ) -> Option<object_store::Result<String>> {
+        let signer = self.signer.as_ref()?;
+        Some(
+            signer
+                .signed_url(Method::GET, path, expires_in)
+                .await
+                .map(String::from),
+        )
     }
 }
 

@@ -25,7 +25,13 @@ pub struct Options {
     pub head_only: bool,
     /// `?download` / `?download=name`: served as an attachment.
     pub download: Option<String>,
+    /// A signed URL's download: where the object store signs URLs itself (S3), answer with a
+    /// redirect to one, so the bytes do not pass through Tally.
+    pub redirect: bool,
 }
+
+/// How long the object store's own URL lives: it is followed at once.
+const REDIRECT_LIFETIME: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The object at `bucket/name` as `ctx` may read it.
 pub async fn download(
@@ -71,14 +77,22 @@ async fn respond(
     object: &Object,
     options: &Options,
 ) -> StorageResult<Response> {
+    let path = key(bucket, name, &object.version);
+    if options.redirect
+        && !options.head_only
+        && options.download.is_none()
+        && let Some(url) = state
+            .backend()
+            .presigned_get(&path, REDIRECT_LIFETIME)
+            .await
+    {
+        let url = url.map_err(StorageError::internal)?;
+        return Ok(axum::response::Redirect::temporary(&url).into_response());
+    }
     let mut response = if options.head_only {
         StatusCode::OK.into_response()
     } else {
-        let got = state
-            .backend()
-            .store()
-            .get(&key(bucket, name, &object.version))
-            .await?;
+        let got = state.backend().store().get(&path).await?;
         Body::from_stream(got.into_stream()).into_response()
     };
     let headers = response.headers_mut();

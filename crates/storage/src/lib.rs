@@ -195,6 +195,7 @@ async fn dispatch(
     let options = || Options {
         head_only: method == Method::HEAD,
         download: query.get("download").cloned(),
+        redirect: false,
     };
     let token = || {
         query
@@ -236,7 +237,11 @@ async fn dispatch(
             let (bucket, name) = names::bucket_and_name(rest)?;
             token::verify(state.keys(), token()?, Scope::Download, &bucket, &name)?;
             let ctx = tally_core::RequestContext::service();
-            download::download(state, &ctx, &bucket, &name, &options()).await
+            let options = Options {
+                redirect: true,
+                ..options()
+            };
+            download::download(state, &ctx, &bucket, &name, &options).await
         }
         (Method::POST, "upload") if rest.starts_with("sign/") => {
             let (bucket, name) = names::bucket_and_name(&rest["sign/".len()..])?;

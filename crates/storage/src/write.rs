@@ -97,7 +97,7 @@ where
     let path = key(&bucket.id, name, &version);
     let upload = backend
         .store()
-        .put_multipart(&path)
+        .put_multipart_opts(&path, backend.put_options(&mimetype, cache_control))
         .await
         .map_err(StorageError::internal)?;
     let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);

@@ -7,12 +7,15 @@
 //!   database cloned from it ([`TestDb`]), dropped when the test ends.
 //! - [`TestApp`]: the real server on a free port over a [`TestDb`].
 //! - [`compat`]: the supabase-js suites of `tests/compat`.
+//! - [`S3Server`]: a real S3-compatible server (s3rver) on loopback.
 
 mod cluster;
 pub mod compat;
+mod s3;
 mod test_app;
 mod test_db;
 
+pub use s3::S3Server;
 pub use test_app::TestApp;
 pub use test_db::TestDb;
 

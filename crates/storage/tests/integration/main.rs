@@ -5,6 +5,7 @@
 mod buckets;
 mod compat;
 mod objects;
+mod s3;
 mod safety;
 mod security;
 mod signed;
@@ -56,7 +57,11 @@ pub struct World {
 impl World {
     /// Starts a server and loads the fixture.
     pub async fn new() -> Self {
-        let app = TestApp::spawn().await.unwrap();
+        Self::with_app(TestApp::spawn().await.unwrap()).await
+    }
+
+    /// Loads the fixture into a server started by the caller.
+    pub async fn with_app(app: TestApp) -> Self {
         let names = [
             "owner_a",
             "admin_a",
