@@ -157,6 +157,23 @@ impl Queue {
         tx.commit().await
     }
 
+    /// Puts a claimed job back in line with `query`. Should a job with the same dedupe key have
+    /// been enqueued while this one ran, that one is already waiting to do the same work: this
+    /// one leaves the queue instead.
+    async fn unlock(
+        &self,
+        job: &Job,
+        query: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> Result<(), sqlx::Error> {
+        match self.run(query).await {
+            Err(e) if e.as_database_error().and_then(|d| d.code()).as_deref() == Some("23505") => {
+                self.run(sqlx::query("delete from private.jobs where id = $1").bind(job.id))
+                    .await
+            }
+            other => other,
+        }
+    }
+
     /// The job is done: it leaves the queue.
     pub async fn complete(&self, job: &Job) -> Result<(), sqlx::Error> {
         self.run(
@@ -169,7 +186,8 @@ impl Queue {
 
     /// The attempt failed: the job runs again after `delay`, with `error` kept.
     pub async fn retry(&self, job: &Job, error: &str, delay: Duration) -> Result<(), sqlx::Error> {
-        self.run(
+        self.unlock(
+            job,
             sqlx::query(
                 "update private.jobs set locked_until = null, locked_by = null, last_error = $2, \
                  run_at = now() + make_interval(secs => $3) where id = $1",
@@ -196,7 +214,8 @@ impl Queue {
 
     /// Gives a claimed job back unfinished (shutdown): due at once, the attempt not counted.
     pub async fn release(&self, job: &Job) -> Result<(), sqlx::Error> {
-        self.run(
+        self.unlock(
+            job,
             sqlx::query(
                 "update private.jobs set locked_until = null, locked_by = null, \
                  attempts = greatest(attempts - 1, 0) where id = $1 and locked_by = $2",

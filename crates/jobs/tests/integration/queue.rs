@@ -81,6 +81,41 @@ async fn a_dedupe_key_keeps_one_live_job() {
 }
 
 #[tokio::test]
+async fn a_job_enqueued_while_its_twin_runs_is_kept_and_a_retry_then_yields_to_it() {
+    let db = TestDb::new().await.unwrap();
+    let queue = Queue::new(db.requests.clone(), Duration::from_secs(60));
+    let enqueue_k = || async {
+        let mut tx = RequestContext::service().begin(&db.requests).await.unwrap();
+        let id = enqueue(&mut tx, &NewJob::new("test", json!({})).dedupe("k"))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        id
+    };
+    let first = enqueue_k().await.unwrap();
+    let running = queue.claim(&kinds()).await.unwrap().unwrap();
+    assert_eq!(running.id, first);
+    // The change that made it due again happened after the run began: a new job waits.
+    let waiting = enqueue_k().await;
+    assert!(
+        waiting.is_some(),
+        "a running job does not swallow a new one"
+    );
+    assert_eq!(
+        enqueue_k().await,
+        None,
+        "but waiting ones still deduplicate"
+    );
+    // The running one fails: the waiting twin does the work, so the failed one leaves.
+    queue.retry(&running, "boom", Duration::ZERO).await.unwrap();
+    let ids: Vec<i64> = sqlx::query_scalar("select id from private.jobs order by id")
+        .fetch_all(&db.owner)
+        .await
+        .unwrap();
+    assert_eq!(ids, vec![waiting.unwrap()]);
+}
+
+#[tokio::test]
 async fn two_workers_never_claim_one_job() {
     let db = TestDb::new().await.unwrap();
     let mut tx = RequestContext::service().begin(&db.requests).await.unwrap();
