@@ -6,12 +6,15 @@
 //! - [`candidates`]: what the caller loads for it (projects, vocabulary, nearest logs).
 //! - [`llm`]: the optional OpenAI-compatible chat path with a strict JSON schema.
 //! - [`embed`]: sentence embeddings (built-in all-MiniLM-L6-v2, or an OpenAI-compatible API).
+//! - [`ocr`]: text from screenshots (tesseract); [`stt`]: speech to text (OpenAI-compatible).
 
 pub mod candidates;
 pub mod embed;
 pub mod extract;
 pub mod llm;
 pub mod matching;
+pub mod ocr;
+pub mod stt;
 mod text;
 pub mod time;
 

@@ -152,6 +152,19 @@ pub struct AiSettings {
     /// Seconds before a call is given up and retried later (`TALLY_LLM_TIMEOUT`).
     #[serde(default = "defaults::llm_timeout")]
     pub llm_timeout: u64,
+    /// Base URL of an OpenAI-compatible `/v1/audio/transcriptions`; set, voice notes are
+    /// transcribed there (`TALLY_STT_URL`).
+    #[serde(default)]
+    pub stt_url: Option<String>,
+    /// Its API key (`TALLY_STT_API_KEY`).
+    #[serde(default)]
+    pub stt_api_key: Option<Redacted>,
+    /// Its model (`TALLY_STT_MODEL`, default `whisper-1`).
+    #[serde(default = "defaults::stt_model")]
+    pub stt_model: String,
+    /// Seconds before a transcription is given up and retried later (`TALLY_STT_TIMEOUT`).
+    #[serde(default = "defaults::stt_timeout")]
+    pub stt_timeout: u64,
 }
 
 /// Where sentence embeddings come from.
@@ -287,6 +300,12 @@ mod defaults {
     }
     pub fn llm_timeout() -> u64 {
         30
+    }
+    pub fn stt_model() -> String {
+        "whisper-1".into()
+    }
+    pub fn stt_timeout() -> u64 {
+        120
     }
     pub fn upload_url_expiry() -> i64 {
         60

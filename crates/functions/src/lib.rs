@@ -5,11 +5,13 @@
 //! in the caller's transaction, so RLS applies. Names are accepted with a dash or a dot
 //! (`log-create`, `log.create`).
 //!
-//! Also here: [`job::ClassifyLogJob`], the worker side of classification.
+//! Also here: [`job::ClassifyLogJob`], the worker side of classification, and
+//! [`extract::ExtractAttachmentJob`], which turns an attachment's file into text.
 
 mod caller;
 pub mod classify;
 mod error;
+pub mod extract;
 pub mod job;
 mod logs;
 mod providers;

@@ -1,11 +1,11 @@
 //! The AI providers classification uses: the embedder, loaded on first use (the built-in model
 //! is read from disk, or fetched once, only when a log is first embedded — when it cannot be
 //! loaded, classification goes on without nearest-neighbour votes and `recall` answers 503),
-//! and the optional LLM.
+//! the optional LLM, OCR (tesseract) and the optional speech-to-text service.
 
 use std::sync::Arc;
 
-use tally_ai::{embed::Embedder, llm::Llm};
+use tally_ai::{embed::Embedder, llm::Llm, ocr::Tesseract, stt::Transcriber};
 use tally_jobs::BoxFuture;
 use tokio::sync::OnceCell;
 
@@ -20,6 +20,10 @@ pub struct Providers {
     pub embeddings: Embeddings,
     /// An OpenAI-compatible chat model, when configured.
     pub llm: Option<Arc<Llm>>,
+    /// OCR for screenshots.
+    pub ocr: Tesseract,
+    /// An OpenAI-compatible transcription service, when configured.
+    pub stt: Option<Arc<Transcriber>>,
 }
 
 impl Providers {
@@ -28,6 +32,8 @@ impl Providers {
         Self {
             embeddings: Embeddings::off(),
             llm: None,
+            ocr: Tesseract::default(),
+            stt: None,
         }
     }
 }

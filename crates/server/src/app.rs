@@ -45,14 +45,7 @@ impl AppState {
             .filter(|s| !s.is_empty())
             .collect();
         let rest = RestState::new(pool.clone(), keys.clone(), schemas).await?;
-        let backend = Backend::from_settings(&config.storage, &config.data_dir)
-            .context("opening the storage backend")?;
-        let storage = StorageState::new(
-            pool.clone(),
-            keys.clone(),
-            backend,
-            config.storage.storage_upload_url_expiry,
-        );
+        let storage = storage_state(pool.clone(), keys.clone(), &config)?;
         let functions = FunctionsState::new(
             pool.clone(),
             keys.clone(),
@@ -106,6 +99,18 @@ impl AppState {
     pub fn config(&self) -> &Config {
         &self.0.config
     }
+}
+
+/// The storage service over the configured backend.
+pub fn storage_state(pool: PgPool, keys: JwtKeys, config: &Config) -> anyhow::Result<StorageState> {
+    let backend = Backend::from_settings(&config.storage, &config.data_dir)
+        .context("opening the storage backend")?;
+    Ok(StorageState::new(
+        pool,
+        keys,
+        backend,
+        config.storage.storage_upload_url_expiry,
+    ))
 }
 
 /// All routes.

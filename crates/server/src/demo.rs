@@ -257,7 +257,12 @@ pub async fn command(config: tally_core::Config) -> anyhow::Result<()> {
     let result = async {
         let (owner, requests) = database.pools(&config, 4).await?;
         let providers = crate::models::providers(&config);
-        let workers = crate::workers::workers(&requests, &config, &providers);
+        let storage = crate::app::storage_state(
+            requests.clone(),
+            tally_core::JwtKeys::new(&config.jwt_secret()?),
+            &config,
+        )?;
+        let workers = crate::workers::workers(&requests, &config, &providers, &storage);
         match seed(&owner, &workers, 30, Utc::now()).await? {
             Some(demo) => println!(
                 "Demo Co is ready: {} logs over the last 30 days ({} finalized).",

@@ -5,6 +5,8 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 use tally_ai::{
     embed::{Embedder, MiniLm, OpenAiEmbedder},
     llm::Llm,
+    ocr::Tesseract,
+    stt::Transcriber,
 };
 use tally_core::{Config, config::Embeddings as EmbeddingsSetting};
 use tally_functions::{Embeddings, Providers};
@@ -44,9 +46,19 @@ pub fn providers(config: &Config) -> Providers {
             Duration::from_secs(config.ai.llm_timeout),
         ))
     });
+    let stt = config.ai.stt_url.as_deref().map(|url| {
+        Arc::new(Transcriber::new(
+            url,
+            config.ai.stt_api_key.as_ref().map(|k| k.0.clone()),
+            &config.ai.stt_model,
+            Duration::from_secs(config.ai.stt_timeout),
+        ))
+    });
     Providers {
         embeddings: embeddings(config),
         llm,
+        ocr: Tesseract::default(),
+        stt,
     }
 }
 

@@ -82,6 +82,7 @@ impl Server {
                     self.state.pool(),
                     self.state.config(),
                     self.state.functions().providers(),
+                    self.state.storage(),
                 )
                 .run(stopped),
             )
@@ -134,8 +135,11 @@ pub async fn work(config: Config) -> anyhow::Result<()> {
         owner.close().await;
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let providers = crate::models::providers(&config);
-        let workers =
-            tokio::spawn(crate::workers::workers(&pool, &config, &providers).run(stopped));
+        let storage =
+            crate::app::storage_state(pool.clone(), JwtKeys::new(&config.jwt_secret()?), &config)?;
+        let workers = tokio::spawn(
+            crate::workers::workers(&pool, &config, &providers, &storage).run(stopped),
+        );
         println!("Tally workers are running");
         shutdown_signal().await;
         let _ = stop.send(true);

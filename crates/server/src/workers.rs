@@ -5,12 +5,19 @@ use sqlx::PgPool;
 use tally_core::Config;
 use tally_functions::{
     Providers,
+    extract::{EXTRACT_ATTACHMENT, ExtractAttachmentJob},
     job::{CLASSIFY_LOG, ClassifyLogJob, EMBED_LOG, EmbedLogJob},
 };
 use tally_jobs::{WorkerOptions, Workers};
+use tally_storage::StorageState;
 
 /// Workers over the request pool with every handler registered.
-pub fn workers(pool: &PgPool, config: &Config, providers: &Providers) -> Workers {
+pub fn workers(
+    pool: &PgPool,
+    config: &Config,
+    providers: &Providers,
+    storage: &StorageState,
+) -> Workers {
     Workers::new(
         pool.clone(),
         WorkerOptions {
@@ -27,4 +34,8 @@ pub fn workers(pool: &PgPool, config: &Config, providers: &Providers) -> Workers
         ),
     )
     .register(EMBED_LOG, EmbedLogJob::new(pool.clone(), providers.clone()))
+    .register(
+        EXTRACT_ATTACHMENT,
+        ExtractAttachmentJob::new(pool.clone(), storage.clone(), providers.clone()),
+    )
 }

@@ -170,9 +170,21 @@ async fn object(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let sends_body = matches!(method, Method::POST | Method::PUT);
     match dispatch(&state, &method, &path, &query, &headers, body).await {
         Ok(response) => response,
-        Err(e) => e.into_response(),
+        Err(e) => {
+            let mut response = e.into_response();
+            // An upload refused before its body was read to the end: the connection cannot be
+            // reused, and saying so keeps clients from sending the next request down it.
+            if sends_body {
+                response.headers_mut().insert(
+                    axum::http::header::CONNECTION,
+                    axum::http::HeaderValue::from_static("close"),
+                );
+            }
+            response
+        }
     }
 }
 

@@ -3,6 +3,8 @@
 use std::sync::Arc;
 
 use axum::http::HeaderMap;
+use bytes::Bytes;
+use object_store::ObjectStoreExt;
 use sqlx::{PgConnection, PgPool};
 use tally_core::{JwtKeys, RequestContext, gateway};
 use uuid::Uuid;
@@ -88,6 +90,29 @@ impl StorageState {
                 other => StorageError::jwt(other.to_string()),
             })?;
         Ok(ctx.with_request(method, path, headers))
+    }
+
+    /// The current bytes of `bucket/name` and their type, read as the server (for jobs that
+    /// process stored files; callers' access goes through the routes).
+    pub async fn read(&self, bucket: &str, name: &str) -> StorageResult<(Bytes, String)> {
+        let ctx = RequestContext::service();
+        let mut tx = ctx.begin_read_only(self.pool()).await?;
+        let object = rows::object(&mut tx, bucket, name)
+            .await?
+            .ok_or_else(StorageError::no_such_key)?;
+        tx.commit().await?;
+        let bytes = self
+            .backend()
+            .store()
+            .get(&crate::backend::key(bucket, name, &object.version))
+            .await?
+            .bytes()
+            .await?;
+        let mime = object
+            .meta("mimetype")
+            .unwrap_or("application/octet-stream")
+            .to_owned();
+        Ok((bytes, mime))
     }
 
     /// Checks, in the caller's transaction `conn` (in a savepoint, rolled back), that the

@@ -3,6 +3,7 @@
 
 mod compat;
 mod embeddings;
+mod extraction;
 mod llm;
 mod pipeline;
 mod uploads;

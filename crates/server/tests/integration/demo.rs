@@ -2,16 +2,19 @@
 //! run changes nothing.
 
 use chrono::Utc;
-use tally_core::Config;
+use tally_core::{Config, JwtKeys};
 use tally_functions::Providers;
-use tally_server::{demo, workers::workers};
+use tally_server::{app::storage_state, demo, workers::workers};
 use tally_testkit::TestDb;
 
 #[tokio::test]
 async fn the_demo_seeds_an_org_with_classified_logs_once() {
     let db = TestDb::new().await.unwrap();
-    let config = Config::defaults().unwrap();
-    let workers = workers(&db.requests, &config, &Providers::rules_only());
+    let mut config = Config::defaults().unwrap();
+    config.data_dir = std::env::temp_dir().join(format!("tally-demo-{}", uuid::Uuid::new_v4()));
+    let keys = JwtKeys::new(tally_testkit::TEST_JWT_SECRET);
+    let storage = storage_state(db.requests.clone(), keys, &config).unwrap();
+    let workers = workers(&db.requests, &config, &Providers::rules_only(), &storage);
     let seeded = demo::seed(&db.owner, &workers, 10, Utc::now())
         .await
         .unwrap()
@@ -67,4 +70,5 @@ async fn the_demo_seeds_an_org_with_classified_logs_once() {
             .unwrap()
             .is_none()
     );
+    let _ = std::fs::remove_dir_all(&config.data_dir);
 }
