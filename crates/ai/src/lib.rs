@@ -6,7 +6,8 @@
 //! - [`candidates`]: what the caller loads for it (projects, vocabulary, nearest logs).
 //! - [`llm`]: the optional OpenAI-compatible chat path with a strict JSON schema.
 //! - [`embed`]: sentence embeddings (built-in all-MiniLM-L6-v2, or an OpenAI-compatible API).
-//! - [`ocr`]: text from screenshots (tesseract); [`stt`]: speech to text (OpenAI-compatible).
+//! - [`ocr`]: text from screenshots (tesseract); [`stt`]: speech to text (OpenAI-compatible);
+//!   [`whisper`]: the built-in offline speech engine (whisper.cpp).
 
 pub mod candidates;
 pub mod embed;
@@ -17,6 +18,7 @@ pub mod ocr;
 pub mod stt;
 mod text;
 pub mod time;
+pub mod whisper;
 
 pub use candidates::{Candidates, Neighbour, Project, Term};
 pub use extract::{Extraction, Given, Input, RULES_VERSION, extract};

@@ -10,7 +10,9 @@ use tally_jobs::{BoxFuture, Handler, Job, JobError};
 use tally_storage::StorageState;
 use uuid::Uuid;
 
-use crate::providers::Providers;
+use tally_ai::stt::SttError;
+
+use crate::providers::{Providers, Speech};
 
 /// The job kind the storage trigger enqueues.
 pub const EXTRACT_ATTACHMENT: &str = "extract_attachment";
@@ -88,20 +90,34 @@ impl ExtractAttachmentJob {
                 .await
                 .map_err(|e| JobError::Fatal(e.to_string()))?,
             _ => {
-                let Some(stt) = &self.providers.stt else {
-                    return Err(JobError::Fatal(
-                        "no speech-to-text engine is configured (TALLY_STT_URL)".into(),
-                    ));
-                };
                 let prompt = self.prompt(attachment.org_id).await.map_err(retry)?;
-                let file = attachment.object_path.rsplit('/').next().unwrap_or("audio");
-                let content_type = attachment.content_type.as_deref().unwrap_or(&stored_type);
-                stt.transcribe(bytes.to_vec(), file, content_type, &prompt)
-                    .await
-                    .map_err(|e| match e {
-                        tally_ai::stt::SttError::Unavailable(m) => JobError::Retry(m),
-                        other => JobError::Fatal(other.to_string()),
-                    })?
+                let failed = |e: SttError| match e {
+                    SttError::Unavailable(m) => JobError::Retry(m),
+                    other => JobError::Fatal(other.to_string()),
+                };
+                match &self.providers.speech {
+                    Speech::Service(stt) => {
+                        let file = attachment.object_path.rsplit('/').next().unwrap_or("audio");
+                        let content_type =
+                            attachment.content_type.as_deref().unwrap_or(&stored_type);
+                        stt.transcribe(bytes.to_vec(), file, content_type, &prompt)
+                            .await
+                            .map_err(failed)?
+                    }
+                    Speech::Builtin(engine) => {
+                        // The model is fetched once; a failed fetch is tried again later.
+                        let whisper = engine.get().await.map_err(JobError::Retry)?;
+                        tokio::task::spawn_blocking(move || whisper.transcribe_wav(&bytes, &prompt))
+                            .await
+                            .map_err(retry)?
+                            .map_err(failed)?
+                    }
+                    Speech::Off => {
+                        return Err(JobError::Fatal(
+                            "speech to text is off: no engine to transcribe voice notes".into(),
+                        ));
+                    }
+                }
             }
         };
         let mut tx = ctx.begin(&self.pool).await.map_err(retry)?;
@@ -116,11 +132,16 @@ impl ExtractAttachmentJob {
         .await
         .map_err(retry)?;
         if let Some(Some(log)) = linked {
-            // Classified again with the text (the trigger enqueues it); a finalized log is the
-            // person's word and stays as it is.
+            // Classified again with the text; a finalized log is the person's word and stays
+            // as it is. The job is enqueued here, not left to the status trigger: the log may
+            // still be `pending` from its first classification, which is running right now
+            // without this text and must be followed by one that has it.
             sqlx::query(
-                "update public.time_logs set status = 'pending' \
-                 where id = $1 and deleted_at is null and status <> 'finalized'",
+                "with l as (update public.time_logs set status = 'pending' \
+                            where id = $1 and deleted_at is null and status <> 'finalized' \
+                            returning id, org_id) \
+                 select private.enqueue_job('classify_log', jsonb_build_object('log_id', l.id), \
+                                            l.org_id, l.id::text) from l",
             )
             .bind(log)
             .execute(&mut *tx)

@@ -30,7 +30,7 @@ use serde::de::DeserializeOwned;
 
 pub use error::{FnError, FnResult};
 pub use logs::row::LogRow;
-pub use providers::{Embeddings, Loader, Providers};
+pub use providers::{BuiltinSpeech, Embeddings, Loader, Providers, Speech, WhisperLoader};
 pub use state::FunctionsState;
 
 /// Bodies larger than this are refused (413).

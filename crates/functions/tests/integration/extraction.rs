@@ -1,7 +1,8 @@
 //! Text from attachments, end to end with real files: a screenshot rendered by the test goes
-//! through `upload-presign`, the upload, OCR by tesseract and classification; a voice note goes
-//! to a local fake of an OpenAI-compatible `/v1/audio/transcriptions`; without a speech engine
-//! the attachment fails with the reason.
+//! through `upload-presign`, the upload, OCR by tesseract and classification; a voice note made
+//! with espeak-ng is transcribed offline by whisper.cpp; another goes to a local fake of an
+//! OpenAI-compatible `/v1/audio/transcriptions`; a format the built-in engine cannot read fails
+//! with the reason.
 
 use std::{
     sync::{Arc, Mutex},
@@ -212,10 +213,50 @@ async fn a_voice_note_goes_to_the_configured_transcriber() {
     );
 }
 
+/// `text` spoken by espeak-ng, as a WAV file.
+fn spoken(text: &str) -> Vec<u8> {
+    let dir = std::env::temp_dir().join(format!("tally-voice-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("note.wav");
+    let status = std::process::Command::new("espeak-ng")
+        .args(["-v", "en-us", "-s", "150", "-w"])
+        .arg(&file)
+        .arg(text)
+        .status()
+        .expect("espeak-ng (apt-get install espeak-ng; scripts/test does)");
+    assert!(status.success());
+    let bytes = std::fs::read(&file).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    bytes
+}
+
 #[tokio::test]
-async fn without_a_speech_engine_the_voice_note_fails_with_the_reason() {
+async fn a_spoken_voice_note_is_transcribed_offline_by_the_built_in_engine() {
     let w = World::new().await;
-    let (attachment, log) = attach(&w, "voice", "note.wav", "audio/wav", wav()).await;
+    let (attachment, log) = attach(
+        &w,
+        "voice",
+        "note.wav",
+        "audio/wav",
+        spoken("Two hours of code review for the Apollo redesign."),
+    )
+    .await;
+    let (a, l) = settled(&w, &attachment, &log, |a, l| {
+        a["status"] == "processed" && l["status"] != "pending" && l["duration_minutes"] == 120
+    })
+    .await;
+    let text = a["extracted_text"].as_str().unwrap().to_lowercase();
+    eprintln!("whisper tiny.en heard: {text}");
+    assert!(text.contains("hours") && text.contains("review"), "{text}");
+    assert_eq!(l["duration_minutes"], 120, "{l}");
+}
+
+#[tokio::test]
+async fn a_voice_note_the_built_in_engine_cannot_read_fails_with_the_reason() {
+    let w = World::new().await;
+    // A WebM header: a real audio type, but not one the built-in engine decodes.
+    let webm = b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01\x42\xf7\x81\x01\x42\xf2\x81\x04\x42\xf3\x81\x08\x42\x82\x84webm\x42\x87\x81\x04\x42\x85\x81\x02".to_vec();
+    let (attachment, log) = attach(&w, "voice", "note.webm", "audio/webm", webm).await;
     let (a, _) = settled(&w, &attachment, &log, |a, _| a["status"] == "failed").await;
     assert!(
         a["error"].as_str().unwrap().contains("TALLY_STT_URL"),
