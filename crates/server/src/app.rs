@@ -13,6 +13,7 @@ use sqlx::PgPool;
 use tally_auth::AuthState;
 use tally_core::{Config, JwtKeys};
 use tally_functions::FunctionsState;
+use tally_realtime::RealtimeState;
 use tally_rest::RestState;
 use tally_storage::{Backend, StorageState};
 use tower_http::{
@@ -119,6 +120,7 @@ pub fn router(state: AppState) -> Router {
     let rest = state.rest().clone();
     let functions = state.functions().clone();
     let storage = state.storage().clone();
+    let realtime = RealtimeState::new(state.keys().clone());
     let cors = cors(&state.config().cors_origins);
     Router::new()
         .route("/health", get(crate::health::health))
@@ -126,6 +128,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/auth/v1", tally_auth::router(auth))
         .nest("/rest/v1", tally_rest::router(rest))
         .nest("/storage/v1", tally_storage::router(storage))
+        .nest("/realtime/v1", tally_realtime::router(realtime))
         .nest("/functions/v1", tally_functions::router(functions))
         .layer(cors)
         .layer(TraceLayer::new_for_http())

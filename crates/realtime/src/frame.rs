@@ -1,0 +1,178 @@
+//! Phoenix messages on the wire: vsn 1.0.0 as JSON objects, vsn 2.0.0 as JSON arrays
+//! `[join_ref, ref, topic, event, payload]` plus realtime-js's binary broadcast push (kind 3).
+
+use serde_json::{Value, json};
+
+/// The protocol version a socket speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Vsn {
+    /// `1.0.0`: JSON objects (supabase-py).
+    V1,
+    /// `2.0.0`: JSON arrays and binary broadcasts (supabase-js).
+    V2,
+}
+
+/// One message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    /// The channel's join ref, when the message belongs to a join.
+    pub join_ref: Option<String>,
+    /// The push's ref (replies copy it; server pushes have none).
+    pub reference: Option<String>,
+    /// `phoenix` or `realtime:<name>`.
+    pub topic: String,
+    /// `phx_join`, `heartbeat`, `broadcast`, …
+    pub event: String,
+    /// The payload.
+    pub payload: Value,
+}
+
+/// A ref as a string (clients send strings, some numbers).
+fn reference(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+impl Message {
+    /// A server push (no ref).
+    pub fn push(topic: &str, event: &str, join_ref: Option<String>, payload: Value) -> Self {
+        Self {
+            join_ref,
+            reference: None,
+            topic: topic.to_owned(),
+            event: event.to_owned(),
+            payload,
+        }
+    }
+
+    /// The reply to `to`: `phx_reply` with its ref and `{status, response}`.
+    pub fn reply(to: &Message, ok: bool, response: Value) -> Self {
+        Self {
+            join_ref: to.join_ref.clone(),
+            reference: to.reference.clone(),
+            topic: to.topic.clone(),
+            event: "phx_reply".to_owned(),
+            payload: json!({"status": if ok { "ok" } else { "error" }, "response": response}),
+        }
+    }
+
+    /// Reads a text frame.
+    pub fn parse_text(text: &str, vsn: Vsn) -> Option<Self> {
+        let value: Value = serde_json::from_str(text).ok()?;
+        match (vsn, value) {
+            (Vsn::V2, Value::Array(parts)) if parts.len() == 5 => Some(Self {
+                join_ref: reference(&parts[0]),
+                reference: reference(&parts[1]),
+                topic: parts[2].as_str()?.to_owned(),
+                event: parts[3].as_str()?.to_owned(),
+                payload: parts[4].clone(),
+            }),
+            (Vsn::V1, Value::Object(map)) => Some(Self {
+                join_ref: map.get("join_ref").and_then(reference),
+                reference: map.get("ref").and_then(reference),
+                topic: map.get("topic")?.as_str()?.to_owned(),
+                event: map.get("event")?.as_str()?.to_owned(),
+                payload: map.get("payload").cloned().unwrap_or_else(|| json!({})),
+            }),
+            _ => None,
+        }
+    }
+
+    /// Reads realtime-js's binary user broadcast (kind 3) as a `broadcast` push.
+    pub fn parse_binary(bytes: &[u8]) -> Option<Self> {
+        let (&kind, rest) = bytes.split_first()?;
+        if kind != 3 || rest.len() < 6 {
+            return None;
+        }
+        let lens: Vec<usize> = rest[..5].iter().map(|b| usize::from(*b)).collect();
+        let encoding = rest[5];
+        let mut at = 6;
+        let mut field = |len: usize| {
+            let slice = rest.get(at..at + len)?;
+            at += len;
+            std::str::from_utf8(slice).ok().map(str::to_owned)
+        };
+        let join_ref = field(lens[0])?;
+        let reference = field(lens[1])?;
+        let topic = field(lens[2])?;
+        let event = field(lens[3])?;
+        let _meta = field(lens[4])?;
+        let body = rest.get(at..)?;
+        let payload = if encoding == 1 {
+            serde_json::from_slice(body).ok()?
+        } else {
+            // Raw bytes travel as an array of numbers over text frames.
+            Value::from(body.to_vec())
+        };
+        Some(Self {
+            join_ref: Some(join_ref).filter(|s| !s.is_empty()),
+            reference: Some(reference).filter(|s| !s.is_empty()),
+            topic,
+            event: "broadcast".to_owned(),
+            payload: json!({"type": "broadcast", "event": event, "payload": payload}),
+        })
+    }
+
+    /// Writes a text frame.
+    pub fn to_text(&self, vsn: Vsn) -> String {
+        match vsn {
+            Vsn::V2 => json!([
+                self.join_ref,
+                self.reference,
+                self.topic,
+                self.event,
+                self.payload
+            ]),
+            Vsn::V1 => json!({
+                "topic": self.topic, "event": self.event, "payload": self.payload,
+                "ref": self.reference,
+            }),
+        }
+        .to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_versions_round_trip() {
+        let m = Message {
+            join_ref: Some("1".into()),
+            reference: Some("2".into()),
+            topic: "realtime:room".into(),
+            event: "phx_join".into(),
+            payload: json!({"config": {}}),
+        };
+        assert_eq!(
+            Message::parse_text(&m.to_text(Vsn::V2), Vsn::V2),
+            Some(m.clone())
+        );
+        let v1 = Message::parse_text(&m.to_text(Vsn::V1), Vsn::V1).expect("parses");
+        assert_eq!(
+            (v1.reference, v1.topic, v1.payload),
+            (m.reference, m.topic, m.payload)
+        );
+        assert!(Message::parse_text("[1,2]", Vsn::V2).is_none());
+        assert!(Message::parse_text("{\"topic\":1}", Vsn::V1).is_none());
+    }
+
+    #[test]
+    fn binary_broadcasts_decode() {
+        let mut frame = vec![3u8, 1, 1, 13, 5, 0, 1];
+        frame.extend_from_slice(b"12realtime:roomhello{\"n\":1}");
+        let m = Message::parse_binary(&frame).expect("a kind 3 frame");
+        assert_eq!(m.topic, "realtime:room");
+        assert_eq!(m.join_ref.as_deref(), Some("1"));
+        assert_eq!(
+            m.payload,
+            json!({"type": "broadcast", "event": "hello", "payload": {"n": 1}})
+        );
+        assert!(Message::parse_binary(&[4, 0, 0]).is_none());
+        assert!(Message::parse_binary(&[3, 9, 9, 9, 9, 9, 1]).is_none());
+    }
+}

@@ -1,0 +1,78 @@
+//! `/realtime/v1`: the Phoenix channel protocol supabase-js and supabase-py speak, on axum's
+//! websockets. `GET /realtime/v1/websocket?apikey=…&vsn=1.0.0|2.0.0` checks the key before the
+//! upgrade (401 `{"error": …}` as Supabase answers); then heartbeats, channel joins and leaves,
+//! the same topic joined twice, `access_token` refreshes, and broadcast (with `self` and `ack`,
+//! JSON or realtime-js's binary frames) between the sockets of this instance.
+//!
+//! Not yet: postgres_changes, presence, private channels and delivery across instances — a
+//! join asking for them is refused with the reason.
+
+mod frame;
+mod socket;
+mod state;
+
+use std::collections::HashMap;
+
+use axum::{
+    Json, Router,
+    extract::{Query, State, WebSocketUpgrade, ws::rejection::WebSocketUpgradeRejection},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use serde_json::json;
+
+pub use frame::{Message, Vsn};
+pub use state::RealtimeState;
+
+/// The `/realtime/v1` router.
+pub fn router(state: RealtimeState) -> Router {
+    Router::new()
+        .route("/websocket", get(connect))
+        .with_state(state)
+}
+
+fn refuse(status: StatusCode, error: &str) -> Response {
+    (status, Json(json!({ "error": error }))).into_response()
+}
+
+async fn connect(
+    State(state): State<RealtimeState>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let key = query
+        .get("apikey")
+        .cloned()
+        .or_else(|| {
+            headers
+                .get("x-api-key")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        })
+        .filter(|k| !k.is_empty());
+    let Some(key) = key else {
+        return refuse(StatusCode::UNAUTHORIZED, "API key is missing");
+    };
+    if let Err(reason) = state.check_token(&key) {
+        return refuse(StatusCode::UNAUTHORIZED, &reason);
+    }
+    let vsn = match query.get("vsn").map(String::as_str) {
+        None | Some("1.0.0") => Vsn::V1,
+        Some("2.0.0") => Vsn::V2,
+        Some(other) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                &format!("Unsupported protocol version {other}: use 1.0.0 or 2.0.0"),
+            );
+        }
+    };
+    let Ok(upgrade) = upgrade else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "This endpoint takes websocket upgrades",
+        );
+    };
+    upgrade.on_upgrade(move |ws| socket::serve(ws, state, vsn))
+}
