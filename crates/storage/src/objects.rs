@@ -79,13 +79,15 @@ pub async fn sign_many(
     let mut tx = ctx.begin_read_only(state.pool()).await?;
     operation(&mut tx, "object.sign").await?;
     rows::bucket(&mut tx, bucket).await?;
-    let visible: Vec<String> = sqlx::query_scalar(
+    let visible: std::collections::HashSet<String> = sqlx::query_scalar(
         "select name from storage.objects where bucket_id = $1 and name = any($2)",
     )
     .bind(bucket)
     .bind(&paths)
     .fetch_all(&mut *tx)
-    .await?;
+    .await?
+    .into_iter()
+    .collect();
     tx.commit().await?;
     paths
         .iter()
