@@ -1,13 +1,21 @@
 //! `/realtime/v1`: the Phoenix channel protocol supabase-js and supabase-py speak, on axum's
 //! websockets. `GET /realtime/v1/websocket?apikey=…&vsn=1.0.0|2.0.0` checks the key before the
 //! upgrade (401 `{"error": …}` as Supabase answers); then heartbeats, channel joins and leaves,
-//! the same topic joined twice, `access_token` refreshes, and broadcast (with `self` and `ack`,
-//! JSON or realtime-js's binary frames) between the sockets of this instance.
-//!
-//! Not yet: postgres_changes, presence, private channels and delivery across instances — a
-//! join asking for them is refused with the reason.
+//! the same topic joined twice, `access_token` refreshes and expiry, postgres_changes on every
+//! table of `public` filtered by RLS ([`feed`]), broadcast (with `self` and `ack`, JSON or
+//! realtime-js's binary frames) and presence, across instances through Postgres ([`relay`]),
+//! and private channels authorized by RLS on `realtime.messages`.
 
+mod binding;
+mod caller;
+mod catalog;
+pub mod feed;
 mod frame;
+mod metrics;
+mod outbox;
+mod presence;
+mod registry;
+pub mod relay;
 mod socket;
 mod state;
 
@@ -55,9 +63,10 @@ async fn connect(
     let Some(key) = key else {
         return refuse(StatusCode::UNAUTHORIZED, "API key is missing");
     };
-    if let Err(reason) = state.check_token(&key) {
-        return refuse(StatusCode::UNAUTHORIZED, &reason);
-    }
+    let caller = match state.check_token(&key) {
+        Ok(caller) => caller,
+        Err(reason) => return refuse(StatusCode::UNAUTHORIZED, &reason),
+    };
     let vsn = match query.get("vsn").map(String::as_str) {
         None | Some("1.0.0") => Vsn::V1,
         Some("2.0.0") => Vsn::V2,
@@ -74,5 +83,5 @@ async fn connect(
             "This endpoint takes websocket upgrades",
         );
     };
-    upgrade.on_upgrade(move |ws| socket::serve(ws, state, vsn))
+    upgrade.on_upgrade(move |ws| socket::serve(ws, state, vsn, caller))
 }

@@ -1,26 +1,49 @@
-//! What sockets share: the project's keys and the hub broadcasts go through.
+//! What sockets share: the project's keys, the pool, the hub broadcasts and presence diffs go
+//! through, the change feed's subscriptions, the presence book and the relay to other
+//! instances.
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicU64, Ordering},
+use std::{
+    collections::HashSet,
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicU64, Ordering},
+    },
 };
 
 use serde_json::Value;
+use sqlx::PgPool;
 use tally_core::{JwtError, JwtKeys};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc, watch};
 
-/// Broadcasts in flight before a slow socket starts missing them.
+use crate::{caller::Caller, catalog::Catalog, feed, presence::Book, registry::Registry, relay};
+
+/// Messages in flight to sockets before a slow one starts missing them.
 const HUB_CAPACITY: usize = 4096;
 
-/// A broadcast on its way to every socket listening to its topic.
+/// A broadcast or presence diff on its way to every socket listening to its topic.
 #[derive(Debug, Clone)]
 pub struct Fanout {
     /// `realtime:<name>`.
     pub topic: String,
-    /// The socket that sent it (it hears itself only with `self: true`).
+    /// The socket that sent it, 0 for another instance (a sender hears itself only with
+    /// `self: true`).
     pub origin: u64,
-    /// `{type: "broadcast", event, payload}`.
+    /// `broadcast` or `presence_diff`.
+    pub event: &'static str,
+    /// The payload.
     pub payload: Value,
+}
+
+impl Fanout {
+    /// A message from another instance.
+    pub fn remote(topic: &str, event: &'static str, payload: Value) -> Self {
+        Self {
+            topic: topic.to_owned(),
+            origin: 0,
+            event,
+            payload,
+        }
+    }
 }
 
 /// The state of `/realtime/v1`.
@@ -29,32 +52,116 @@ pub struct RealtimeState(Arc<Inner>);
 
 struct Inner {
     keys: JwtKeys,
+    pool: PgPool,
+    instance: String,
     hub: broadcast::Sender<Fanout>,
     sockets: AtomicU64,
+    registry: Registry,
+    catalog: Catalog,
+    book: Mutex<Book>,
+    relay: mpsc::Sender<String>,
+    listening: watch::Sender<bool>,
+    /// Topics whose presences were asked of the other instances.
+    synced: Mutex<HashSet<String>>,
 }
 
 impl RealtimeState {
-    /// State with the project's keys.
-    pub fn new(keys: JwtKeys) -> Self {
+    /// State over the request pool, with the change feed and the relay started.
+    pub fn start(pool: PgPool, keys: JwtKeys) -> Self {
         let (hub, _) = broadcast::channel(HUB_CAPACITY);
-        Self(Arc::new(Inner {
+        let state = Self(Arc::new(Inner {
             keys,
+            instance: uuid::Uuid::new_v4().to_string(),
             hub,
-            sockets: AtomicU64::new(0),
-        }))
+            sockets: AtomicU64::new(1),
+            registry: Registry::default(),
+            catalog: Catalog::new(pool.clone()),
+            book: Mutex::default(),
+            relay: relay::spawn(pool.clone()),
+            listening: watch::Sender::new(false),
+            synced: Mutex::default(),
+            pool,
+        }));
+        feed::spawn(state.clone());
+        state
     }
 
     pub(crate) fn hub(&self) -> &broadcast::Sender<Fanout> {
         &self.0.hub
     }
 
+    /// Sends to the sockets of this instance.
+    pub(crate) fn fan_out(&self, fanout: Fanout) {
+        let _ = self.0.hub.send(fanout);
+    }
+
     pub(crate) fn next_socket_id(&self) -> u64 {
         self.0.sockets.fetch_add(1, Ordering::Relaxed)
     }
 
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.0.pool
+    }
+
+    pub(crate) fn instance(&self) -> &str {
+        &self.0.instance
+    }
+
+    pub(crate) fn registry(&self) -> &Registry {
+        &self.0.registry
+    }
+
+    pub(crate) fn catalog(&self) -> &Catalog {
+        &self.0.catalog
+    }
+
+    pub(crate) fn book(&self) -> MutexGuard<'_, Book> {
+        self.0.book.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn relay(&self) -> &mpsc::Sender<String> {
+        &self.0.relay
+    }
+
+    pub(crate) fn mark_listening(&self) {
+        self.0.listening.send_replace(true);
+    }
+
+    /// Waits (a few seconds at most) until the change feed listens.
+    pub(crate) async fn listening(&self) -> bool {
+        let mut rx = self.0.listening.subscribe();
+        tokio::time::timeout(std::time::Duration::from_secs(5), rx.wait_for(|l| *l))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    /// Whether this is the first channel of this instance with presence on `topic` (then the
+    /// other instances are asked for theirs).
+    pub(crate) fn first_presence_on(&self, topic: &str) -> bool {
+        self.0
+            .synced
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(topic.to_owned())
+    }
+
+    /// Whether `caller` may listen on and send to the private topic `name`, by RLS on
+    /// `realtime.messages`.
+    pub(crate) async fn channel_access(
+        &self,
+        name: &str,
+        caller: &Caller,
+    ) -> Result<(bool, bool), sqlx::Error> {
+        sqlx::query_as("select can_read, can_write from realtime.channel_access($1, $2)")
+            .bind(name)
+            .bind(caller.to_json())
+            .fetch_one(&self.0.pool)
+            .await
+    }
+
     /// Checks a token as Supabase Realtime does: a valid signature, not expired, with `role`
     /// and `exp`. The error is the message Supabase gives.
-    pub fn check_token(&self, token: &str) -> Result<(), String> {
+    pub fn check_token(&self, token: &str) -> Result<Caller, String> {
         let claims = self.0.keys.verify(token).map_err(|e| match e {
             JwtError::Expired => "Token has expired".to_owned(),
             JwtError::Invalid(m) if m == "JWSInvalidSignature" => {
@@ -62,9 +169,6 @@ impl RealtimeState {
             }
             _ => "The token provided is not a valid JWT".to_owned(),
         })?;
-        if claims.role().is_none() || claims.0.get("exp").and_then(Value::as_i64).is_none() {
-            return Err("Fields `role` and `exp` are required in JWT".to_owned());
-        }
-        Ok(())
+        Caller::from_claims(claims)
     }
 }

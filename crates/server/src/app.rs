@@ -33,6 +33,7 @@ struct Inner {
     rest: RestState,
     storage: StorageState,
     functions: FunctionsState,
+    realtime: RealtimeState,
 }
 
 impl AppState {
@@ -55,7 +56,10 @@ impl AppState {
             storage.clone(),
             config.external_url(),
         );
+        crate::metrics::install();
+        let realtime = RealtimeState::start(pool.clone(), keys.clone());
         Ok(Self(Arc::new(Inner {
+            realtime,
             pool,
             keys,
             config,
@@ -79,6 +83,11 @@ impl AppState {
     /// The functions' state.
     pub fn functions(&self) -> &FunctionsState {
         &self.0.functions
+    }
+
+    /// The realtime service's state.
+    pub fn realtime(&self) -> &RealtimeState {
+        &self.0.realtime
     }
 
     /// The auth service's state.
@@ -120,10 +129,11 @@ pub fn router(state: AppState) -> Router {
     let rest = state.rest().clone();
     let functions = state.functions().clone();
     let storage = state.storage().clone();
-    let realtime = RealtimeState::new(state.keys().clone());
+    let realtime = state.realtime().clone();
     let cors = cors(&state.config().cors_origins);
     Router::new()
         .route("/health", get(crate::health::health))
+        .route("/metrics", get(crate::metrics::metrics))
         .with_state(state)
         .nest("/auth/v1", tally_auth::router(auth))
         .nest("/rest/v1", tally_rest::router(rest))

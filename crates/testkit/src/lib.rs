@@ -8,13 +8,16 @@
 //! - [`TestApp`]: the real server on a free port over a [`TestDb`].
 //! - [`compat`]: the supabase-js suites of `tests/compat`.
 //! - [`S3Server`]: a real S3-compatible server (s3rver) on loopback.
+//! - [`Fixture`]: two orgs with a person in each role, loaded into a test's database.
 
 mod cluster;
 pub mod compat;
+mod fixture;
 mod s3;
 mod test_app;
 mod test_db;
 
+pub use fixture::Fixture;
 pub use s3::S3Server;
 pub use test_app::TestApp;
 pub use test_db::TestDb;

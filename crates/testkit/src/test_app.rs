@@ -4,7 +4,7 @@
 //! the test's runtime blocking (in a `Drop`, say) never stalls the server's connections, and
 //! dropping the app stops the server before its database is dropped.
 
-use std::{net::SocketAddr, thread::JoinHandle, time::Duration};
+use std::{net::SocketAddr, sync::Arc, thread::JoinHandle, time::Duration};
 
 use anyhow::Context;
 use tally_core::{Config, JwtKeys};
@@ -31,8 +31,8 @@ pub struct TestApp {
     runtime: Handle,
     shutdown: Option<watch::Sender<bool>>,
     thread: Option<JoinHandle<anyhow::Result<()>>>,
-    /// The test's database (dropped after the server stops).
-    pub db: TestDb,
+    /// The test's database (dropped after the last server over it stops).
+    pub db: Arc<TestDb>,
 }
 
 impl TestApp {
@@ -43,7 +43,15 @@ impl TestApp {
 
     /// Starts a server with settings changed by `configure`.
     pub async fn spawn_with(configure: impl FnOnce(&mut Config)) -> anyhow::Result<Self> {
-        let db = TestDb::new().await?;
+        Self::start(Arc::new(TestDb::new().await?), configure).await
+    }
+
+    /// A second instance over this one's database, as behind a load balancer.
+    pub async fn another_instance(&self) -> anyhow::Result<Self> {
+        Self::start(self.db.clone(), |_| {}).await
+    }
+
+    async fn start(db: Arc<TestDb>, configure: impl FnOnce(&mut Config)) -> anyhow::Result<Self> {
         let data_dir =
             std::env::temp_dir().join(format!("tally-test-{}", uuid::Uuid::new_v4().simple()));
         let mut config = Config::defaults()?.with_jwt_secret(TEST_JWT_SECRET)?;

@@ -1,46 +1,13 @@
-use std::time::Duration;
+//! The socket itself: the handshake's refusals, heartbeats, joins, broadcast between sockets
+//! (JSON and binary frames, `self`, `ack`), leave, unmatched topics, malformed frames and
+//! slow clients.
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use serde_json::{Value, json};
 use tally_testkit::TestApp;
-use tokio_tungstenite::{
-    MaybeTlsStream, WebSocketStream, connect_async, tungstenite::Message as Ws,
-};
+use tokio_tungstenite::tungstenite::Message as Ws;
 
-type Client = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn connect(app: &TestApp, vsn: &str) -> Client {
-    let url = format!(
-        "ws://{}/realtime/v1/websocket?apikey={}&vsn={vsn}",
-        app.addr,
-        app.keys.anon_key()
-    );
-    connect_async(url).await.unwrap().0
-}
-
-/// The next text frame as JSON (a second at most).
-async fn next(ws: &mut Client) -> Value {
-    loop {
-        let frame = tokio::time::timeout(Duration::from_secs(2), ws.next())
-            .await
-            .expect("a message within 2 s")
-            .unwrap()
-            .unwrap();
-        if let Ws::Text(text) = frame {
-            return serde_json::from_str(&text).unwrap();
-        }
-    }
-}
-
-/// Nothing arrives for a moment.
-async fn silent(ws: &mut Client) {
-    let got = tokio::time::timeout(Duration::from_millis(300), ws.next()).await;
-    assert!(got.is_err(), "unexpected {got:?}");
-}
-
-async fn send(ws: &mut Client, message: Value) {
-    ws.send(Ws::Text(message.to_string().into())).await.unwrap();
-}
+use crate::{connect, join, next, parts, send, silent};
 
 #[tokio::test]
 async fn the_handshake_refuses_missing_bad_and_expired_keys() {
@@ -194,31 +161,111 @@ async fn heartbeats_joins_and_broadcasts_between_sockets() {
 }
 
 #[tokio::test]
-async fn joins_asking_for_what_is_not_built_yet_are_refused_with_the_reason() {
+async fn malformed_frames_and_bad_joins_get_answers_not_panics() {
     let app = TestApp::spawn().await.unwrap();
     let mut js = connect(&app, "2.0.0").await;
-    let changes = json!({"config": {"postgres_changes": [{"event": "*", "schema": "public", "table": "time_logs"}]}});
-    send(
-        &mut js,
-        json!(["1", "1", "realtime:logs", "phx_join", changes]),
-    )
-    .await;
-    let reply = next(&mut js).await;
-    assert_eq!(reply[4]["status"], "error");
-    assert!(
-        reply[4]["response"]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("postgres_changes")
-    );
-    let bad_token = json!({"config": {}, "access_token": "garbage"});
-    send(
-        &mut js,
-        json!(["2", "2", "realtime:room", "phx_join", bad_token]),
-    )
-    .await;
+    for junk in [
+        "not json",
+        "[1,2]",
+        "[null,null,7,\"e\",{}]",
+        "42",
+        "{\"topic\":\"x\"}",
+    ] {
+        js.send(Ws::Text(junk.into())).await.unwrap();
+    }
+    js.send(Ws::Binary(vec![3u8, 200, 1].into())).await.unwrap();
+    js.send(Ws::Binary(vec![9u8; 40].into())).await.unwrap();
+    send(&mut js, json!([null, "5", "phoenix", "heartbeat", {}])).await;
     assert_eq!(
-        next(&mut js).await[4]["response"]["reason"],
+        next(&mut js).await,
+        json!([null, "5", "phoenix", "phx_reply", {"status": "ok", "response": {}}]),
+        "the socket still answers"
+    );
+
+    // Bad bindings: the join succeeds with every binding echoed, then a system error says why.
+    for (binding, error) in [
+        (
+            json!({"event": "*", "schema": "public", "table": "time_logs", "filter": "status=like.x"}),
+            "Error parsing `filter` params",
+        ),
+        (
+            json!({"event": "*", "schema": "public", "table": "nope"}),
+            "Unable to subscribe to changes",
+        ),
+        (
+            json!({"event": "*", "schema": "auth", "table": "users"}),
+            "Unable to subscribe to changes",
+        ),
+    ] {
+        let reply = join(
+            &mut js,
+            true,
+            "realtime:bad",
+            json!({"config": {"postgres_changes": [binding]}}),
+        )
+        .await;
+        assert_eq!(reply["status"], "ok");
+        assert!(reply["response"]["postgres_changes"][0]["id"].is_u64());
+        let system = loop {
+            let (_, event, payload) = parts(&next(&mut js).await);
+            if event == "system" {
+                break payload;
+            }
+        };
+        assert_eq!(system["status"], "error");
+        assert!(
+            system["message"].as_str().unwrap().starts_with(error),
+            "{system}"
+        );
+    }
+    let bad_token = json!({"config": {}, "access_token": "garbage"});
+    let reply = join(&mut js, true, "realtime:room", bad_token).await;
+    assert_eq!(
+        reply["response"]["reason"],
         "The token provided is not a valid JWT"
     );
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_disconnected() {
+    let app = TestApp::spawn().await.unwrap();
+    let mut sender = connect(&app, "2.0.0").await;
+    let mut sleeper = connect(&app, "2.0.0").await;
+    let config = json!({"config": {"presence": {"enabled": false}}});
+    join(&mut sender, true, "realtime:flood", config.clone()).await;
+    join(&mut sleeper, true, "realtime:flood", config).await;
+    // 64 MB of broadcasts, more than the kernel's socket buffers and the server's queue hold;
+    // the sleeper reads none of them.
+    let blob = "b".repeat(64 * 1024);
+    for n in 0..1024 {
+        send(
+            &mut sender,
+            json!([null, n.to_string(), "realtime:flood", "broadcast",
+            {"type": "broadcast", "event": "e", "payload": {"blob": blob}}]),
+        )
+        .await;
+    }
+    send(&mut sender, json!([null, "h", "phoenix", "heartbeat", {}])).await;
+    loop {
+        if parts(&next(&mut sender).await).1 == "phx_reply" {
+            break;
+        }
+    }
+    let metrics = crate::metrics(&app).await;
+    assert!(
+        metrics.contains("realtime_slow_clients_dropped_total"),
+        "{metrics}"
+    );
+    // What the sleeper finds when it wakes: what was queued, then the end of the socket.
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        use futures_util::StreamExt;
+        loop {
+            match sleeper.next().await {
+                Some(Ok(Ws::Close(_))) | Some(Err(_)) | None => break,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the slow socket was closed");
 }

@@ -46,6 +46,19 @@ async fn every_reachable_table_has_rls_enabled_and_forced() -> anyhow::Result<()
         .filter(|(_, on, forced)| !on || !forced)
         .collect();
     assert!(open.is_empty(), "tables without forced RLS: {open:?}");
+    // Every table of public feeds realtime's postgres_changes (insert, update, delete).
+    let unwatched: Vec<String> = sqlx::query_scalar(
+        "select c.relname::text from pg_class c \
+         where c.relnamespace = 'public'::regnamespace and c.relkind = 'r' \
+           and (select count(*) from pg_trigger t where t.tgrelid = c.oid \
+                and t.tgname in ('realtime_insert', 'realtime_update', 'realtime_delete')) <> 3",
+    )
+    .fetch_all(&db.owner)
+    .await?;
+    assert!(
+        unwatched.is_empty(),
+        "tables without realtime triggers (call private.watch_changes): {unwatched:?}"
+    );
     // So does every table a client role (anon, authenticated) may touch, in any schema.
     let reachable: Vec<(String, bool)> = sqlx::query_as(
         "select n.nspname || '.' || c.relname, c.relrowsecurity and c.relforcerowsecurity \

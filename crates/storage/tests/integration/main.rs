@@ -10,11 +10,9 @@ mod safety;
 mod security;
 mod signed;
 
-use std::collections::HashMap;
-
 use reqwest::{Method, RequestBuilder, Response};
 use serde_json::Value;
-use tally_testkit::TestApp;
+use tally_testkit::{Fixture, TestApp};
 use uuid::Uuid;
 
 /// A 1×1 PNG.
@@ -50,7 +48,7 @@ pub fn wav(samples: usize) -> Vec<u8> {
 pub struct World {
     /// The server.
     pub app: TestApp,
-    ids: HashMap<&'static str, Uuid>,
+    fixture: Fixture,
     http: reqwest::Client,
 }
 
@@ -62,56 +60,17 @@ impl World {
 
     /// Loads the fixture into a server started by the caller.
     pub async fn with_app(app: TestApp) -> Self {
-        let names = [
-            "owner_a",
-            "admin_a",
-            "manager_a",
-            "member_a",
-            "member2_a",
-            "viewer_a",
-            "owner_b",
-            "org_a",
-            "org_b",
-            "team",
-            "log_ma",
-            "log_m2",
-            "log_b",
-        ];
-        let ids: HashMap<&'static str, Uuid> = names.iter().map(|n| (*n, Uuid::now_v7())).collect();
-        let sql = format!(
-            "insert into auth.users (id, email) values ('{oa}', 'oa@a.test'), ('{ad}', 'ad@a.test'),
-               ('{mg}', 'mg@a.test'), ('{ma}', 'ma@a.test'), ('{m2}', 'm2@a.test'), ('{va}', 'va@a.test'),
-               ('{ob}', 'ob@b.test');
-             insert into organizations (id, name, slug) values ('{a}', 'A', 'a'), ('{b}', 'B', 'b');
-             insert into memberships (org_id, user_id, role) values ('{a}', '{oa}', 'owner'),
-               ('{a}', '{ad}', 'admin'), ('{a}', '{mg}', 'manager'), ('{a}', '{ma}', 'member'),
-               ('{a}', '{m2}', 'member'), ('{a}', '{va}', 'viewer'), ('{b}', '{ob}', 'owner');
-             insert into teams (id, org_id, name) values ('{t}', '{a}', 'Web');
-             insert into team_members (org_id, team_id, user_id, is_lead) values
-               ('{a}', '{t}', '{mg}', true), ('{a}', '{t}', '{ma}', false);
-             insert into time_logs (id, org_id, user_id, comment, duration_minutes, status) values
-               ('{lma}', '{a}', '{ma}', 'standup', 15, 'ready'),
-               ('{lm2}', '{a}', '{m2}', 'review', 30, 'ready'),
-               ('{lb}', '{b}', '{ob}', 'planning', 60, 'ready');",
-            oa = ids["owner_a"], ad = ids["admin_a"], mg = ids["manager_a"], ma = ids["member_a"],
-            m2 = ids["member2_a"], va = ids["viewer_a"], ob = ids["owner_b"], a = ids["org_a"],
-            b = ids["org_b"], t = ids["team"], lma = ids["log_ma"], lm2 = ids["log_m2"],
-            lb = ids["log_b"],
-        );
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-            .execute(&app.db.owner)
-            .await
-            .unwrap();
+        let fixture = Fixture::load(&app).await.unwrap();
         Self {
             app,
-            ids,
+            fixture,
             http: reqwest::Client::new(),
         }
     }
 
     /// The id of a fixture's person, org, team or log.
     pub fn id(&self, name: &str) -> Uuid {
-        self.ids[name]
+        self.fixture.id(name)
     }
 
     /// `{org}/{log}/{file}` for a log of the fixture.
@@ -121,11 +80,7 @@ impl World {
 
     /// A person's access token (`service` for the service_role key, `anon` for the anon key).
     pub fn token(&self, who: &str) -> String {
-        match who {
-            "service" => self.app.keys.service_role_key(),
-            "anon" => self.app.keys.anon_key(),
-            _ => self.app.user_token(self.ids[who]),
-        }
+        self.fixture.token(&self.app, who)
     }
 
     /// A request to `/storage/v1{path}` as `who`, with the headers storage-js sends.
