@@ -78,7 +78,14 @@ $$;
 alter function private.capture_changes() owner to tally_definer;
 revoke execute on function private.capture_changes() from public;
 
--- Adds the change triggers to a table of public. org_column names the column holding the org
+-- The name of a table's visibility function: realtime.visible_<table>.
+create or replace function private.visible_function(tbl regclass) returns text
+  language sql stable set search_path = ''
+as $$ select 'visible_' || c.relname from pg_catalog.pg_class c where c.oid = tbl $$;
+revoke execute on function private.visible_function(regclass) from public;
+grant execute on function private.visible_function(regclass) to tally_authenticator;
+
+-- Adds the change triggers (and realtime.visible_<table>) to a table of public. org_column names the column holding the org
 -- ('org_id'; 'id' for organizations; 'none' for tables of no org).
 create or replace function private.watch_changes(tbl regclass, org_column text default 'org_id')
 returns void
@@ -95,6 +102,42 @@ begin
       for each statement execute function private.capture_changes(%L)', tbl, org_column);
   execute pg_catalog.format('create trigger realtime_delete after delete on %s referencing old table as old_rows
       for each statement execute function private.capture_changes(%L)', tbl, org_column);
+  -- Which of some changed rows each caller may read (see realtime.authorize), with static SQL:
+  -- PostgreSQL keeps its plan from one caller to the next of the same role.
+  execute pg_catalog.format($f$
+    create or replace function realtime.%1$I(changes jsonb, callers jsonb, with_rows boolean)
+    returns table (caller int, change int, record jsonb)
+      language plpgsql volatile set search_path = ''
+    as $body$
+    declare
+      i int;
+      ids uuid[] := array(select pg_catalog.jsonb_array_elements_text(changes)::uuid);
+    begin
+      for i in 0 .. pg_catalog.jsonb_array_length(callers) - 1 loop
+        perform pg_catalog.set_config('role', 'none', true);
+        if not pg_catalog.has_table_privilege(callers -> i ->> 'role', %2$L, 'SELECT') then
+          continue;
+        end if;
+        perform private.impersonate(callers -> i);
+        return query select i, p.n - 1, null::jsonb
+          from %2$s t, pg_catalog.unnest(pg_catalog.array_positions(ids, t.id)) p (n)
+          where t.id = any (ids);
+      end loop;
+      perform pg_catalog.set_config('role', 'none', true);
+      if with_rows then
+        perform pg_catalog.set_config('role', 'service_role', true);
+        return query select null::int, p.n - 1, pg_catalog.to_jsonb(t)
+          from %2$s t, pg_catalog.unnest(pg_catalog.array_positions(ids, t.id)) p (n)
+          where t.id = any (ids);
+        perform pg_catalog.set_config('role', 'none', true);
+      end if;
+      perform pg_catalog.set_config('request.jwt.claims', '', true);
+    end
+    $body$ $f$, private.visible_function(tbl), tbl);
+  execute pg_catalog.format('revoke execute on function realtime.%I(jsonb, jsonb, boolean) from public',
+                            private.visible_function(tbl));
+  execute pg_catalog.format('grant execute on function realtime.%I(jsonb, jsonb, boolean) to tally_authenticator',
+                            private.visible_function(tbl));
 end
 $$;
 revoke execute on function private.watch_changes(regclass, text) from public;
@@ -162,10 +205,11 @@ grant execute on function private.impersonate(jsonb) to tally_authenticator;
 
 -- Which callers may read which changed rows, in one statement for all of them: callers is
 -- [{"role": …, "claims": {…}}, …]. For inserts and updates, changes is [id, …]: each caller
--- selects the ids it can see under RLS, and the rows come back once (caller null) for
--- the server to send. For deletes, changes is [old row, …] and the table's select policies
+-- selects the ids it can see under RLS (in realtime.visible_<table>), and with with_rows the
+-- rows come back once (caller null) for the server to send. For deletes, changes is [old row, …] and the table's select policies
 -- are evaluated, as each caller, over the old row: who could see it before it went.
-create or replace function realtime.authorize(tbl regclass, deleted boolean, changes jsonb, callers jsonb)
+create or replace function realtime.authorize(tbl regclass, deleted boolean, changes jsonb, callers jsonb,
+                                              with_rows boolean)
 returns table (caller int, change int, record jsonb)
   language plpgsql volatile set search_path = ''
 as $$
@@ -173,45 +217,31 @@ declare
   i int;
   policy text;
 begin
+  if not deleted then
+    return query execute pg_catalog.format('select * from realtime.%I($1, $2, $3)', private.visible_function(tbl))
+      using changes, callers, with_rows;
+    return;
+  end if;
   for i in 0 .. pg_catalog.jsonb_array_length(callers) - 1 loop
     perform pg_catalog.set_config('role', 'none', true);
     if not pg_catalog.has_table_privilege(callers -> i ->> 'role', tbl, 'SELECT') then
       continue;
     end if;
-    if deleted then
-      policy := private.read_policy(tbl, callers -> i ->> 'role');
-    end if;
+    policy := private.read_policy(tbl, callers -> i ->> 'role');
     perform private.impersonate(callers -> i);
-    if deleted then
-      return query execute pg_catalog.format(
-        'select $1, (c.n - 1)::int, null::jsonb
-         from pg_catalog.jsonb_array_elements($2) with ordinality c (image, n),
-              lateral pg_catalog.jsonb_populate_record(null::%s, c.image) as %I
-         where %s', tbl, (select relname from pg_catalog.pg_class where oid = tbl), policy)
-        using i, changes;
-    else
-      return query execute pg_catalog.format(
-        'select $1, (c.n - 1)::int, null::jsonb
-         from pg_catalog.jsonb_array_elements_text($2) with ordinality c (id, n)
-         join %s t on t.id = c.id::uuid', tbl)
-        using i, changes;
-    end if;
+    return query execute pg_catalog.format(
+      'select $1, (c.n - 1)::int, null::jsonb
+       from pg_catalog.jsonb_array_elements($2) with ordinality c (image, n),
+            lateral pg_catalog.jsonb_populate_record(null::%s, c.image) as %I
+       where %s', tbl, (select relname from pg_catalog.pg_class where oid = tbl), policy)
+      using i, changes;
   end loop;
   perform pg_catalog.set_config('role', 'none', true);
-  if not deleted then
-    perform pg_catalog.set_config('role', 'service_role', true);
-    return query execute pg_catalog.format(
-      'select null::int, (c.n - 1)::int, pg_catalog.to_jsonb(t)
-       from pg_catalog.jsonb_array_elements_text($1) with ordinality c (id, n)
-       join %s t on t.id = c.id::uuid', tbl)
-      using changes;
-    perform pg_catalog.set_config('role', 'none', true);
-  end if;
   perform pg_catalog.set_config('request.jwt.claims', '', true);
 end
 $$;
-revoke execute on function realtime.authorize(regclass, boolean, jsonb, jsonb) from public;
-grant execute on function realtime.authorize(regclass, boolean, jsonb, jsonb) to tally_authenticator;
+revoke execute on function realtime.authorize(regclass, boolean, jsonb, jsonb, boolean) from public;
+grant execute on function realtime.authorize(regclass, boolean, jsonb, jsonb, boolean) to tally_authenticator;
 
 -- The orgs each caller belongs to: the feed skips callers outside a change's org before asking
 -- RLS (an optimisation only; RLS still decides).

@@ -30,6 +30,8 @@ pub const CHANNEL: &str = "tally_changes";
 const BATCH: usize = 512;
 /// Changes waiting for processing before the listener waits too.
 const BACKLOG: usize = 8192;
+/// Callers checked in one statement; more are split over several connections.
+const CALLERS_PER_STATEMENT: usize = 500;
 /// How long spilled messages are kept for every instance to read.
 const SPILL_KEPT: &str = "10 minutes";
 
@@ -256,23 +258,38 @@ async fn deliver(state: &RealtimeState, orgs: &mut OrgCache, change: &Change) ->
         .iter()
         .map(|(row, _)| if deleted { row.clone() } else { change.id(row) })
         .collect();
-    let asked: Vec<Value> = relevant.iter().map(|&i| callers[i].to_json()).collect();
-    let answers: Vec<(Option<i32>, i32, Option<Value>)> = sqlx::query_as(
-        "select caller, change, record from realtime.authorize($1::regclass, $2, $3, $4)",
-    )
-    .bind(format!("public.\"{}\"", change.table.replace('"', "\"\"")))
-    .bind(deleted)
-    .bind(Value::Array(changes))
-    .bind(Value::Array(asked))
-    .fetch_all(state.pool())
-    .await?;
+    // Large sets of callers are split over a few connections, checked side by side; the
+    // rows come back once, with the first part.
+    let table = format!("public.\"{}\"", change.table.replace('"', "\"\""));
+    let changes = Value::Array(changes);
+    let parts = relevant.chunks(CALLERS_PER_STATEMENT).enumerate().map(|(part, chunk)| {
+        let asked = Value::Array(chunk.iter().map(|&i| callers[i].to_json()).collect());
+        let (table, changes) = (&table, &changes);
+        async move {
+            let rows: Vec<(Option<i32>, i32, Option<Value>)> = sqlx::query_as(
+                "select caller, change, record from realtime.authorize($1::regclass, $2, $3, $4, $5)",
+            )
+            .bind(table)
+            .bind(deleted)
+            .bind(changes)
+            .bind(asked)
+            .bind(part == 0)
+            .fetch_all(state.pool())
+            .await?;
+            let offset = part * CALLERS_PER_STATEMENT;
+            Ok::<_, sqlx::Error>(rows.into_iter().map(move |(caller, row, record)| {
+                (caller.and_then(|c| usize::try_from(c).ok()).map(|c| c + offset), row, record)
+            }))
+        }
+    });
+    let answers = futures_util::future::try_join_all(parts).await?;
     let mut visible: HashSet<(usize, usize)> = HashSet::new();
     let mut records: HashMap<usize, Map<String, Value>> = HashMap::new();
-    for (caller, row, record) in answers {
+    for (caller, row, record) in answers.into_iter().flatten() {
         let Ok(row) = usize::try_from(row) else {
             continue;
         };
-        match (caller.and_then(|c| usize::try_from(c).ok()), record) {
+        match (caller, record) {
             (Some(c), _) => {
                 if let Some(&i) = relevant.get(c) {
                     visible.insert((i, row));

@@ -33,6 +33,11 @@ use serde_json::json;
 pub use frame::{Message, Vsn};
 pub use state::RealtimeState;
 
+/// Bytes read from a socket at a time.
+const READ_BUFFER: usize = 4 * 1024;
+/// The largest message a client may send.
+const MAX_MESSAGE: usize = 1024 * 1024;
+
 /// The `/realtime/v1` router.
 pub fn router(state: RealtimeState) -> Router {
     Router::new()
@@ -83,5 +88,12 @@ async fn connect(
             "This endpoint takes websocket upgrades",
         );
     };
-    upgrade.on_upgrade(move |ws| socket::serve(ws, state, vsn, caller))
+    upgrade
+        // Small buffers (tungstenite's default read buffer is 128 KiB per socket) and a cap on
+        // what one client message may weigh.
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
+        .max_message_size(MAX_MESSAGE)
+        .max_frame_size(MAX_MESSAGE)
+        .on_upgrade(move |ws| socket::serve(ws, state, vsn, caller))
 }
