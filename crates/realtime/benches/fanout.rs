@@ -1,7 +1,10 @@
 //! postgres_changes at scale: 10,000 websocket subscribers (one per person) across 100 orgs,
-//! each listening to every change of `time_logs` its RLS lets it read (per org 1 owner and 4
+//! each listening to the changes of `time_logs` its RLS lets it read (per org 1 owner and 4
 //! admins, who read the whole org, and 95 members, who read their own), on a `tally serve`
-//! process of its own (release build, no workers) so its memory is its own. Prints the
+//! process of its own (release build, no workers) so its memory is its own. With
+//! `BENCH_BINDINGS=filtered` members subscribe with `user_id=eq.<self>` and owners and admins
+//! with `org_id=eq.<org>` (as a timeline and a team dashboard would); with `unfiltered` every
+//! subscriber listens to the whole table and RLS alone sorts it out. Prints the
 //! server's memory per connection, and the change-to-delivery latency p50/p99 while 200 logs/s
 //! are written, next to the bare `pg_notify` → `LISTEN` round trip measured in the same run.
 //! Run with `scripts/bench-realtime`.
@@ -121,6 +124,7 @@ struct Received {
 async fn subscriber(
     url: String,
     token: String,
+    binding: Value,
     received: Arc<Received>,
     ready: Arc<Semaphore>,
     connecting: OwnedSemaphorePermit,
@@ -128,7 +132,7 @@ async fn subscriber(
     let (ws, _) = connect_async(url).await?;
     let (mut sink, mut stream) = ws.split();
     let join = json!(["1", "1", "realtime:logs", "phx_join", {"config": {
-        "postgres_changes": [{"event": "*", "schema": "public", "table": "time_logs"}],
+        "postgres_changes": [binding],
         "presence": {"enabled": false}}, "access_token": token}]);
     sink.send(Ws::Text(join.to_string().into())).await?;
     // The reply, then "Subscribed to PostgreSQL".
@@ -239,13 +243,30 @@ async fn main() -> anyhow::Result<()> {
     let gate = Arc::new(Semaphore::new(CONNECTING_AT_ONCE));
     let mut clients = JoinSet::new();
     let connecting = Instant::now();
-    for (user, _, _) in &people {
+    let filtered = std::env::var("BENCH_BINDINGS").as_deref() != Ok("unfiltered");
+    println!(
+        "bindings: {}",
+        if filtered {
+            "members user_id=eq.<self>, owners and admins org_id=eq.<org>"
+        } else {
+            "the whole table for everyone (RLS alone decides)"
+        }
+    );
+    for (user, org, reads_all) in &people {
         let token = keys.sign(&json!({"sub": user, "role": "authenticated", "exp": exp}))?;
+        let mut binding = json!({"event": "*", "schema": "public", "table": "time_logs"});
+        if filtered {
+            binding["filter"] = if *reads_all {
+                json!(format!("org_id=eq.{org}"))
+            } else {
+                json!(format!("user_id=eq.{user}"))
+            };
+        }
         let (url, received, ready, gate) =
             (url.clone(), received.clone(), ready.clone(), gate.clone());
         clients.spawn(async move {
             let permit = gate.acquire_owned().await?;
-            subscriber(url, token, received, ready, permit).await
+            subscriber(url, token, binding, received, ready, permit).await
         });
     }
     // Wait for every subscriber to be subscribed.

@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use crate::{
     binding::Op,
     caller::Caller,
-    catalog::{describe, project},
+    catalog::{Columns, describe, project},
     frame::Message,
     metrics, relay,
     state::RealtimeState,
@@ -231,9 +231,34 @@ async fn deliver(state: &RealtimeState, orgs: &mut OrgCache, change: &Change) ->
     if subscriptions.is_empty() {
         return Ok(());
     }
-    // The distinct callers, each asked once.
-    let mut index: HashMap<&str, usize> = HashMap::new();
+    let table = format!("public.\"{}\"", change.table.replace('"', "\"\""));
+    let deleted = change.op == Op::Delete;
+    let changes = Value::Array(
+        change
+            .rows
+            .iter()
+            .map(|(row, _)| if deleted { row.clone() } else { change.id(row) })
+            .collect(),
+    );
+    // The rows, read once: the old images of deletes, the current rows otherwise.
+    let records: HashMap<usize, Map<String, Value>> = if deleted {
+        change
+            .rows
+            .iter()
+            .enumerate()
+            .filter_map(|(n, (row, _))| row.as_object().map(|r| (n, r.clone())))
+            .collect()
+    } else {
+        authorize(state, &table, false, &changes, &[], true)
+            .await?
+            .filter_map(|(_, n, record)| match record {
+                Some(Value::Object(record)) => Some((n, record)),
+                _ => None,
+            })
+            .collect()
+    };
     let mut callers: Vec<Arc<Caller>> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
     for s in &subscriptions {
         index.entry(s.caller.key.as_str()).or_insert_with(|| {
             callers.push(s.caller.clone());
@@ -241,114 +266,126 @@ async fn deliver(state: &RealtimeState, orgs: &mut OrgCache, change: &Change) ->
         });
     }
     orgs.fill(state, &callers).await?;
-    let relevant: Vec<usize> = (0..callers.len())
-        .filter(|&i| {
-            change
-                .rows
-                .iter()
-                .any(|(row, _)| orgs.may_see(&callers[i], change.org(row).as_deref()))
-        })
-        .collect();
-    if relevant.is_empty() {
-        return Ok(());
-    }
-    let deleted = change.op == Op::Delete;
-    let changes: Vec<Value> = change
-        .rows
-        .iter()
-        .map(|(row, _)| if deleted { row.clone() } else { change.id(row) })
-        .collect();
-    // Large sets of callers are split over a few connections, checked side by side; the
-    // rows come back once, with the first part.
-    let table = format!("public.\"{}\"", change.table.replace('"', "\"\""));
-    let changes = Value::Array(changes);
-    let parts = relevant.chunks(CALLERS_PER_STATEMENT).enumerate().map(|(part, chunk)| {
-        let asked = Value::Array(chunk.iter().map(|&i| callers[i].to_json()).collect());
-        let (table, changes) = (&table, &changes);
-        async move {
-            let rows: Vec<(Option<i32>, i32, Option<Value>)> = sqlx::query_as(
-                "select caller, change, record from realtime.authorize($1::regclass, $2, $3, $4, $5)",
-            )
-            .bind(table)
-            .bind(deleted)
-            .bind(changes)
-            .bind(asked)
-            .bind(part == 0)
-            .fetch_all(state.pool())
-            .await?;
-            let offset = part * CALLERS_PER_STATEMENT;
-            Ok::<_, sqlx::Error>(rows.into_iter().map(move |(caller, row, record)| {
-                (caller.and_then(|c| usize::try_from(c).ok()).map(|c| c + offset), row, record)
-            }))
-        }
-    });
-    let answers = futures_util::future::try_join_all(parts).await?;
-    let mut visible: HashSet<(usize, usize)> = HashSet::new();
-    let mut records: HashMap<usize, Map<String, Value>> = HashMap::new();
-    for (caller, row, record) in answers.into_iter().flatten() {
-        let Ok(row) = usize::try_from(row) else {
-            continue;
+    // What each subscription would hear if RLS allows — its bindings' filters apply first, on
+    // the columns its role may read — so only callers with something to hear are asked.
+    let mut projected: HashMap<(&'static str, usize), Map<String, Value>> = HashMap::new();
+    let mut columns_of: HashMap<&'static str, Columns> = HashMap::new();
+    let mut wanted: Vec<(usize, usize, Vec<u32>)> = Vec::new();
+    let mut asked: Vec<bool> = vec![false; callers.len()];
+    for (si, s) in subscriptions.iter().enumerate() {
+        let role = s.caller.role.as_str();
+        let columns = match columns_of.get(role) {
+            Some(columns) => columns.clone(),
+            None => {
+                let columns = state
+                    .catalog()
+                    .columns(&change.table, s.caller.role)
+                    .await?;
+                columns_of.insert(role, columns.clone());
+                columns
+            }
         };
-        match (caller, record) {
-            (Some(c), _) => {
-                if let Some(&i) = relevant.get(c) {
-                    visible.insert((i, row));
-                }
-            }
-            (None, Some(Value::Object(record))) => {
-                records.insert(row, record);
-            }
-            _ => {}
-        }
-    }
-    for s in &subscriptions {
-        let caller = index[s.caller.key.as_str()];
-        let columns = state
-            .catalog()
-            .columns(&change.table, s.caller.role)
-            .await?;
-        for (n, (row, at)) in change.rows.iter().enumerate() {
-            if !visible.contains(&(caller, n)) {
+        for (n, (row, _)) in change.rows.iter().enumerate() {
+            if !orgs.may_see(&s.caller, change.org(row).as_deref()) {
                 continue;
             }
-            let full = match change.op {
-                Op::Delete => row.as_object(),
-                _ => records.get(&n),
+            let Some(full) = records.get(&n) else {
+                continue;
             };
-            let Some(full) = full else { continue };
-            let record = project(full, &columns);
+            let record = projected
+                .entry((role, n))
+                .or_insert_with(|| project(full, &columns));
             let ids: Vec<u32> = s
                 .bindings
                 .iter()
-                .filter(|b| b.listens_to(&change.table, change.op) && b.accepts(&record))
+                .filter(|b| b.listens_to(&change.table, change.op) && b.accepts(record))
                 .map(|b| b.id)
                 .collect();
-            if ids.is_empty() {
-                continue;
-            }
-            let mut data = json!({
-                "schema": "public", "table": change.table, "commit_timestamp": at,
-                "type": change.op.as_str(), "columns": describe(&columns), "errors": null,
-            });
-            if change.op != Op::Delete {
-                data["record"] = Value::Object(record);
-            }
-            if change.op != Op::Insert {
-                data["old_record"] = json!({ "id": change.id(row) });
-            }
-            let message = Message::push(
-                &s.topic,
-                "postgres_changes",
-                None,
-                json!({ "ids": ids, "data": data }),
-            );
-            if s.outbox.send_patiently(&message).await.is_ok()
-                && let Ok(at) = DateTime::parse_from_rfc3339(at)
-            {
-                let latency = Utc::now().signed_duration_since(at);
-                metrics::change_latency(latency.to_std().unwrap_or_default());
+            if !ids.is_empty() {
+                asked[index[s.caller.key.as_str()]] = true;
+                wanted.push((si, n, ids));
             }
         }
     }
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    // RLS: the callers with something to hear, in one statement per few hundred of them,
+    // side by side on several connections.
+    let relevant: Vec<usize> = (0..callers.len()).filter(|&i| asked[i]).collect();
+    let parts = relevant.chunks(CALLERS_PER_STATEMENT).map(|chunk| {
+        let asked: Vec<&Arc<Caller>> = chunk.iter().map(|&i| &callers[i]).collect();
+        let (table, changes) = (&table, &changes);
+        async move {
+            let answers = authorize(state, table, deleted, changes, &asked, false).await?;
+            Ok::<_, sqlx::Error>(
+                answers
+                    .filter_map(|(caller, n, _)| caller.and_then(|c| chunk.get(c)).map(|&c| (c, n)))
+                    .collect::<Vec<_>>(),
+            )
+        }
+    });
+    let visible: HashSet<(usize, usize)> = futures_util::future::try_join_all(parts)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect();
+    for (si, n, ids) in wanted {
+        let s = &subscriptions[si];
+        if !visible.contains(&(index[s.caller.key.as_str()], n)) {
+            continue;
+        }
+        let (row, at) = &change.rows[n];
+        let role = s.caller.role.as_str();
+        let mut data = json!({
+            "schema": "public", "table": change.table, "commit_timestamp": at,
+            "type": change.op.as_str(), "columns": describe(&columns_of[role]), "errors": null,
+        });
+        if change.op != Op::Delete {
+            data["record"] = Value::Object(projected[&(role, n)].clone());
+        }
+        if change.op != Op::Insert {
+            data["old_record"] = json!({ "id": change.id(row) });
+        }
+        let message = Message::push(
+            &s.topic,
+            "postgres_changes",
+            None,
+            json!({ "ids": ids, "data": data }),
+        );
+        if s.outbox.send_patiently(&message).await.is_ok()
+            && let Ok(at) = DateTime::parse_from_rfc3339(at)
+        {
+            let latency = Utc::now().signed_duration_since(at);
+            metrics::change_latency(latency.to_std().unwrap_or_default());
+        }
+    }
     Ok(())
+}
+
+/// `realtime.authorize`: `(caller index, change index, row)` — the callers' visible changes,
+/// and with `with_rows` each changed row once (caller `None`).
+async fn authorize(
+    state: &RealtimeState,
+    table: &str,
+    deleted: bool,
+    changes: &Value,
+    callers: &[&Arc<Caller>],
+    with_rows: bool,
+) -> sqlx::Result<impl Iterator<Item = (Option<usize>, usize, Option<Value>)> + use<>> {
+    let asked = Value::Array(callers.iter().map(|c| c.to_json()).collect());
+    let rows: Vec<(Option<i32>, i32, Option<Value>)> = sqlx::query_as(
+        "select caller, change, record from realtime.authorize($1::regclass, $2, $3, $4, $5)",
+    )
+    .bind(table)
+    .bind(deleted)
+    .bind(changes)
+    .bind(asked)
+    .bind(with_rows)
+    .fetch_all(state.pool())
+    .await?;
+    Ok(rows.into_iter().filter_map(|(caller, n, record)| {
+        let n = usize::try_from(n).ok()?;
+        Some((caller.and_then(|c| usize::try_from(c).ok()), n, record))
+    }))
 }
