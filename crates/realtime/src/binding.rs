@@ -3,6 +3,7 @@
 //! `op` one of `eq, neq, lt, lte, gt, gte, in`.
 
 use std::{
+    borrow::Cow,
     cmp::Ordering,
     hash::{DefaultHasher, Hash, Hasher},
 };
@@ -141,7 +142,41 @@ enum Cmp {
 struct Filter {
     column: String,
     cmp: Cmp,
-    values: Vec<String>,
+    values: Vec<Wanted>,
+}
+
+/// A filter's value, read once: as text, and as a number or an instant when it is one.
+#[derive(Debug, Clone)]
+struct Wanted {
+    text: String,
+    number: Option<f64>,
+    instant: Option<DateTime<FixedOffset>>,
+}
+
+impl Wanted {
+    fn new(text: String) -> Self {
+        Self {
+            number: text.parse().ok(),
+            instant: instant(&text),
+            text,
+        }
+    }
+
+    /// How `actual` compares with this value: as numbers or instants when this value is one
+    /// and `actual` reads as one too, otherwise as text.
+    fn compare(&self, actual: &str) -> Ordering {
+        if let Some(wanted) = self.number
+            && let Ok(actual) = actual.parse::<f64>()
+        {
+            return actual.partial_cmp(&wanted).unwrap_or(Ordering::Equal);
+        }
+        if let Some(wanted) = self.instant
+            && let Some(actual) = instant(actual)
+        {
+            return actual.cmp(&wanted);
+        }
+        actual.cmp(self.text.as_str())
+    }
 }
 
 impl Filter {
@@ -177,10 +212,10 @@ impl Filter {
                 .ok_or_else(|| error("`in` takes a list: in.(a,b,c)"))?;
             inner
                 .split(',')
-                .map(|v| v.trim().trim_matches('"').to_owned())
+                .map(|v| Wanted::new(v.trim().trim_matches('"').to_owned()))
                 .collect()
         } else {
-            vec![value.to_owned()]
+            vec![Wanted::new(value.to_owned())]
         };
         Ok(Self {
             column: column.to_owned(),
@@ -190,11 +225,13 @@ impl Filter {
     }
 
     fn accepts(&self, row: &Map<String, Value>) -> bool {
-        let Some(actual) = row.get(&self.column).and_then(as_text) else {
+        let actual = match row.get(&self.column) {
             // A missing column or a null matches nothing, as in SQL.
-            return false;
+            None | Some(Value::Null) => return false,
+            Some(Value::String(s)) => Cow::Borrowed(s.as_str()),
+            Some(other) => Cow::Owned(other.to_string()),
         };
-        let order = || compare(&actual, &self.values[0]);
+        let order = || self.values[0].compare(&actual);
         match self.cmp {
             Cmp::Eq => order() == Ordering::Equal,
             Cmp::Neq => order() != Ordering::Equal,
@@ -205,32 +242,16 @@ impl Filter {
             Cmp::In => self
                 .values
                 .iter()
-                .any(|v| compare(&actual, v) == Ordering::Equal),
+                .any(|v| v.compare(&actual) == Ordering::Equal),
         }
     }
 }
 
-/// A column value as the text a filter compares with.
-fn as_text(value: &Value) -> Option<String> {
-    match value {
-        Value::Null => None,
-        Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
-    }
-}
-
-/// Numbers as numbers, timestamps as instants, anything else as text.
-fn compare(actual: &str, wanted: &str) -> Ordering {
-    if let (Ok(a), Ok(b)) = (actual.parse::<f64>(), wanted.parse::<f64>()) {
-        return a.partial_cmp(&b).unwrap_or(Ordering::Equal);
-    }
-    if let (Some(a), Some(b)) = (instant(actual), instant(wanted)) {
-        return a.cmp(&b);
-    }
-    actual.cmp(wanted)
-}
-
 fn instant(s: &str) -> Option<DateTime<FixedOffset>> {
+    // Only text shaped like a date is worth a parse (most values are ids and words).
+    if s.len() < 10 || !s.as_bytes()[..4].iter().all(u8::is_ascii_digit) {
+        return None;
+    }
     DateTime::parse_from_rfc3339(s)
         .or_else(|_| DateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f%#z"))
         .ok()

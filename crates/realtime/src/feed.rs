@@ -271,6 +271,7 @@ async fn deliver(state: &RealtimeState, orgs: &mut OrgCache, change: &Change) ->
     let mut projected: HashMap<(&'static str, usize), Map<String, Value>> = HashMap::new();
     let mut columns_of: HashMap<&'static str, Columns> = HashMap::new();
     let mut wanted: Vec<(usize, usize, Vec<u32>)> = Vec::new();
+    let row_orgs: Vec<Option<String>> = change.rows.iter().map(|(r, _)| change.org(r)).collect();
     let mut asked: Vec<bool> = vec![false; callers.len()];
     for (si, s) in subscriptions.iter().enumerate() {
         let role = s.caller.role.as_str();
@@ -285,8 +286,8 @@ async fn deliver(state: &RealtimeState, orgs: &mut OrgCache, change: &Change) ->
                 columns
             }
         };
-        for (n, (row, _)) in change.rows.iter().enumerate() {
-            if !orgs.may_see(&s.caller, change.org(row).as_deref()) {
+        for (n, org) in row_orgs.iter().enumerate() {
+            if !orgs.may_see(&s.caller, org.as_deref()) {
                 continue;
             }
             let Some(full) = records.get(&n) else {

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use tally_testkit::Fixture;
 use uuid::Uuid;
 
-use crate::{changes, connect, drain, join, next, parts, sql, subscribe};
+use crate::{changes, connect, drain, drain_some, join, next, parts, sql, subscribe};
 
 fn is_commit_timestamp(value: &Value) -> bool {
     let s = value.as_str().unwrap_or_default();
@@ -75,7 +75,7 @@ async fn each_operation_reaches_the_bindings_it_matches_in_both_serializers() {
         ),
     )
     .await;
-    let got = drain(&mut js).await;
+    let got = drain_some(&mut js).await;
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(
         (got[0][0].clone(), got[0][1].clone()),
@@ -109,7 +109,7 @@ async fn each_operation_reaches_the_bindings_it_matches_in_both_serializers() {
     assert!(columns.contains(&json!({"name": "id", "type": "uuid"})));
     assert!(columns.contains(&json!({"name": "tags", "type": "_text"})));
     // supabase-py's socket has it too, as an object without refs.
-    let heard = drain(&mut py).await;
+    let heard = drain_some(&mut py).await;
     assert_eq!(
         changes(&heard),
         [("INSERT".into(), "time_logs".into(), log.to_string())]
@@ -122,7 +122,7 @@ async fn each_operation_reaches_the_bindings_it_matches_in_both_serializers() {
         &format!("update time_logs set duration_minutes = 90 where id = '{log}'"),
     )
     .await;
-    let got = drain(&mut js).await;
+    let got = drain_some(&mut js).await;
     let (_, _, payload) = parts(&got[0]);
     assert_eq!(payload["ids"], json!([ids[1]]));
     assert_eq!(payload["data"]["type"], "UPDATE");
@@ -138,13 +138,13 @@ async fn each_operation_reaches_the_bindings_it_matches_in_both_serializers() {
         "45 < 60: the UPDATE binding's filter says no"
     );
     sql(&app, &format!("delete from time_logs where id = '{log}'")).await;
-    let got = drain(&mut js).await;
+    let got = drain_some(&mut js).await;
     let (_, _, payload) = parts(&got[0]);
     assert_eq!(payload["ids"], json!([ids[2]]));
     assert_eq!(payload["data"]["type"], "DELETE");
     assert_eq!(payload["data"]["old_record"], json!({"id": log}));
     assert!(payload["data"].get("record").is_none());
-    let heard: Vec<String> = changes(&drain(&mut py).await)
+    let heard: Vec<String> = changes(&drain_some(&mut py).await)
         .into_iter()
         .map(|c| c.0)
         .collect();
@@ -159,7 +159,7 @@ async fn each_operation_reaches_the_bindings_it_matches_in_both_serializers() {
         ),
     )
     .await;
-    let got = changes(&drain(&mut js).await);
+    let got = changes(&drain_some(&mut js).await);
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(got[0].1, "projects");
     sql(
@@ -170,7 +170,7 @@ async fn each_operation_reaches_the_bindings_it_matches_in_both_serializers() {
         ),
     )
     .await;
-    assert_eq!(changes(&drain(&mut js).await).len(), 1);
+    assert_eq!(changes(&drain_some(&mut js).await).len(), 1);
     assert!(drain(&mut py).await.is_empty());
 
     // The metrics count what happened.
@@ -213,7 +213,7 @@ async fn rows_over_the_notify_limit_and_whole_statements_arrive() {
         ),
     )
     .await;
-    let got = drain(&mut ws).await;
+    let got = drain_some(&mut ws).await;
     let (_, _, payload) = parts(&got[0]);
     assert_eq!(
         payload["data"]["record"]["comment"].as_str().map(str::len),
@@ -226,7 +226,7 @@ async fn rows_over_the_notify_limit_and_whole_statements_arrive() {
         from generate_series(1, 300) g")).await;
     let mut inserted = Vec::new();
     while inserted.len() < 300 {
-        let batch = changes(&drain(&mut ws).await);
+        let batch = changes(&drain_some(&mut ws).await);
         assert!(
             !batch.is_empty(),
             "{} of 300 inserts arrived",
@@ -242,7 +242,7 @@ async fn rows_over_the_notify_limit_and_whole_statements_arrive() {
         "delete from time_logs where comment like 'bulk %' and length(comment) > 1000",
     )
     .await;
-    let deleted = changes(&drain(&mut ws).await);
+    let deleted = changes(&drain_some(&mut ws).await);
     assert_eq!(deleted.len(), 40);
     assert!(deleted.iter().all(|c| c.0 == "DELETE"));
     let spilled: i64 = sqlx::query_scalar("select count(*) from realtime.spill")

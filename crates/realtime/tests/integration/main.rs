@@ -31,12 +31,12 @@ pub async fn connect(app: &TestApp, vsn: &str) -> Client {
     connect_async(url).await.unwrap().0
 }
 
-/// The next text frame as JSON (two seconds at most).
+/// The next text frame as JSON (five seconds at most).
 pub async fn next(ws: &mut Client) -> Value {
     loop {
-        let frame = tokio::time::timeout(Duration::from_secs(2), ws.next())
+        let frame = tokio::time::timeout(Duration::from_secs(5), ws.next())
             .await
-            .expect("a message within 2 s")
+            .expect("a message within 5 s")
             .unwrap()
             .unwrap();
         if let Ws::Text(text) = frame {
@@ -113,6 +113,25 @@ pub async fn drain(ws: &mut Client) -> Vec<Value> {
             got.push(serde_json::from_str(&text).unwrap());
         }
     }
+    got
+}
+
+/// Like [`drain`], for when something is due: waits up to ten seconds for the first message
+/// (a loaded machine may be slow), then drains.
+pub async fn drain_some(ws: &mut Client) -> Vec<Value> {
+    let first = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Ws::Text(text))) => return serde_json::from_str(&text).unwrap(),
+                Some(Ok(_)) => {}
+                other => panic!("the socket ended: {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("a message within 10 s");
+    let mut got = vec![first];
+    got.extend(drain(ws).await);
     got
 }
 
