@@ -12,6 +12,7 @@ mod caller;
 pub mod classify;
 mod error;
 pub mod extract;
+mod insights;
 pub mod job;
 mod logs;
 mod providers;
@@ -68,7 +69,12 @@ async fn dispatch(
 ) -> FnResult<(StatusCode, serde_json::Value)> {
     if !matches!(
         name,
-        "log-create" | "ai-classify" | "log-finalize" | "recall" | "upload-presign"
+        "log-create"
+            | "ai-classify"
+            | "log-finalize"
+            | "recall"
+            | "upload-presign"
+            | "insights-rollup"
     ) {
         return Err(FnError::new(
             StatusCode::NOT_FOUND,
@@ -91,6 +97,10 @@ async fn dispatch(
             logs::classify::run(state, &ctx, parse(body)?).await?,
         )),
         "upload-presign" => uploads::run(state, &ctx, parse(body)?).await,
+        "insights-rollup" => Ok((
+            StatusCode::OK,
+            insights::run(state, &ctx, parse(body)?).await?,
+        )),
         "recall" => Ok((
             StatusCode::OK,
             logs::recall::run(state, &ctx, parse(body)?).await?,

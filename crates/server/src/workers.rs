@@ -8,6 +8,7 @@ use tally_functions::{
     extract::{EXTRACT_ATTACHMENT, ExtractAttachmentJob},
     job::{CLASSIFY_LOG, ClassifyLogJob, EMBED_LOG, EmbedLogJob},
 };
+use tally_insights::rollup::{INSIGHTS_ROLLUP, RollupJob};
 use tally_jobs::{WorkerOptions, Workers};
 use tally_storage::StorageState;
 
@@ -38,4 +39,5 @@ pub fn workers(
         EXTRACT_ATTACHMENT,
         ExtractAttachmentJob::new(pool.clone(), storage.clone(), providers.clone()),
     )
+    .register(INSIGHTS_ROLLUP, RollupJob::new(pool.clone()))
 }

@@ -5,6 +5,11 @@ use tally_testkit::TestDb;
 #[tokio::test]
 async fn a_due_schedule_fires_once_across_instances_and_moves_on() {
     let db = TestDb::new().await.unwrap();
+    // Only this test's schedule (the migrations seed Tally's own).
+    sqlx::query("delete from private.schedules")
+        .execute(&db.owner)
+        .await
+        .unwrap();
     schedule::upsert(
         &db.requests,
         "nightly",

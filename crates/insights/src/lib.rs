@@ -1,0 +1,12 @@
+//! Insights: the numbers of the dashboards, computed in PostgreSQL.
+//!
+//! - `user_day_summaries` are kept current incrementally: a change to a time log marks its
+//!   person's local days dirty in the same transaction (a trigger), and [`rollup::dirty`]
+//!   recomputes only those days — every minute through the [`rollup::RollupJob`] schedule.
+//! - [`rollup::range`] recomputes an org's (or every org's) days in a range on demand (the
+//!   `insights-rollup` function).
+//!
+//! The definitions (time zones, work hours, splitting at midnight and DST) live in the
+//! migration `day_summaries` and the README's "Insights".
+
+pub mod rollup;

@@ -1,0 +1,69 @@
+//! Recomputing day summaries: the dirty days, or a range on demand.
+
+use chrono::NaiveDate;
+use sqlx::PgPool;
+use tally_core::RequestContext;
+use tally_jobs::{BoxFuture, Handler, Job, JobError};
+use uuid::Uuid;
+
+/// The job kind that recomputes the dirty days (scheduled every minute by the migration).
+pub const INSIGHTS_ROLLUP: &str = "insights_rollup";
+
+/// Recomputes every dirty day; returns how many. Safe to run on several instances at once:
+/// each takes days the others have not locked.
+pub async fn dirty(pool: &PgPool) -> Result<u64, sqlx::Error> {
+    let mut done = 0u64;
+    loop {
+        let mut tx = RequestContext::service().begin(pool).await?;
+        let n: i32 = sqlx::query_scalar("select private.rollup_dirty(5000)")
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        done += u64::try_from(n).unwrap_or(0);
+        if n == 0 {
+            return Ok(done);
+        }
+    }
+}
+
+/// Recomputes the days `from..=to` of one org (or of every org); returns how many days.
+pub async fn range(
+    pool: &PgPool,
+    org: Option<Uuid>,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<u64, sqlx::Error> {
+    let mut tx = RequestContext::service().begin(pool).await?;
+    let n: i32 = sqlx::query_scalar("select private.rollup_range($1, $2, $3)")
+        .bind(org)
+        .bind(from)
+        .bind(to)
+        .fetch_one(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// The worker side of [`INSIGHTS_ROLLUP`]: recomputes the dirty days.
+pub struct RollupJob {
+    pool: PgPool,
+}
+
+impl RollupJob {
+    /// A handler over `pool`.
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+}
+
+impl Handler for RollupJob {
+    fn run<'a>(&'a self, _job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
+        Box::pin(async move {
+            let days = dirty(&self.pool).await?;
+            if days > 0 {
+                tracing::debug!(days, "day summaries recomputed");
+            }
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,425 @@
+//! Day summaries on the real server and database: a hand-computed week in Europe/Berlin (an
+//! after-hours evening, a log across midnight, a weekend, the March DST change, a pending, a
+//! deleted and an untimed log), incremental upkeep against a full recomputation over random
+//! edits, and who may run `insights-rollup`.
+#![allow(clippy::unwrap_used, reason = "tests fail loudly")]
+
+use serde_json::{Value, json};
+use tally_testkit::TestApp;
+use uuid::Uuid;
+
+/// A Berlin org with an owner, a member, a member of another org, and a project.
+struct World {
+    app: TestApp,
+    org: Uuid,
+    owner: Uuid,
+    member: Uuid,
+    stranger: Uuid,
+    project: Uuid,
+}
+
+impl World {
+    async fn new() -> Self {
+        let app = TestApp::spawn_with(|c| c.ai.worker_concurrency = 0)
+            .await
+            .unwrap();
+        let (org, other, owner, member, stranger, project) = (
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+        );
+        sql(&app, &format!(
+            "insert into auth.users (id, email) values ('{owner}', 'o@a.test'), ('{member}', 'm@a.test'),
+               ('{stranger}', 's@b.test');
+             insert into organizations (id, name, slug, timezone) values
+               ('{org}', 'A', 'a', 'Europe/Berlin'), ('{other}', 'B', 'b', 'UTC');
+             insert into memberships (org_id, user_id, role) values ('{org}', '{owner}', 'owner'),
+               ('{org}', '{member}', 'member'), ('{other}', '{stranger}', 'owner');
+             insert into projects (id, org_id, name, code) values ('{project}', '{org}', 'Apollo', 'APO');"
+        ))
+        .await;
+        Self {
+            app,
+            org,
+            owner,
+            member,
+            stranger,
+            project,
+        }
+    }
+
+    async fn rollup(&self, who: Option<Uuid>, body: Value) -> (u16, Value) {
+        let token = who.map_or_else(
+            || self.app.keys.service_role_key(),
+            |u| self.app.user_token(u),
+        );
+        let res = reqwest::Client::new()
+            .post(self.app.url("/functions/v1/insights-rollup"))
+            .bearer_auth(token)
+            .header("apikey", self.app.keys.anon_key())
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (res.status().as_u16(), res.json().await.unwrap())
+    }
+
+    /// A ready log of the member's: `[start, end)` in Berlin time (or untimed), a work mode,
+    /// and `extra` columns `(names, values)`.
+    async fn log(&self, span: Option<(&str, &str)>, mode: &str, extra: (&str, &str)) -> Uuid {
+        let id = Uuid::now_v7();
+        let (start, end) = span.map_or(("null".to_owned(), "null".to_owned()), |(s, e)| {
+            (
+                format!("'{s}'::timestamp at time zone 'Europe/Berlin'"),
+                format!("'{e}'::timestamp at time zone 'Europe/Berlin'"),
+            )
+        });
+        sql(&self.app, &format!(
+            "insert into time_logs (id, org_id, user_id, started_at, ended_at, status, work_mode_id {cols})
+             values ('{id}', '{org}', '{member}', {start}, {end}, 'ready',
+                     (select id from work_modes where org_id is null and key = '{mode}') {vals})",
+            org = self.org,
+            member = self.member,
+            cols = if extra.0.is_empty() { String::new() } else { format!(", {}", extra.0) },
+            vals = if extra.1.is_empty() { String::new() } else { format!(", {}", extra.1) },
+        ))
+        .await;
+        id
+    }
+
+    async fn day(&self, day: &str) -> Option<Value> {
+        sqlx::query_scalar(
+            "select to_jsonb(s) - 'id' - 'org_id' - 'user_id' - 'created_at' - 'updated_at'
+             from user_day_summaries s where user_id = $1 and day = $2::date",
+        )
+        .bind(self.member)
+        .bind(day)
+        .fetch_optional(&self.app.db.owner)
+        .await
+        .unwrap()
+    }
+}
+
+async fn sql(app: &TestApp, statement: &str) {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_owned()))
+        .execute(&app.db.owner)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_week_in_berlin_sums_up_to_the_minute() {
+    let w = World::new().await;
+    let p = w.project;
+    // Monday 23 March 2026: deep work 09:00–11:00 (billable, Apollo, code review) and
+    // 11:00–12:30 (one 210-minute stretch), a meeting 14:00–15:00, collaboration 17:00–20:00
+    // (two hours after 18:00).
+    w.log(Some(("2026-03-23 09:00", "2026-03-23 11:00")), "deep_work",
+        ("project_id, billable, activity_type_id",
+         &format!("'{p}', true, (select id from activity_types where org_id is null and key = 'code_review')"))).await;
+    w.log(
+        Some(("2026-03-23 11:00", "2026-03-23 12:30")),
+        "deep_work",
+        ("", ""),
+    )
+    .await;
+    w.log(
+        Some(("2026-03-23 14:00", "2026-03-23 15:00")),
+        "meeting",
+        ("", ""),
+    )
+    .await;
+    w.log(
+        Some(("2026-03-23 17:00", "2026-03-23 20:00")),
+        "collaboration",
+        ("", ""),
+    )
+    .await;
+    // Tuesday 22:00 to Wednesday 01:30: split at midnight, all after hours.
+    w.log(
+        Some(("2026-03-24 22:00", "2026-03-25 01:30")),
+        "deep_work",
+        ("", ""),
+    )
+    .await;
+    // Thursday: an untimed 30 minutes, and a pending log that does not count yet.
+    w.log(
+        None,
+        "admin",
+        ("duration_minutes, created_at", "30, '2026-03-26 15:00+01'"),
+    )
+    .await;
+    w.log(
+        Some(("2026-03-26 10:00", "2026-03-26 11:00")),
+        "admin",
+        ("", ""),
+    )
+    .await;
+    sql(
+        &w.app,
+        "update time_logs set status = 'pending' where started_at = '2026-03-26 10:00+01'",
+    )
+    .await;
+    // Friday: a deleted log.
+    w.log(
+        Some(("2026-03-27 10:00", "2026-03-27 11:00")),
+        "admin",
+        ("", ""),
+    )
+    .await;
+    sql(
+        &w.app,
+        "update time_logs set deleted_at = now() where started_at = '2026-03-27 10:00+01'",
+    )
+    .await;
+    // The weekend: Saturday 10:00–12:00; Sunday 01:00–04:00 across the DST change (2 hours).
+    w.log(
+        Some(("2026-03-28 10:00", "2026-03-28 12:00")),
+        "communication",
+        ("", ""),
+    )
+    .await;
+    w.log(
+        Some(("2026-03-29 01:00", "2026-03-29 04:00")),
+        "communication",
+        ("", ""),
+    )
+    .await;
+
+    let (status, answer) = w
+        .rollup(
+            Some(w.owner),
+            json!({"org_id": w.org, "from": "2026-03-23", "to": "2026-03-29"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["days"], 7, "Monday to Sunday: every day with a log");
+
+    let monday = w.day("2026-03-23").await.unwrap();
+    assert_eq!(
+        monday,
+        json!({"day": "2026-03-23", "total_minutes": 450, "focus_minutes": 210, "meeting_minutes": 60,
+            "collaboration_minutes": 180, "after_hours_minutes": 120, "weekend_minutes": 0,
+            "billable_minutes": 120, "log_count": 4, "by_project": {p.to_string(): 120},
+            "by_activity": {"code_review": 120},
+            "by_work_mode": {"deep_work": 210, "meeting": 60, "collaboration": 180},
+            "longest_focus_minutes": 210, "deep_work_blocks": 1,
+            "first_start": "2026-03-23T08:00:00+00:00", "last_end": "2026-03-23T19:00:00+00:00"})
+    );
+    let tuesday = w.day("2026-03-24").await.unwrap();
+    assert_eq!(
+        (
+            &tuesday["total_minutes"],
+            &tuesday["after_hours_minutes"],
+            &tuesday["focus_minutes"],
+            &tuesday["longest_focus_minutes"],
+            &tuesday["deep_work_blocks"],
+            &tuesday["last_end"]
+        ),
+        (
+            &json!(120),
+            &json!(120),
+            &json!(120),
+            &json!(120),
+            &json!(1),
+            &json!("2026-03-24T23:00:00+00:00")
+        )
+    );
+    let wednesday = w.day("2026-03-25").await.unwrap();
+    assert_eq!(
+        (
+            &wednesday["total_minutes"],
+            &wednesday["after_hours_minutes"],
+            &wednesday["deep_work_blocks"],
+            &wednesday["first_start"],
+            &wednesday["last_end"]
+        ),
+        (
+            &json!(90),
+            &json!(90),
+            &json!(1),
+            &json!("2026-03-24T23:00:00+00:00"),
+            &json!("2026-03-25T00:30:00+00:00")
+        )
+    );
+    let thursday = w.day("2026-03-26").await.unwrap();
+    assert_eq!(
+        (
+            &thursday["total_minutes"],
+            &thursday["log_count"],
+            &thursday["after_hours_minutes"],
+            &thursday["first_start"]
+        ),
+        (&json!(30), &json!(1), &json!(0), &Value::Null),
+        "the untimed log counts; the pending one does not"
+    );
+    assert!(
+        w.day("2026-03-27").await.is_none(),
+        "a deleted log leaves no day"
+    );
+    let saturday = w.day("2026-03-28").await.unwrap();
+    assert_eq!(
+        (
+            &saturday["weekend_minutes"],
+            &saturday["after_hours_minutes"]
+        ),
+        (&json!(120), &json!(0))
+    );
+    let sunday = w.day("2026-03-29").await.unwrap();
+    assert_eq!(
+        (&sunday["total_minutes"], &sunday["weekend_minutes"]),
+        (&json!(120), &json!(120)),
+        "01:00 to 04:00 on the night the clocks go forward is two hours"
+    );
+}
+
+/// How many summaries differ from a recomputation from scratch.
+async fn drift(app: &TestApp) -> i64 {
+    sqlx::query_scalar(
+        "with keys as (
+           select distinct l.org_id, l.user_id, d as day from time_logs l
+           join organizations o on o.id = l.org_id left join profiles p on p.id = l.user_id,
+           lateral private.log_days(l.started_at, l.ended_at, l.duration_minutes, l.created_at,
+                                    coalesce(p.timezone, o.timezone)) d
+           union select org_id, user_id, day from user_day_summaries),
+         fresh as (select * from private.compute_days(
+           (select array_agg(org_id) from keys), (select array_agg(user_id) from keys),
+           (select array_agg(day) from keys))),
+         a as (select to_jsonb(f) - 'id' - 'created_at' - 'updated_at' as j from fresh f),
+         b as (select to_jsonb(s) - 'id' - 'created_at' - 'updated_at' as j from user_day_summaries s)
+         select (select count(*) from (select * from a except select * from b) x)
+              + (select count(*) from (select * from b except select * from a) y)",
+    )
+    .fetch_one(&app.db.owner)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn incremental_upkeep_equals_a_full_recomputation_over_random_edits() {
+    let w = World::new().await;
+    let modes = ["deep_work", "meeting", "collaboration", "admin"];
+    let mut logs = Vec::new();
+    // A fixed seed: the same edits every run (a small linear congruential generator).
+    let mut seed: u64 = 0x7a11_7a11;
+    let mut next = |n: u64| {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) % n
+    };
+    for round in 0..12 {
+        for _ in 0..10 {
+            let action = if logs.is_empty() { 0 } else { next(5) };
+            // 20 March to 2 April, across the DST change.
+            let start = format!(
+                "('2026-03-20'::date + {})::timestamp + interval '{} hours'",
+                next(14),
+                next(24)
+            );
+            let minutes = 15 + next(240);
+            match action {
+                0 | 1 => {
+                    let end_at = format!("{start} + interval '{minutes} minutes'");
+                    let id = Uuid::now_v7();
+                    sql(&w.app, &format!(
+                        "insert into time_logs (id, org_id, user_id, started_at, ended_at, status, work_mode_id, billable)
+                         values ('{id}', '{}', '{}', ({start}) at time zone 'Europe/Berlin',
+                                 ({end_at}) at time zone 'Europe/Berlin', 'ready',
+                                 (select id from work_modes where org_id is null and key = '{}'), {})",
+                        w.org, w.member, modes[usize::try_from(next(4)).unwrap()], next(2) == 0
+                    )).await;
+                    logs.push(id);
+                }
+                2 => {
+                    // Move a log to another day and length.
+                    let id = logs[usize::try_from(next(logs.len() as u64)).unwrap()];
+                    sql(&w.app, &format!(
+                        "update time_logs set started_at = ({start}) at time zone 'Europe/Berlin',
+                           ended_at = ({start} + interval '{minutes} minutes') at time zone 'Europe/Berlin',
+                           duration_minutes = null where id = '{id}'"
+                    )).await;
+                }
+                3 => {
+                    let id = logs.swap_remove(usize::try_from(next(logs.len() as u64)).unwrap());
+                    if next(2) == 0 {
+                        sql(&w.app, &format!("delete from time_logs where id = '{id}'")).await;
+                    } else {
+                        sql(
+                            &w.app,
+                            &format!("update time_logs set deleted_at = now() where id = '{id}'"),
+                        )
+                        .await;
+                    }
+                }
+                _ => {
+                    let id = logs[usize::try_from(next(logs.len() as u64)).unwrap()];
+                    let status =
+                        ["finalized", "pending", "needs_review"][usize::try_from(next(3)).unwrap()];
+                    sql(&w.app, &format!(
+                        "update time_logs set status = '{status}',
+                           finalized_at = case when '{status}' = 'finalized' then now() end where id = '{id}'"
+                    )).await;
+                }
+            }
+        }
+        // Only the dirty days are recomputed, as the scheduled job does.
+        sql(&w.app, "select private.rollup_dirty(100000)").await;
+        assert_eq!(
+            drift(&w.app).await,
+            0,
+            "round {round}: the summaries drifted"
+        );
+    }
+    let kept: i64 = sqlx::query_scalar("select count(*) from user_day_summaries")
+        .fetch_one(&w.app.db.owner)
+        .await
+        .unwrap();
+    assert!(kept > 5, "the edits left days to compare ({kept})");
+    // The comparison does see a summary that is off by a minute.
+    sql(&w.app, "update user_day_summaries set total_minutes = total_minutes + 1 where day = (select min(day) from user_day_summaries)").await;
+    assert!(drift(&w.app).await > 0);
+}
+
+#[tokio::test]
+async fn only_owners_admins_and_the_service_role_run_rollups() {
+    let w = World::new().await;
+    let range = json!({"org_id": w.org, "from": "2026-03-01", "to": "2026-03-31"});
+    let (status, body) = w.rollup(Some(w.member), range.clone()).await;
+    assert_eq!((status, body["error"].as_str()), (403, Some("forbidden")));
+    let (status, _) = w.rollup(Some(w.stranger), range.clone()).await;
+    assert_eq!(status, 403, "another org's owner");
+    let (status, body) = w.rollup(Some(w.owner), json!({})).await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = w
+        .rollup(
+            Some(w.owner),
+            json!({"org_id": w.org, "from": "2026-04-01", "to": "2026-03-01"}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = w
+        .rollup(
+            Some(w.owner),
+            json!({"org_id": w.org, "from": "2024-01-01", "to": "2026-03-01"}),
+        )
+        .await;
+    assert_eq!(status, 400, "more than a year: {body}");
+    let (status, body) = w
+        .rollup(Some(w.owner), json!({"org_id": w.org, "nope": 1}))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = w.rollup(Some(w.owner), range).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = w
+        .rollup(None, json!({"from": "2026-03-01", "to": "2026-03-31"}))
+        .await;
+    assert_eq!(
+        (status, body["org_id"].clone()),
+        (200, Value::Null),
+        "the service role, every org"
+    );
+}
