@@ -6,7 +6,8 @@ use tally_core::RequestContext;
 use tally_jobs::{BoxFuture, Handler, Job, JobError};
 use uuid::Uuid;
 
-/// The job kind that recomputes the dirty days (scheduled every minute by the migration).
+/// The job kind that recomputes the dirty days (scheduled every minute by the migrations), or
+/// with payload `{"nightly": true}` runs [`nightly`] (scheduled hourly).
 pub const INSIGHTS_ROLLUP: &str = "insights_rollup";
 
 /// Recomputes every dirty day; returns how many. Safe to run on several instances at once:
@@ -26,7 +27,8 @@ pub async fn dirty(pool: &PgPool) -> Result<u64, sqlx::Error> {
     }
 }
 
-/// Recomputes the days `from..=to` of one org (or of every org); returns how many days.
+/// Recomputes the days `from..=to` of one org (or of every org), then refreshes the weekly and
+/// monthly views; returns how many days.
 pub async fn range(
     pool: &PgPool,
     org: Option<Uuid>,
@@ -40,11 +42,25 @@ pub async fn range(
         .bind(to)
         .fetch_one(&mut *tx)
         .await?;
+    sqlx::query("select private.refresh_summaries()")
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
-/// The worker side of [`INSIGHTS_ROLLUP`]: recomputes the dirty days.
+/// The nightly run: for each org whose local time has just passed midnight, yesterday is
+/// recomputed; then the weekly and monthly views are refreshed. Returns how many days.
+pub async fn nightly(pool: &PgPool) -> Result<u64, sqlx::Error> {
+    let mut tx = RequestContext::service().begin(pool).await?;
+    let n: i32 = sqlx::query_scalar("select private.rollup_nightly()")
+        .fetch_one(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// The worker side of [`INSIGHTS_ROLLUP`].
 pub struct RollupJob {
     pool: PgPool,
 }
@@ -57,9 +73,13 @@ impl RollupJob {
 }
 
 impl Handler for RollupJob {
-    fn run<'a>(&'a self, _job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
+    fn run<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
         Box::pin(async move {
-            let days = dirty(&self.pool).await?;
+            let days = if job.payload["nightly"] == true {
+                nightly(&self.pool).await?
+            } else {
+                dirty(&self.pool).await?
+            };
             if days > 0 {
                 tracing::debug!(days, "day summaries recomputed");
             }

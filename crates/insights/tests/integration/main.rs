@@ -423,3 +423,183 @@ async fn only_owners_admins_and_the_service_role_run_rollups() {
         "the service role, every org"
     );
 }
+
+/// Rows of a summary view as `who` reads it through `/rest/v1`.
+async fn read(app: &TestApp, who: Uuid, view: &str) -> Vec<Value> {
+    let res = reqwest::Client::new()
+        .get(app.url(&format!("/rest/v1/{view}?period=eq.week")))
+        .bearer_auth(app.user_token(who))
+        .header("apikey", app.keys.anon_key())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{view}");
+    res.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn weekly_views_show_each_role_what_it_may_read() {
+    let w = World::new().await;
+    // A manager leading a small team (the manager and the member), a viewer, and five people
+    // in a big team; everyone logs an hour on Monday 23 March on Apollo, one person also an
+    // hour on a side project.
+    let big: Vec<Uuid> = (0..5).map(|_| Uuid::now_v7()).collect();
+    let (manager, viewer, small, large, side) = (
+        Uuid::now_v7(),
+        Uuid::now_v7(),
+        Uuid::now_v7(),
+        Uuid::now_v7(),
+        Uuid::now_v7(),
+    );
+    let mut people = vec![(manager, "manager"), (viewer, "viewer")];
+    people.extend(big.iter().map(|b| (*b, "member")));
+    for (id, role) in &people {
+        sql(
+            &w.app,
+            &format!(
+                "insert into auth.users (id, email) values ('{id}', '{id}@a.test');
+             insert into memberships (org_id, user_id, role) values ('{}', '{id}', '{role}');",
+                w.org
+            ),
+        )
+        .await;
+    }
+    sql(&w.app, &format!(
+        "insert into teams (id, org_id, name) values ('{small}', '{org}', 'Small'), ('{large}', '{org}', 'Big');
+         insert into team_members (org_id, team_id, user_id, is_lead) values
+           ('{org}', '{small}', '{manager}', true), ('{org}', '{small}', '{member}', false);
+         insert into team_members (org_id, team_id, user_id) select '{org}', '{large}', u from unnest('{{{bigs}}}'::uuid[]) u;
+         insert into projects (id, org_id, name, code) values ('{side}', '{org}', 'Side', 'SID');
+         insert into time_logs (org_id, user_id, project_id, started_at, ended_at, status)
+           select '{org}', u, '{p}', '2026-03-23 09:00+01', '2026-03-23 10:00+01', 'ready'
+           from unnest('{{{everyone}}}'::uuid[]) u;
+         insert into time_logs (org_id, user_id, project_id, started_at, ended_at, status) values
+           ('{org}', '{member}', '{side}', '2026-03-23 11:00+01', '2026-03-23 12:00+01', 'ready');",
+        org = w.org, member = w.member, p = w.project,
+        bigs = big.iter().map(Uuid::to_string).collect::<Vec<_>>().join(","),
+        everyone = big.iter().chain([&manager, &w.member, &w.owner]).map(Uuid::to_string).collect::<Vec<_>>().join(","),
+    )).await;
+    let (status, body) = w
+        .rollup(
+            Some(w.owner),
+            json!({"org_id": w.org, "from": "2026-03-23", "to": "2026-03-29"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    let people_of = |rows: &[Value]| -> Vec<String> {
+        let mut ids: Vec<String> = rows
+            .iter()
+            .map(|r| r["user_id"].as_str().unwrap().to_owned())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let sorted = |ids: &[Uuid]| -> Vec<String> {
+        let mut ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+        ids.sort();
+        ids
+    };
+    let all: Vec<Uuid> = big
+        .iter()
+        .copied()
+        .chain([manager, w.member, w.owner])
+        .collect();
+    // People: the owner all; the manager themself and the member they lead; the member
+    // themself; the viewer and another org's owner no one.
+    assert_eq!(
+        people_of(&read(&w.app, w.owner, "person_period_summaries").await),
+        sorted(&all)
+    );
+    assert_eq!(
+        people_of(&read(&w.app, manager, "person_period_summaries").await),
+        sorted(&[manager, w.member])
+    );
+    let mine = read(&w.app, w.member, "person_period_summaries").await;
+    assert_eq!(people_of(&mine), sorted(&[w.member]));
+    assert_eq!(
+        (mine[0]["total_minutes"].clone(), mine[0]["starts"].clone()),
+        (json!(120), json!("2026-03-23"))
+    );
+    assert!(
+        read(&w.app, viewer, "person_period_summaries")
+            .await
+            .is_empty()
+    );
+    assert!(
+        read(&w.app, w.stranger, "person_period_summaries")
+            .await
+            .is_empty()
+    );
+
+    // Teams: the viewer sees the big team only (5 people; the small one has 2).
+    let teams = |rows: Vec<Value>| -> Vec<String> {
+        rows.iter()
+            .map(|r| r["team_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        teams(read(&w.app, viewer, "team_period_summaries").await),
+        [large.to_string()]
+    );
+    assert_eq!(
+        teams(read(&w.app, manager, "team_period_summaries").await),
+        [small.to_string()]
+    );
+    assert_eq!(
+        read(&w.app, w.owner, "team_period_summaries").await.len(),
+        2
+    );
+    assert!(
+        read(&w.app, w.member, "team_period_summaries")
+            .await
+            .is_empty()
+    );
+    let big_team = read(&w.app, viewer, "team_period_summaries").await;
+    assert_eq!(
+        (
+            big_team[0]["total_minutes"].clone(),
+            big_team[0]["people"].clone()
+        ),
+        (json!(300), json!(5))
+    );
+
+    // Projects: the viewer sees Apollo (8 people), not Side (one person's hours).
+    let projects = read(&w.app, viewer, "project_period_summaries").await;
+    assert_eq!(projects.len(), 1);
+    assert_eq!(
+        (
+            projects[0]["project_id"].clone(),
+            projects[0]["total_minutes"].clone()
+        ),
+        (json!(w.project), json!(480))
+    );
+    assert_eq!(
+        read(&w.app, w.owner, "project_period_summaries")
+            .await
+            .len(),
+        2
+    );
+    assert!(
+        read(&w.app, w.member, "project_period_summaries")
+            .await
+            .is_empty()
+    );
+
+    // The org's total: owners, admins and viewers.
+    let org = read(&w.app, viewer, "org_period_summaries").await;
+    assert_eq!(
+        (org[0]["total_minutes"].clone(), org[0]["people"].clone()),
+        (json!(540), json!(8))
+    );
+    assert!(
+        read(&w.app, w.member, "org_period_summaries")
+            .await
+            .is_empty()
+    );
+    assert!(
+        read(&w.app, w.stranger, "org_period_summaries")
+            .await
+            .is_empty()
+    );
+}
