@@ -4,7 +4,9 @@
 //!   person's local days dirty in the same transaction (a trigger), and [`rollup::dirty`]
 //!   recomputes only those days — every minute through the [`rollup::RollupJob`] schedule.
 //! - [`rollup::range`] recomputes an org's (or every org's) days in a range on demand (the
-//!   `insights-rollup` function).
+//!   `insights-rollup` function), refreshes the weekly and monthly materialized views and scores
+//!   the weeks' burnout and utilization risk (`risk_scores`, explained factor by factor);
+//!   [`rollup::nightly`] does it for yesterday, per org time zone.
 //!
 //! The definitions (time zones, work hours, splitting at midnight and DST) live in the
 //! migration `day_summaries` and the README's "Insights".

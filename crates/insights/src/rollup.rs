@@ -27,8 +27,8 @@ pub async fn dirty(pool: &PgPool) -> Result<u64, sqlx::Error> {
     }
 }
 
-/// Recomputes the days `from..=to` of one org (or of every org), then refreshes the weekly and
-/// monthly views; returns how many days.
+/// Recomputes the days `from..=to` of one org (or of every org), refreshes the weekly and
+/// monthly views and scores the weeks touched; returns how many days.
 pub async fn range(
     pool: &PgPool,
     org: Option<Uuid>,
@@ -42,7 +42,10 @@ pub async fn range(
         .bind(to)
         .fetch_one(&mut *tx)
         .await?;
-    sqlx::query("select private.refresh_summaries()")
+    sqlx::query("select private.refresh_summaries(), private.score_range($1, $2, $3)")
+        .bind(org)
+        .bind(from)
+        .bind(to)
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;

@@ -603,3 +603,124 @@ async fn weekly_views_show_each_role_what_it_may_read() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn four_weeks_give_an_exact_burnout_score_with_its_reasons() {
+    let w = World::new().await;
+    sql(
+        &w.app,
+        &format!(
+            "update organizations set timezone = 'UTC' where id = '{}'",
+            w.org
+        ),
+    )
+    .await;
+    let span = |from: &str, to: &str, day: &str, mode: &str| {
+        format!(
+            "insert into time_logs (org_id, user_id, started_at, ended_at, status, work_mode_id)
+             select '{org}', '{member}', d + time '{from}', d + time '{to}', 'ready',
+                    (select id from work_modes where org_id is null and key = '{mode}')
+             from ({day}) days (d);",
+            org = w.org,
+            member = w.member
+        )
+    };
+    let weekdays =
+        |monday: &str| format!("select '{monday}'::date + i from generate_series(0, 4) i");
+    // Weeks of 40, 45 and 50 hours (the 50 with an hour a day before nine), then a week of
+    // 67: Monday to Friday 07:00–19:00 (meetings until 14:00, then deep work), Saturday
+    // 10:00–14:00 and Sunday 10:00–13:00.
+    let mut script = span("09:00", "17:00", &weekdays("2026-03-02"), "deep_work");
+    script += &span("09:00", "18:00", &weekdays("2026-03-09"), "deep_work");
+    script += &span("08:00", "18:00", &weekdays("2026-03-16"), "deep_work");
+    script += &span("07:00", "14:00", &weekdays("2026-03-23"), "meeting");
+    script += &span("14:00", "19:00", &weekdays("2026-03-23"), "deep_work");
+    script += &span("10:00", "14:00", "select '2026-03-28'::date", "deep_work");
+    script += &span("10:00", "13:00", "select '2026-03-29'::date", "deep_work");
+    sql(&w.app, &script).await;
+    let (status, body) = w
+        .rollup(
+            Some(w.owner),
+            json!({"org_id": w.org, "from": "2026-03-02", "to": "2026-03-29"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    let (score, utilization, focus, meeting, factors): (i16, f32, f32, f32, Value) = sqlx::query_as(
+        "select burnout_score, utilization, focus_share, meeting_share, factors from risk_scores
+         where user_id = $1 and week_start = '2026-03-23'",
+    )
+    .bind(w.member)
+    .fetch_one(&w.app.db.owner)
+    .await
+    .unwrap();
+    let points: Vec<(String, i64)> = factors
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["factor"].as_str().unwrap().to_owned(),
+                f["points"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    // 202 h over 4 weeks is 50.5 h a week, 10.5 above 40: 5 points an hour, capped at 25.
+    // After hours: 5 × 180 min over 7 days worked = 129 min a day > 120: 15. Two days off
+    // worked: 10. Five days over 10 h: 15 (capped). Seven days in a row (the Sunday before
+    // was off): 0. 45 < 50 < 67 h: 10. Meetings 35 of 67 h, 52 %: 10. Deep work 32 h: 0.
+    assert_eq!(
+        points,
+        [
+            ("overtime", 25),
+            ("after_hours", 15),
+            ("weekend_days", 10),
+            ("long_days", 15),
+            ("no_day_off", 0),
+            ("rising_hours", 10),
+            ("meeting_share", 10),
+            ("low_focus", 0)
+        ]
+        .map(|(f, p)| (f.to_owned(), p))
+    );
+    assert_eq!(score, 85);
+    let overtime = &factors[0];
+    assert_eq!(
+        (overtime["value"].as_f64(), overtime["threshold"].as_f64()),
+        (Some(50.5), Some(40.0))
+    );
+    assert_eq!(
+        overtime["sentence"],
+        "Worked 50.5 h a week on average over 4 weeks, against 40 contracted hours."
+    );
+    assert_eq!(factors[1]["value"], 129);
+    assert_eq!(factors[4]["value"], 7);
+    assert_eq!(factors[5]["value"], json!([45.0, 50.0, 67.0]));
+    assert_eq!(
+        (
+            utilization,
+            (focus * 1000.0).round(),
+            (meeting * 1000.0).round()
+        ),
+        (0.0, 478.0, 522.0)
+    );
+
+    // Members read their own score, not other people's; the owner reads the org's.
+    let mine = read_scores(&w.app, w.member).await;
+    assert_eq!(mine.len(), 4, "a score for each of the four weeks");
+    assert!(read_scores(&w.app, w.stranger).await.is_empty());
+    assert_eq!(read_scores(&w.app, w.owner).await.len(), 4);
+}
+
+async fn read_scores(app: &TestApp, who: Uuid) -> Vec<Value> {
+    reqwest::Client::new()
+        .get(app.url("/rest/v1/risk_scores?select=week_start,burnout_score,factors"))
+        .bearer_auth(app.user_token(who))
+        .header("apikey", app.keys.anon_key())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
