@@ -130,30 +130,3 @@ grant execute on function private.period_start(text, date, jsonb), private.min_g
   to tally_definer, service_role, authenticated;
 grant select on public.person_period_summaries, public.team_period_summaries,
   public.project_period_summaries, public.org_period_summaries to authenticated, service_role;
-
--- Every hour, each org whose local time has just passed midnight gets yesterday recomputed,
--- then the views are refreshed (the schedule fires once across instances).
-create or replace function private.rollup_nightly() returns int
-  language plpgsql set search_path = ''
-as $$
-declare
-  org record;
-  done int := 0;
-begin
-  for org in
-    select o.id, (pg_catalog.now() at time zone o.timezone)::date - 1 as yesterday
-    from public.organizations o
-    where pg_catalog.date_part('hour', pg_catalog.now() at time zone o.timezone) = 0
-  loop
-    done := done + private.rollup_range(org.id, org.yesterday, org.yesterday);
-  end loop;
-  perform private.refresh_summaries();
-  return done;
-end
-$$;
-revoke execute on function private.rollup_nightly() from public;
-grant execute on function private.rollup_nightly() to service_role;
-
-insert into private.schedules (name, cron, timezone, kind, payload, next_run_at)
-values ('insights.nightly', '5 * * * *', 'UTC', 'insights_rollup', '{"nightly": true}', now())
-on conflict (name) do nothing;

@@ -144,7 +144,8 @@ revoke execute on function private.score_range(uuid, date, date) from public;
 grant execute on function private.score_range(uuid, date, date), private.score_week(uuid, uuid, date)
   to service_role;
 
--- The nightly run scores the week of yesterday too.
+-- Every hour, each org whose local time has just passed midnight gets yesterday recomputed and
+-- its week scored, then the views are refreshed (the schedule fires once across instances).
 create or replace function private.rollup_nightly() returns int
   language plpgsql set search_path = ''
 as $$
@@ -164,3 +165,9 @@ begin
   return done;
 end
 $$;
+revoke execute on function private.rollup_nightly() from public;
+grant execute on function private.rollup_nightly() to service_role;
+
+insert into private.schedules (name, cron, timezone, kind, payload, next_run_at)
+values ('insights.nightly', '5 * * * *', 'UTC', 'insights_rollup', '{"nightly": true}', now())
+on conflict (name) do nothing;

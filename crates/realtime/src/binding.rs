@@ -319,14 +319,15 @@ mod tests {
                 .unwrap_err()
                 .starts_with("Unable to subscribe")
         );
-        let all = Binding::parse(&json!({"event": "delete", "schema": "public"})).unwrap();
+        let all = Binding::parse(&json!({"event": "delete", "schema": "public"}))
+            .expect("a whole-schema binding");
         assert!(all.listens_to("projects", Op::Delete) && !all.listens_to("projects", Op::Insert));
         assert_eq!(
             Binding::parse(&json!({"event": "*", "table": "t"}))
-                .unwrap()
+                .expect("valid")
                 .id,
             Binding::parse(&json!({"event": "*", "table": "t"}))
-                .unwrap()
+                .expect("valid")
                 .id,
             "ids are stable"
         );
