@@ -50,27 +50,24 @@ $$;
 create or replace function private.mark_days_dirty() returns trigger
   language plpgsql security definer set search_path = ''
 as $$
+declare
+  changed public.time_logs[];
 begin
+  -- The rows before and after the change (each branch reads the transition table it has).
   if tg_op <> 'INSERT' then
-    insert into private.dirty_days (org_id, user_id, day)
-    select distinct r.org_id, r.user_id, d
-    from old_rows r
-    join public.organizations o on o.id = r.org_id
-    left join public.profiles p on p.id = r.user_id,
-    lateral private.log_days(r.started_at, r.ended_at, r.duration_minutes, r.created_at,
-                             coalesce(p.timezone, o.timezone)) d
-    on conflict do nothing;
+    select pg_catalog.array_agg(r::public.time_logs) into changed from old_rows r;
   end if;
   if tg_op <> 'DELETE' then
-    insert into private.dirty_days (org_id, user_id, day)
-    select distinct r.org_id, r.user_id, d
-    from new_rows r
-    join public.organizations o on o.id = r.org_id
-    left join public.profiles p on p.id = r.user_id,
-    lateral private.log_days(r.started_at, r.ended_at, r.duration_minutes, r.created_at,
-                             coalesce(p.timezone, o.timezone)) d
-    on conflict do nothing;
+    changed := changed || (select pg_catalog.array_agg(r::public.time_logs) from new_rows r);
   end if;
+  insert into private.dirty_days (org_id, user_id, day)
+  select distinct r.org_id, r.user_id, d
+  from unnest(changed) r
+  join public.organizations o on o.id = r.org_id
+  left join public.profiles p on p.id = r.user_id,
+  lateral private.log_days(r.started_at, r.ended_at, r.duration_minutes, r.created_at,
+                           coalesce(p.timezone, o.timezone)) d
+  on conflict do nothing;
   return null;
 end
 $$;
