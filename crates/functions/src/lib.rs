@@ -11,6 +11,7 @@
 mod caller;
 pub mod classify;
 mod error;
+mod exports;
 pub mod extract;
 mod insights;
 pub mod job;
@@ -75,6 +76,7 @@ async fn dispatch(
             | "recall"
             | "upload-presign"
             | "insights-rollup"
+            | "export-create"
     ) {
         return Err(FnError::new(
             StatusCode::NOT_FOUND,
@@ -101,6 +103,7 @@ async fn dispatch(
             StatusCode::OK,
             insights::run(state, &ctx, parse(body)?).await?,
         )),
+        "export-create" => exports::run(state, &ctx, parse(body)?).await,
         "recall" => Ok((
             StatusCode::OK,
             logs::recall::run(state, &ctx, parse(body)?).await?,

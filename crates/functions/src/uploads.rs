@@ -52,8 +52,8 @@ impl Kind {
     }
 }
 
-/// Storage's refusals, as this function's errors.
-fn storage_error(e: StorageError) -> FnError {
+/// Storage's refusals, as the functions' errors.
+pub(crate) fn storage_error(e: StorageError) -> FnError {
     let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
     if status.is_server_error() {
         return FnError::internal(e);

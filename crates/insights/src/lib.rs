@@ -7,8 +7,11 @@
 //!   `insights-rollup` function), refreshes the weekly and monthly materialized views and scores
 //!   the weeks' burnout and utilization risk (`risk_scores`, explained factor by factor);
 //!   [`rollup::nightly`] does it for yesterday, per org time zone.
+//! - [`export`] reads what a caller may see of logs, day or week summaries and encodes it as
+//!   CSV, XLSX, JSON or Parquet, row by row (the `export-create` function stores it).
 //!
 //! The definitions (time zones, work hours, splitting at midnight and DST) live in the
 //! migration `day_summaries` and the README's "Insights".
 
+pub mod export;
 pub mod rollup;

@@ -7,7 +7,9 @@
 //! signed with the project's secret over path, operation and expiry ([`token`]). Uploads are
 //! streamed: type sniffed from the first bytes, size enforced as they arrive ([`write`]).
 //!
-//! Its door for other services: [`StorageState::sign_upload`] (used by `upload-presign`).
+//! Its doors for other services: [`StorageState::sign_upload`] (used by `upload-presign`),
+//! [`StorageState::put_stream`] and [`StorageState::sign_download`] (files the server makes:
+//! exports).
 
 pub mod backend;
 mod buckets;

@@ -107,7 +107,7 @@ pub async fn sign_many(
         .map(Value::from)
 }
 
-fn signed_path(bucket: &str, name: &str, token: &str) -> String {
+pub(crate) fn signed_path(bucket: &str, name: &str, token: &str) -> String {
     format!("/object/sign/{bucket}/{name}?token={token}")
 }
 

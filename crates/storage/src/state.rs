@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use axum::http::HeaderMap;
 use bytes::Bytes;
+use futures_util::Stream;
 use object_store::ObjectStoreExt;
 use sqlx::{PgConnection, PgPool};
 use tally_core::{JwtKeys, RequestContext, gateway};
@@ -13,6 +14,7 @@ use crate::{
     backend::Backend,
     error::{StorageError, StorageResult},
     names, rows, sniff, token,
+    write::{self, Stored},
 };
 
 /// The state of `/storage/v1`.
@@ -164,5 +166,75 @@ impl StorageState {
             token,
             expires_at,
         })
+    }
+
+    /// Stores `body` at `bucket/name` as the server, for files the server makes (exports),
+    /// owned by `owner`: streamed through [`write::store`] (type, size limit, digest), then
+    /// the row inserted; a failure leaves neither bytes nor row. Returns the row's id and the
+    /// version written.
+    pub async fn put_stream<S, E>(
+        &self,
+        owner: Option<Uuid>,
+        bucket: &str,
+        name: &str,
+        content_type: &str,
+        body: S,
+    ) -> StorageResult<(Uuid, Stored)>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let name = names::object_name(name)?;
+        let ctx = RequestContext::service();
+        let settings = {
+            let mut tx = ctx.begin_read_only(self.pool()).await?;
+            let settings = rows::bucket(&mut tx, bucket).await?;
+            tx.commit().await?;
+            settings
+        };
+        let stored = write::store(
+            self.backend(),
+            &settings,
+            &name,
+            content_type,
+            "no-cache",
+            body,
+        )
+        .await?;
+        let row = rows::NewObject {
+            bucket,
+            name: &name,
+            owner,
+            version: &stored.version,
+            metadata: stored.metadata(),
+            user_metadata: None,
+        };
+        let written = async {
+            let mut tx = ctx.begin(self.pool()).await?;
+            let (id, _) = rows::put(&mut tx, &row, false).await?;
+            tx.commit().await?;
+            StorageResult::Ok(id)
+        }
+        .await;
+        match written {
+            Ok(id) => Ok((id, stored)),
+            Err(e) => {
+                write::discard(self.backend(), bucket, &name, &stored.version).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// A download URL for `bucket/name` valid `expires_in` seconds, relative to
+    /// `/storage/v1`, signed without asking the policies: for the server's own files, handed
+    /// to whoever it made them for.
+    pub fn sign_download(
+        &self,
+        bucket: &str,
+        name: &str,
+        expires_in: i64,
+    ) -> StorageResult<String> {
+        let token = token::sign_download(self.keys(), bucket, name, expires_in)?;
+        Ok(crate::objects::signed_path(bucket, name, &token))
     }
 }

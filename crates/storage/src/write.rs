@@ -63,7 +63,7 @@ pub async fn store<S, E>(
     name: &str,
     content_type: &str,
     cache_control: &str,
-    mut body: S,
+    body: S,
 ) -> StorageResult<Stored>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
@@ -79,6 +79,8 @@ where
         .file_size_limit
         .and_then(|l| u64::try_from(l).ok())
         .unwrap_or(u64::MAX);
+    // Read again after the head; a stream must not be polled past its end.
+    let mut body = body.fuse();
     let interrupted = |e: E| StorageError::invalid(format!("The upload was interrupted: {e}"));
 
     let mut head = BytesMut::new();

@@ -4,6 +4,8 @@
 //! edits, and who may run `insights-rollup`.
 #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
 
+mod exports;
+
 use serde_json::{Value, json};
 use tally_testkit::TestApp;
 use uuid::Uuid;

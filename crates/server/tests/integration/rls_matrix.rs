@@ -358,17 +358,17 @@ const MATRIX: &[(&str, &str, &str)] = &[
         "insert into attachments (org_id, user_id, kind, bucket, object_path) values ({org_a}, {uid}, 'image', 'images', '{slug}.png')",
         "YYYYNNN",
     ),
-    // Day summaries: viewers read the org's; risk scores: not viewers. Both computed only by
-    // the server.
+    // Day summaries and risk scores are a person's: viewers read only aggregates (through the
+    // insights views). Both computed only by the server.
     (
         "summary of m1: select",
         "select id from user_day_summaries where id = {summary_m1}",
-        "YYYYYNN",
+        "YYYYNNN",
     ),
     (
         "summary of m2: select",
         "select id from user_day_summaries where id = {summary_m2}",
-        "YYNNYNN",
+        "YYNNNNN",
     ),
     (
         "summary: insert",
@@ -580,11 +580,14 @@ async fn another_org_sees_no_rows_and_no_counts() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A viewer reads the org's day summaries but not a single log comment.
+/// A viewer reads the org's totals, but not one person's day summary nor a single log comment.
 #[tokio::test]
-async fn viewer_reads_summaries_but_no_comments() -> anyhow::Result<()> {
+async fn viewer_reads_org_totals_but_no_persons_rows() -> anyhow::Result<()> {
     let db = TestDb::new().await?;
     let fixture = Fixture::create(&db.owner).await?;
+    sqlx::query("select private.refresh_summaries()")
+        .execute(&db.owner)
+        .await?;
     let mut tx = fixture.begin_as(&db.requests, "viewer").await?;
     let summaries: i64 = sqlx::query_scalar("select count(*) from user_day_summaries")
         .fetch_one(&mut *tx)
@@ -592,7 +595,12 @@ async fn viewer_reads_summaries_but_no_comments() -> anyhow::Result<()> {
     let comments: Vec<Option<String>> = sqlx::query_scalar("select comment from time_logs")
         .fetch_all(&mut *tx)
         .await?;
-    assert_eq!(summaries, 2);
+    let org_weeks: i64 =
+        sqlx::query_scalar("select count(*) from org_period_summaries where period = 'week'")
+            .fetch_one(&mut *tx)
+            .await?;
+    assert_eq!(summaries, 0);
     assert!(comments.is_empty(), "the viewer read {comments:?}");
+    assert!(org_weeks >= 1, "the org's weekly totals");
     Ok(())
 }
