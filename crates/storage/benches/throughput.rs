@@ -7,29 +7,13 @@ use std::time::Instant;
 
 use futures_util::StreamExt;
 use serde_json::json;
-use tally_testkit::TestApp;
+use tally_testkit::{
+    TestApp,
+    memory::{peak_mib, reset_peak},
+};
 use tokio::io::AsyncWriteExt;
 
 const SIZE: usize = 100 * 1024 * 1024;
-
-/// Peak resident memory since the last reset, in MiB (`VmHWM`).
-fn peak_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
-
-/// Starts a new peak (`echo 5 > /proc/self/clear_refs`).
-fn reset_peak() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
 
 fn mb_per_s(seconds: f64) -> f64 {
     SIZE as f64 / (1024.0 * 1024.0) / seconds

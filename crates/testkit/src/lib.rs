@@ -9,10 +9,12 @@
 //! - [`compat`]: the supabase-js suites of `tests/compat`.
 //! - [`S3Server`]: a real S3-compatible server (s3rver) on loopback.
 //! - [`Fixture`]: two orgs with a person in each role, loaded into a test's database.
+//! - [`memory`]: the process's resident and peak memory, for benchmarks.
 
 mod cluster;
 pub mod compat;
 mod fixture;
+pub mod memory;
 mod s3;
 mod test_app;
 mod test_db;
