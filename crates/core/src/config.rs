@@ -73,6 +73,28 @@ pub struct Config {
     /// Where stored files go.
     #[serde(flatten)]
     pub storage: StorageSettings,
+    /// Offline sync's limits and tombstone retention.
+    #[serde(flatten)]
+    pub sync: SyncSettings,
+}
+
+/// Settings of `sync-pull` and `sync-push` (`TALLY_*` like the others).
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct SyncSettings {
+    /// Days a deleted row's tombstone is kept for offline clients
+    /// (`TALLY_SYNC_TOMBSTONE_RETENTION_DAYS`, default 30); a client whose cursor is older
+    /// must resync.
+    #[serde(default = "defaults::sync_tombstone_retention_days")]
+    pub sync_tombstone_retention_days: u32,
+    /// Most mutations in one push (`TALLY_SYNC_MAX_MUTATIONS`, default 500).
+    #[serde(default = "defaults::sync_max_mutations")]
+    pub sync_max_mutations: usize,
+    /// Most changes in one pull (`TALLY_SYNC_MAX_PULL`, default 1000).
+    #[serde(default = "defaults::sync_max_pull")]
+    pub sync_max_pull: u32,
+    /// Pulls and pushes per person per minute (`TALLY_SYNC_REQUESTS_PER_MINUTE`, default 600).
+    #[serde(default = "defaults::sync_requests_per_minute")]
+    pub sync_requests_per_minute: u32,
 }
 
 /// Settings of `/storage/v1` (`TALLY_*` like the others).
@@ -309,6 +331,18 @@ mod defaults {
     }
     pub fn upload_url_expiry() -> i64 {
         60
+    }
+    pub fn sync_tombstone_retention_days() -> u32 {
+        30
+    }
+    pub fn sync_max_mutations() -> usize {
+        500
+    }
+    pub fn sync_max_pull() -> u32 {
+        1000
+    }
+    pub fn sync_requests_per_minute() -> u32 {
+        600
     }
     pub fn s3_region() -> String {
         "us-east-1".into()

@@ -5,8 +5,9 @@
 //! in the caller's transaction, so RLS applies. Names are accepted with a dash or a dot
 //! (`log-create`, `log.create`).
 //!
-//! Also here: [`job::ClassifyLogJob`], the worker side of classification, and
-//! [`extract::ExtractAttachmentJob`], which turns an attachment's file into text.
+//! Also here: [`job::ClassifyLogJob`], the worker side of classification,
+//! [`extract::ExtractAttachmentJob`], which turns an attachment's file into text, and
+//! [`sync::purge::SyncPurgeJob`], which purges offline sync's old tombstones.
 
 mod caller;
 pub mod classify;
@@ -18,6 +19,7 @@ pub mod job;
 mod logs;
 mod providers;
 mod state;
+pub mod sync;
 mod uploads;
 
 use axum::{
@@ -77,6 +79,8 @@ async fn dispatch(
             | "upload-presign"
             | "insights-rollup"
             | "export-create"
+            | "sync-pull"
+            | "sync-push"
     ) {
         return Err(FnError::new(
             StatusCode::NOT_FOUND,
@@ -104,6 +108,11 @@ async fn dispatch(
             insights::run(state, &ctx, parse(body)?).await?,
         )),
         "export-create" => exports::run(state, &ctx, parse(body)?).await,
+        "sync-pull" => Ok((
+            StatusCode::OK,
+            sync::pull::run(state, &ctx, parse(body)?).await?,
+        )),
+        "sync-push" => sync::push::run(state, &ctx, parse(body)?).await,
         "recall" => Ok((
             StatusCode::OK,
             logs::recall::run(state, &ctx, parse(body)?).await?,

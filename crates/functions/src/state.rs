@@ -1,8 +1,11 @@
-//! What the functions reach: the request pool, the project's keys, the extraction settings,
-//! the storage service.
+//! What the functions reach: the request pool, the project's keys, the extraction and sync
+//! settings, the storage service.
 
 use sqlx::PgPool;
-use tally_core::{JwtKeys, config::AiSettings};
+use tally_core::{
+    JwtKeys,
+    config::{AiSettings, SyncSettings},
+};
 use tally_storage::StorageState;
 
 use crate::providers::Providers;
@@ -16,6 +19,7 @@ pub struct FunctionsState {
     providers: Providers,
     storage: StorageState,
     external_url: String,
+    sync: SyncSettings,
 }
 
 impl FunctionsState {
@@ -27,6 +31,7 @@ impl FunctionsState {
         providers: Providers,
         storage: StorageState,
         external_url: String,
+        sync: SyncSettings,
     ) -> Self {
         Self {
             pool,
@@ -35,7 +40,13 @@ impl FunctionsState {
             providers,
             storage,
             external_url,
+            sync,
         }
+    }
+
+    /// Offline sync's limits.
+    pub fn sync(&self) -> &SyncSettings {
+        &self.sync
     }
 
     /// The storage service (signed upload URLs).

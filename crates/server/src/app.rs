@@ -55,6 +55,7 @@ impl AppState {
             crate::models::providers(&config),
             storage.clone(),
             config.external_url(),
+            config.sync,
         );
         crate::metrics::install();
         let realtime = RealtimeState::start(pool.clone(), keys.clone());

@@ -7,6 +7,7 @@ use tally_functions::{
     Providers,
     extract::{EXTRACT_ATTACHMENT, ExtractAttachmentJob},
     job::{CLASSIFY_LOG, ClassifyLogJob, EMBED_LOG, EmbedLogJob},
+    sync::purge::{SYNC_PURGE, SyncPurgeJob},
 };
 use tally_insights::rollup::{INSIGHTS_ROLLUP, RollupJob};
 use tally_jobs::{WorkerOptions, Workers};
@@ -40,4 +41,8 @@ pub fn workers(
         ExtractAttachmentJob::new(pool.clone(), storage.clone(), providers.clone()),
     )
     .register(INSIGHTS_ROLLUP, RollupJob::new(pool.clone()))
+    .register(
+        SYNC_PURGE,
+        SyncPurgeJob::new(pool.clone(), config.sync.sync_tombstone_retention_days),
+    )
 }

@@ -6,5 +6,6 @@ mod embeddings;
 mod extraction;
 mod llm;
 mod pipeline;
+mod sync;
 mod uploads;
 mod world;
