@@ -1,6 +1,7 @@
 -- Rollups in batches that stay small: a batch of dirty days takes them person by person (in key
--- order, not heap order), and computing a batch reads only the logs that can touch its days,
--- not every log of its people. Before, a year's full rollup read every log once per batch.
+-- order, not heap order), computing a batch reads only the logs that can touch its days, not
+-- every log of its people, and the breakdowns are joined once instead of looked up per day.
+-- Before, a year's full rollup read every log once per batch and grew with the batch squared.
 create or replace function private.compute_days(k_org uuid[], k_user uuid[], k_day date[])
 returns setof public.user_day_summaries
   language sql stable set search_path = ''
@@ -78,15 +79,17 @@ as $$
     from classified c group by 1, 2, 3
   ),
   breakdowns as (
-    select b.org_id, b.user_id, b.day, b.kind,
-           pg_catalog.jsonb_object_agg(b.name, b.minutes) as minutes
+    select b.org_id, b.user_id, b.day,
+           pg_catalog.jsonb_object_agg(b.name, b.minutes) filter (where b.kind = 'project') as by_project,
+           pg_catalog.jsonb_object_agg(b.name, b.minutes) filter (where b.kind = 'activity') as by_activity,
+           pg_catalog.jsonb_object_agg(b.name, b.minutes) filter (where b.kind = 'mode') as by_mode
     from (
       select c.org_id, c.user_id, c.day, x.kind, x.name, pg_catalog.round(sum(c.secs) / 60)::int as minutes
       from classified c,
       lateral (values ('project', c.project_id::text), ('activity', c.activity), ('mode', c.mode)) x (kind, name)
       where x.name is not null
       group by 1, 2, 3, 4, 5
-    ) b group by 1, 2, 3, 4
+    ) b group by 1, 2, 3
   ),
   -- Deep work stretches: deep-work pieces that touch or overlap are one stretch.
   deep as (
@@ -113,12 +116,12 @@ as $$
   select null::uuid, t.org_id, t.user_id, t.day, t.total_minutes, t.focus_minutes, t.meeting_minutes,
          t.collaboration_minutes, t.after_hours_minutes, t.weekend_minutes, t.billable_minutes,
          t.log_count,
-         coalesce((select b.minutes from breakdowns b where (b.org_id, b.user_id, b.day, b.kind) = (t.org_id, t.user_id, t.day, 'project')), '{}'),
-         coalesce((select b.minutes from breakdowns b where (b.org_id, b.user_id, b.day, b.kind) = (t.org_id, t.user_id, t.day, 'activity')), '{}'),
-         coalesce((select b.minutes from breakdowns b where (b.org_id, b.user_id, b.day, b.kind) = (t.org_id, t.user_id, t.day, 'mode')), '{}'),
+         coalesce(b.by_project, '{}'), coalesce(b.by_activity, '{}'), coalesce(b.by_mode, '{}'),
          coalesce(f.longest, 0), coalesce(f.blocks, 0), t.first_start, t.last_end,
          null::timestamptz, null::timestamptz
-  from totals t left join focus f on (f.org_id, f.user_id, f.day) = (t.org_id, t.user_id, t.day)
+  from totals t
+  left join breakdowns b on (b.org_id, b.user_id, b.day) = (t.org_id, t.user_id, t.day)
+  left join focus f on (f.org_id, f.user_id, f.day) = (t.org_id, t.user_id, t.day)
 $$;
 
 -- Recomputes the dirty days (at most max_days of them, person by person; others running it

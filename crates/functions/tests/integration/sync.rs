@@ -634,3 +634,34 @@ async fn offline_clients_converge_on_the_servers_state() {
         "the runs must retry lost answers and meet conflicts"
     );
 }
+
+#[tokio::test]
+async fn sync_calls_past_the_per_person_limit_get_429() {
+    let app = tally_testkit::TestApp::spawn_with(|c| c.sync.sync_requests_per_minute = 3)
+        .await
+        .unwrap();
+    let w = World::with_app(app).await;
+    let body = json!({"org_id": w.id("org_a")});
+    for _ in 0..3 {
+        assert_eq!(
+            w.invoke("sync-pull", &w.token("member_a"), body.clone())
+                .await
+                .0,
+            200
+        );
+    }
+    let (status, error) = w
+        .invoke("sync-pull", &w.token("member_a"), body.clone())
+        .await;
+    assert_eq!(
+        (status, error["error"].as_str()),
+        (429, Some("rate_limited"))
+    );
+    let (status, _) = push(&w, "member_a", json!([{"mutation_id": Uuid::now_v7(), "table": "time_logs", "op": "delete", "id": Uuid::now_v7()}])).await;
+    assert_eq!(status, 429, "pushes count too");
+    // Someone else's calls are their own.
+    assert_eq!(
+        w.invoke("sync-pull", &w.token("admin_a"), body).await.0,
+        200
+    );
+}
