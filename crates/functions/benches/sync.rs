@@ -48,11 +48,13 @@ async fn main() -> anyhow::Result<()> {
          insert into time_logs (org_id, user_id, comment, started_at, ended_at, duration_minutes, status)
            select '{org}', '{person}', 'log number ' || g || ' of the bench, code review',
                   now() - make_interval(mins => g * 30), now() - make_interval(mins => g * 30 - 25), 25, 'ready'
-           from generate_series(1, {LOGS}) g;
-         vacuum (analyze);"
+           from generate_series(1, {LOGS}) g;"
     )))
     .execute(&app.db.owner)
     .await?;
+    sqlx::raw_sql("vacuum (analyze)")
+        .execute(&app.db.owner)
+        .await?;
     let http = reqwest::Client::new();
     let token = app.user_token(person);
     let call = |name: &str, body: Value| {
