@@ -726,3 +726,45 @@ async fn read_scores(app: &TestApp, who: Uuid) -> Vec<Value> {
         .await
         .unwrap()
 }
+
+/// Two instances rolling up at once share the dirty days out: none is computed twice, none
+/// is left, and the result equals a recomputation from scratch.
+#[tokio::test]
+async fn two_instances_rolling_up_at_once_never_take_a_day_twice() {
+    let w = World::new().await;
+    sql(
+        &w.app,
+        &format!(
+            "insert into time_logs (org_id, user_id, started_at, ended_at, status)
+             select '{org}', '{member}', '2025-06-01 08:00+00'::timestamptz + g * interval '1 day',
+                    '2025-06-01 09:30+00'::timestamptz + g * interval '1 day', 'ready'
+             from generate_series(0, 2999) g",
+            org = w.org,
+            member = w.member,
+        ),
+    )
+    .await;
+    let marked: i64 = sqlx::query_scalar("select count(*) from private.dirty_days")
+        .fetch_one(&w.app.db.owner)
+        .await
+        .unwrap();
+    assert!(marked >= 3000);
+    // Two pools, as two instances would have, each running the rollup loop.
+    let other = w.app.db.requests.clone();
+    let (a, b) = tokio::join!(
+        tally_insights::rollup::dirty(&w.app.db.requests),
+        tokio::spawn(async move { tally_insights::rollup::dirty(&other).await })
+    );
+    let (a, b) = (a.unwrap(), b.unwrap().unwrap());
+    assert_eq!(
+        a + b,
+        u64::try_from(marked).unwrap(),
+        "each day once: {a} + {b}"
+    );
+    let left: i64 = sqlx::query_scalar("select count(*) from private.dirty_days")
+        .fetch_one(&w.app.db.owner)
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+    assert_eq!(drift(&w.app).await, 0);
+}
