@@ -181,7 +181,7 @@ async fn apply(
                         .bind(Value::Object(values))
                         .fetch_optional(&mut *savepoint)
                         .await?;
-                    versioned(&mut savepoint, table, org, m, row).await?
+                    versioned(&mut savepoint, table, org, m, version, row).await?
                 }
             }
             (Op::Delete, Some((version, _, _))) => {
@@ -195,7 +195,7 @@ async fn apply(
                     .bind(version)
                     .fetch_optional(&mut *savepoint)
                     .await?;
-                versioned(&mut savepoint, table, org, m, row).await?
+                versioned(&mut savepoint, table, org, m, version, row).await?
             }
             (Op::Delete, None) => rejected(m, "not_found", "There is no such row to delete"),
         })
@@ -217,19 +217,26 @@ async fn apply(
     }
 }
 
-/// An update's answer: applied with the new row, or — when another write got there between
-/// the read and the update (or RLS hid the row from updates) — a conflict with the row now.
+/// An update's answer: applied with the new row; a conflict with the row now when another
+/// write got there between the read and the update; rejected when the row is unchanged, i.e.
+/// the caller may read it but RLS does not let them change it.
 async fn versioned(
     conn: &mut PgConnection,
     table: &Table,
     org: Uuid,
     m: &Mutation,
+    tried: i32,
     updated: Option<Value>,
 ) -> Result<Value, sqlx::Error> {
     if let Some(row) = updated {
         return Ok(outcome(m, "applied", row));
     }
     Ok(match current(conn, table, org, m.id).await? {
+        Some((version, _, _)) if version == tried => rejected(
+            m,
+            "42501",
+            format!("You may read this row of {} but not change it", table.name),
+        ),
         Some((_, _, row)) => outcome(m, "conflict", row),
         None => rejected(m, "not_found", "There is no such row"),
     })

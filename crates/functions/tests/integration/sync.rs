@@ -209,7 +209,7 @@ async fn pushes_apply_in_order_with_conflicts_rejections_and_no_double_apply() {
         statuses,
         [
             "applied", "applied", "conflict", "rejected", "rejected", "rejected", "rejected",
-            "conflict"
+            "rejected"
         ]
     );
     let results = first["results"].as_array().unwrap();
@@ -236,6 +236,10 @@ async fn pushes_apply_in_order_with_conflicts_rejections_and_no_double_apply() {
     );
     assert_eq!(results[5]["error"]["code"], "invalid_column");
     assert_eq!(results[6]["error"]["code"], "invalid_table");
+    assert_eq!(
+        results[7]["error"]["code"], "42501",
+        "a member may not rename a project"
+    );
     assert!(first["cursor"].is_string());
 
     // The response was lost: the same batch again applies nothing and answers the same.
