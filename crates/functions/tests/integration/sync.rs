@@ -600,10 +600,6 @@ async fn simulate(seed: u64) -> (usize, usize) {
         "seed {seed}: {} mutations answered {tally:?}; {duplicates} duplicate answers",
         answered.len()
     );
-    assert!(
-        duplicates > 0 && tally.contains_key("conflict"),
-        "seed {seed}: the run must retry and conflict"
-    );
     // Every create applied is exactly one row with the client's id; every one rejected, none.
     for (mutation, log) in &creates {
         let rows: i64 = sqlx::query_scalar("select count(*) from time_logs where id = $1")
