@@ -27,3 +27,19 @@ pub fn user(ctx: &RequestContext) -> FnResult<Uuid> {
     ctx.user_id()
         .ok_or_else(|| FnError::unauthorized("This function needs a signed-in user's token"))
 }
+
+/// 403 unless the caller is a member of `org` (any role), checked in their transaction.
+pub async fn member(conn: &mut sqlx::PgConnection, org: Uuid) -> FnResult<()> {
+    let member: bool =
+        sqlx::query_scalar("select $1 = any ((select private.my_org_ids())::uuid[])")
+            .bind(org)
+            .fetch_one(conn)
+            .await?;
+    if member {
+        Ok(())
+    } else {
+        Err(FnError::forbidden(
+            "You are not a member of this organization",
+        ))
+    }
+}

@@ -155,15 +155,7 @@ pub async fn run(
 
     let mut tx = ctx.begin_read_only(state.pool()).await?;
     if owner.is_some() {
-        let member: bool = sqlx::query_scalar("select $1 = any (private.my_org_ids())")
-            .bind(body.org_id)
-            .fetch_one(&mut *tx)
-            .await?;
-        if !member {
-            return Err(FnError::forbidden(
-                "Only the org's members may export its data",
-            ));
-        }
+        caller::member(&mut tx, body.org_id).await?;
     }
     let query = Query {
         scope: body.scope,

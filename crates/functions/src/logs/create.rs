@@ -78,16 +78,7 @@ pub async fn run(
         ));
     }
     let mut tx = ctx.begin(state.pool()).await?;
-    let member: bool =
-        sqlx::query_scalar("select $1 = any ((select private.my_org_ids())::uuid[])")
-            .bind(body.org_id)
-            .fetch_one(&mut *tx)
-            .await?;
-    if !member {
-        return Err(FnError::forbidden(
-            "You are not a member of this organization",
-        ));
-    }
+    caller::member(&mut tx, body.org_id).await?;
     let inserted = sqlx::query_scalar::<_, Value>(
         "insert into public.time_logs as l (id, org_id, user_id, comment, started_at, ended_at, \
                 duration_minutes, project_id, activity_type_id, work_mode_id, task_category_id, \

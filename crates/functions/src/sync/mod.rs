@@ -13,8 +13,6 @@ pub mod purge;
 pub mod push;
 mod tables;
 
-use uuid::Uuid;
-
 use crate::{
     error::{FnError, FnResult},
     state::FunctionsState,
@@ -34,22 +32,6 @@ async fn rate_limit(state: &FunctionsState, tx: &mut sqlx::PgConnection) -> FnRe
             axum::http::StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
             "Too many sync requests; try again in a minute",
-        ))
-    }
-}
-
-/// 403 unless the caller is a member of `org`.
-async fn member(tx: &mut sqlx::PgConnection, org: Uuid) -> FnResult<()> {
-    let member: bool =
-        sqlx::query_scalar("select $1 = any ((select private.my_org_ids())::uuid[])")
-            .bind(org)
-            .fetch_one(tx)
-            .await?;
-    if member {
-        Ok(())
-    } else {
-        Err(FnError::forbidden(
-            "You are not a member of this organization",
         ))
     }
 }

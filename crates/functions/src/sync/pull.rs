@@ -14,7 +14,7 @@ use sqlx::PgConnection;
 use tally_core::RequestContext;
 use uuid::Uuid;
 
-use super::{cursor::Cursor, member, rate_limit, tables};
+use super::{cursor::Cursor, rate_limit, tables};
 use crate::{
     caller,
     error::{FnError, FnResult},
@@ -77,7 +77,7 @@ pub async fn run(state: &FunctionsState, ctx: &RequestContext, body: Pull) -> Fn
 
     let mut tx = ctx.begin(state.pool()).await?;
     rate_limit(state, &mut tx).await?;
-    member(&mut tx, body.org_id).await?;
+    caller::member(&mut tx, body.org_id).await?;
     let generation: i64 = sqlx::query_scalar("select private.sync_generation($1)")
         .bind(body.org_id)
         .fetch_one(&mut *tx)

@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use super::{
     cursor::Cursor,
-    member, rate_limit,
+    rate_limit,
     tables::{self, LOCKABLE, Table},
 };
 use crate::{
@@ -262,7 +262,7 @@ pub async fn run(
     }
     let mut tx = ctx.begin(state.pool()).await?;
     rate_limit(state, &mut tx).await?;
-    member(&mut tx, body.org_id).await?;
+    caller::member(&mut tx, body.org_id).await?;
     let mut results = Vec::with_capacity(body.mutations.len());
     for m in &body.mutations {
         let stored: Option<Value> = sqlx::query_scalar("select private.sync_result($1)")
