@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tally_testkit::{
     TestApp,
+    latency::percentile_ms,
     memory::{peak_mib, reset_peak, status_mib},
 };
 use uuid::Uuid;
@@ -18,17 +19,12 @@ const PAGE: u32 = 1_000;
 const BATCHES: usize = 10;
 const BATCH: usize = 100;
 
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted.get(i).map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)
-}
-
 fn report(name: &str, mut latencies: Vec<Duration>) {
     latencies.sort();
     println!(
         "  {name:<34} p50 {:>7.1} ms  p99 {:>7.1} ms  ({:.0} rows/s)",
-        percentile(&latencies, 0.5),
-        percentile(&latencies, 0.99),
+        percentile_ms(&latencies, 0.5),
+        percentile_ms(&latencies, 0.99),
         (latencies.len() * BATCH) as f64 / latencies.iter().sum::<Duration>().as_secs_f64()
     );
 }

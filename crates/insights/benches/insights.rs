@@ -14,6 +14,7 @@ use sqlx::PgPool;
 use tally_core::{Claims, RequestContext};
 use tally_testkit::{
     TestApp,
+    latency::percentile_ms,
     memory::{peak_mib, reset_peak, status_mib},
 };
 use tokio::task::JoinSet;
@@ -233,18 +234,13 @@ async fn edit(owner: &PgPool, ids: Vec<Uuid>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted.get(i).map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)
-}
-
 fn report(name: &str, mut latencies: Vec<Duration>) {
     latencies.sort();
     let total: Duration = latencies.iter().sum();
     println!(
         "  {name:<44} p50 {:>7.2} ms  p99 {:>7.2} ms  ({:.0} req/s one at a time)",
-        percentile(&latencies, 0.5),
-        percentile(&latencies, 0.99),
+        percentile_ms(&latencies, 0.5),
+        percentile_ms(&latencies, 0.99),
         latencies.len() as f64 / total.as_secs_f64()
     );
 }

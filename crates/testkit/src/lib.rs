@@ -9,11 +9,12 @@
 //! - [`compat`]: the supabase-js suites of `tests/compat`.
 //! - [`S3Server`]: a real S3-compatible server (s3rver) on loopback.
 //! - [`Fixture`]: two orgs with a person in each role, loaded into a test's database.
-//! - [`memory`]: the process's resident and peak memory, for benchmarks.
+//! - [`memory`] and [`latency`]: the process's memory and latency percentiles, for benchmarks.
 
 mod cluster;
 pub mod compat;
 mod fixture;
+pub mod latency;
 pub mod memory;
 mod s3;
 mod test_app;
