@@ -17,6 +17,9 @@
 //! | storage_backend | `TALLY_STORAGE_BACKEND` | `local` (`s3`) |
 //! | storage_dir | `TALLY_STORAGE_DIR` | `<data_dir>/storage` |
 //! | storage_upload_url_expiry | `TALLY_STORAGE_UPLOAD_URL_EXPIRY` | `60` seconds |
+//! | webhook_timeout | `TALLY_WEBHOOK_TIMEOUT` | `10` seconds (deliveries, ICS fetches) |
+//! | webhook_disable_after | `TALLY_WEBHOOK_DISABLE_AFTER` | `15` failed attempts in a row |
+//! | ics_lookback_days | `TALLY_ICS_LOOKBACK_DAYS` | `14` |
 //! | storage_s3_bucket, …_region, …_endpoint, …_access_key_id, …_secret_access_key | `TALLY_STORAGE_S3_*` | none, `us-east-1`, AWS, none, none |
 
 use std::{
@@ -76,6 +79,24 @@ pub struct Config {
     /// Offline sync's limits and tombstone retention.
     #[serde(flatten)]
     pub sync: SyncSettings,
+    /// Webhook deliveries and calendar feeds.
+    #[serde(flatten)]
+    pub integrations: IntegrationSettings,
+}
+
+/// Settings of integrations: outbound webhooks and ICS feeds (`TALLY_*` like the others).
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct IntegrationSettings {
+    /// Seconds an outbound delivery or an ICS fetch may take (`TALLY_WEBHOOK_TIMEOUT`, 10).
+    #[serde(default = "defaults::webhook_timeout")]
+    pub webhook_timeout: u64,
+    /// Failed delivery attempts in a row after which an integration's deliveries are switched
+    /// off (`TALLY_WEBHOOK_DISABLE_AFTER`, default 15).
+    #[serde(default = "defaults::webhook_disable_after")]
+    pub webhook_disable_after: u32,
+    /// Days back an ICS feed's meetings become drafts (`TALLY_ICS_LOOKBACK_DAYS`, default 14).
+    #[serde(default = "defaults::ics_lookback_days")]
+    pub ics_lookback_days: u32,
 }
 
 /// Settings of `sync-pull` and `sync-push` (`TALLY_*` like the others).
@@ -343,6 +364,15 @@ mod defaults {
     }
     pub fn sync_requests_per_minute() -> u32 {
         600
+    }
+    pub fn webhook_timeout() -> u64 {
+        10
+    }
+    pub fn webhook_disable_after() -> u32 {
+        15
+    }
+    pub fn ics_lookback_days() -> u32 {
+        14
     }
     pub fn s3_region() -> String {
         "us-east-1".into()

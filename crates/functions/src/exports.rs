@@ -215,18 +215,24 @@ pub async fn run(
         .sign_download(BUCKET, &path, expires_in)
         .map_err(storage_error)?;
     let expires_at = Utc::now() + chrono::Duration::seconds(expires_in);
-    Ok((
-        StatusCode::CREATED,
-        json!({
-            "export_id": export_id,
-            "bucket": BUCKET,
-            "path": path,
-            "signed_url": format!("{}/storage/v1{signed}", state.external_url()),
-            "expires_at": expires_at,
-            "rows": rows,
-            "bytes": written.size,
-            "format": body.format.extension(),
-            "scope": body.scope.as_str(),
-        }),
-    ))
+    let export = json!({
+        "export_id": export_id,
+        "bucket": BUCKET,
+        "path": path,
+        "signed_url": format!("{}/storage/v1{signed}", state.external_url()),
+        "expires_at": expires_at,
+        "rows": rows,
+        "bytes": written.size,
+        "format": body.format.extension(),
+        "scope": body.scope.as_str(),
+    });
+    // Integrations subscribed to `export.ready` hear of it (a delivery job per subscriber).
+    let mut tx = ctx.begin(state.pool()).await?;
+    sqlx::query("select private.emit_webhook($1, 'export.ready', $2)")
+        .bind(body.org_id)
+        .bind(json!({ "export": export, "created_by": owner }))
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, export))
 }

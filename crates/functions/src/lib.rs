@@ -7,7 +7,10 @@
 //!
 //! Also here: [`job::ClassifyLogJob`], the worker side of classification,
 //! [`extract::ExtractAttachmentJob`], which turns an attachment's file into text, and
-//! [`sync::purge::SyncPurgeJob`], which purges offline sync's old tombstones.
+//! [`sync::purge::SyncPurgeJob`], which purges offline sync's old tombstones, and the
+//! [`integrations`]' jobs (processing webhook events, polling ICS feeds, delivering outbound
+//! webhooks). `webhooks-ingest/{provider}/{integration_id}` takes no user token: the
+//! provider's signature is checked instead.
 
 mod caller;
 pub mod classify;
@@ -15,6 +18,7 @@ mod error;
 mod exports;
 pub mod extract;
 mod insights;
+pub mod integrations;
 pub mod job;
 mod logs;
 mod providers;
@@ -25,7 +29,7 @@ mod uploads;
 use axum::{
     Json, Router,
     body::Bytes,
-    extract::{Path, State},
+    extract::{Path, RawQuery, State},
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
     routing::post,
@@ -35,7 +39,7 @@ use serde::de::DeserializeOwned;
 pub use error::{FnError, FnResult};
 pub use logs::row::LogRow;
 pub use providers::{BuiltinSpeech, Embeddings, Loader, Providers, Speech, WhisperLoader};
-pub use state::FunctionsState;
+pub use state::{FunctionsState, http_client};
 
 /// Bodies larger than this are refused (413).
 const MAX_BODY: usize = 1024 * 1024;
@@ -44,6 +48,7 @@ const MAX_BODY: usize = 1024 * 1024;
 pub fn router(state: FunctionsState) -> Router {
     Router::new()
         .route("/{name}", post(invoke))
+        .route("/{name}/{provider}/{integration}", post(ingest))
         .with_state(state)
 }
 
@@ -64,6 +69,35 @@ async fn invoke(
     }
 }
 
+/// `webhooks-ingest/{provider}/{integration}` (also `webhooks.ingest/...`).
+async fn ingest(
+    State(state): State<FunctionsState>,
+    Path((name, provider, integration)): Path<(String, String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if canonical(&name) != "webhooks-ingest" {
+        return FnError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("Function \"{name}\" not found"),
+        )
+        .into_response();
+    }
+    let provider = provider.to_ascii_lowercase();
+    integrations::ingest::handle(
+        &state,
+        &provider,
+        &integration,
+        query.as_deref(),
+        &headers,
+        &body,
+    )
+    .await
+    .unwrap_or_else(IntoResponse::into_response)
+}
+
 async fn dispatch(
     state: &FunctionsState,
     name: &str,
@@ -81,6 +115,7 @@ async fn dispatch(
             | "export-create"
             | "sync-pull"
             | "sync-push"
+            | "integration-secret"
     ) {
         return Err(FnError::new(
             StatusCode::NOT_FOUND,
@@ -113,6 +148,10 @@ async fn dispatch(
             sync::pull::run(state, &ctx, parse(body)?).await?,
         )),
         "sync-push" => sync::push::run(state, &ctx, parse(body)?).await,
+        "integration-secret" => Ok((
+            StatusCode::OK,
+            integrations::manage::run(state, &ctx, parse(body)?).await?,
+        )),
         "recall" => Ok((
             StatusCode::OK,
             logs::recall::run(state, &ctx, parse(body)?).await?,

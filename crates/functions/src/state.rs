@@ -1,14 +1,16 @@
-//! What the functions reach: the request pool, the project's keys, the extraction and sync
-//! settings, the storage service.
+//! What the functions reach: the request pool, the project's keys, the extraction, sync and
+//! integration settings, the storage service.
+
+use std::time::Duration;
 
 use sqlx::PgPool;
 use tally_core::{
-    JwtKeys,
-    config::{AiSettings, SyncSettings},
+    Config, JwtKeys,
+    config::{AiSettings, IntegrationSettings, SyncSettings},
 };
 use tally_storage::StorageState;
 
-use crate::providers::Providers;
+use crate::{integrations::SecretBox, providers::Providers};
 
 /// The functions' shared state.
 #[derive(Clone)]
@@ -20,28 +22,49 @@ pub struct FunctionsState {
     storage: StorageState,
     external_url: String,
     sync: SyncSettings,
+    integrations: IntegrationSettings,
+    secrets: SecretBox,
+    http: reqwest::Client,
 }
 
 impl FunctionsState {
-    /// State over the request pool; `external_url` is how clients reach this API.
+    /// State over the request pool, with `config`'s settings; `secrets` seals integration
+    /// secrets.
     pub fn new(
         pool: PgPool,
         keys: JwtKeys,
-        ai: AiSettings,
+        config: &Config,
         providers: Providers,
         storage: StorageState,
-        external_url: String,
-        sync: SyncSettings,
+        secrets: SecretBox,
     ) -> Self {
         Self {
             pool,
             keys,
-            ai,
+            ai: config.ai.clone(),
             providers,
             storage,
-            external_url,
-            sync,
+            external_url: config.external_url(),
+            sync: config.sync,
+            integrations: config.integrations,
+            secrets,
+            http: http_client(Duration::from_secs(config.integrations.webhook_timeout)),
         }
+    }
+
+    /// Integration settings (deliveries, ICS feeds).
+    pub fn integrations(&self) -> &IntegrationSettings {
+        &self.integrations
+    }
+
+    /// Seals and opens integration secrets.
+    pub fn secrets(&self) -> &SecretBox {
+        &self.secrets
+    }
+
+    /// The HTTP client for outbound deliveries and feeds.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
     }
 
     /// Offline sync's limits.
@@ -78,4 +101,14 @@ impl FunctionsState {
     pub fn ai(&self) -> &AiSettings {
         &self.ai
     }
+}
+
+/// The client deliveries and feed fetches use: a time limit and at most 3 redirects.
+pub fn http_client(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::limited(3))
+        .user_agent(concat!("Tally-Webhooks/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .unwrap_or_default()
 }

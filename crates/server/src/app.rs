@@ -12,7 +12,7 @@ use axum::{
 use sqlx::PgPool;
 use tally_auth::AuthState;
 use tally_core::{Config, JwtKeys};
-use tally_functions::FunctionsState;
+use tally_functions::{FunctionsState, integrations::SecretBox};
 use tally_realtime::RealtimeState;
 use tally_rest::RestState;
 use tally_storage::{Backend, StorageState};
@@ -51,11 +51,10 @@ impl AppState {
         let functions = FunctionsState::new(
             pool.clone(),
             keys.clone(),
-            config.ai.clone(),
+            &config,
             crate::models::providers(&config),
             storage.clone(),
-            config.external_url(),
-            config.sync,
+            SecretBox::from_project_secret(&config.jwt_secret()?)?,
         );
         crate::metrics::install();
         let realtime = RealtimeState::start(pool.clone(), keys.clone());

@@ -262,7 +262,7 @@ pub async fn command(config: tally_core::Config) -> anyhow::Result<()> {
             tally_core::JwtKeys::new(&config.jwt_secret()?),
             &config,
         )?;
-        let workers = crate::workers::workers(&requests, &config, &providers, &storage);
+        let workers = crate::workers::workers(&requests, &config, &providers, &storage)?;
         match seed(&owner, &workers, 30, Utc::now()).await? {
             Some(demo) => println!(
                 "Demo Co is ready: {} logs over the last 30 days ({} finalized).",

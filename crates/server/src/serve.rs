@@ -76,17 +76,17 @@ impl Server {
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
         let (stop, stopped) = tokio::sync::watch::channel(false);
         // With a concurrency of 0 this instance only serves HTTP.
-        let workers = (self.state.config().ai.worker_concurrency > 0).then(|| {
-            tokio::spawn(
-                crate::workers::workers(
-                    self.state.pool(),
-                    self.state.config(),
-                    self.state.functions().providers(),
-                    self.state.storage(),
-                )
-                .run(stopped),
-            )
-        });
+        let workers = if self.state.config().ai.worker_concurrency > 0 {
+            let workers = crate::workers::workers(
+                self.state.pool(),
+                self.state.config(),
+                self.state.functions().providers(),
+                self.state.storage(),
+            )?;
+            Some(tokio::spawn(workers.run(stopped)))
+        } else {
+            None
+        };
         let served = axum::serve(self.listener, service)
             .with_graceful_shutdown(async move {
                 shutdown.await;
@@ -138,7 +138,7 @@ pub async fn work(config: Config) -> anyhow::Result<()> {
         let storage =
             crate::app::storage_state(pool.clone(), JwtKeys::new(&config.jwt_secret()?), &config)?;
         let workers = tokio::spawn(
-            crate::workers::workers(&pool, &config, &providers, &storage).run(stopped),
+            crate::workers::workers(&pool, &config, &providers, &storage)?.run(stopped),
         );
         println!("Tally workers are running");
         shutdown_signal().await;

@@ -1,11 +1,20 @@
 //! The background workers: every job kind Tally runs, registered in one place. `tally serve`
 //! runs them in-process; `tally worker` runs only them.
 
+use std::time::Duration;
+
 use sqlx::PgPool;
 use tally_core::Config;
 use tally_functions::{
     Providers,
     extract::{EXTRACT_ATTACHMENT, ExtractAttachmentJob},
+    http_client,
+    integrations::{
+        SecretBox,
+        ics::{POLL_ICS, PollIcsJob},
+        outbound::{DELIVER_WEBHOOK, DeliverWebhookJob},
+        process::{PROCESS_EVENT, ProcessEventJob},
+    },
     job::{CLASSIFY_LOG, ClassifyLogJob, EMBED_LOG, EmbedLogJob},
     sync::purge::{SYNC_PURGE, SyncPurgeJob},
 };
@@ -19,8 +28,10 @@ pub fn workers(
     config: &Config,
     providers: &Providers,
     storage: &StorageState,
-) -> Workers {
-    Workers::new(
+) -> anyhow::Result<Workers> {
+    let secrets = SecretBox::from_project_secret(&config.jwt_secret()?)?;
+    let http = http_client(Duration::from_secs(config.integrations.webhook_timeout));
+    Ok(Workers::new(
         pool.clone(),
         WorkerOptions {
             concurrency: config.ai.worker_concurrency,
@@ -45,4 +56,22 @@ pub fn workers(
         SYNC_PURGE,
         SyncPurgeJob::new(pool.clone(), config.sync.sync_tombstone_retention_days),
     )
+    .register(PROCESS_EVENT, ProcessEventJob::new(pool.clone()))
+    .register(
+        POLL_ICS,
+        PollIcsJob::new(
+            pool.clone(),
+            http.clone(),
+            config.integrations.ics_lookback_days,
+        ),
+    )
+    .register(
+        DELIVER_WEBHOOK,
+        DeliverWebhookJob::new(
+            pool.clone(),
+            secrets,
+            http,
+            config.integrations.webhook_disable_after,
+        ),
+    ))
 }

@@ -102,7 +102,9 @@ pub async fn classify(
     let finalized = current.status == "finalized";
     apply(&mut current, &extraction);
     if !finalized {
-        current.status = if extraction.needs_review {
+        // Drafts made from a Jira worklog or a calendar event wait for the person's review.
+        let draft = matches!(current.source.as_str(), "jira" | "calendar");
+        current.status = if extraction.needs_review || draft {
             "needs_review".into()
         } else {
             "ready".into()

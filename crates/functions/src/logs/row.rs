@@ -43,6 +43,8 @@ pub struct LogRow {
     pub status: String,
     /// The extractor's overall confidence.
     pub ai_confidence: Option<f32>,
+    /// Where it came from (`log_source`: manual, slack, jira, calendar, ...).
+    pub source: String,
     /// When it was written.
     pub created_at: DateTime<Utc>,
 }
@@ -67,7 +69,7 @@ pub async fn load_for_update(conn: &mut PgConnection, id: Uuid) -> FnResult<LogR
     sqlx::query_as::<_, LogRow>(
         "select id, org_id, user_id, comment, started_at, ended_at, duration_minutes, project_id, \
                 activity_type_id, work_mode_id, task_category_id, billable, tags, user_locked, \
-                status::text as status, ai_confidence, created_at \
+                status::text as status, ai_confidence, source::text as source, created_at \
          from public.time_logs where id = $1 and deleted_at is null for update",
     )
     .bind(id)

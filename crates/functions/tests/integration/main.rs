@@ -4,6 +4,7 @@
 mod compat;
 mod embeddings;
 mod extraction;
+mod integrations;
 mod llm;
 mod pipeline;
 mod sync;

@@ -10,11 +10,14 @@ use tally_testkit::TestDb;
 #[tokio::test]
 async fn the_demo_seeds_an_org_with_classified_logs_once() {
     let db = TestDb::new().await.unwrap();
-    let mut config = Config::defaults().unwrap();
+    let mut config = Config::defaults()
+        .unwrap()
+        .with_jwt_secret(tally_testkit::TEST_JWT_SECRET)
+        .unwrap();
     config.data_dir = std::env::temp_dir().join(format!("tally-demo-{}", uuid::Uuid::new_v4()));
     let keys = JwtKeys::new(tally_testkit::TEST_JWT_SECRET);
     let storage = storage_state(db.requests.clone(), keys, &config).unwrap();
-    let workers = workers(&db.requests, &config, &Providers::rules_only(), &storage);
+    let workers = workers(&db.requests, &config, &Providers::rules_only(), &storage).unwrap();
     let seeded = demo::seed(&db.owner, &workers, 10, Utc::now())
         .await
         .unwrap()

@@ -54,6 +54,8 @@ const NAMES: &[&str] = &[
     "risk_m2",
     "integration_a",
     "event_a",
+    "identity_a",
+    "delivery_a",
     "audit_a",
 ];
 
@@ -93,10 +95,14 @@ insert into user_day_summaries (id, org_id, user_id, day, total_minutes) values
   ({summary_m1}, {org_a}, {member}, '2026-11-02', 90), ({summary_m2}, {org_a}, {m2}, '2026-11-02', 60);
 insert into risk_scores (id, org_id, user_id, week_start, burnout_score) values
   ({risk_m1}, {org_a}, {member}, '2026-11-02', 20), ({risk_m2}, {org_a}, {m2}, '2026-11-02', 70);
-insert into integrations (id, org_id, provider, name, secret) values
-  ({integration_a}, {org_a}, 'slack', 'Slack', '\x00ff'::bytea);
+insert into integrations (id, org_id, provider, name) values ({integration_a}, {org_a}, 'slack', 'Slack');
+insert into private.integration_secrets (integration_id, sealed) values ({integration_a}, '\x00ff'::bytea);
 insert into external_events (id, org_id, integration_id, external_id, payload) values
   ({event_a}, {org_a}, {integration_a}, 'ev-1', '{}');
+insert into integration_identities (id, org_id, integration_id, external_id, user_id) values
+  ({identity_a}, {org_a}, {integration_a}, 'U-MEMBER', {member});
+insert into webhook_deliveries (id, org_id, integration_id, event, payload) values
+  ({delivery_a}, {org_a}, {integration_a}, 'log.created', '{}');
 insert into audit_log (id, org_id, actor_id, action) values ({audit_a}, {org_a}, {owner}, 'test');
 "#;
 

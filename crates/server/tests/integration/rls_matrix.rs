@@ -408,12 +408,28 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ),
     (
         "integration secret: select",
-        "select secret from integrations where id = {integration_a}",
+        "select sealed from private.integration_secrets where integration_id = {integration_a}",
         "NNNNNNN",
     ),
     (
         "integration: insert",
-        "insert into integrations (org_id, provider, secret) values ({org_a}, 'jira', '\\x01'::bytea)",
+        "insert into integrations (org_id, provider, name, config) values ({org_a}, 'jira', 'Jira', '{}')",
+        "YYNNNNN",
+    ),
+    // The secret is sealed by the server (integration-secret), never written directly.
+    (
+        "integration secret: insert",
+        "insert into private.integration_secrets (integration_id, sealed) values ({integration_a}, '\\x01'::bytea)",
+        "NNNNNNN",
+    ),
+    (
+        "integration secret: update",
+        "update private.integration_secrets set sealed = '\\x01'::bytea where integration_id = {integration_a} returning integration_id",
+        "NNNNNNN",
+    ),
+    (
+        "integration: switch deliveries back on",
+        "update integrations set deliveries_disabled_at = null where id = {integration_a} returning id",
         "YYNNNNN",
     ),
     (
@@ -430,6 +446,36 @@ const MATRIX: &[(&str, &str, &str)] = &[
         "external event: select",
         "select id from external_events where id = {event_a}",
         "YYNNNNN",
+    ),
+    (
+        "identity: select",
+        "select id from integration_identities where id = {identity_a}",
+        "YYNNNNN",
+    ),
+    (
+        "identity: map a member",
+        "insert into integration_identities (org_id, integration_id, external_id, user_id) values ({org_a}, {integration_a}, 'U-M2', {m2})",
+        "YYNNNNN",
+    ),
+    (
+        "identity: map someone of another org",
+        "insert into integration_identities (org_id, integration_id, external_id, user_id) values ({org_a}, {integration_a}, 'U-OTHER', {other})",
+        "NNNNNNN",
+    ),
+    (
+        "identity: delete",
+        "delete from integration_identities where id = {identity_a} returning id",
+        "YYNNNNN",
+    ),
+    (
+        "delivery: select",
+        "select id from webhook_deliveries where id = {delivery_a}",
+        "YYNNNNN",
+    ),
+    (
+        "delivery: insert",
+        "insert into webhook_deliveries (org_id, integration_id, event, payload) values ({org_a}, {integration_a}, 'x', '{}')",
+        "NNNNNNN",
     ),
     (
         "external event: insert",

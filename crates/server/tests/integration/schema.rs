@@ -26,6 +26,7 @@ async fn every_reachable_table_has_rls_enabled_and_forced() -> anyhow::Result<()
             "audit_log",
             "departments",
             "external_events",
+            "integration_identities",
             "integrations",
             "memberships",
             "organizations",
@@ -38,6 +39,7 @@ async fn every_reachable_table_has_rls_enabled_and_forced() -> anyhow::Result<()
             "time_log_embeddings",
             "time_logs",
             "user_day_summaries",
+            "webhook_deliveries",
             "work_modes",
         ]
     );

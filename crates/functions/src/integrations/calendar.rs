@@ -1,0 +1,140 @@
+//! Calendars: a signed JSON meeting (`{"id", "event": {...}}`), Microsoft Graph change
+//! notifications (checked by `clientState`), and the meetings of polled ICS feeds. A meeting
+//! becomes a draft log for each attendee who is a member (source `calendar`, work mode and
+//! activity `meeting`); a moved meeting moves the drafts, a cancelled one removes them, and a
+//! person no longer invited loses theirs — finalized logs are never touched.
+
+use serde_json::Value;
+use sqlx::PgConnection;
+
+use super::{
+    Failure, Incoming, Source,
+    drafts::{self, Draft},
+    jira::summary,
+    meeting::Meeting,
+    signature,
+};
+
+/// Reads a signed JSON calendar event.
+pub fn parse_event(body: &[u8]) -> Result<Incoming, String> {
+    let body: Value =
+        serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))?;
+    let id = body["id"]
+        .as_str()
+        .filter(|id| !id.is_empty() && id.len() <= 500)
+        .ok_or("a calendar event needs an id (1 to 500 characters)")?;
+    let meeting: Meeting =
+        serde_json::from_value(body["event"].clone()).map_err(|e| format!("invalid event: {e}"))?;
+    meeting.validate()?;
+    Ok(Incoming {
+        external_id: id.to_owned(),
+        event_type: "calendar_event".into(),
+        payload: body,
+    })
+}
+
+/// Reads Graph change notifications; each must carry the integration's secret as
+/// `clientState`.
+pub fn parse_graph(body: &[u8], secret: &str) -> Result<Vec<Incoming>, GraphError> {
+    let body: Value = serde_json::from_slice(body)
+        .map_err(|e| GraphError::Malformed(format!("invalid JSON body: {e}")))?;
+    let notes = body["value"]
+        .as_array()
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| {
+            GraphError::Malformed("a notification needs a non-empty value array".into())
+        })?;
+    let mut events = Vec::with_capacity(notes.len());
+    for note in notes {
+        let state = note["clientState"].as_str().unwrap_or_default();
+        if !signature::same_secret(state, secret) {
+            return Err(GraphError::ClientState);
+        }
+        let subscription = note["subscriptionId"].as_str().unwrap_or_default();
+        if subscription.is_empty() {
+            return Err(GraphError::Malformed(
+                "a notification needs a subscriptionId".into(),
+            ));
+        }
+        let change = note["changeType"]
+            .as_str()
+            .or_else(|| note["lifecycleEvent"].as_str())
+            .unwrap_or_default();
+        let resource = note["resource"].as_str().unwrap_or_default();
+        let version = note["resourceData"]["@odata.etag"]
+            .as_str()
+            .unwrap_or_default();
+        events.push(Incoming {
+            external_id: format!("{subscription}:{change}:{resource}:{version}"),
+            event_type: format!("graph:{change}"),
+            payload: note.clone(),
+        });
+    }
+    Ok(events)
+}
+
+/// Why Graph notifications were refused.
+pub enum GraphError {
+    /// The body is not a notification collection.
+    Malformed(String),
+    /// A notification's `clientState` is not the integration's secret.
+    ClientState,
+}
+
+/// Processes a stored calendar event.
+pub async fn apply(
+    conn: &mut PgConnection,
+    source: &Source,
+    event_type: &str,
+    payload: &Value,
+) -> Result<String, Failure> {
+    match event_type {
+        "calendar_event" => {
+            let meeting: Meeting = serde_json::from_value(payload["event"].clone())
+                .map_err(|e| Failure::Permanent(format!("invalid event: {e}")))?;
+            meeting_drafts(conn, source, &meeting).await
+        }
+        _ => Ok("stored".into()),
+    }
+}
+
+/// Creates, moves or removes the drafts of `meeting`.
+pub async fn meeting_drafts(
+    conn: &mut PgConnection,
+    source: &Source,
+    meeting: &Meeting,
+) -> Result<String, Failure> {
+    meeting.validate().map_err(Failure::Permanent)?;
+    let key = format!("event:{}", meeting.uid);
+    let mut people = Vec::new();
+    if !meeting.cancelled {
+        for email in meeting.attending() {
+            if let Some(user) = source.person(conn, &email, Some(&email)).await? {
+                people.push(user);
+            }
+        }
+    }
+    people.sort();
+    people.dedup();
+    let title = meeting.title.trim();
+    let mut changes = Vec::new();
+    for user in &people {
+        let draft = Draft {
+            user: *user,
+            comment: if title.is_empty() {
+                "Meeting".into()
+            } else {
+                title.to_owned()
+            },
+            started_at: Some(meeting.start),
+            duration_minutes: Some(meeting.minutes()),
+            project_id: None,
+            work_mode: Some("meeting"),
+            activity_type: Some("meeting"),
+            source: "calendar",
+        };
+        changes.push(drafts::upsert_linked(conn, source.org, source.id, &key, &draft).await?);
+    }
+    changes.extend(drafts::remove_linked(conn, source.id, &key, &people).await?);
+    Ok(summary(&changes))
+}

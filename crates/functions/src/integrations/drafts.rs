@@ -1,0 +1,210 @@
+//! Time logs made from external records. A new one enters the pipeline like `log-create`
+//! (pending, the fields the record gave locked, classified by the worker); one made from a
+//! Jira worklog or a calendar event is remembered in `private.external_links`, so a later
+//! change of the record moves or removes its draft — unless the person has finalized it.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// A log to create or update for one person.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    /// Whose log.
+    pub user: Uuid,
+    /// What happened, as the record says it.
+    pub comment: String,
+    /// When it started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// How long, in minutes.
+    pub duration_minutes: Option<i32>,
+    /// The project the record names, when one matched.
+    pub project_id: Option<Uuid>,
+    /// A vocabulary key of `work_modes` (the org's own term first, else the default).
+    pub work_mode: Option<&'static str>,
+    /// A vocabulary key of `activity_types`.
+    pub activity_type: Option<&'static str>,
+    /// `log_source`: slack, jira, calendar, api.
+    pub source: &'static str,
+}
+
+impl Draft {
+    fn ended_at(&self) -> Option<DateTime<Utc>> {
+        Some(self.started_at? + chrono::Duration::minutes(i64::from(self.duration_minutes?)))
+    }
+
+    fn locked(&self) -> Vec<&'static str> {
+        let mut locked = vec!["comment"];
+        if self.started_at.is_some() {
+            locked.push("started_at");
+        }
+        if self.duration_minutes.is_some() {
+            locked.push("duration_minutes");
+            if self.started_at.is_some() {
+                locked.push("ended_at");
+            }
+        }
+        if self.project_id.is_some() {
+            locked.push("project_id");
+        }
+        if self.work_mode.is_some() {
+            locked.push("work_mode_id");
+        }
+        if self.activity_type.is_some() {
+            locked.push("activity_type_id");
+        }
+        locked
+    }
+}
+
+/// What became of a linked draft.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// A new draft.
+    Created(Uuid),
+    /// The draft was moved or edited.
+    Updated(Uuid),
+    /// The draft was removed (soft-deleted).
+    Removed(Uuid),
+    /// The person finalized it: left as they confirmed it.
+    Finalized(Uuid),
+    /// Nothing to do.
+    Unchanged,
+}
+
+/// Creates a pending log for `draft`; returns its id.
+pub async fn create(
+    conn: &mut PgConnection,
+    org: Uuid,
+    draft: &Draft,
+) -> Result<Uuid, sqlx::Error> {
+    sqlx::query_scalar(
+        "insert into public.time_logs (org_id, user_id, comment, started_at, ended_at, \
+                duration_minutes, project_id, work_mode_id, activity_type_id, source, user_locked, status) \
+         values ($1, $2, $3, $4, $5, $6, $7, \
+                 (select id from public.work_modes where key = $8 and (org_id = $1 or org_id is null) \
+                  and archived_at is null order by org_id nulls last limit 1), \
+                 (select id from public.activity_types where key = $9 and (org_id = $1 or org_id is null) \
+                  and archived_at is null order by org_id nulls last limit 1), \
+                 $10::public.log_source, $11, 'pending') returning id",
+    )
+    .bind(org)
+    .bind(draft.user)
+    .bind(&draft.comment)
+    .bind(draft.started_at)
+    .bind(draft.ended_at())
+    .bind(draft.duration_minutes)
+    .bind(draft.project_id)
+    .bind(draft.work_mode)
+    .bind(draft.activity_type)
+    .bind(draft.source)
+    .bind(draft.locked())
+    .fetch_one(conn)
+    .await
+}
+
+/// Creates the draft linked to `key`, or moves it to what `draft` says now.
+pub async fn upsert_linked(
+    conn: &mut PgConnection,
+    org: Uuid,
+    integration: Uuid,
+    key: &str,
+    draft: &Draft,
+) -> Result<Change, sqlx::Error> {
+    let linked: Option<(Uuid, String)> = sqlx::query_as(
+        "select l.id, l.status::text from private.external_links x \
+         join public.time_logs l on l.id = x.time_log_id \
+         where x.integration_id = $1 and x.external_key = $2 and x.user_id = $3 for update of l",
+    )
+    .bind(integration)
+    .bind(key)
+    .bind(draft.user)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match linked {
+        Some((id, status)) if status == "finalized" => Ok(Change::Finalized(id)),
+        Some((id, _)) => {
+            sqlx::query(
+                "update public.time_logs set comment = $2, started_at = $3, ended_at = $4, \
+                        duration_minutes = $5, project_id = coalesce($6, project_id), deleted_at = null \
+                 where id = $1",
+            )
+            .bind(id)
+            .bind(&draft.comment)
+            .bind(draft.started_at)
+            .bind(draft.ended_at())
+            .bind(draft.duration_minutes)
+            .bind(draft.project_id)
+            .execute(&mut *conn)
+            .await?;
+            Ok(Change::Updated(id))
+        }
+        None => {
+            let id = create(&mut *conn, org, draft).await?;
+            sqlx::query(
+                "insert into private.external_links (integration_id, external_key, user_id, time_log_id) \
+                 values ($1, $2, $3, $4) \
+                 on conflict (integration_id, external_key, user_id) do update set time_log_id = excluded.time_log_id",
+            )
+            .bind(integration)
+            .bind(key)
+            .bind(draft.user)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+            Ok(Change::Created(id))
+        }
+    }
+}
+
+/// Removes the drafts linked to `key` of everyone not in `keep` (all of them when `keep` is
+/// empty); finalized logs stay.
+pub async fn remove_linked(
+    conn: &mut PgConnection,
+    integration: Uuid,
+    key: &str,
+    keep: &[Uuid],
+) -> Result<Vec<Change>, sqlx::Error> {
+    let rows: Vec<(Uuid, String, bool)> = sqlx::query_as(
+        "select l.id, l.status::text, l.deleted_at is not null from private.external_links x \
+         join public.time_logs l on l.id = x.time_log_id \
+         where x.integration_id = $1 and x.external_key = $2 and x.user_id <> all ($3) \
+         for update of l",
+    )
+    .bind(integration)
+    .bind(key)
+    .bind(keep)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut changes = Vec::with_capacity(rows.len());
+    for (id, status, deleted) in rows {
+        if status == "finalized" {
+            changes.push(Change::Finalized(id));
+        } else if !deleted {
+            sqlx::query("update public.time_logs set deleted_at = now() where id = $1")
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+            changes.push(Change::Removed(id));
+        }
+    }
+    Ok(changes)
+}
+
+/// The org's project whose code or one of whose aliases is `key` (case-insensitive).
+pub async fn project_by_key(
+    conn: &mut PgConnection,
+    org: Uuid,
+    key: &str,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "select id from public.projects \
+         where org_id = $1 and deleted_at is null and archived_at is null \
+           and (lower(code) = lower($2) or exists (select 1 from unnest(aliases) a where lower(a) = lower($2))) \
+         order by (lower(code) = lower($2)) desc nulls last, created_at limit 1",
+    )
+    .bind(org)
+    .bind(key)
+    .fetch_optional(conn)
+    .await
+}

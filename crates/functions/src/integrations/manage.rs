@@ -1,0 +1,72 @@
+//! `integration-secret` `{integration_id, secret?}`: sets an integration's signing secret —
+//! the one the provider gave (Slack's signing secret, the secret typed into Jira), or a new
+//! random one — sealed at rest. The answer is the only time the secret is shown; it also
+//! names the URL to give the provider. Owners and admins only.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tally_core::RequestContext;
+use uuid::Uuid;
+
+use super::secret;
+use crate::{
+    caller,
+    error::{FnError, FnResult},
+    state::FunctionsState,
+};
+
+/// The request body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetSecret {
+    integration_id: Uuid,
+    secret: Option<String>,
+}
+
+/// Seals and stores the secret; 200 `{integration_id, secret, webhook_url}`.
+pub async fn run(state: &FunctionsState, ctx: &RequestContext, body: SetSecret) -> FnResult<Value> {
+    caller::user(ctx)?;
+    let secret = match body.secret {
+        Some(s) => {
+            let s = s.trim().to_owned();
+            if !(8..=256).contains(&s.len()) || s.chars().any(char::is_control) {
+                return Err(FnError::bad_request(
+                    "secret must be 8 to 256 printable characters",
+                ));
+            }
+            s
+        }
+        None => secret::generate().map_err(FnError::internal)?,
+    };
+    let sealed = state
+        .secrets()
+        .seal(body.integration_id, &secret)
+        .map_err(FnError::internal)?;
+    let mut tx = ctx.begin(state.pool()).await?;
+    let provider: Option<String> =
+        sqlx::query_scalar("select provider::text from public.integrations where id = $1")
+            .bind(body.integration_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some(provider) = provider else {
+        return Err(FnError::not_found("Integration"));
+    };
+    let set: bool = sqlx::query_scalar("select private.set_integration_secret($1, $2)")
+        .bind(body.integration_id)
+        .bind(&sealed)
+        .fetch_one(&mut *tx)
+        .await?;
+    if !set {
+        return Err(FnError::not_found("Integration"));
+    }
+    tx.commit().await?;
+    Ok(json!({
+        "integration_id": body.integration_id,
+        "secret": secret,
+        "webhook_url": format!(
+            "{}/functions/v1/webhooks-ingest/{provider}/{}",
+            state.external_url(),
+            body.integration_id
+        ),
+    }))
+}

@@ -1,0 +1,110 @@
+//! Integrations: events from Slack, Jira, calendars and custom tools in, signed webhooks out.
+//!
+//! - [`ingest`]: `POST /functions/v1/webhooks-ingest/{provider}/{integration_id}` — no user
+//!   token; the provider's signature ([`signature`]) is checked before anything is stored,
+//!   each event is stored once in `external_events` and processed by [`process`]'s job (a
+//!   Slack command at once, to answer within Slack's 3 seconds).
+//! - [`slack`], [`jira`], [`calendar`], [`generic`]: each provider's bodies, and what its
+//!   events do ([`drafts`] of time logs, [`meeting`]s).
+//! - [`ics`]: the job polling ICS feeds. [`outbound`]: the delivery job of outbound webhooks.
+//! - [`secret`]: signing secrets sealed at rest; [`manage`]: `integration-secret`.
+
+pub mod calendar;
+pub mod drafts;
+pub mod generic;
+pub mod ics;
+pub mod ingest;
+pub mod jira;
+pub mod manage;
+pub mod meeting;
+pub mod outbound;
+pub mod process;
+pub mod secret;
+pub mod signature;
+pub mod slack;
+
+use serde_json::Value;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+pub use secret::SecretBox;
+
+/// An event as received, before it is stored.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    /// Unique per integration: a redelivery has the same id.
+    pub external_id: String,
+    /// What kind of event (`slash_command`, `worklog_created`, `calendar_event`, ...).
+    pub event_type: String,
+    /// The body, as stored.
+    pub payload: Value,
+}
+
+/// The integration an event came through.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// Its id.
+    pub id: Uuid,
+    /// Its organization.
+    pub org: Uuid,
+    /// Its provider (`slack`, `jira`, `calendar`, `generic`).
+    pub provider: String,
+}
+
+impl Source {
+    /// The member behind an external identity: an admin's mapping, else a member with this
+    /// verified email (then remembered).
+    pub async fn person(
+        &self,
+        conn: &mut PgConnection,
+        external_id: &str,
+        email: Option<&str>,
+    ) -> Result<Option<Uuid>, sqlx::Error> {
+        sqlx::query_scalar("select private.integration_user($1, $2, $3)")
+            .bind(self.id)
+            .bind(external_id)
+            .bind(email)
+            .fetch_one(conn)
+            .await
+    }
+}
+
+/// Why an event could not be processed.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// It never will be (nobody mapped, a value the database refuses): the event is dead.
+    #[error("{0}")]
+    Permanent(String),
+    /// Worth another attempt.
+    #[error("database: {0}")]
+    Database(sqlx::Error),
+}
+
+impl From<sqlx::Error> for Failure {
+    fn from(e: sqlx::Error) -> Self {
+        // Data and constraint errors (classes 22 and 23) will not go away on a retry.
+        match e.as_database_error().and_then(|d| d.code()) {
+            Some(code) if code.starts_with("22") || code.starts_with("23") => Self::Permanent(
+                e.as_database_error()
+                    .map(|d| d.message().to_owned())
+                    .unwrap_or_default(),
+            ),
+            _ => Self::Database(e),
+        }
+    }
+}
+
+/// Does what a stored event means, on `conn` (the caller's transaction, as service role).
+pub async fn apply(
+    conn: &mut PgConnection,
+    source: &Source,
+    event_type: &str,
+    payload: &Value,
+) -> Result<String, Failure> {
+    match source.provider.as_str() {
+        "slack" => slack::apply(conn, source, event_type, payload).await,
+        "jira" => jira::apply(conn, source, event_type, payload).await,
+        "calendar" => calendar::apply(conn, source, event_type, payload).await,
+        _ => generic::apply(conn, source, event_type, payload).await,
+    }
+}

@@ -1,0 +1,202 @@
+//! Slack: the Events API (`url_verification`, app mentions, direct messages) and the `/log`
+//! slash command. Each becomes a pending log of the mapped person, classified like any other.
+
+use serde_json::{Value, json};
+use sqlx::PgConnection;
+
+use super::{
+    Failure, Incoming, Source,
+    drafts::{self, Draft},
+};
+
+/// What a Slack request is.
+pub enum Request {
+    /// The Events API's handshake: answer with the challenge.
+    Challenge(String),
+    /// Events to store.
+    Events(Vec<Incoming>),
+    /// A slash command, processed at once and answered in the channel.
+    Command(Incoming),
+}
+
+/// Reads a Slack request's body (form-encoded commands, JSON events).
+pub fn parse(form: bool, body: &[u8]) -> Result<Request, String> {
+    if form {
+        let fields: serde_json::Map<String, Value> =
+            serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
+                .map_err(|e| format!("invalid form body: {e}"))?
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect();
+        let field = |name: &str| fields.get(name).and_then(Value::as_str).unwrap_or_default();
+        if field("command").is_empty()
+            || field("user_id").is_empty()
+            || field("trigger_id").is_empty()
+        {
+            return Err("a slash command needs command, user_id and trigger_id".into());
+        }
+        return Ok(Request::Command(Incoming {
+            external_id: format!("command:{}", field("trigger_id")),
+            event_type: "slash_command".into(),
+            payload: Value::Object(fields),
+        }));
+    }
+    let body: Value =
+        serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))?;
+    match body["type"].as_str() {
+        Some("url_verification") => body["challenge"]
+            .as_str()
+            .map(|c| Request::Challenge(c.to_owned()))
+            .ok_or_else(|| "url_verification needs a challenge".into()),
+        Some("event_callback") => {
+            let id = body["event_id"]
+                .as_str()
+                .filter(|id| !id.is_empty())
+                .ok_or("an event_callback needs an event_id")?;
+            let kind = body["event"]["type"]
+                .as_str()
+                .ok_or("an event_callback needs an event with a type")?;
+            Ok(Request::Events(vec![Incoming {
+                external_id: format!("event:{id}"),
+                event_type: format!("event_callback:{kind}"),
+                payload: body.clone(),
+            }]))
+        }
+        Some(other) => Err(format!("unsupported Slack request type \"{other}\"")),
+        None => Err("a Slack event needs a type".into()),
+    }
+}
+
+/// Processes a stored Slack event; returns what happened, in words for the person.
+pub async fn apply(
+    conn: &mut PgConnection,
+    source: &Source,
+    event_type: &str,
+    payload: &Value,
+) -> Result<String, Failure> {
+    match event_type {
+        "slash_command" => {
+            let user = payload["user_id"].as_str().unwrap_or_default();
+            log(
+                conn,
+                source,
+                user,
+                payload["text"].as_str().unwrap_or_default(),
+            )
+            .await
+        }
+        "event_callback:app_mention" | "event_callback:message" => {
+            let event = &payload["event"];
+            let direct = event["type"] == "app_mention" || event["channel_type"] == "im";
+            let from_a_person = event.get("bot_id").is_none() && event.get("subtype").is_none();
+            match event["user"].as_str() {
+                Some(user) if direct && from_a_person => {
+                    log(
+                        conn,
+                        source,
+                        user,
+                        event["text"].as_str().unwrap_or_default(),
+                    )
+                    .await
+                }
+                _ => Ok("not a message to Tally; stored".into()),
+            }
+        }
+        _ => Ok("stored".into()),
+    }
+}
+
+async fn log(
+    conn: &mut PgConnection,
+    source: &Source,
+    slack_user: &str,
+    text: &str,
+) -> Result<String, Failure> {
+    let text = strip_mentions(text);
+    if text.is_empty() {
+        return Err(Failure::Permanent(
+            "Nothing to log. Try `/log 2h reviewing the Apollo designs`.".into(),
+        ));
+    }
+    let user = source
+        .person(conn, slack_user, None)
+        .await?
+        .ok_or_else(|| {
+            Failure::Permanent(format!(
+                "Slack user {slack_user} is not linked to a Tally account yet: an admin can map it \
+             in the integration's identities."
+            ))
+        })?;
+    let draft = Draft {
+        user,
+        comment: text.clone(),
+        started_at: None,
+        duration_minutes: None,
+        project_id: None,
+        work_mode: None,
+        activity_type: None,
+        source: "slack",
+    };
+    drafts::create(conn, source.org, &draft).await?;
+    Ok(format!("Logged “{text}”. Tally is classifying it now."))
+}
+
+/// The message's text without user mentions (`<@U123>`, `<@U123|name>`).
+fn strip_mentions(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("<@") {
+        out.push_str(&rest[..at]);
+        match rest[at..].find('>') {
+            Some(end) => rest = &rest[at + end + 1..],
+            None => {
+                rest = &rest[at..];
+                break;
+            }
+        }
+    }
+    out.push_str(rest);
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Slack's answer to a slash command: only the person sees it.
+pub fn ephemeral(text: &str) -> Value {
+    json!({ "response_type": "ephemeral", "text": text })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mentions_are_removed() {
+        assert_eq!(strip_mentions("<@U0BOT> 2h  code review"), "2h code review");
+        assert_eq!(strip_mentions("hi <@U1|ann> and <@U2>!"), "hi and !");
+        assert_eq!(strip_mentions("broken <@U1"), "broken <@U1");
+    }
+
+    #[test]
+    fn commands_and_events_are_read() {
+        let form = b"command=%2Flog&text=2h+review&user_id=U1&trigger_id=T.1&team_id=X";
+        let Ok(Request::Command(c)) = parse(true, form) else {
+            panic!("not a command")
+        };
+        assert_eq!(c.external_id, "command:T.1");
+        assert_eq!(c.payload["text"], "2h review");
+        assert!(parse(true, b"text=hi").is_err());
+        let Ok(Request::Challenge(c)) =
+            parse(false, br#"{"type":"url_verification","challenge":"abc"}"#)
+        else {
+            panic!("not a challenge")
+        };
+        assert_eq!(c, "abc");
+        assert!(parse(false, b"{not json").is_err());
+        assert!(
+            parse(
+                false,
+                br#"{"type":"event_callback","event":{"type":"message"}}"#
+            )
+            .is_err()
+        );
+    }
+}

@@ -1,0 +1,1082 @@
+//! Integrations through real HTTP: webhooks signed exactly as Slack, Jira, Microsoft Graph and
+//! Tally's own scheme document it (valid, bad, stale, redelivered, malformed), the events they
+//! turn into draft logs, an ICS feed served by a local server, outbound deliveries to a local
+//! receiver that checks signatures, and who may see any of it.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use axum::{
+    Router,
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, StatusCode},
+    routing::any,
+};
+use chrono::{DateTime, Duration as Span, SubsecRound, Utc};
+use hmac::{Hmac, KeyInit, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+use uuid::Uuid;
+
+use crate::world::World;
+
+fn hmac_hex(secret: &str, parts: &[&[u8]]) -> String {
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes()).unwrap();
+    for part in parts {
+        mac.update(part);
+    }
+    hex::encode(mac.finalize().into_bytes())
+}
+
+fn now() -> i64 {
+    Utc::now().timestamp()
+}
+
+/// `X-Tally-Signature` computed from its documented definition.
+fn tally_signature(secret: &str, ts: i64, body: &[u8]) -> String {
+    format!(
+        "t={ts},v1={}",
+        hmac_hex(secret, &[ts.to_string().as_bytes(), b".", body])
+    )
+}
+
+/// Slack's v0 headers for `body` sent at `ts`.
+fn slack_headers(secret: &str, ts: i64, body: &[u8]) -> Vec<(&'static str, String)> {
+    let ts_text = ts.to_string();
+    let base = [b"v0:", ts_text.as_bytes(), b":", body];
+    vec![
+        ("x-slack-request-timestamp", ts.to_string()),
+        (
+            "x-slack-signature",
+            format!("v0={}", hmac_hex(secret, &base)),
+        ),
+    ]
+}
+
+async fn rest_insert(w: &World, who: &str, table: &str, row: Value) -> (u16, Value) {
+    let res = reqwest::Client::new()
+        .post(w.app.url(&format!("/rest/v1/{table}")))
+        .header("apikey", w.app.keys.anon_key())
+        .header("prefer", "return=representation")
+        .bearer_auth(w.token(who))
+        .json(&row)
+        .send()
+        .await
+        .unwrap();
+    (
+        res.status().as_u16(),
+        res.json().await.unwrap_or(Value::Null),
+    )
+}
+
+/// An integration created by org A's admin through `/rest/v1`, with its secret set through
+/// `integration-secret`; returns its id and the secret.
+async fn integration(
+    w: &World,
+    provider: &str,
+    config: Value,
+    secret: Option<&str>,
+) -> (Uuid, String) {
+    let (status, rows) = rest_insert(
+        w,
+        "admin_a",
+        "integrations",
+        json!({"org_id": w.id("org_a"), "provider": provider, "name": provider, "config": config}),
+    )
+    .await;
+    assert_eq!(status, 201, "{rows}");
+    assert!(rows[0].get("secret").is_none(), "{rows}");
+    let id: Uuid = rows[0]["id"].as_str().unwrap().parse().unwrap();
+    let mut body = json!({"integration_id": id});
+    if let Some(secret) = secret {
+        body["secret"] = json!(secret);
+    }
+    let (status, set) = w.call("admin_a", "integration-secret", body).await;
+    assert_eq!(status, 200, "{set}");
+    let segment = if provider == "calendar" {
+        "calendar"
+    } else {
+        provider
+    };
+    assert!(
+        set["webhook_url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/functions/v1/webhooks-ingest/{segment}/{id}")),
+        "{set}"
+    );
+    (id, set["secret"].as_str().unwrap().to_owned())
+}
+
+/// POSTs a webhook; returns the status and the body as text.
+async fn hook(
+    w: &World,
+    path: &str,
+    headers: &[(&'static str, String)],
+    content_type: &str,
+    body: &[u8],
+) -> (u16, String) {
+    let mut req = reqwest::Client::new()
+        .post(w.app.url(&format!("/functions/v1/{path}")))
+        .header("content-type", content_type)
+        .body(body.to_vec());
+    for (k, v) in headers {
+        req = req.header(*k, v);
+    }
+    let res = req.send().await.unwrap();
+    (res.status().as_u16(), res.text().await.unwrap())
+}
+
+async fn stored_events(w: &World, integration: Uuid) -> i64 {
+    sqlx::query_scalar("select count(*) from external_events where integration_id = $1")
+        .bind(integration)
+        .fetch_one(&w.app.db.owner)
+        .await
+        .unwrap()
+}
+
+/// The logs of `who` from `source`, as the database has them.
+async fn logs(w: &World, who: &str, source: &str) -> Vec<Value> {
+    sqlx::query_scalar(
+        "select to_jsonb(l) from time_logs l where user_id = $1 and source::text = $2 order by created_at",
+    )
+    .bind(w.id(who))
+    .bind(source)
+    .fetch_all(&w.app.db.owner)
+    .await
+    .unwrap()
+}
+
+/// Polls `probe` (SQL returning one boolean) until true, moving due retries forward so the
+/// queue's backoff does not slow the test; fails after 30 s.
+async fn until(w: &World, what: &str, probe: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let done: bool = sqlx::query_scalar(sqlx::AssertSqlSafe(probe.to_owned()))
+            .fetch_one(&w.app.db.owner)
+            .await
+            .unwrap();
+        if done {
+            return;
+        }
+        if Instant::now() > deadline {
+            let state: Option<String> = sqlx::query_scalar(
+                "select string_agg(kind || ' ' || attempts || ' ' || coalesce(last_error, '-'), '; ') from private.jobs",
+            )
+            .fetch_one(&w.app.db.owner)
+            .await
+            .unwrap();
+            panic!("timed out waiting: {what}; jobs: {state:?}");
+        }
+        sqlx::query("update private.jobs set run_at = now() where not dead and run_at > now()")
+            .execute(&w.app.db.owner)
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Everyone of org A has a verified email (the fixture leaves them unconfirmed).
+async fn verify_emails(w: &World) {
+    sqlx::query("update auth.users set email_confirmed_at = now() where email like '%@a.test'")
+        .execute(&w.app.db.owner)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn slack_commands_and_mentions_become_classified_logs_of_the_mapped_person() {
+    let w = World::new().await;
+    let secret = "8f742231b10e8888abcd99yyyzzz85a5";
+    let (id, shown) = integration(&w, "slack", json!({}), Some(secret)).await;
+    assert_eq!(shown, secret);
+    let (status, mapped) = rest_insert(
+        &w,
+        "admin_a",
+        "integration_identities",
+        json!({"org_id": w.id("org_a"), "integration_id": id, "external_id": "U-MA", "user_id": w.id("member_a")}),
+    )
+    .await;
+    assert_eq!(status, 201, "{mapped}");
+    let path = format!("webhooks-ingest/slack/{id}");
+    let json_type = "application/json";
+    let form_type = "application/x-www-form-urlencoded";
+
+    // The Events API handshake.
+    let challenge = br#"{"token":"t","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P","type":"url_verification"}"#;
+    let (status, body) = hook(
+        &w,
+        &path,
+        &slack_headers(secret, now(), challenge),
+        json_type,
+        challenge,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        body["challenge"],
+        "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"
+    );
+
+    // `/log` answers at once, ephemerally; the log is the member's and gets classified.
+    let command = b"token=t&team_id=T1&user_id=U-MA&user_name=ma&command=%2Flog&text=2h+code+review+on+Apollo+Redesign&response_url=https%3A%2F%2Fhooks.slack.test%2F1&trigger_id=111.222.abc";
+    let started = Instant::now();
+    let (status, body) = hook(
+        &w,
+        &path,
+        &slack_headers(secret, now(), command),
+        form_type,
+        command,
+    )
+    .await;
+    let answered = started.elapsed();
+    assert_eq!(status, 200, "{body}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["response_type"], "ephemeral");
+    assert!(
+        body["text"]
+            .as_str()
+            .unwrap()
+            .contains("2h code review on Apollo Redesign"),
+        "{body}"
+    );
+    println!("slash command answered in {answered:?}");
+    let created = logs(&w, "member_a", "slack").await;
+    assert_eq!(created.len(), 1);
+    let log = w.classified(created[0]["id"].as_str().unwrap()).await;
+    assert_eq!(log["duration_minutes"], 120, "{log}");
+    assert_eq!(log["project_id"], json!(w.id("apollo")), "{log}");
+    assert_eq!(log["org_id"], json!(w.id("org_a")));
+
+    // The same command again (a redelivery) answers 200 and changes nothing.
+    let (status, _) = hook(
+        &w,
+        &path,
+        &slack_headers(secret, now(), command),
+        form_type,
+        command,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(logs(&w, "member_a", "slack").await.len(), 1);
+    assert_eq!(stored_events(&w, id).await, 1);
+
+    // Bad signature, stale timestamp, no headers: 401 and nothing stored.
+    let other =
+        b"token=t&team_id=T1&user_id=U-MA&command=%2Flog&text=1h+emails&trigger_id=333.444.def";
+    let mut forged = slack_headers(secret, now(), other);
+    forged[1].1 = slack_headers("not-the-secret", now(), other)[1].1.clone();
+    let stale = slack_headers(secret, now() - 6 * 60, other);
+    for (headers, why) in [(forged, "forged"), (stale, "stale"), (vec![], "unsigned")] {
+        let (status, body) = hook(&w, &path, &headers, form_type, other).await;
+        assert_eq!(status, 401, "{why}: {body}");
+        assert_eq!(
+            serde_json::from_str::<Value>(&body).unwrap()["error"],
+            "invalid_signature",
+            "{why}"
+        );
+    }
+    // Malformed but signed: 400, nothing stored.
+    for (bad, kind) in [
+        (&b"text=no+command"[..], form_type),
+        (b"{not json", json_type),
+        (br#"{"type":"event_callback"}"#, json_type),
+    ] {
+        let (status, body) = hook(&w, &path, &slack_headers(secret, now(), bad), kind, bad).await;
+        assert_eq!(status, 400, "{body}");
+    }
+    assert_eq!(stored_events(&w, id).await, 1);
+    assert_eq!(logs(&w, "member_a", "slack").await.len(), 1);
+
+    // Someone nobody mapped is told so; the event is dead with the reason, for admins.
+    let stranger = b"user_id=U-NOBODY&command=%2Flog&text=1h+emails&trigger_id=555.666.ghi";
+    let (status, body) = hook(
+        &w,
+        &path,
+        &slack_headers(secret, now(), stranger),
+        form_type,
+        stranger,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(body.contains("not linked"), "{body}");
+    let events = w
+        .rest(
+            "admin_a",
+            "external_events?select=status,error&external_id=eq.command:555.666.ghi",
+        )
+        .await;
+    assert_eq!(events[0]["status"], "dead", "{events}");
+
+    // An app mention goes through the job.
+    let mention = json!({
+        "type": "event_callback", "event_id": "Ev01", "team_id": "T1",
+        "event": {"type": "app_mention", "user": "U-MA", "text": "<@U0TALLY> 30m standup notes", "ts": "1.2"}
+    })
+    .to_string();
+    let (status, body) = hook(
+        &w,
+        &path,
+        &slack_headers(secret, now(), mention.as_bytes()),
+        json_type,
+        mention.as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    until(
+        &w,
+        "the mention's log",
+        &format!(
+            "select count(*) = 2 from time_logs where user_id = '{}' and source = 'slack'",
+            w.id("member_a")
+        ),
+    )
+    .await;
+    let mentioned = logs(&w, "member_a", "slack").await;
+    assert_eq!(mentioned[1]["comment"], "30m standup notes");
+    let processed = w
+        .rest(
+            "admin_a",
+            "external_events?select=status&external_id=eq.event:Ev01",
+        )
+        .await;
+    assert_eq!(processed[0]["status"], "processed", "{processed}");
+}
+
+fn worklog(event: &str, ts_ms: i64, seconds: i64) -> Vec<u8> {
+    json!({
+        "timestamp": ts_ms, "webhookEvent": event,
+        "worklog": {
+            "id": "31337", "issueId": "10002",
+            "author": {"accountId": "acc-ma", "emailAddress": "ma@a.test", "displayName": "Ma"},
+            "comment": "Fixed the login redirect", "started": "2026-11-20T09:00:00.000+0100",
+            "timeSpentSeconds": seconds
+        }
+    })
+    .to_string()
+    .into_bytes()
+}
+
+fn hub_headers(secret: &str, body: &[u8], delivery: &str) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "x-hub-signature",
+            format!("sha256={}", hmac_hex(secret, &[body])),
+        ),
+        ("x-atlassian-webhook-identifier", delivery.to_owned()),
+    ]
+}
+
+#[tokio::test]
+async fn jira_worklogs_become_move_and_remove_draft_logs() {
+    let w = World::new().await;
+    verify_emails(&w).await;
+    let (id, secret) = integration(&w, "jira", json!({}), None).await;
+    assert!(secret.starts_with("whsec_"), "a generated secret: {secret}");
+    let path = format!("webhooks-ingest/jira/{id}");
+    let ms = Utc::now().timestamp_millis();
+    let typ = "application/json";
+
+    // The issue event is kept as context: it names the key and project of issue 10002.
+    let issue = json!({
+        "timestamp": ms, "webhookEvent": "jira:issue_updated",
+        "issue": {"id": "10002", "key": "APL-7", "fields": {"summary": "Login redirect loop", "project": {"key": "APL"}}}
+    })
+    .to_string();
+    let (status, body) = hook(
+        &w,
+        &path,
+        &hub_headers(&secret, issue.as_bytes(), "d-1"),
+        typ,
+        issue.as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    let created = worklog("worklog_created", ms, 5400);
+    let (status, body) = hook(
+        &w,
+        &path,
+        &hub_headers(&secret, &created, "d-2"),
+        typ,
+        &created,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    until(&w, "the worklog's draft", &format!(
+        "select count(*) = 1 from time_logs where user_id = '{}' and source = 'jira' and status = 'needs_review'",
+        w.id("member_a")
+    )).await;
+    let draft = &logs(&w, "member_a", "jira").await[0];
+    assert_eq!(draft["duration_minutes"], 90, "{draft}");
+    assert_eq!(draft["project_id"], json!(w.id("apollo")), "{draft}");
+    assert_eq!(
+        draft["comment"],
+        "APL-7 Login redirect loop: Fixed the login redirect"
+    );
+    let started: DateTime<Utc> = serde_json::from_value(draft["started_at"].clone()).unwrap();
+    assert_eq!(started.to_rfc3339(), "2026-11-20T08:00:00+00:00");
+    let identity = w
+        .rest(
+            "admin_a",
+            "integration_identities?select=external_id,user_id,matched_by",
+        )
+        .await;
+    assert_eq!(
+        identity,
+        json!([{"external_id": "acc-ma", "user_id": w.id("member_a"), "matched_by": "email"}])
+    );
+
+    // Redelivery: 200, nothing new.
+    let (status, body) = hook(
+        &w,
+        &path,
+        &hub_headers(&secret, &created, "d-2"),
+        typ,
+        &created,
+    )
+    .await;
+    assert_eq!(
+        (status, body.as_str()),
+        (200, r#"{"received":0,"duplicates":1}"#)
+    );
+
+    // Bad signature, stale timestamp, malformed: 4xx, nothing stored.
+    let before = stored_events(&w, id).await;
+    let updated = worklog("worklog_updated", ms, 3600);
+    let (status, _) = hook(
+        &w,
+        &path,
+        &hub_headers("wrong", &updated, "d-3"),
+        typ,
+        &updated,
+    )
+    .await;
+    assert_eq!(status, 401);
+    let (status, _) = hook(&w, &path, &[], typ, &updated).await;
+    assert_eq!(status, 401);
+    let stale = worklog("worklog_updated", ms - 6 * 60 * 1000, 3600);
+    let (status, body) = hook(&w, &path, &hub_headers(&secret, &stale, "d-4"), typ, &stale).await;
+    assert_eq!(status, 401, "{body}");
+    let malformed = br#"{"timestamp": 1, "worklog": {}}"#;
+    let (status, _) = hook(
+        &w,
+        &path,
+        &hub_headers(&secret, malformed, "d-5"),
+        typ,
+        malformed,
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(stored_events(&w, id).await, before);
+
+    // An update moves the same draft; a deletion removes it.
+    let (status, _) = hook(
+        &w,
+        &path,
+        &hub_headers(&secret, &updated, "d-6"),
+        typ,
+        &updated,
+    )
+    .await;
+    assert_eq!(status, 200);
+    until(
+        &w,
+        "the draft's new duration",
+        &format!(
+            "select duration_minutes = 60 from time_logs where id = '{}'",
+            draft["id"].as_str().unwrap()
+        ),
+    )
+    .await;
+    let deleted = worklog("worklog_deleted", ms, 3600);
+    let (status, _) = hook(
+        &w,
+        &path,
+        &hub_headers(&secret, &deleted, "d-7"),
+        typ,
+        &deleted,
+    )
+    .await;
+    assert_eq!(status, 200);
+    until(
+        &w,
+        "the draft removed",
+        &format!(
+            "select deleted_at is not null from time_logs where id = '{}'",
+            draft["id"].as_str().unwrap()
+        ),
+    )
+    .await;
+    assert_eq!(
+        logs(&w, "member_a", "jira").await.len(),
+        1,
+        "one draft all along"
+    );
+}
+
+/// A local HTTP server answering with whatever `body` holds.
+async fn serve_text(body: Arc<Mutex<String>>) -> String {
+    let app = Router::new().route(
+        "/{*path}",
+        any(|State(body): State<Arc<Mutex<String>>>| async move { body.lock().unwrap().clone() }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app.with_state(body)).await });
+    format!("http://{addr}")
+}
+
+fn ics(start: DateTime<Utc>, minutes: i64, cancelled: bool) -> String {
+    let fmt = |t: DateTime<Utc>| t.format("%Y%m%dT%H%M%SZ").to_string();
+    let status = if cancelled {
+        "STATUS:CANCELLED\r\n"
+    } else {
+        ""
+    };
+    format!(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//tally-test//EN\r\nBEGIN:VEVENT\r\n\
+         UID:design-review-42@a.test\r\nDTSTAMP:{}\r\nDTSTART:{}\r\nDTEND:{}\r\n{status}\
+         SUMMARY:Design review\r\nORGANIZER;CN=Mg:mailto:mg@a.test\r\n\
+         ATTENDEE;PARTSTAT=ACCEPTED:mailto:MA@a.test\r\nATTENDEE;PARTSTAT=ACCEPTED:mailto:guest@elsewhere.test\r\n\
+         ATTENDEE;PARTSTAT=DECLINED:mailto:va@a.test\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+        fmt(start),
+        fmt(start),
+        fmt(start + Span::minutes(minutes)),
+    )
+}
+
+async fn poll_feeds(w: &World) {
+    sqlx::query(
+        "update private.schedules set next_run_at = now() where name = 'integrations.poll_ics'",
+    )
+    .execute(&w.app.db.owner)
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn calendars_feeds_graph_and_signed_events_make_meeting_drafts() {
+    let w = World::new().await;
+    verify_emails(&w).await;
+    let yesterday = (Utc::now() - Span::days(1)).trunc_subsecs(0);
+    let feed = Arc::new(Mutex::new(ics(yesterday, 45, false)));
+    let url = serve_text(feed.clone()).await;
+    let (cal, secret) = integration(
+        &w,
+        "calendar",
+        json!({"ics_url": format!("{url}/team.ics")}),
+        None,
+    )
+    .await;
+
+    // The schedule polls the feed: a draft for each member attending (not the declined
+    // viewer, not the outside guest).
+    poll_feeds(&w).await;
+    until(
+        &w,
+        "meeting drafts",
+        "select count(*) = 2 from time_logs where source = 'calendar' and status = 'needs_review'",
+    )
+    .await;
+    let meeting = w.term("work_modes", "meeting").await;
+    let mut drafts = Vec::new();
+    for who in ["member_a", "manager_a"] {
+        let d = logs(&w, who, "calendar").await;
+        assert_eq!(d.len(), 1, "{who}");
+        assert_eq!(d[0]["duration_minutes"], 45);
+        assert_eq!(d[0]["work_mode_id"], json!(meeting));
+        assert_eq!(d[0]["comment"], "Design review");
+        drafts.push(d[0]["id"].as_str().unwrap().to_owned());
+    }
+    assert!(logs(&w, "viewer_a", "calendar").await.is_empty());
+
+    // Polling the unchanged feed stores nothing new; the moved meeting moves both drafts.
+    let events = stored_events(&w, cal).await;
+    *feed.lock().unwrap() = ics(yesterday + Span::hours(2), 60, false);
+    poll_feeds(&w).await;
+    until(&w, "drafts moved", &format!(
+        "select count(*) = 2 from time_logs where id in ('{}', '{}') and duration_minutes = 60 and started_at = '{}'",
+        drafts[0], drafts[1], (yesterday + Span::hours(2)).to_rfc3339()
+    )).await;
+    assert_eq!(stored_events(&w, cal).await, events + 1);
+
+    // The manager finalizes theirs; the cancelled meeting removes only the member's draft.
+    let (status, body) = w
+        .call("manager_a", "log-finalize", json!({"log_id": drafts[1]}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    *feed.lock().unwrap() = ics(yesterday + Span::hours(2), 60, true);
+    poll_feeds(&w).await;
+    until(
+        &w,
+        "member's draft removed",
+        &format!(
+            "select deleted_at is not null from time_logs where id = '{}'",
+            drafts[0]
+        ),
+    )
+    .await;
+    let kept: Value = sqlx::query_scalar("select to_jsonb(l) from time_logs l where id = $1::uuid")
+        .bind(&drafts[1])
+        .fetch_one(&w.app.db.owner)
+        .await
+        .unwrap();
+    assert_eq!(
+        (kept["status"].as_str(), kept["deleted_at"].is_null()),
+        (Some("finalized"), true)
+    );
+
+    // Microsoft Graph: the validation handshake, then notifications checked by clientState.
+    let graph = format!("webhooks-ingest/graph/{cal}");
+    let res = reqwest::Client::new()
+        .post(w.app.url(&format!(
+            "/functions/v1/{graph}?validationToken=Validation%3A+Testing+client+application"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    assert_eq!(
+        res.text().await.unwrap(),
+        "Validation: Testing client application"
+    );
+    let note = |state: &str| {
+        json!({"value": [{
+            "subscriptionId": "sub-1", "clientState": state, "changeType": "updated",
+            "resource": "Users/u1/Events/e1", "resourceData": {"@odata.etag": "W/\"1\"", "id": "e1"},
+            "tenantId": "t1"
+        }]})
+        .to_string()
+    };
+    let before = stored_events(&w, cal).await;
+    let (status, _) = hook(
+        &w,
+        &graph,
+        &[],
+        "application/json",
+        note("guess").as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 401);
+    let (status, _) = hook(&w, &graph, &[], "application/json", b"{\"value\": 1}").await;
+    assert_eq!(status, 400);
+    assert_eq!(stored_events(&w, cal).await, before);
+    let (status, _) = hook(
+        &w,
+        &graph,
+        &[],
+        "application/json",
+        note(&secret).as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 202);
+    let (status, _) = hook(
+        &w,
+        &graph,
+        &[],
+        "application/json",
+        note(&secret).as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 202, "a redelivered notification");
+    assert_eq!(stored_events(&w, cal).await, before + 1);
+
+    // A signed JSON meeting: valid, bad, stale, redelivered, malformed.
+    let path = format!("webhooks-ingest/calendar/{cal}");
+    let start = yesterday + Span::hours(5);
+    let event = json!({"id": "delivery-1", "event": {
+        "uid": "planning-7", "title": "Sprint planning", "start": start, "end": start + Span::minutes(30),
+        "attendees": [{"email": "ma@a.test"}]
+    }})
+    .to_string();
+    let signed = |body: &str, ts: i64| {
+        vec![(
+            "x-tally-signature",
+            tally_signature(&secret, ts, body.as_bytes()),
+        )]
+    };
+    let before = stored_events(&w, cal).await;
+    let (status, _) = hook(
+        &w,
+        &path,
+        &[(
+            "x-tally-signature",
+            tally_signature("nope", now(), event.as_bytes()),
+        )],
+        "application/json",
+        event.as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 401);
+    let (status, _) = hook(
+        &w,
+        &path,
+        &signed(&event, now() - 301),
+        "application/json",
+        event.as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 401);
+    let backwards = event.replace("\"planning-7\"", "\"p8\"").replace(
+        &(start + Span::minutes(30)).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+        &(start - Span::minutes(30)).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+    );
+    let (status, body) = hook(
+        &w,
+        &path,
+        &signed(&backwards, now()),
+        "application/json",
+        backwards.as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(stored_events(&w, cal).await, before);
+    let (status, _) = hook(
+        &w,
+        &path,
+        &signed(&event, now()),
+        "application/json",
+        event.as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, body) = hook(
+        &w,
+        &path,
+        &signed(&event, now()),
+        "application/json",
+        event.as_bytes(),
+    )
+    .await;
+    assert_eq!(
+        (status, body.as_str()),
+        (200, r#"{"received":0,"duplicates":1}"#)
+    );
+    until(&w, "the planning draft", &format!(
+        "select count(*) = 1 from time_logs where user_id = '{}' and comment = 'Sprint planning' and duration_minutes = 30",
+        w.id("member_a")
+    )).await;
+}
+
+/// What a receiver saw: (event, delivery id, signature verified).
+type Seen = Arc<Mutex<Vec<(String, String, bool)>>>;
+
+/// A local receiver verifying `X-Tally-Signature` with `secret`; it fails the first
+/// `failures` requests with 500.
+async fn receiver(secret: Arc<Mutex<String>>, failures: usize, seen: Seen) -> String {
+    let app = Router::new().route(
+        "/hook",
+        any(move |headers: HeaderMap, body: Bytes| {
+            let (secret, seen) = (secret.clone(), seen.clone());
+            async move {
+                let header = headers["x-tally-signature"].to_str().unwrap().to_owned();
+                let (t, v1) = header.split_once(',').unwrap();
+                let ts: i64 = t.strip_prefix("t=").unwrap().parse().unwrap();
+                let expected = hmac_hex(
+                    &secret.lock().unwrap(),
+                    &[ts.to_string().as_bytes(), b".", &body],
+                );
+                let verified =
+                    v1.strip_prefix("v1=") == Some(expected.as_str()) && (now() - ts).abs() < 300;
+                let payload: Value = serde_json::from_slice(&body).unwrap();
+                assert_eq!(payload["event"], headers["x-tally-event"].to_str().unwrap());
+                let mut seen = seen.lock().unwrap();
+                seen.push((
+                    payload["event"].as_str().unwrap().to_owned(),
+                    headers["x-tally-delivery"].to_str().unwrap().to_owned(),
+                    verified,
+                ));
+                if seen.len() <= failures {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                } else {
+                    StatusCode::OK
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}/hook")
+}
+
+#[tokio::test]
+async fn outbound_webhooks_retry_until_delivered_and_a_dead_receiver_is_disabled() {
+    let app = tally_testkit::TestApp::spawn_with(|c| c.integrations.webhook_disable_after = 3)
+        .await
+        .unwrap();
+    let w = World::with_app(app).await;
+    let subscribe = [
+        "log.created",
+        "log.finalized",
+        "log.deleted",
+        "export.ready",
+    ];
+
+    // A receiver that fails twice, then succeeds.
+    let (secret_a, seen_a) = (Arc::new(Mutex::new(String::new())), Seen::default());
+    let url = receiver(secret_a.clone(), 2, seen_a.clone()).await;
+    let (flaky, secret) = integration(
+        &w,
+        "generic",
+        json!({"outbound": {"url": url, "events": subscribe}}),
+        None,
+    )
+    .await;
+    *secret_a.lock().unwrap() = secret;
+    // A receiver that always fails.
+    let (secret_b, seen_b) = (Arc::new(Mutex::new(String::new())), Seen::default());
+    let url = receiver(secret_b.clone(), usize::MAX, seen_b.clone()).await;
+    let (dead, secret) = integration(
+        &w,
+        "generic",
+        json!({"outbound": {"url": url, "events": ["log.created"]}}),
+        None,
+    )
+    .await;
+    *secret_b.lock().unwrap() = secret;
+
+    let (status, body) = w
+        .call(
+            "member_a",
+            "log-create",
+            json!({"org_id": w.id("org_a"), "comment": "1h client call"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    until(&w, "delivered after two failures", &format!(
+        "select status = 'delivered' and attempts = 3 and response_status = 200 from webhook_deliveries where integration_id = '{flaky}'"
+    )).await;
+    let seen = seen_a.lock().unwrap().clone();
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    assert!(
+        seen.iter()
+            .all(|(event, delivery, verified)| event == "log.created"
+                && *verified
+                && delivery == &seen[0].1),
+        "{seen:?}"
+    );
+
+    until(&w, "the dead receiver switched off", &format!(
+        "select deliveries_disabled_at is not null and delivery_failures = 3 from integrations where id = '{dead}'"
+    )).await;
+    assert!(
+        seen_b
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|(_, _, verified)| *verified)
+    );
+    // Later events are no longer sent to it; the flaky one still gets them.
+    let (_, second) = w
+        .call(
+            "member_a",
+            "log-create",
+            json!({"org_id": w.id("org_a"), "comment": "30m emails"}),
+        )
+        .await;
+    until(&w, "second log delivered", &format!(
+        "select count(*) = 2 from webhook_deliveries where integration_id = '{flaky}' and status = 'delivered'"
+    )).await;
+    until(&w, "the dead receiver's one delivery is dead, no new one made", &format!(
+        "select count(*) = 1 and bool_and(status = 'dead' and attempts = 3) from webhook_deliveries where integration_id = '{dead}'"
+    )).await;
+    assert_eq!(
+        seen_b.lock().unwrap().len(),
+        3,
+        "three attempts, then silence"
+    );
+
+    // Finalizing and deleting are events too.
+    let log_id = second["log"]["id"].as_str().unwrap();
+    w.classified(log_id).await;
+    let (status, body) = w
+        .call("member_a", "log-finalize", json!({"log_id": log_id}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    sqlx::query("update time_logs set deleted_at = now() where id = $1::uuid")
+        .bind(log_id)
+        .execute(&w.app.db.owner)
+        .await
+        .unwrap();
+    until(&w, "finalized and deleted delivered", &format!(
+        "select count(*) = 4 from webhook_deliveries where integration_id = '{flaky}' and status = 'delivered'"
+    )).await;
+    let events: Vec<String> = seen_a.lock().unwrap().iter().map(|s| s.0.clone()).collect();
+    assert!(
+        events.contains(&"log.finalized".to_owned()) && events.contains(&"log.deleted".to_owned()),
+        "{events:?}"
+    );
+
+    // Only owners and admins of org A see integrations, identities, events and deliveries.
+    for table in [
+        "integrations",
+        "webhook_deliveries",
+        "external_events",
+        "integration_identities",
+    ] {
+        for who in ["member_a", "manager_a", "viewer_a", "owner_b"] {
+            assert_eq!(
+                w.rest(who, &format!("{table}?select=id")).await,
+                json!([]),
+                "{who} reads {table}"
+            );
+        }
+    }
+    assert_eq!(
+        w.rest("owner_a", "integrations?select=id")
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let deliveries = w.rest("admin_a", "webhook_deliveries?select=id").await;
+    assert_eq!(
+        deliveries.as_array().unwrap().len(),
+        5,
+        "4 to the flaky receiver, 1 to the dead"
+    );
+    // The secret is never returned, and is stored sealed where no client role reaches.
+    let rows = w.rest("owner_a", "integrations?select=*").await;
+    assert!(
+        rows[0].get("secret").is_none() && rows[0].get("sealed").is_none(),
+        "{rows}"
+    );
+    let sealed: Vec<u8> = sqlx::query_scalar(
+        "select sealed from private.integration_secrets where integration_id = $1",
+    )
+    .bind(flaky)
+    .fetch_one(&w.app.db.owner)
+    .await
+    .unwrap();
+    let plain = secret_a.lock().unwrap().clone();
+    assert!(
+        !sealed
+            .windows(plain.len())
+            .any(|win| win == plain.as_bytes())
+    );
+    // Only the org's owners and admins set secrets; others get 404.
+    for who in ["member_a", "owner_b"] {
+        let (status, _) = w
+            .call(who, "integration-secret", json!({"integration_id": flaky}))
+            .await;
+        assert_eq!(status, 404, "{who}");
+    }
+    let (status, _) = w
+        .call(
+            "admin_a",
+            "integration-secret",
+            json!({"integration_id": flaky, "secret": "short"}),
+        )
+        .await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn generic_webhooks_are_signed_stored_once_and_time_entries_become_drafts() {
+    let w = World::new().await;
+    verify_emails(&w).await;
+    let (id, secret) = integration(&w, "generic", json!({}), None).await;
+    let path = format!("webhooks-ingest/generic/{id}");
+    let typ = "application/json";
+    let entry = json!({
+        "id": "evt-1", "type": "time_entry", "entry_id": "e-9", "user_email": "MA@a.test",
+        "comment": "Pairing on the importer", "started_at": "2026-11-24T13:00:00Z", "duration_minutes": 50
+    })
+    .to_string();
+    let sign = |body: &str, ts: i64| {
+        vec![(
+            "x-tally-signature",
+            tally_signature(&secret, ts, body.as_bytes()),
+        )]
+    };
+    for (headers, why) in [
+        (
+            vec![(
+                "x-tally-signature",
+                tally_signature("wrong", now(), entry.as_bytes()),
+            )],
+            "bad",
+        ),
+        (sign(&entry, now() + 400), "from the future"),
+        (sign(&entry, now() - 400), "stale"),
+        (vec![("x-tally-signature", "t=1".to_owned())], "no v1"),
+    ] {
+        let (status, _) = hook(&w, &path, &headers, typ, entry.as_bytes()).await;
+        assert_eq!(status, 401, "{why}");
+    }
+    for bad in [
+        r#"{"type":"time_entry"}"#,
+        r#"{"id":"x","type":"time_entry","user_email":"ma@a.test"}"#,
+        "[]",
+    ] {
+        let (status, body) = hook(&w, &path, &sign(bad, now()), typ, bad.as_bytes()).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+    assert_eq!(stored_events(&w, id).await, 0);
+    let (status, body) = hook(&w, &path, &sign(&entry, now()), typ, entry.as_bytes()).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (200, r#"{"received":1,"duplicates":0}"#)
+    );
+    let (status, body) = hook(&w, &path, &sign(&entry, now()), typ, entry.as_bytes()).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (200, r#"{"received":0,"duplicates":1}"#)
+    );
+    until(&w, "the entry's draft", &format!(
+        "select count(*) = 1 from time_logs where user_id = '{}' and source = 'api' and duration_minutes = 50",
+        w.id("member_a")
+    )).await;
+    // Unknown integrations, providers that do not match, and oversized bodies.
+    let (status, _) = hook(
+        &w,
+        &format!("webhooks-ingest/slack/{id}"),
+        &sign(&entry, now()),
+        typ,
+        entry.as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, _) = hook(
+        &w,
+        &format!("webhooks-ingest/generic/{}", Uuid::now_v7()),
+        &sign(&entry, now()),
+        typ,
+        entry.as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let big = format!(
+        r#"{{"id":"big","type":"x","pad":"{}"}}"#,
+        "a".repeat(1024 * 1024)
+    );
+    let (status, _) = hook(&w, &path, &sign(&big, now()), typ, big.as_bytes()).await;
+    assert_eq!(status, 413);
+    // The seed's name works too.
+    let other = json!({"id": "evt-2", "type": "deploy", "service": "api"}).to_string();
+    let (status, _) = hook(
+        &w,
+        &format!("webhooks.ingest/generic/{id}"),
+        &sign(&other, now()),
+        typ,
+        other.as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    until(&w, "the deploy event processed", &format!(
+        "select status = 'processed' from external_events where integration_id = '{id}' and external_id = 'evt-2'"
+    )).await;
+}
