@@ -9,6 +9,8 @@ alter type public.integration_provider add value if not exists 'generic';
 create table private.integration_secrets (
     integration_id uuid primary key references public.integrations (id) on delete cascade,
     sealed         bytea not null,
+    -- An API token the integration calls its provider with (Slack's bot token), sealed too.
+    token_sealed   bytea,
     created_at     timestamptz not null default now(),
     updated_at     timestamptz not null default now()
 );
@@ -161,8 +163,10 @@ grant execute on function private.integration_user(uuid, text, text) to service_
 grant select on auth.users to tally_definer;
 grant select, insert on public.integration_identities to tally_definer;
 
--- Sets an integration's secret (ciphertext made by the server) for its org's owners and admins.
-create or replace function private.set_integration_secret(integration uuid, ciphertext bytea)
+-- Sets an integration's secret (ciphertext made by the server), and its API token when one is
+-- given, for its org's owners and admins.
+create or replace function private.set_integration_secret(integration uuid, ciphertext bytea,
+                                                          token bytea default null)
 returns boolean
   language plpgsql security definer set search_path = ''
 as $$
@@ -172,14 +176,17 @@ begin
                    and i.org_id = any ((select private.my_org_ids('{owner,admin}'))::uuid[])) then
     return false;
   end if;
-  insert into private.integration_secrets (integration_id, sealed) values (integration, ciphertext)
-  on conflict (integration_id) do update set sealed = excluded.sealed;
+  insert into private.integration_secrets (integration_id, sealed, token_sealed)
+  values (integration, ciphertext, token)
+  on conflict (integration_id) do update
+    set sealed = excluded.sealed,
+        token_sealed = coalesce(excluded.token_sealed, integration_secrets.token_sealed);
   return true;
 end
 $$;
-alter function private.set_integration_secret(uuid, bytea) owner to tally_definer;
-revoke execute on function private.set_integration_secret(uuid, bytea) from public;
-grant execute on function private.set_integration_secret(uuid, bytea) to authenticated;
+alter function private.set_integration_secret(uuid, bytea, bytea) owner to tally_definer;
+revoke execute on function private.set_integration_secret(uuid, bytea, bytea) from public;
+grant execute on function private.set_integration_secret(uuid, bytea, bytea) to authenticated;
 grant select, insert, update on private.integration_secrets to tally_definer;
 grant select on private.integration_secrets to service_role;
 grant select on public.integrations to tally_definer;

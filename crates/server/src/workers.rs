@@ -10,7 +10,7 @@ use tally_functions::{
     extract::{EXTRACT_ATTACHMENT, ExtractAttachmentJob},
     http_client,
     integrations::{
-        SecretBox,
+        SecretBox, Tools,
         ics::{POLL_ICS, PollIcsJob},
         outbound::{DELIVER_WEBHOOK, DeliverWebhookJob},
         process::{PROCESS_EVENT, ProcessEventJob},
@@ -56,7 +56,16 @@ pub fn workers(
         SYNC_PURGE,
         SyncPurgeJob::new(pool.clone(), config.sync.sync_tombstone_retention_days),
     )
-    .register(PROCESS_EVENT, ProcessEventJob::new(pool.clone()))
+    .register(
+        PROCESS_EVENT,
+        ProcessEventJob::new(
+            pool.clone(),
+            Tools {
+                secrets: secrets.clone(),
+                http: http.clone(),
+            },
+        ),
+    )
     .register(
         POLL_ICS,
         PollIcsJob::new(

@@ -68,8 +68,6 @@ pub enum Change {
     Removed(Uuid),
     /// The person finalized it: left as they confirmed it.
     Finalized(Uuid),
-    /// Nothing to do.
-    Unchanged,
 }
 
 /// Creates a pending log for `draft`; returns its id.

@@ -17,7 +17,7 @@ use tally_core::RequestContext;
 use uuid::Uuid;
 
 use super::{
-    Incoming,
+    Incoming, Tools,
     calendar::{self, GraphError},
     generic, jira,
     process::{self, Outcome},
@@ -211,7 +211,11 @@ async fn slash_command(
         tx.commit().await?;
         return Ok(Json(slack::ephemeral("Already received.")).into_response());
     };
-    let outcome = process::run(&mut tx, id).await?;
+    let tools = Tools {
+        secrets: state.secrets().clone(),
+        http: state.http().clone(),
+    };
+    let outcome = process::run(&mut tx, id, &tools).await?;
     if let Some(Outcome::Failed(_)) = outcome {
         process::schedule(&mut tx, target.org, id).await?;
     }

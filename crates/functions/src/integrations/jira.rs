@@ -223,7 +223,6 @@ pub fn summary(changes: &[Change]) -> String {
             Change::Updated(id) => format!("draft {id} updated"),
             Change::Removed(id) => format!("draft {id} removed"),
             Change::Finalized(id) => format!("log {id} is finalized; left as it is"),
-            Change::Unchanged => "unchanged".into(),
         })
         .collect::<Vec<_>>()
         .join("; ")

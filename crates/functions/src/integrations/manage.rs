@@ -1,7 +1,8 @@
-//! `integration-secret` `{integration_id, secret?}`: sets an integration's signing secret —
-//! the one the provider gave (Slack's signing secret, the secret typed into Jira), or a new
-//! random one — sealed at rest. The answer is the only time the secret is shown; it also
-//! names the URL to give the provider. Owners and admins only.
+//! `integration-secret` `{integration_id, secret?, bot_token?}`: sets an integration's signing
+//! secret — the one the provider gave (Slack's signing secret, the secret typed into Jira), or
+//! a new random one — and, for Slack, the bot token Tally looks people's emails up with; both
+//! sealed at rest. The answer is the only time the secret is shown (the token never is); it
+//! also names the URL to give the provider. Owners and admins only.
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -21,6 +22,7 @@ use crate::{
 pub struct SetSecret {
     integration_id: Uuid,
     secret: Option<String>,
+    bot_token: Option<String>,
 }
 
 /// Seals and stores the secret; 200 `{integration_id, secret, webhook_url}`.
@@ -42,6 +44,20 @@ pub async fn run(state: &FunctionsState, ctx: &RequestContext, body: SetSecret) 
         .secrets()
         .seal(body.integration_id, &secret)
         .map_err(FnError::internal)?;
+    let token = match body.bot_token.as_deref().map(str::trim) {
+        Some(t) if t.is_empty() || t.len() > 512 || t.chars().any(char::is_control) => {
+            return Err(FnError::bad_request(
+                "bot_token must be 1 to 512 printable characters",
+            ));
+        }
+        Some(t) => Some(
+            state
+                .secrets()
+                .seal_token(body.integration_id, t)
+                .map_err(FnError::internal)?,
+        ),
+        None => None,
+    };
     let mut tx = ctx.begin(state.pool()).await?;
     let provider: Option<String> =
         sqlx::query_scalar("select provider::text from public.integrations where id = $1")
@@ -51,9 +67,10 @@ pub async fn run(state: &FunctionsState, ctx: &RequestContext, body: SetSecret) 
     let Some(provider) = provider else {
         return Err(FnError::not_found("Integration"));
     };
-    let set: bool = sqlx::query_scalar("select private.set_integration_secret($1, $2)")
+    let set: bool = sqlx::query_scalar("select private.set_integration_secret($1, $2, $3)")
         .bind(body.integration_id)
         .bind(&sealed)
+        .bind(&token)
         .fetch_one(&mut *tx)
         .await?;
     if !set {

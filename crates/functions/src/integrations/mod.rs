@@ -40,8 +40,18 @@ pub struct Incoming {
     pub payload: Value,
 }
 
+/// What processing events may reach beyond the database: the sealed secrets' box, and the
+/// HTTP client for providers' APIs.
+#[derive(Clone)]
+pub struct Tools {
+    /// Opens the integration's API token.
+    pub secrets: SecretBox,
+    /// Calls the provider's API.
+    pub http: reqwest::Client,
+}
+
 /// The integration an event came through.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Source {
     /// Its id.
     pub id: Uuid,
@@ -49,6 +59,12 @@ pub struct Source {
     pub org: Uuid,
     /// Its provider (`slack`, `jira`, `calendar`, `generic`).
     pub provider: String,
+    /// Its configuration.
+    pub config: Value,
+    /// Its API token (Slack's bot token), when one is set.
+    pub token: Option<String>,
+    /// For calls to the provider's API.
+    pub http: reqwest::Client,
 }
 
 impl Source {
@@ -75,9 +91,9 @@ pub enum Failure {
     /// It never will be (nobody mapped, a value the database refuses): the event is dead.
     #[error("{0}")]
     Permanent(String),
-    /// Worth another attempt.
-    #[error("database: {0}")]
-    Database(sqlx::Error),
+    /// Worth another attempt (the database or the provider's API failed).
+    #[error("{0}")]
+    Transient(String),
 }
 
 impl From<sqlx::Error> for Failure {
@@ -89,7 +105,7 @@ impl From<sqlx::Error> for Failure {
                     .map(|d| d.message().to_owned())
                     .unwrap_or_default(),
             ),
-            _ => Self::Database(e),
+            _ => Self::Transient(format!("database: {e}")),
         }
     }
 }

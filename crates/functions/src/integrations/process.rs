@@ -6,7 +6,7 @@ use tally_core::RequestContext;
 use tally_jobs::{BoxFuture, Handler, Job, JobError, NewJob, enqueue};
 use uuid::Uuid;
 
-use super::{Failure, Source, apply};
+use super::{Failure, Source, Tools, apply};
 
 /// The job kind.
 pub const PROCESS_EVENT: &str = "process_external_event";
@@ -18,6 +18,19 @@ pub async fn schedule(conn: &mut PgConnection, org: Uuid, id: Uuid) -> Result<()
         .dedupe(id.to_string())
         .max_attempts(6);
     enqueue(conn, &job).await.map(drop)
+}
+
+/// A stored event and its integration.
+#[derive(sqlx::FromRow)]
+struct Stored {
+    integration_id: Uuid,
+    org_id: Uuid,
+    provider: String,
+    config: serde_json::Value,
+    event_type: String,
+    payload: serde_json::Value,
+    status: String,
+    token_sealed: Option<Vec<u8>>,
 }
 
 /// What processing one event came to.
@@ -32,25 +45,39 @@ pub enum Outcome {
 
 /// Processes stored event `id` inside `tx` (a savepoint keeps a failure's partial work out)
 /// and records the outcome on the event. Events already processed are left alone.
-pub async fn run(conn: &mut PgConnection, id: Uuid) -> Result<Option<Outcome>, sqlx::Error> {
-    let row: Option<(Uuid, Uuid, String, String, serde_json::Value, String)> = sqlx::query_as(
-        "select e.integration_id, e.org_id, i.provider::text, e.event_type, e.payload, e.status::text \
+pub async fn run(
+    conn: &mut PgConnection,
+    id: Uuid,
+    tools: &Tools,
+) -> Result<Option<Outcome>, sqlx::Error> {
+    let row: Option<Stored> = sqlx::query_as(
+        "select e.integration_id, e.org_id, i.provider::text as provider, i.config, e.event_type, \
+                e.payload, e.status::text as status, s.token_sealed \
          from public.external_events e join public.integrations i on i.id = e.integration_id \
+         left join private.integration_secrets s on s.integration_id = i.id \
          where e.id = $1 for update of e",
     )
     .bind(id)
     .fetch_optional(&mut *conn)
     .await?;
-    let Some((integration, org, provider, event_type, payload, status)) = row else {
+    let Some(stored) = row else {
         return Ok(None);
     };
-    if status == "processed" || status == "dead" {
+    if stored.status == "processed" || stored.status == "dead" {
         return Ok(None);
     }
+    let token = match &stored.token_sealed {
+        Some(sealed) => tools.secrets.open_token(stored.integration_id, sealed).ok(),
+        None => None,
+    };
+    let (event_type, payload) = (stored.event_type, stored.payload);
     let source = Source {
-        id: integration,
-        org,
-        provider,
+        id: stored.integration_id,
+        org: stored.org_id,
+        provider: stored.provider,
+        config: stored.config,
+        token,
+        http: tools.http.clone(),
     };
     let mut savepoint = sqlx::Connection::begin(&mut *conn).await?;
     let result = apply(&mut savepoint, &source, &event_type, &payload).await;
@@ -63,7 +90,7 @@ pub async fn run(conn: &mut PgConnection, id: Uuid) -> Result<Option<Outcome>, s
             savepoint.rollback().await?;
             match failure {
                 Failure::Permanent(why) => Outcome::Dead(why),
-                Failure::Database(e) => Outcome::Failed(e.to_string()),
+                Failure::Transient(why) => Outcome::Failed(why),
             }
         }
     };
@@ -89,12 +116,13 @@ pub async fn run(conn: &mut PgConnection, id: Uuid) -> Result<Option<Outcome>, s
 /// The worker side of [`PROCESS_EVENT`].
 pub struct ProcessEventJob {
     pool: PgPool,
+    tools: Tools,
 }
 
 impl ProcessEventJob {
-    /// A handler over `pool`.
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+    /// A handler over `pool`, calling providers with `tools`.
+    pub fn new(pool: PgPool, tools: Tools) -> Self {
+        Self { pool, tools }
     }
 }
 
@@ -110,7 +138,7 @@ impl Handler for ProcessEventJob {
         Box::pin(async move {
             let id = event_id(job)?;
             let mut tx = RequestContext::service().begin(&self.pool).await?;
-            let outcome = run(&mut tx, id).await?;
+            let outcome = run(&mut tx, id, &self.tools).await?;
             tx.commit().await?;
             match outcome {
                 Some(Outcome::Dead(why)) => Err(JobError::Fatal(why)),

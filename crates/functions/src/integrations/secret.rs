@@ -45,8 +45,27 @@ impl SecretBox {
         Ok(Self { key: Arc::new(key) })
     }
 
-    /// Seals `secret` for integration `integration`.
+    /// Seals the signing secret of integration `integration`.
     pub fn seal(&self, integration: Uuid, secret: &str) -> Result<Vec<u8>, SecretError> {
+        self.seal_as(&aad(integration, Sealed::Signing), secret)
+    }
+
+    /// Opens what [`SecretBox::seal`] made for `integration`.
+    pub fn open(&self, integration: Uuid, sealed: &[u8]) -> Result<String, SecretError> {
+        self.open_as(&aad(integration, Sealed::Signing), sealed)
+    }
+
+    /// Seals an API token of integration `integration` (Slack's bot token).
+    pub fn seal_token(&self, integration: Uuid, token: &str) -> Result<Vec<u8>, SecretError> {
+        self.seal_as(&aad(integration, Sealed::Token), token)
+    }
+
+    /// Opens what [`SecretBox::seal_token`] made for `integration`.
+    pub fn open_token(&self, integration: Uuid, sealed: &[u8]) -> Result<String, SecretError> {
+        self.open_as(&aad(integration, Sealed::Token), sealed)
+    }
+
+    fn seal_as(&self, aad: &[u8], secret: &str) -> Result<Vec<u8>, SecretError> {
         let mut nonce = [0u8; NONCE_LEN];
         SystemRandom::new()
             .fill(&mut nonce)
@@ -55,7 +74,7 @@ impl SecretBox {
         self.key
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
-                Aad::from(integration.as_bytes()),
+                Aad::from(aad),
                 &mut data,
             )
             .map_err(|_| SecretError::Seal)?;
@@ -64,8 +83,7 @@ impl SecretBox {
         Ok(sealed)
     }
 
-    /// Opens what [`SecretBox::seal`] made for `integration`.
-    pub fn open(&self, integration: Uuid, sealed: &[u8]) -> Result<String, SecretError> {
+    fn open_as(&self, aad: &[u8], sealed: &[u8]) -> Result<String, SecretError> {
         if sealed.len() < NONCE_LEN {
             return Err(SecretError::Open);
         }
@@ -74,10 +92,27 @@ impl SecretBox {
         let mut data = data.to_vec();
         let plain = self
             .key
-            .open_in_place(nonce, Aad::from(integration.as_bytes()), &mut data)
+            .open_in_place(nonce, Aad::from(aad), &mut data)
             .map_err(|_| SecretError::Open)?;
         String::from_utf8(plain.to_vec()).map_err(|_| SecretError::Open)
     }
+}
+
+/// What a sealed value is: its ciphertext opens only as that.
+#[derive(Clone, Copy)]
+enum Sealed {
+    Signing,
+    Token,
+}
+
+/// The additional data a value is sealed with: its integration and what it is.
+fn aad(integration: Uuid, kind: Sealed) -> Vec<u8> {
+    let mut aad = integration.as_bytes().to_vec();
+    aad.extend_from_slice(match kind {
+        Sealed::Signing => b"signing secret",
+        Sealed::Token => b"api token",
+    });
+    aad
 }
 
 /// A new random signing secret: `whsec_` and 32 random bytes in hex.

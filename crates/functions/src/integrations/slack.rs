@@ -118,15 +118,18 @@ async fn log(
             "Nothing to log. Try `/log 2h reviewing the Apollo designs`.".into(),
         ));
     }
-    let user = source
-        .person(conn, slack_user, None)
-        .await?
-        .ok_or_else(|| {
-            Failure::Permanent(format!(
-                "Slack user {slack_user} is not linked to a Tally account yet: an admin can map it \
-             in the integration's identities."
-            ))
-        })?;
+    let mut user = source.person(conn, slack_user, None).await?;
+    if user.is_none()
+        && let Some(email) = email_of(source, slack_user).await?
+    {
+        user = source.person(conn, slack_user, Some(&email)).await?;
+    }
+    let user = user.ok_or_else(|| {
+        Failure::Permanent(format!(
+            "Slack user {slack_user} is not linked to a Tally account yet: an admin can map it \
+             in the integration's identities, or give Tally a bot token to match emails."
+        ))
+    })?;
     let draft = Draft {
         user,
         comment: text.clone(),
@@ -139,6 +142,39 @@ async fn log(
     };
     drafts::create(conn, source.org, &draft).await?;
     Ok(format!("Logged “{text}”. Tally is classifying it now."))
+}
+
+/// The Slack user's email from `users.info` (needs the bot token and the `users:read.email`
+/// scope); `None` without a token or when Slack knows no email. Slack's API is
+/// `config.slack_api_url` (default `https://slack.com/api`).
+async fn email_of(source: &Source, slack_user: &str) -> Result<Option<String>, Failure> {
+    let Some(token) = &source.token else {
+        return Ok(None);
+    };
+    let api = source.config["slack_api_url"]
+        .as_str()
+        .unwrap_or("https://slack.com/api")
+        .trim_end_matches('/');
+    let query = serde_urlencoded::to_string([("user", slack_user)])
+        .map_err(|e| Failure::Permanent(e.to_string()))?;
+    let answer: Value = source
+        .http
+        .get(format!("{api}/users.info?{query}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .map_err(|e| Failure::Transient(format!("Slack users.info failed: {e}")))?
+        .json()
+        .await
+        .map_err(|e| Failure::Transient(format!("Slack users.info answered no JSON: {e}")))?;
+    if answer["ok"] != true {
+        tracing::warn!(error = %answer["error"], "Slack users.info refused");
+        return Ok(None);
+    }
+    Ok(answer["user"]["profile"]["email"]
+        .as_str()
+        .map(str::to_owned))
 }
 
 /// The message's text without user mentions (`<@U123>`, `<@U123|name>`).

@@ -190,9 +190,26 @@ async fn verify_emails(w: &World) {
 #[tokio::test]
 async fn slack_commands_and_mentions_become_classified_logs_of_the_mapped_person() {
     let w = World::new().await;
+    verify_emails(&w).await;
+    let slack_api = fake_slack_api().await;
     let secret = "8f742231b10e8888abcd99yyyzzz85a5";
-    let (id, shown) = integration(&w, "slack", json!({}), Some(secret)).await;
+    let (id, shown) = integration(
+        &w,
+        "slack",
+        json!({"slack_api_url": slack_api}),
+        Some(secret),
+    )
+    .await;
     assert_eq!(shown, secret);
+    // The bot token Tally asks Slack for people's emails with.
+    let (status, body) = w
+        .call(
+            "admin_a",
+            "integration-secret",
+            json!({"integration_id": id, "secret": secret, "bot_token": "xoxb-test"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
     let (status, mapped) = rest_insert(
         &w,
         "admin_a",
@@ -312,6 +329,30 @@ async fn slack_commands_and_mentions_become_classified_logs_of_the_mapped_person
         .await;
     assert_eq!(events[0]["status"], "dead", "{events}");
 
+    // Someone not mapped but whose Slack email is a verified member's is found by it.
+    let manager = b"user_id=U-MG&command=%2Flog&text=45m+1%3A1+with+Ma&trigger_id=777.888.jkl";
+    let (status, body) = hook(
+        &w,
+        &path,
+        &slack_headers(secret, now(), manager),
+        form_type,
+        manager,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(body.contains("Logged"), "{body}");
+    assert_eq!(logs(&w, "manager_a", "slack").await.len(), 1);
+    let found = w
+        .rest(
+            "admin_a",
+            "integration_identities?select=user_id,matched_by&external_id=eq.U-MG",
+        )
+        .await;
+    assert_eq!(
+        found,
+        json!([{"user_id": w.id("manager_a"), "matched_by": "email"}])
+    );
+
     // An app mention goes through the job.
     let mention = json!({
         "type": "event_callback", "event_id": "Ev01", "team_id": "T1",
@@ -345,6 +386,30 @@ async fn slack_commands_and_mentions_become_classified_logs_of_the_mapped_person
         )
         .await;
     assert_eq!(processed[0]["status"], "processed", "{processed}");
+}
+
+/// Slack's Web API, faked at the HTTP level: `users.info` for the bot token `xoxb-test`.
+async fn fake_slack_api() -> String {
+    let app = Router::new().route(
+        "/api/users.info",
+        any(|headers: HeaderMap, uri: axum::http::Uri| async move {
+            let authorized = headers
+                .get("authorization")
+                .is_some_and(|v| v == "Bearer xoxb-test");
+            let answer = match (authorized, uri.query()) {
+                (false, _) => json!({"ok": false, "error": "invalid_auth"}),
+                (true, Some("user=U-MG")) => {
+                    json!({"ok": true, "user": {"id": "U-MG", "profile": {"email": "MG@a.test"}}})
+                }
+                (true, _) => json!({"ok": false, "error": "user_not_found"}),
+            };
+            axum::Json(answer)
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}/api")
 }
 
 fn worklog(event: &str, ts_ms: i64, seconds: i64) -> Vec<u8> {
@@ -913,6 +978,21 @@ async fn outbound_webhooks_retry_until_delivered_and_a_dead_receiver_is_disabled
     until(&w, "finalized and deleted delivered", &format!(
         "select count(*) = 4 from webhook_deliveries where integration_id = '{flaky}' and status = 'delivered'"
     )).await;
+    // An export tells its subscribers it is ready.
+    let (status, body) = w
+        .call(
+            "admin_a",
+            "export-create",
+            json!({"org_id": w.id("org_a"), "format": "csv", "scope": "logs", "from": "2026-01-01", "to": "2026-12-31"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    until(&w, "export.ready delivered", &format!(
+        "select count(*) = 1 from webhook_deliveries where integration_id = '{flaky}' and event = 'export.ready' \
+         and status = 'delivered' and payload #>> '{{export,export_id}}' = '{}'",
+        body["export_id"].as_str().unwrap()
+    ))
+    .await;
     let events: Vec<String> = seen_a.lock().unwrap().iter().map(|s| s.0.clone()).collect();
     assert!(
         events.contains(&"log.finalized".to_owned()) && events.contains(&"log.deleted".to_owned()),
@@ -945,8 +1025,8 @@ async fn outbound_webhooks_retry_until_delivered_and_a_dead_receiver_is_disabled
     let deliveries = w.rest("admin_a", "webhook_deliveries?select=id").await;
     assert_eq!(
         deliveries.as_array().unwrap().len(),
-        5,
-        "4 to the flaky receiver, 1 to the dead"
+        6,
+        "5 to the flaky receiver, 1 to the dead"
     );
     // The secret is never returned, and is stored sealed where no client role reaches.
     let rows = w.rest("owner_a", "integrations?select=*").await;
