@@ -114,6 +114,9 @@ create table private.external_links (
     external_key   text not null,
     user_id        uuid not null,
     time_log_id    uuid not null references public.time_logs (id) on delete cascade,
+    -- When the event that last shaped the draft was received: an older one arriving late
+    -- (a retried job) does not undo a newer one.
+    source_at      timestamptz not null,
     created_at     timestamptz not null default now(),
     primary key (integration_id, external_key, user_id)
 );
@@ -121,6 +124,19 @@ create index external_links_log_idx on private.external_links (time_log_id);
 alter table private.external_links enable row level security;
 alter table private.external_links force row level security;
 grant select, insert, update, delete on private.external_links to service_role;
+
+-- What each ICS feed held at the last poll, to store only what changed and to notice
+-- meetings that disappeared from it.
+create table private.ics_events (
+    integration_id uuid not null references public.integrations (id) on delete cascade,
+    uid            text not null,
+    digest         text not null,
+    starts_at      timestamptz not null,
+    primary key (integration_id, uid)
+);
+alter table private.ics_events enable row level security;
+alter table private.ics_events force row level security;
+grant select, insert, update, delete on private.ics_events to service_role;
 
 -- The Tally user behind an external identity of an integration: a mapping an admin made, or
 -- else the org member whose verified email this is (remembered as a mapping). Null when

@@ -133,8 +133,19 @@ pub async fn meeting_drafts(
             activity_type: Some("meeting"),
             source: "calendar",
         };
-        changes.push(drafts::upsert_linked(conn, source.org, source.id, &key, &draft).await?);
+        changes.push(
+            drafts::upsert_linked(
+                conn,
+                source.org,
+                source.id,
+                &key,
+                &draft,
+                source.received_at,
+            )
+            .await?,
+        );
     }
-    changes.extend(drafts::remove_linked(conn, source.id, &key, &people).await?);
+    changes
+        .extend(drafts::remove_linked(conn, source.id, &key, &people, source.received_at).await?);
     Ok(summary(&changes))
 }

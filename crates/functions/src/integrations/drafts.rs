@@ -68,6 +68,8 @@ pub enum Change {
     Removed(Uuid),
     /// The person finalized it: left as they confirmed it.
     Finalized(Uuid),
+    /// A newer event already shaped it: this older one changes nothing.
+    Outdated(Uuid),
 }
 
 /// Creates a pending log for `draft`; returns its id.
@@ -101,18 +103,21 @@ pub async fn create(
     .await
 }
 
-/// Creates the draft linked to `key`, or moves it to what `draft` says now.
+/// Creates the draft linked to `key`, or moves it to what `draft` says now; `at` is when the
+/// event saying so was received.
 pub async fn upsert_linked(
     conn: &mut PgConnection,
     org: Uuid,
     integration: Uuid,
     key: &str,
     draft: &Draft,
+    at: DateTime<Utc>,
 ) -> Result<Change, sqlx::Error> {
-    let linked: Option<(Uuid, String)> = sqlx::query_as(
-        "select l.id, l.status::text from private.external_links x \
+    let linked: Option<(Uuid, String, DateTime<Utc>)> = sqlx::query_as(
+        "select l.id, l.status::text, x.source_at from private.external_links x \
          join public.time_logs l on l.id = x.time_log_id \
-         where x.integration_id = $1 and x.external_key = $2 and x.user_id = $3 for update of l",
+         where x.integration_id = $1 and x.external_key = $2 and x.user_id = $3 \
+         for update of l, x",
     )
     .bind(integration)
     .bind(key)
@@ -120,8 +125,9 @@ pub async fn upsert_linked(
     .fetch_optional(&mut *conn)
     .await?;
     match linked {
-        Some((id, status)) if status == "finalized" => Ok(Change::Finalized(id)),
-        Some((id, _)) => {
+        Some((id, _, source_at)) if at < source_at => Ok(Change::Outdated(id)),
+        Some((id, status, _)) if status == "finalized" => Ok(Change::Finalized(id)),
+        Some((id, _, _)) => {
             sqlx::query(
                 "update public.time_logs set comment = $2, started_at = $3, ended_at = $4, \
                         duration_minutes = $5, project_id = coalesce($6, project_id), deleted_at = null \
@@ -135,19 +141,20 @@ pub async fn upsert_linked(
             .bind(draft.project_id)
             .execute(&mut *conn)
             .await?;
+            touch(conn, integration, key, draft.user, at).await?;
             Ok(Change::Updated(id))
         }
         None => {
             let id = create(&mut *conn, org, draft).await?;
             sqlx::query(
-                "insert into private.external_links (integration_id, external_key, user_id, time_log_id) \
-                 values ($1, $2, $3, $4) \
-                 on conflict (integration_id, external_key, user_id) do update set time_log_id = excluded.time_log_id",
+                "insert into private.external_links (integration_id, external_key, user_id, time_log_id, source_at) \
+                 values ($1, $2, $3, $4, $5)",
             )
             .bind(integration)
             .bind(key)
             .bind(draft.user)
             .bind(id)
+            .bind(at)
             .execute(&mut *conn)
             .await?;
             Ok(Change::Created(id))
@@ -155,19 +162,40 @@ pub async fn upsert_linked(
     }
 }
 
+async fn touch(
+    conn: &mut PgConnection,
+    integration: Uuid,
+    key: &str,
+    user: Uuid,
+    at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "update private.external_links set source_at = $4 \
+         where integration_id = $1 and external_key = $2 and user_id = $3",
+    )
+    .bind(integration)
+    .bind(key)
+    .bind(user)
+    .bind(at)
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
 /// Removes the drafts linked to `key` of everyone not in `keep` (all of them when `keep` is
-/// empty); finalized logs stay.
+/// empty), as an event received at `at` says; finalized logs stay.
 pub async fn remove_linked(
     conn: &mut PgConnection,
     integration: Uuid,
     key: &str,
     keep: &[Uuid],
+    at: DateTime<Utc>,
 ) -> Result<Vec<Change>, sqlx::Error> {
-    let rows: Vec<(Uuid, String, bool)> = sqlx::query_as(
-        "select l.id, l.status::text, l.deleted_at is not null from private.external_links x \
-         join public.time_logs l on l.id = x.time_log_id \
+    let rows: Vec<(Uuid, Uuid, String, bool, DateTime<Utc>)> = sqlx::query_as(
+        "select l.id, x.user_id, l.status::text, l.deleted_at is not null, x.source_at \
+         from private.external_links x join public.time_logs l on l.id = x.time_log_id \
          where x.integration_id = $1 and x.external_key = $2 and x.user_id <> all ($3) \
-         for update of l",
+         for update of l, x",
     )
     .bind(integration)
     .bind(key)
@@ -175,14 +203,17 @@ pub async fn remove_linked(
     .fetch_all(&mut *conn)
     .await?;
     let mut changes = Vec::with_capacity(rows.len());
-    for (id, status, deleted) in rows {
-        if status == "finalized" {
+    for (id, user, status, deleted, source_at) in rows {
+        if at < source_at {
+            changes.push(Change::Outdated(id));
+        } else if status == "finalized" {
             changes.push(Change::Finalized(id));
         } else if !deleted {
             sqlx::query("update public.time_logs set deleted_at = now() where id = $1")
                 .bind(id)
                 .execute(&mut *conn)
                 .await?;
+            touch(conn, integration, key, user, at).await?;
             changes.push(Change::Removed(id));
         }
     }

@@ -95,6 +95,14 @@ pub async fn apply(
         activity_type: None,
         source: "api",
     };
-    let change = drafts::upsert_linked(conn, source.org, source.id, &key, &draft).await?;
+    let change = drafts::upsert_linked(
+        conn,
+        source.org,
+        source.id,
+        &key,
+        &draft,
+        source.received_at,
+    )
+    .await?;
     Ok(summary(&[change]))
 }

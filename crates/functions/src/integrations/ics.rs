@@ -1,18 +1,25 @@
 //! ICS feeds: every 15 minutes (schedule `integrations.poll_ics`) each enabled calendar
-//! integration with `config.ics_url` is fetched and parsed; each meeting of the last
-//! `TALLY_ICS_LOOKBACK_DAYS` (up to a day ahead) is stored as an external event keyed by its
-//! uid and content, so an unchanged meeting is stored once and a moved one again — and the
-//! processing job moves its drafts.
+//! integration with `config.ics_url` is fetched and parsed; the meetings of the last
+//! `TALLY_ICS_LOOKBACK_DAYS` (up to a day ahead, recurring ones expanded) are compared with
+//! what the feed held last time (`private.ics_events`): a new or changed meeting is stored as
+//! an external event for the processing job, which creates or moves its drafts; a meeting
+//! that left the feed is stored as cancelled, which removes them. Unchanged meetings store
+//! nothing.
 
-use chrono::{Duration, Utc};
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use tally_core::RequestContext;
 use tally_jobs::{BoxFuture, Handler, Job, JobError};
 use uuid::Uuid;
 
-use super::{meeting::parse_ics, process};
+use super::{
+    meeting::{Meeting, parse_ics},
+    process,
+};
 
 /// The job kind (scheduled by the migration `integrations`).
 pub const POLL_ICS: &str = "poll_ics_feeds";
@@ -59,46 +66,107 @@ impl PollIcsJob {
         String::from_utf8(body).map_err(|_| "the feed is not UTF-8".into())
     }
 
-    /// Polls one feed; returns how many new or changed meetings were stored.
+    /// Polls one feed; returns how many new, changed or vanished meetings were stored.
     async fn poll(&self, integration: Uuid, org: Uuid, url: &str) -> Result<usize, String> {
         let text = self.fetch(url).await?;
-        let meetings = parse_ics(&text).map_err(|e| format!("the feed is not iCalendar: {e}"))?;
         let now = Utc::now();
         let from = now - Duration::days(i64::from(self.lookback_days));
         let until = now + Duration::days(1);
-        let mut stored = 0;
+        let meetings =
+            parse_ics(&text, from, until).map_err(|e| format!("the feed is not iCalendar: {e}"))?;
         let mut tx = RequestContext::service()
             .begin(&self.pool)
             .await
             .map_err(|e| e.to_string())?;
-        for meeting in meetings
-            .iter()
-            .filter(|m| m.start >= from && m.start <= until && m.validate().is_ok())
-        {
+        let known: HashMap<String, (String, DateTime<Utc>)> =
+            sqlx::query_as::<_, (String, String, DateTime<Utc>)>(
+                "select uid, digest, starts_at from private.ics_events where integration_id = $1",
+            )
+            .bind(integration)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|(uid, digest, start)| (uid, (digest, start)))
+            .collect();
+        let mut stored = 0;
+        let mut present = HashSet::new();
+        for meeting in meetings.iter().filter(|m| m.validate().is_ok()) {
+            present.insert(meeting.uid.as_str());
             let event = serde_json::to_value(meeting).map_err(|e| e.to_string())?;
             let digest = hex::encode(&Sha256::digest(event.to_string().as_bytes())[..12]);
-            let id: Option<Uuid> = sqlx::query_scalar(
-                "insert into public.external_events (org_id, integration_id, external_id, event_type, payload) \
-                 values ($1, $2, $3, 'calendar_event', $4) \
-                 on conflict (integration_id, external_id) do nothing returning id",
+            if known.get(&meeting.uid).is_some_and(|(d, _)| *d == digest) {
+                continue;
+            }
+            sqlx::query(
+                "insert into private.ics_events (integration_id, uid, digest, starts_at) values ($1, $2, $3, $4) \
+                 on conflict (integration_id, uid) do update set digest = excluded.digest, starts_at = excluded.starts_at",
             )
-            .bind(org)
             .bind(integration)
-            .bind(format!("ics:{}:{digest}", meeting.uid))
-            .bind(json!({ "id": format!("ics:{}", meeting.uid), "event": event }))
-            .fetch_optional(&mut *tx)
+            .bind(&meeting.uid)
+            .bind(&digest)
+            .bind(meeting.start)
+            .execute(&mut *tx)
             .await
             .map_err(|e| e.to_string())?;
-            if let Some(id) = id {
-                process::schedule(&mut tx, org, id)
-                    .await
-                    .map_err(|e| e.to_string())?;
+            store(&mut tx, org, integration, &meeting.uid, &digest, event, now).await?;
+            stored += 1;
+        }
+        // Meetings gone from the feed: those still in the window were deleted, so their
+        // drafts go; those before it merely aged out of the feed's window.
+        for (uid, (_, start)) in known
+            .iter()
+            .filter(|(uid, _)| !present.contains(uid.as_str()))
+        {
+            if *start >= from {
+                let gone = Meeting {
+                    uid: uid.clone(),
+                    title: String::new(),
+                    start: *start,
+                    end: *start + Duration::minutes(1),
+                    cancelled: true,
+                    attendees: Vec::new(),
+                };
+                let event = serde_json::to_value(&gone).map_err(|e| e.to_string())?;
+                store(&mut tx, org, integration, uid, "removed", event, now).await?;
                 stored += 1;
             }
+            sqlx::query("delete from private.ics_events where integration_id = $1 and uid = $2")
+                .bind(integration)
+                .bind(uid)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| e.to_string())?;
         }
         tx.commit().await.map_err(|e| e.to_string())?;
         Ok(stored)
     }
+}
+
+/// Stores one meeting of a feed as an external event (unique per poll) and schedules it.
+async fn store(
+    conn: &mut PgConnection,
+    org: Uuid,
+    integration: Uuid,
+    uid: &str,
+    version: &str,
+    event: serde_json::Value,
+    polled: DateTime<Utc>,
+) -> Result<(), String> {
+    let id: Uuid = sqlx::query_scalar(
+        "insert into public.external_events (org_id, integration_id, external_id, event_type, payload) \
+         values ($1, $2, $3, 'calendar_event', $4) returning id",
+    )
+    .bind(org)
+    .bind(integration)
+    .bind(format!("ics:{uid}:{version}:{}", polled.timestamp_micros()))
+    .bind(json!({ "id": format!("ics:{uid}"), "event": event }))
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(|e| e.to_string())?;
+    process::schedule(conn, org, id)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 impl Handler for PollIcsJob {

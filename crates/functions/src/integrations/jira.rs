@@ -137,7 +137,7 @@ pub async fn apply(
     let worklog = Worklog::read(&payload["worklog"]).map_err(Failure::Permanent)?;
     let key = format!("worklog:{}", worklog.id);
     if event_type == "worklog_deleted" {
-        let removed = drafts::remove_linked(conn, source.id, &key, &[]).await?;
+        let removed = drafts::remove_linked(conn, source.id, &key, &[], source.received_at).await?;
         return Ok(summary(&removed));
     }
     let user = source
@@ -184,7 +184,15 @@ pub async fn apply(
         activity_type: None,
         source: "jira",
     };
-    let change = drafts::upsert_linked(conn, source.org, source.id, &key, &draft).await?;
+    let change = drafts::upsert_linked(
+        conn,
+        source.org,
+        source.id,
+        &key,
+        &draft,
+        source.received_at,
+    )
+    .await?;
     Ok(summary(&[change]))
 }
 
@@ -223,6 +231,7 @@ pub fn summary(changes: &[Change]) -> String {
             Change::Updated(id) => format!("draft {id} updated"),
             Change::Removed(id) => format!("draft {id} removed"),
             Change::Finalized(id) => format!("log {id} is finalized; left as it is"),
+            Change::Outdated(id) => format!("draft {id} already reflects a newer event"),
         })
         .collect::<Vec<_>>()
         .join("; ")

@@ -1,7 +1,9 @@
 //! A calendar meeting, from a signed JSON event or an ICS feed's `VEVENT`, in one shape.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
-use icalendar::{Component, DatePerhapsTime, EventStatus};
+use icalendar::{Component, DatePerhapsTime, EventLike, EventStatus, Tz};
 use serde::{Deserialize, Serialize};
 
 /// The longest meeting that becomes a draft (a log holds at most a day).
@@ -131,15 +133,75 @@ fn mailto(value: &str) -> Option<String> {
     email.contains('@').then(|| email.to_lowercase())
 }
 
-/// The meetings of an ICS document (events that are not meetings left out).
-pub fn parse_ics(text: &str) -> Result<Vec<Meeting>, String> {
+/// Most occurrences of one recurring event taken from a feed's window.
+const MAX_OCCURRENCES: u16 = 500;
+
+/// The meetings of an ICS document starting within `from..=until`: single events; each
+/// occurrence of a recurring one (`RRULE`, `RDATE`, `EXDATE`), its uid suffixed with the
+/// occurrence's start (`uid/20261120T083000Z`); a moved or cancelled occurrence
+/// (`RECURRENCE-ID`) in place of the one it replaces. All-day and floating events are left out.
+pub fn parse_ics(
+    text: &str,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Vec<Meeting>, String> {
     let calendar: icalendar::Calendar = text.parse()?;
-    Ok(calendar.events().filter_map(Meeting::from_ics).collect())
+    let mut meetings = BTreeMap::new();
+    let mut overrides = Vec::new();
+    for event in calendar.events() {
+        let Some(base) = Meeting::from_ics(event) else {
+            continue;
+        };
+        if let Some(original) = event.get_recurrence_id().and_then(utc) {
+            overrides.push(Meeting {
+                uid: occurrence(&base.uid, original),
+                ..base
+            });
+        } else if event.properties().contains_key("RRULE") {
+            let Ok(set) = event.get_recurrence() else {
+                continue;
+            };
+            let length = base.end - base.start;
+            let starts = set
+                .after(from.with_timezone(&Tz::UTC))
+                .before(until.with_timezone(&Tz::UTC))
+                .all(MAX_OCCURRENCES)
+                .dates;
+            for start in starts {
+                let start = start.with_timezone(&Utc);
+                let m = Meeting {
+                    uid: occurrence(&base.uid, start),
+                    start,
+                    end: start + length,
+                    ..base.clone()
+                };
+                meetings.insert(m.uid.clone(), m);
+            }
+        } else {
+            meetings.insert(base.uid.clone(), base);
+        }
+    }
+    for m in overrides {
+        meetings.insert(m.uid.clone(), m);
+    }
+    Ok(meetings
+        .into_values()
+        .filter(|m| m.start >= from && m.start <= until)
+        .collect())
+}
+
+fn occurrence(uid: &str, start: DateTime<Utc>) -> String {
+    format!("{uid}/{}", start.format("%Y%m%dT%H%M%SZ"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn window() -> (DateTime<Utc>, DateTime<Utc>) {
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        (at("2026-11-16T00:00:00Z"), at("2026-11-28T00:00:00Z"))
+    }
 
     #[test]
     fn ics_events_become_meetings() {
@@ -153,16 +215,71 @@ BEGIN:VEVENT\r\nUID:holiday@example.com\r\nDTSTAMP:20261120T080000Z\r\n\
 DTSTART;VALUE=DATE:20261124\r\nSUMMARY:Holiday\r\nEND:VEVENT\r\n\
 BEGIN:VEVENT\r\nUID:gone@example.com\r\nDTSTAMP:20261120T080000Z\r\nSTATUS:CANCELLED\r\n\
 DTSTART:20261121T100000Z\r\nDTEND:20261121T110000Z\r\nSUMMARY:Review\r\nEND:VEVENT\r\n\
+BEGIN:VEVENT\r\nUID:old@example.com\r\nDTSTAMP:20261120T080000Z\r\n\
+DTSTART:20250101T100000Z\r\nDTEND:20250101T110000Z\r\nSUMMARY:Long ago\r\nEND:VEVENT\r\n\
 END:VCALENDAR\r\n";
-        let meetings = parse_ics(ics).unwrap();
-        assert_eq!(meetings.len(), 2, "the all-day event is not a meeting");
-        let standup = &meetings[0];
+        let (from, until) = window();
+        let meetings = parse_ics(ics, from, until).unwrap();
+        assert_eq!(
+            meetings.len(),
+            2,
+            "neither the all-day event nor last year's"
+        );
+        let gone = &meetings[0];
+        assert!(gone.cancelled);
+        let standup = &meetings[1];
         assert_eq!(standup.uid, "standup-1@example.com");
         assert_eq!(standup.start.to_rfc3339(), "2026-11-20T08:30:00+00:00");
         assert_eq!(standup.minutes(), 15);
         assert_eq!(standup.attending(), ["ann@example.com", "bob@example.com"]);
         assert!(!standup.cancelled);
-        assert!(meetings[1].cancelled);
         assert!(standup.validate().is_ok());
+    }
+
+    #[test]
+    fn recurring_events_expand_with_exceptions_and_moved_occurrences() {
+        // Weekdays at 09:30 Berlin from Monday 16 November, 16 occurrences, the 18th left
+        // out (EXDATE), the 19th moved to 14:00 and the 20th cancelled (RECURRENCE-ID).
+        let ics = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\n\
+BEGIN:VEVENT\r\nUID:daily@example.com\r\nDTSTAMP:20261101T080000Z\r\n\
+DTSTART;TZID=Europe/Berlin:20261116T093000\r\nDTEND;TZID=Europe/Berlin:20261116T094500\r\n\
+RRULE:FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR;COUNT=16\r\n\
+EXDATE;TZID=Europe/Berlin:20261118T093000\r\nSUMMARY:Standup\r\n\
+ATTENDEE:mailto:bob@example.com\r\nEND:VEVENT\r\n\
+BEGIN:VEVENT\r\nUID:daily@example.com\r\nDTSTAMP:20261101T080000Z\r\n\
+RECURRENCE-ID;TZID=Europe/Berlin:20261119T093000\r\n\
+DTSTART;TZID=Europe/Berlin:20261119T140000\r\nDTEND;TZID=Europe/Berlin:20261119T141500\r\n\
+SUMMARY:Standup (moved)\r\nATTENDEE:mailto:bob@example.com\r\nEND:VEVENT\r\n\
+BEGIN:VEVENT\r\nUID:daily@example.com\r\nDTSTAMP:20261101T080000Z\r\nSTATUS:CANCELLED\r\n\
+RECURRENCE-ID;TZID=Europe/Berlin:20261120T093000\r\n\
+DTSTART;TZID=Europe/Berlin:20261120T093000\r\nDTEND;TZID=Europe/Berlin:20261120T094500\r\n\
+SUMMARY:Standup\r\nEND:VEVENT\r\n\
+END:VCALENDAR\r\n";
+        let (from, until) = window();
+        let meetings = parse_ics(ics, from, until).unwrap();
+        let seen: Vec<(String, String, bool)> = meetings
+            .iter()
+            .map(|m| {
+                (
+                    m.uid.clone(),
+                    m.start.format("%d %H:%M").to_string(),
+                    m.cancelled,
+                )
+            })
+            .collect();
+        let expected = [
+            ("20261116T083000Z", "16 08:30", false),
+            ("20261117T083000Z", "17 08:30", false),
+            ("20261119T083000Z", "19 13:00", false),
+            ("20261120T083000Z", "20 08:30", true),
+            ("20261123T083000Z", "23 08:30", false),
+            ("20261124T083000Z", "24 08:30", false),
+            ("20261125T083000Z", "25 08:30", false),
+            ("20261126T083000Z", "26 08:30", false),
+            ("20261127T083000Z", "27 08:30", false),
+        ]
+        .map(|(key, at, cancelled)| (format!("daily@example.com/{key}"), at.to_owned(), cancelled));
+        assert_eq!(seen, expected);
+        assert!(meetings.iter().all(|m| m.minutes() == 15));
     }
 }

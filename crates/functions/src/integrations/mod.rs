@@ -23,6 +23,7 @@ pub mod secret;
 pub mod signature;
 pub mod slack;
 
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -65,6 +66,8 @@ pub struct Source {
     pub token: Option<String>,
     /// For calls to the provider's API.
     pub http: reqwest::Client,
+    /// When the event being processed was received (drafts keep the newest event's word).
+    pub received_at: DateTime<Utc>,
 }
 
 impl Source {

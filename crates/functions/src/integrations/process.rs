@@ -30,6 +30,7 @@ struct Stored {
     event_type: String,
     payload: serde_json::Value,
     status: String,
+    created_at: chrono::DateTime<chrono::Utc>,
     token_sealed: Option<Vec<u8>>,
 }
 
@@ -52,7 +53,7 @@ pub async fn run(
 ) -> Result<Option<Outcome>, sqlx::Error> {
     let row: Option<Stored> = sqlx::query_as(
         "select e.integration_id, e.org_id, i.provider::text as provider, i.config, e.event_type, \
-                e.payload, e.status::text as status, s.token_sealed \
+                e.payload, e.status::text as status, e.created_at, s.token_sealed \
          from public.external_events e join public.integrations i on i.id = e.integration_id \
          left join private.integration_secrets s on s.integration_id = i.id \
          where e.id = $1 for update of e",
@@ -78,6 +79,7 @@ pub async fn run(
         config: stored.config,
         token,
         http: tools.http.clone(),
+        received_at: stored.created_at,
     };
     let mut savepoint = sqlx::Connection::begin(&mut *conn).await?;
     let result = apply(&mut savepoint, &source, &event_type, &payload).await;

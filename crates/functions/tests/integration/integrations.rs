@@ -596,8 +596,13 @@ async fn serve_text(body: Arc<Mutex<String>>) -> String {
     format!("http://{addr}")
 }
 
-fn ics(start: DateTime<Utc>, minutes: i64, cancelled: bool) -> String {
-    let fmt = |t: DateTime<Utc>| t.format("%Y%m%dT%H%M%SZ").to_string();
+fn stamp(t: DateTime<Utc>) -> String {
+    t.format("%Y%m%dT%H%M%SZ").to_string()
+}
+
+/// The design review, organized by the manager, the member and an outside guest attending
+/// and the viewer declining; `extra` goes into the calendar after it.
+fn ics(start: DateTime<Utc>, minutes: i64, cancelled: bool, extra: &str) -> String {
     let status = if cancelled {
         "STATUS:CANCELLED\r\n"
     } else {
@@ -608,13 +613,24 @@ fn ics(start: DateTime<Utc>, minutes: i64, cancelled: bool) -> String {
          UID:design-review-42@a.test\r\nDTSTAMP:{}\r\nDTSTART:{}\r\nDTEND:{}\r\n{status}\
          SUMMARY:Design review\r\nORGANIZER;CN=Mg:mailto:mg@a.test\r\n\
          ATTENDEE;PARTSTAT=ACCEPTED:mailto:MA@a.test\r\nATTENDEE;PARTSTAT=ACCEPTED:mailto:guest@elsewhere.test\r\n\
-         ATTENDEE;PARTSTAT=DECLINED:mailto:va@a.test\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
-        fmt(start),
-        fmt(start),
-        fmt(start + Span::minutes(minutes)),
+         ATTENDEE;PARTSTAT=DECLINED:mailto:va@a.test\r\nEND:VEVENT\r\n{extra}END:VCALENDAR\r\n",
+        stamp(start),
+        stamp(start),
+        stamp(start + Span::minutes(minutes)),
     )
 }
 
+/// A daily 15-minute standup of the member's, three days running from `first`.
+fn standup(first: DateTime<Utc>) -> String {
+    format!(
+        "BEGIN:VEVENT\r\nUID:standup@a.test\r\nDTSTAMP:{0}\r\nDTSTART:{0}\r\nDTEND:{1}\r\n\
+         RRULE:FREQ=DAILY;COUNT=3\r\nSUMMARY:Standup\r\nATTENDEE:mailto:ma@a.test\r\nEND:VEVENT\r\n",
+        stamp(first),
+        stamp(first + Span::minutes(15)),
+    )
+}
+
+/// Runs the ICS schedule now and waits until the poll and the processing it caused are done.
 async fn poll_feeds(w: &World) {
     sqlx::query(
         "update private.schedules set next_run_at = now() where name = 'integrations.poll_ics'",
@@ -622,6 +638,13 @@ async fn poll_feeds(w: &World) {
     .execute(&w.app.db.owner)
     .await
     .unwrap();
+    until(
+        w,
+        "the feeds polled and their events processed",
+        "select (select next_run_at > now() from private.schedules where name = 'integrations.poll_ics') \
+            and not exists (select 1 from private.jobs where kind in ('poll_ics_feeds', 'process_external_event'))",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -629,7 +652,7 @@ async fn calendars_feeds_graph_and_signed_events_make_meeting_drafts() {
     let w = World::new().await;
     verify_emails(&w).await;
     let yesterday = (Utc::now() - Span::days(1)).trunc_subsecs(0);
-    let feed = Arc::new(Mutex::new(ics(yesterday, 45, false)));
+    let feed = Arc::new(Mutex::new(ics(yesterday, 45, false, "")));
     let url = serve_text(feed.clone()).await;
     let (cal, secret) = integration(
         &w,
@@ -662,30 +685,77 @@ async fn calendars_feeds_graph_and_signed_events_make_meeting_drafts() {
 
     // Polling the unchanged feed stores nothing new; the moved meeting moves both drafts.
     let events = stored_events(&w, cal).await;
-    *feed.lock().unwrap() = ics(yesterday + Span::hours(2), 60, false);
     poll_feeds(&w).await;
-    until(&w, "drafts moved", &format!(
-        "select count(*) = 2 from time_logs where id in ('{}', '{}') and duration_minutes = 60 and started_at = '{}'",
-        drafts[0], drafts[1], (yesterday + Span::hours(2)).to_rfc3339()
-    )).await;
+    assert_eq!(stored_events(&w, cal).await, events);
+    let moved = yesterday + Span::hours(2);
+    *feed.lock().unwrap() = ics(moved, 60, false, "");
+    poll_feeds(&w).await;
+    let at = |id: &str| {
+        format!(
+            "select (started_at, duration_minutes, deleted_at is null)::text from time_logs where id = '{id}'"
+        )
+    };
+    let state = |t: DateTime<Utc>, minutes: i32| {
+        format!("(\"{}\",{minutes},t)", t.format("%Y-%m-%d %H:%M:%S+00"))
+    };
+    for d in &drafts {
+        let row: String = sqlx::query_scalar(sqlx::AssertSqlSafe(at(d)))
+            .fetch_one(&w.app.db.owner)
+            .await
+            .unwrap();
+        assert_eq!(row, state(moved, 60));
+    }
     assert_eq!(stored_events(&w, cal).await, events + 1);
+    // Moved back, it is back where it was (an event seen before is not mistaken for a redelivery).
+    *feed.lock().unwrap() = ics(yesterday, 45, false, "");
+    poll_feeds(&w).await;
+    let row: String = sqlx::query_scalar(sqlx::AssertSqlSafe(at(&drafts[0])))
+        .fetch_one(&w.app.db.owner)
+        .await
+        .unwrap();
+    assert_eq!(row, state(yesterday, 45));
 
-    // The manager finalizes theirs; the cancelled meeting removes only the member's draft.
+    // A recurring standup: one draft per occurrence in the window.
+    let first = (Utc::now() - Span::days(3)).trunc_subsecs(0);
+    *feed.lock().unwrap() = ics(yesterday, 45, false, &standup(first));
+    poll_feeds(&w).await;
+    let standups: Vec<Value> = logs(&w, "member_a", "calendar")
+        .await
+        .into_iter()
+        .filter(|l| l["comment"] == "Standup")
+        .collect();
+    let starts: Vec<&str> = standups
+        .iter()
+        .map(|l| l["started_at"].as_str().unwrap())
+        .collect();
+    assert_eq!(standups.len(), 3, "{starts:?}");
+    assert!(
+        standups
+            .iter()
+            .all(|l| l["duration_minutes"] == 15 && l["deleted_at"].is_null())
+    );
+
+    // The manager finalizes theirs; the cancelled review removes only the member's draft, and
+    // the standup deleted from the calendar removes its drafts.
     let (status, body) = w
         .call("manager_a", "log-finalize", json!({"log_id": drafts[1]}))
         .await;
     assert_eq!(status, 200, "{body}");
-    *feed.lock().unwrap() = ics(yesterday + Span::hours(2), 60, true);
+    *feed.lock().unwrap() = ics(yesterday, 45, true, "");
     poll_feeds(&w).await;
-    until(
-        &w,
-        "member's draft removed",
-        &format!(
-            "select deleted_at is not null from time_logs where id = '{}'",
-            drafts[0]
-        ),
-    )
-    .await;
+    let removed: bool =
+        sqlx::query_scalar("select deleted_at is not null from time_logs where id = $1::uuid")
+            .bind(&drafts[0])
+            .fetch_one(&w.app.db.owner)
+            .await
+            .unwrap();
+    assert!(removed);
+    let live: i64 = sqlx::query_scalar("select count(*) from time_logs where user_id = $1 and comment = 'Standup' and deleted_at is null")
+        .bind(w.id("member_a"))
+        .fetch_one(&w.app.db.owner)
+        .await
+        .unwrap();
+    assert_eq!(live, 0);
     let kept: Value = sqlx::query_scalar("select to_jsonb(l) from time_logs l where id = $1::uuid")
         .bind(&drafts[1])
         .fetch_one(&w.app.db.owner)
