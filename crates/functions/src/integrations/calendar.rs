@@ -10,6 +10,7 @@ use sqlx::PgConnection;
 use super::{
     Failure, Incoming, Source,
     drafts::{self, Draft},
+    graph,
     jira::summary,
     meeting::Meeting,
     signature,
@@ -94,6 +95,7 @@ pub async fn apply(
                 .map_err(|e| Failure::Permanent(format!("invalid event: {e}")))?;
             meeting_drafts(conn, source, &meeting).await
         }
+        t if t.starts_with("graph:") => graph::apply(conn, source, payload).await,
         _ => Ok("stored".into()),
     }
 }

@@ -1,7 +1,8 @@
-//! `integration-secret` `{integration_id, secret?, bot_token?}`: sets an integration's signing
+//! `integration-secret` `{integration_id, secret?, api_token?}`: sets an integration's signing
 //! secret — the one the provider gave (Slack's signing secret, the secret typed into Jira), or
-//! a new random one — and, for Slack, the bot token Tally looks people's emails up with; both
-//! sealed at rest. The answer is the only time the secret is shown (the token never is); it
+//! a new random one — and the credential Tally calls the provider's API with (Slack's bot
+//! token, a Microsoft Graph app's client secret); both sealed at rest. The answer is the only
+//! time the secret is shown (the token never is); it
 //! also names the URL to give the provider. Owners and admins only.
 
 use serde::Deserialize;
@@ -22,7 +23,7 @@ use crate::{
 pub struct SetSecret {
     integration_id: Uuid,
     secret: Option<String>,
-    bot_token: Option<String>,
+    api_token: Option<String>,
 }
 
 /// Seals and stores the secret; 200 `{integration_id, secret, webhook_url}`.
@@ -44,10 +45,10 @@ pub async fn run(state: &FunctionsState, ctx: &RequestContext, body: SetSecret) 
         .secrets()
         .seal(body.integration_id, &secret)
         .map_err(FnError::internal)?;
-    let token = match body.bot_token.as_deref().map(str::trim) {
+    let token = match body.api_token.as_deref().map(str::trim) {
         Some(t) if t.is_empty() || t.len() > 512 || t.chars().any(char::is_control) => {
             return Err(FnError::bad_request(
-                "bot_token must be 1 to 512 printable characters",
+                "api_token must be 1 to 512 printable characters",
             ));
         }
         Some(t) => Some(

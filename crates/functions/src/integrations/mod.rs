@@ -4,7 +4,7 @@
 //!   token; the provider's signature ([`signature`]) is checked before anything is stored,
 //!   each event is stored once in `external_events` and processed by [`process`]'s job (a
 //!   Slack command at once, to answer within Slack's 3 seconds).
-//! - [`slack`], [`jira`], [`calendar`], [`generic`]: each provider's bodies, and what its
+//! - [`slack`], [`jira`], [`calendar`] (and [`graph`]), [`generic`]: each provider's bodies, and what its
 //!   events do ([`drafts`] of time logs, [`meeting`]s).
 //! - [`ics`]: the job polling ICS feeds. [`outbound`]: the delivery job of outbound webhooks.
 //! - [`secret`]: signing secrets sealed at rest; [`manage`]: `integration-secret`.
@@ -12,6 +12,7 @@
 pub mod calendar;
 pub mod drafts;
 pub mod generic;
+pub mod graph;
 pub mod ics;
 pub mod ingest;
 pub mod jira;
@@ -62,7 +63,7 @@ pub struct Source {
     pub provider: String,
     /// Its configuration.
     pub config: Value,
-    /// Its API token (Slack's bot token), when one is set.
+    /// Its API token (Slack's bot token, a Graph app's client secret), when one is set.
     pub token: Option<String>,
     /// For calls to the provider's API.
     pub http: reqwest::Client,

@@ -55,7 +55,7 @@ impl SecretBox {
         self.open_as(&aad(integration, Sealed::Signing), sealed)
     }
 
-    /// Seals an API token of integration `integration` (Slack's bot token).
+    /// Seals an API token of integration `integration` (Slack's bot token, a Graph app's client secret).
     pub fn seal_token(&self, integration: Uuid, token: &str) -> Result<Vec<u8>, SecretError> {
         self.seal_as(&aad(integration, Sealed::Token), token)
     }

@@ -206,7 +206,7 @@ async fn slack_commands_and_mentions_become_classified_logs_of_the_mapped_person
         .call(
             "admin_a",
             "integration-secret",
-            json!({"integration_id": id, "secret": secret, "bot_token": "xoxb-test"}),
+            json!({"integration_id": id, "secret": secret, "api_token": "xoxb-test"}),
         )
         .await;
     assert_eq!(status, 200, "{body}");
@@ -630,6 +630,41 @@ fn standup(first: DateTime<Utc>) -> String {
     )
 }
 
+/// Microsoft Graph faked at the HTTP level: the client-credentials token endpoint and the
+/// event `Users/u1/Events/e1` (404 while `event` is `None`).
+async fn fake_graph(event: Arc<Mutex<Option<Value>>>) -> String {
+    let app = Router::new()
+        .route(
+            "/t1/oauth2/v2.0/token",
+            any(|body: String| async move {
+                let form: Vec<(String, String)> = serde_urlencoded::from_str(&body).unwrap();
+                let has = |k: &str, v: &str| form.iter().any(|(a, b)| a == k && b == v);
+                if has("grant_type", "client_credentials") && has("client_id", "c1") && has("client_secret", "graph-client-secret") {
+                    (StatusCode::OK, axum::Json(json!({"access_token": "graph-token", "token_type": "Bearer", "expires_in": 3599})))
+                } else {
+                    (StatusCode::UNAUTHORIZED, axum::Json(json!({"error": "invalid_client"})))
+                }
+            }),
+        )
+        .route(
+            "/v1.0/Users/u1/Events/e1",
+            any(|State(event): State<Arc<Mutex<Option<Value>>>>, headers: HeaderMap| async move {
+                let authorized = headers.get("authorization").is_some_and(|v| v == "Bearer graph-token");
+                let utc = headers.get("prefer").is_some_and(|v| v == "outlook.timezone=\"UTC\"");
+                match (authorized && utc, event.lock().unwrap().clone()) {
+                    (false, _) => (StatusCode::UNAUTHORIZED, axum::Json(json!({}))),
+                    (true, None) => (StatusCode::NOT_FOUND, axum::Json(json!({"error": {"code": "ErrorItemNotFound"}}))),
+                    (true, Some(e)) => (StatusCode::OK, axum::Json(e)),
+                }
+            }),
+        )
+        .with_state(event);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
 /// Runs the ICS schedule now and waits until the poll and the processing it caused are done.
 async fn poll_feeds(w: &World) {
     sqlx::query(
@@ -654,13 +689,28 @@ async fn calendars_feeds_graph_and_signed_events_make_meeting_drafts() {
     let yesterday = (Utc::now() - Span::days(1)).trunc_subsecs(0);
     let feed = Arc::new(Mutex::new(ics(yesterday, 45, false, "")));
     let url = serve_text(feed.clone()).await;
+    let graph_event = Arc::new(Mutex::new(None));
+    let graph_api = fake_graph(graph_event.clone()).await;
     let (cal, secret) = integration(
         &w,
         "calendar",
-        json!({"ics_url": format!("{url}/team.ics")}),
+        json!({
+            "ics_url": format!("{url}/team.ics"),
+            "graph": {"tenant_id": "t1", "client_id": "c1",
+                      "token_url": format!("{graph_api}/t1/oauth2/v2.0/token"),
+                      "api_url": format!("{graph_api}/v1.0")}
+        }),
         None,
     )
     .await;
+    let (status, body) = w
+        .call(
+            "admin_a",
+            "integration-secret",
+            json!({"integration_id": cal, "secret": secret, "api_token": "graph-client-secret"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
 
     // The schedule polls the feed: a draft for each member attending (not the declined
     // viewer, not the outside guest).
@@ -786,14 +836,23 @@ async fn calendars_feeds_graph_and_signed_events_make_meeting_drafts() {
         res.text().await.unwrap(),
         "Validation: Testing client application"
     );
-    let note = |state: &str| {
+    let budget = yesterday + Span::hours(6);
+    *graph_event.lock().unwrap() = Some(json!({
+        "id": "e1", "subject": "Budget review", "isCancelled": false,
+        "start": {"dateTime": budget.format("%Y-%m-%dT%H:%M:%S.0000000").to_string(), "timeZone": "UTC"},
+        "end": {"dateTime": (budget + Span::minutes(30)).format("%Y-%m-%dT%H:%M:%S.0000000").to_string(), "timeZone": "UTC"},
+        "organizer": {"emailAddress": {"address": "mg@a.test"}},
+        "attendees": [{"emailAddress": {"address": "ma@a.test"}, "status": {"response": "accepted"}}]
+    }));
+    let notify = |state: &str, change: &str| {
         json!({"value": [{
-            "subscriptionId": "sub-1", "clientState": state, "changeType": "updated",
+            "subscriptionId": "sub-1", "clientState": state, "changeType": change,
             "resource": "Users/u1/Events/e1", "resourceData": {"@odata.etag": "W/\"1\"", "id": "e1"},
             "tenantId": "t1"
         }]})
         .to_string()
     };
+    let note = |state: &str| notify(state, "updated");
     let before = stored_events(&w, cal).await;
     let (status, _) = hook(
         &w,
@@ -826,6 +885,31 @@ async fn calendars_feeds_graph_and_signed_events_make_meeting_drafts() {
     .await;
     assert_eq!(status, 202, "a redelivered notification");
     assert_eq!(stored_events(&w, cal).await, before + 1);
+    // The event is read from Graph with the app's token: a draft for each member attending.
+    let budget_drafts = "select count(*) from time_logs where comment = 'Budget review' and duration_minutes = 30 and deleted_at is null";
+    until(
+        &w,
+        "Graph meeting drafts",
+        &format!("select ({budget_drafts}) = 2"),
+    )
+    .await;
+    // Deleted in Outlook: the drafts go.
+    *graph_event.lock().unwrap() = None;
+    let (status, _) = hook(
+        &w,
+        &graph,
+        &[],
+        "application/json",
+        notify(&secret, "deleted").as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 202);
+    until(
+        &w,
+        "Graph meeting drafts removed",
+        &format!("select ({budget_drafts}) = 0"),
+    )
+    .await;
 
     // A signed JSON meeting: valid, bad, stale, redelivered, malformed.
     let path = format!("webhooks-ingest/calendar/{cal}");
