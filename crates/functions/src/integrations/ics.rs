@@ -13,7 +13,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, PgPool};
 use tally_core::RequestContext;
-use tally_jobs::{BoxFuture, Handler, Job, JobError};
+use tally_jobs::{BoxFuture, Handler, Job, JobError, NewJob, enqueue};
 use uuid::Uuid;
 
 use super::{
@@ -170,22 +170,40 @@ async fn store(
 }
 
 impl Handler for PollIcsJob {
-    fn run<'a>(&'a self, _job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
+    /// The schedule's job (no payload) queues one job per feed, so a slow or failing feed
+    /// neither holds up nor fails the others; each feed's job polls it, retried with backoff.
+    fn run<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
         Box::pin(async move {
             let mut tx = RequestContext::service().begin(&self.pool).await?;
+            let one = job.payload["integration_id"]
+                .as_str()
+                .and_then(|s| s.parse::<Uuid>().ok());
             let feeds: Vec<(Uuid, Uuid, String)> = sqlx::query_as(
                 "select id, org_id, config ->> 'ics_url' from public.integrations \
-                 where provider = 'calendar' and enabled and config ? 'ics_url' order by id",
+                 where provider = 'calendar' and enabled and config ? 'ics_url' \
+                   and ($1::uuid is null or id = $1) order by id",
             )
+            .bind(one)
             .fetch_all(&mut *tx)
             .await?;
-            tx.commit().await?;
-            // One feed's failure does not stop the others; it is logged and tried next time.
-            for (integration, org, url) in feeds {
-                match self.poll(integration, org, &url).await {
-                    Ok(stored) => tracing::info!(%integration, stored, "ICS feed polled"),
-                    Err(error) => tracing::warn!(%integration, %error, "ICS feed not polled"),
+            if one.is_none() {
+                for (integration, org, _) in &feeds {
+                    let each = NewJob::new(POLL_ICS, json!({ "integration_id": integration }))
+                        .org(*org)
+                        .dedupe(format!("ics:{integration}"))
+                        .max_attempts(3);
+                    enqueue(&mut tx, &each).await?;
                 }
+                tx.commit().await?;
+                return Ok(());
+            }
+            tx.commit().await?;
+            for (integration, org, url) in feeds {
+                let stored = self.poll(integration, org, &url).await.map_err(|error| {
+                    tracing::warn!(%integration, %error, "ICS feed not polled");
+                    JobError::Retry(error)
+                })?;
+                tracing::info!(%integration, stored, "ICS feed polled");
             }
             Ok(())
         })
