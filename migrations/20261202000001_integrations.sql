@@ -31,8 +31,22 @@ alter table public.integrations alter column created_by set default auth.uid();
 alter table public.integrations
     add column delivery_failures      integer not null default 0,
     add column deliveries_disabled_at timestamptz;
--- Admins switch deliveries back on by clearing deliveries_disabled_at.
+-- Admins switch deliveries back on by clearing deliveries_disabled_at, which starts the count of
+-- failures afresh.
 grant update (deliveries_disabled_at) on public.integrations to authenticated;
+create or replace function private.deliveries_back_on() returns trigger
+  language plpgsql set search_path = ''
+as $$
+begin
+  if old.deliveries_disabled_at is not null and new.deliveries_disabled_at is null then
+    new.delivery_failures := 0;
+  end if;
+  return new;
+end
+$$;
+create trigger integrations_deliveries_back_on
+    before update of deliveries_disabled_at on public.integrations
+    for each row execute function private.deliveries_back_on();
 
 -- Who an external identity is: set by admins, or found by verified email on first sight.
 create table public.integration_identities (

@@ -1117,6 +1117,38 @@ async fn outbound_webhooks_retry_until_delivered_and_a_dead_receiver_is_disabled
         "three attempts, then silence"
     );
 
+    // An admin switches it back on: the count of failures starts afresh.
+    let res = reqwest::Client::new()
+        .patch(w.app.url(&format!("/rest/v1/integrations?id=eq.{dead}")))
+        .header("apikey", w.app.keys.anon_key())
+        .header("prefer", "return=representation")
+        .bearer_auth(w.token("admin_a"))
+        .json(&json!({"deliveries_disabled_at": null}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let row: Value = res.json().await.unwrap();
+    assert_eq!(
+        (
+            &row[0]["deliveries_disabled_at"],
+            &row[0]["delivery_failures"]
+        ),
+        (&Value::Null, &json!(0)),
+        "{row}"
+    );
+    // A member cannot.
+    let res = reqwest::Client::new()
+        .patch(w.app.url(&format!("/rest/v1/integrations?id=eq.{dead}")))
+        .header("apikey", w.app.keys.anon_key())
+        .header("prefer", "return=representation")
+        .bearer_auth(w.token("member_a"))
+        .json(&json!({"deliveries_disabled_at": null}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.json::<Value>().await.unwrap(), json!([]));
+
     // Finalizing and deleting are events too.
     let log_id = second["log"]["id"].as_str().unwrap();
     w.classified(log_id).await;
