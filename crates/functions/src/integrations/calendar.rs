@@ -12,23 +12,19 @@ use super::{
     drafts::{self, Draft},
     graph,
     jira::summary,
+    json_with_id,
     meeting::Meeting,
     signature,
 };
 
 /// Reads a signed JSON calendar event.
 pub fn parse_event(body: &[u8]) -> Result<Incoming, String> {
-    let body: Value =
-        serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))?;
-    let id = body["id"]
-        .as_str()
-        .filter(|id| !id.is_empty() && id.len() <= 500)
-        .ok_or("a calendar event needs an id (1 to 500 characters)")?;
+    let (body, id) = json_with_id(body, "a calendar event")?;
     let meeting: Meeting =
         serde_json::from_value(body["event"].clone()).map_err(|e| format!("invalid event: {e}"))?;
     meeting.validate()?;
     Ok(Incoming {
-        external_id: id.to_owned(),
+        external_id: id,
         event_type: "calendar_event".into(),
         payload: body,
     })

@@ -12,6 +12,7 @@ use super::{
     Failure, Incoming, Source,
     drafts::{self, Draft},
     jira::summary,
+    json_with_id,
 };
 
 /// A custom tool's time entry.
@@ -26,12 +27,7 @@ struct TimeEntry {
 
 /// Reads a generic webhook body.
 pub fn parse(body: &[u8]) -> Result<Incoming, String> {
-    let body: Value =
-        serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))?;
-    let id = body["id"]
-        .as_str()
-        .filter(|id| !id.is_empty() && id.len() <= 500)
-        .ok_or("a webhook needs an id (1 to 500 characters)")?;
+    let (body, id) = json_with_id(body, "a webhook")?;
     let kind = body["type"]
         .as_str()
         .filter(|t| !t.is_empty() && t.len() <= 100)
@@ -40,9 +36,9 @@ pub fn parse(body: &[u8]) -> Result<Incoming, String> {
         entry(&body)?;
     }
     Ok(Incoming {
-        external_id: id.to_owned(),
+        external_id: id,
         event_type: kind.to_owned(),
-        payload: body.clone(),
+        payload: body,
     })
 }
 

@@ -26,7 +26,8 @@ pub mod slack;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
+use tally_core::RequestContext;
 use uuid::Uuid;
 
 pub use secret::SecretBox;
@@ -126,5 +127,35 @@ pub async fn apply(
         "jira" => jira::apply(conn, source, event_type, payload).await,
         "calendar" => calendar::apply(conn, source, event_type, payload).await,
         _ => generic::apply(conn, source, event_type, payload).await,
+    }
+}
+
+/// A signed JSON webhook's body and its `id` (1 to 500 characters), the event's external id;
+/// `what` names the body in the error.
+fn json_with_id(body: &[u8], what: &str) -> Result<(Value, String), String> {
+    let body: Value =
+        serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))?;
+    let id = body["id"]
+        .as_str()
+        .filter(|id| !id.is_empty() && id.len() <= 500)
+        .ok_or_else(|| format!("{what} needs an id (1 to 500 characters)"))?
+        .to_owned();
+    Ok((body, id))
+}
+
+/// Runs `update` (`$1` the row's id, `$2` the error) when a job's last attempt failed; a
+/// failure to record it is logged.
+async fn mark_dead(pool: &PgPool, update: &'static str, id: Uuid, error: &str) {
+    let marked = async {
+        let mut tx = RequestContext::service().begin(pool).await?;
+        sqlx::query(update)
+            .bind(id)
+            .bind(error)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
+    };
+    if let Err(e) = marked.await {
+        tracing::error!(error = %e, %id, "could not mark a dead job's row");
     }
 }

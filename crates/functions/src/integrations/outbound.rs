@@ -22,7 +22,7 @@ use tally_core::RequestContext;
 use tally_jobs::{BoxFuture, Handler, Job, JobError};
 use uuid::Uuid;
 
-use super::{SecretBox, signature};
+use super::{SecretBox, mark_dead, signature};
 
 /// The job kind (enqueued by `private.emit_webhook`).
 pub const DELIVER_WEBHOOK: &str = "deliver_webhook";
@@ -216,21 +216,10 @@ impl Handler for DeliverWebhookJob {
 
     fn dead<'a>(&'a self, job: &'a Job, error: &'a str) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            let Ok(id) = delivery_id(job) else { return };
-            let marked = async {
-                let mut tx = RequestContext::service().begin(&self.pool).await?;
-                sqlx::query(
-                    "update public.webhook_deliveries set status = 'dead', error = coalesce(error, $2) \
-                     where id = $1 and status = 'failed'",
-                )
-                .bind(id)
-                .bind(error)
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await
-            };
-            if let Err(e) = marked.await {
-                tracing::error!(error = %e, delivery = %id, "could not mark the delivery dead");
+            if let Ok(id) = delivery_id(job) {
+                let update = "update public.webhook_deliveries set status = 'dead', \
+                              error = coalesce(error, $2) where id = $1 and status = 'failed'";
+                mark_dead(&self.pool, update, id, error).await;
             }
         })
     }

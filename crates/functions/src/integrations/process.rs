@@ -6,7 +6,7 @@ use tally_core::RequestContext;
 use tally_jobs::{BoxFuture, Handler, Job, JobError, NewJob, enqueue};
 use uuid::Uuid;
 
-use super::{Failure, Source, Tools, apply};
+use super::{Failure, Source, Tools, apply, mark_dead};
 
 /// The job kind.
 pub const PROCESS_EVENT: &str = "process_external_event";
@@ -152,21 +152,10 @@ impl Handler for ProcessEventJob {
 
     fn dead<'a>(&'a self, job: &'a Job, error: &'a str) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            let Ok(id) = event_id(job) else { return };
-            let marked = async {
-                let mut tx = RequestContext::service().begin(&self.pool).await?;
-                sqlx::query(
-                    "update public.external_events set status = 'dead', error = coalesce(error, $2) \
-                     where id = $1 and status <> 'processed'",
-                )
-                .bind(id)
-                .bind(error)
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await
-            };
-            if let Err(e) = marked.await {
-                tracing::error!(error = %e, event = %id, "could not mark the event dead");
+            if let Ok(id) = event_id(job) {
+                let update = "update public.external_events set status = 'dead', \
+                              error = coalesce(error, $2) where id = $1 and status <> 'processed'";
+                mark_dead(&self.pool, update, id, error).await;
             }
         })
     }

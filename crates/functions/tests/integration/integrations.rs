@@ -388,6 +388,14 @@ async fn slack_commands_and_mentions_become_classified_logs_of_the_mapped_person
     assert_eq!(processed[0]["status"], "processed", "{processed}");
 }
 
+/// Serves `app` on a free loopback port; returns `http://addr`.
+async fn serve(app: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
 /// Slack's Web API, faked at the HTTP level: `users.info` for the bot token `xoxb-test`.
 async fn fake_slack_api() -> String {
     let app = Router::new().route(
@@ -406,10 +414,7 @@ async fn fake_slack_api() -> String {
             axum::Json(answer)
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}/api")
+    format!("{}/api", serve(app).await)
 }
 
 fn worklog(event: &str, ts_ms: i64, seconds: i64) -> Vec<u8> {
@@ -436,6 +441,24 @@ fn hub_headers(secret: &str, body: &[u8], delivery: &str) -> Vec<(&'static str, 
     ]
 }
 
+/// A Jira webhook signed with `secret`, delivered as `delivery`.
+async fn jira_hook(
+    w: &World,
+    path: &str,
+    secret: &str,
+    body: &[u8],
+    delivery: &str,
+) -> (u16, String) {
+    hook(
+        w,
+        path,
+        &hub_headers(secret, body, delivery),
+        "application/json",
+        body,
+    )
+    .await
+}
+
 #[tokio::test]
 async fn jira_worklogs_become_move_and_remove_draft_logs() {
     let w = World::new().await;
@@ -452,25 +475,11 @@ async fn jira_worklogs_become_move_and_remove_draft_logs() {
         "issue": {"id": "10002", "key": "APL-7", "fields": {"summary": "Login redirect loop", "project": {"key": "APL"}}}
     })
     .to_string();
-    let (status, body) = hook(
-        &w,
-        &path,
-        &hub_headers(&secret, issue.as_bytes(), "d-1"),
-        typ,
-        issue.as_bytes(),
-    )
-    .await;
+    let (status, body) = jira_hook(&w, &path, &secret, issue.as_bytes(), "d-1").await;
     assert_eq!(status, 200, "{body}");
 
     let created = worklog("worklog_created", ms, 5400);
-    let (status, body) = hook(
-        &w,
-        &path,
-        &hub_headers(&secret, &created, "d-2"),
-        typ,
-        &created,
-    )
-    .await;
+    let (status, body) = jira_hook(&w, &path, &secret, &created, "d-2").await;
     assert_eq!(status, 200, "{body}");
     until(&w, "the worklog's draft", &format!(
         "select count(*) = 1 from time_logs where user_id = '{}' and source = 'jira' and status = 'needs_review'",
@@ -497,14 +506,7 @@ async fn jira_worklogs_become_move_and_remove_draft_logs() {
     );
 
     // Redelivery: 200, nothing new.
-    let (status, body) = hook(
-        &w,
-        &path,
-        &hub_headers(&secret, &created, "d-2"),
-        typ,
-        &created,
-    )
-    .await;
+    let (status, body) = jira_hook(&w, &path, &secret, &created, "d-2").await;
     assert_eq!(
         (status, body.as_str()),
         (200, r#"{"received":0,"duplicates":1}"#)
@@ -525,29 +527,15 @@ async fn jira_worklogs_become_move_and_remove_draft_logs() {
     let (status, _) = hook(&w, &path, &[], typ, &updated).await;
     assert_eq!(status, 401);
     let stale = worklog("worklog_updated", ms - 6 * 60 * 1000, 3600);
-    let (status, body) = hook(&w, &path, &hub_headers(&secret, &stale, "d-4"), typ, &stale).await;
+    let (status, body) = jira_hook(&w, &path, &secret, &stale, "d-4").await;
     assert_eq!(status, 401, "{body}");
     let malformed = br#"{"timestamp": 1, "worklog": {}}"#;
-    let (status, _) = hook(
-        &w,
-        &path,
-        &hub_headers(&secret, malformed, "d-5"),
-        typ,
-        malformed,
-    )
-    .await;
+    let (status, _) = jira_hook(&w, &path, &secret, malformed, "d-5").await;
     assert_eq!(status, 400);
     assert_eq!(stored_events(&w, id).await, before);
 
     // An update moves the same draft; a deletion removes it.
-    let (status, _) = hook(
-        &w,
-        &path,
-        &hub_headers(&secret, &updated, "d-6"),
-        typ,
-        &updated,
-    )
-    .await;
+    let (status, _) = jira_hook(&w, &path, &secret, &updated, "d-6").await;
     assert_eq!(status, 200);
     until(
         &w,
@@ -559,14 +547,7 @@ async fn jira_worklogs_become_move_and_remove_draft_logs() {
     )
     .await;
     let deleted = worklog("worklog_deleted", ms, 3600);
-    let (status, _) = hook(
-        &w,
-        &path,
-        &hub_headers(&secret, &deleted, "d-7"),
-        typ,
-        &deleted,
-    )
-    .await;
+    let (status, _) = jira_hook(&w, &path, &secret, &deleted, "d-7").await;
     assert_eq!(status, 200);
     until(
         &w,
@@ -590,10 +571,7 @@ async fn serve_text(body: Arc<Mutex<String>>) -> String {
         "/{*path}",
         any(|State(body): State<Arc<Mutex<String>>>| async move { body.lock().unwrap().clone() }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app.with_state(body)).await });
-    format!("http://{addr}")
+    serve(app.with_state(body)).await
 }
 
 fn stamp(t: DateTime<Utc>) -> String {
@@ -659,10 +637,7 @@ async fn fake_graph(event: Arc<Mutex<Option<Value>>>) -> String {
             }),
         )
         .with_state(event);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}")
+    serve(app).await
 }
 
 /// Runs the ICS schedule now and waits until the poll and the processing it caused are done.
@@ -1024,10 +999,7 @@ async fn receiver(secret: Arc<Mutex<String>>, failures: usize, seen: Seen) -> St
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}/hook")
+    format!("{}/hook", serve(app).await)
 }
 
 #[tokio::test]
