@@ -28,9 +28,12 @@ grant update (name, config, enabled) on public.integrations to authenticated;
 alter table public.integrations alter column created_by set default auth.uid();
 
 -- Outbound deliveries: consecutive failed attempts, and when deliveries were switched off.
+-- ICS feeds: when the feed was last read, and why the last attempt failed.
 alter table public.integrations
     add column delivery_failures      integer not null default 0,
-    add column deliveries_disabled_at timestamptz;
+    add column deliveries_disabled_at timestamptz,
+    add column polled_at              timestamptz,
+    add column poll_error             text;
 -- Admins switch deliveries back on by clearing deliveries_disabled_at, which starts the count of
 -- failures afresh.
 grant update (deliveries_disabled_at) on public.integrations to authenticated;

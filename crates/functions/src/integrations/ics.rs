@@ -199,7 +199,20 @@ impl Handler for PollIcsJob {
             }
             tx.commit().await?;
             for (integration, org, url) in feeds {
-                let stored = self.poll(integration, org, &url).await.map_err(|error| {
+                let polled = self.poll(integration, org, &url).await;
+                // Admins read how the feed fares on the integration's row.
+                let mut tx = RequestContext::service().begin(&self.pool).await?;
+                sqlx::query(
+                    "update public.integrations set \
+                        polled_at = case when $2::text is null then now() else polled_at end, \
+                        poll_error = $2 where id = $1",
+                )
+                .bind(integration)
+                .bind(polled.as_ref().err())
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                let stored = polled.map_err(|error| {
                     tracing::warn!(%integration, %error, "ICS feed not polled");
                     JobError::Retry(error)
                 })?;

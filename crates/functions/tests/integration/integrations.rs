@@ -791,6 +791,36 @@ async fn calendars_feeds_graph_and_signed_events_make_meeting_drafts() {
         (Some("finalized"), true)
     );
 
+    // Admins see how a feed fares: when it was read, and why it could not be.
+    let fed = w
+        .rest(
+            "admin_a",
+            &format!("integrations?select=polled_at,poll_error&id=eq.{cal}"),
+        )
+        .await;
+    assert!(
+        fed[0]["polled_at"].is_string() && fed[0]["poll_error"].is_null(),
+        "{fed}"
+    );
+    let (broken, _) = integration(
+        &w,
+        "calendar",
+        json!({"ics_url": "http://127.0.0.1:9/gone.ics"}),
+        None,
+    )
+    .await;
+    sqlx::query(
+        "update private.schedules set next_run_at = now() where name = 'integrations.poll_ics'",
+    )
+    .execute(&w.app.db.owner)
+    .await
+    .unwrap();
+    until(&w, "the broken feed's error", &format!(
+        "select coalesce(poll_error like 'fetching the feed failed%' and polled_at is null, false) \
+         from integrations where id = '{broken}'"
+    ))
+    .await;
+
     // Microsoft Graph: the validation handshake, then notifications checked by clientState.
     let graph = format!("webhooks-ingest/graph/{cal}");
     let res = reqwest::Client::new()
