@@ -56,13 +56,20 @@ fn slack_headers(secret: &str, ts: i64, body: &[u8]) -> Vec<(&'static str, Strin
     ]
 }
 
-async fn rest_insert(w: &World, who: &str, table: &str, row: Value) -> (u16, Value) {
+/// A write through `/rest/v1` as `who` (`return=representation`): status and rows.
+async fn rest_write(
+    w: &World,
+    who: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Value,
+) -> (u16, Value) {
     let res = reqwest::Client::new()
-        .post(w.app.url(&format!("/rest/v1/{table}")))
+        .request(method, w.app.url(&format!("/rest/v1/{path}")))
         .header("apikey", w.app.keys.anon_key())
         .header("prefer", "return=representation")
         .bearer_auth(w.token(who))
-        .json(&row)
+        .json(&body)
         .send()
         .await
         .unwrap();
@@ -70,6 +77,10 @@ async fn rest_insert(w: &World, who: &str, table: &str, row: Value) -> (u16, Val
         res.status().as_u16(),
         res.json().await.unwrap_or(Value::Null),
     )
+}
+
+async fn rest_insert(w: &World, who: &str, table: &str, row: Value) -> (u16, Value) {
+    rest_write(w, who, reqwest::Method::POST, table, row).await
 }
 
 /// An integration created by org A's admin through `/rest/v1`, with its secret set through
@@ -1120,17 +1131,18 @@ async fn outbound_webhooks_retry_until_delivered_and_a_dead_receiver_is_disabled
     );
 
     // An admin switches it back on: the count of failures starts afresh.
-    let res = reqwest::Client::new()
-        .patch(w.app.url(&format!("/rest/v1/integrations?id=eq.{dead}")))
-        .header("apikey", w.app.keys.anon_key())
-        .header("prefer", "return=representation")
-        .bearer_auth(w.token("admin_a"))
-        .json(&json!({"deliveries_disabled_at": null}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status().as_u16(), 200);
-    let row: Value = res.json().await.unwrap();
+    let dead_row = format!("integrations?id=eq.{dead}");
+    let back_on = |who: &'static str| {
+        rest_write(
+            &w,
+            who,
+            reqwest::Method::PATCH,
+            &dead_row,
+            json!({"deliveries_disabled_at": null}),
+        )
+    };
+    let (status, row) = back_on("admin_a").await;
+    assert_eq!(status, 200);
     assert_eq!(
         (
             &row[0]["deliveries_disabled_at"],
@@ -1140,16 +1152,7 @@ async fn outbound_webhooks_retry_until_delivered_and_a_dead_receiver_is_disabled
         "{row}"
     );
     // A member cannot.
-    let res = reqwest::Client::new()
-        .patch(w.app.url(&format!("/rest/v1/integrations?id=eq.{dead}")))
-        .header("apikey", w.app.keys.anon_key())
-        .header("prefer", "return=representation")
-        .bearer_auth(w.token("member_a"))
-        .json(&json!({"deliveries_disabled_at": null}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.json::<Value>().await.unwrap(), json!([]));
+    assert_eq!(back_on("member_a").await.1, json!([]));
 
     // Finalizing and deleting are events too.
     let log_id = second["log"]["id"].as_str().unwrap();
