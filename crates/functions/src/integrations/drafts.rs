@@ -2,6 +2,9 @@
 //! (pending, the fields the record gave locked, classified by the worker); one made from a
 //! Jira worklog or a calendar event is remembered in `private.external_links`, so a later
 //! change of the record moves or removes its draft — unless the person has finalized it.
+//! Events about one record are applied one at a time, and judged by when they were received:
+//! an older one processed late (a retried job) never undoes a newer one, nor brings back a
+//! record a newer event removed.
 
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
@@ -70,6 +73,8 @@ pub enum Change {
     Finalized(Uuid),
     /// A newer event already shaped it: this older one changes nothing.
     Outdated(Uuid),
+    /// A newer event removed the record: this older one creates no draft.
+    Gone,
 }
 
 /// Creates a pending log for `draft`; returns its id.
@@ -113,6 +118,7 @@ pub async fn upsert_linked(
     draft: &Draft,
     at: DateTime<Utc>,
 ) -> Result<Change, sqlx::Error> {
+    serialize(conn, integration, key).await?;
     let linked: Option<(Uuid, String, DateTime<Utc>)> = sqlx::query_as(
         "select l.id, l.status::text, x.source_at from private.external_links x \
          join public.time_logs l on l.id = x.time_log_id \
@@ -145,6 +151,18 @@ pub async fn upsert_linked(
             Ok(Change::Updated(id))
         }
         None => {
+            let removed: Option<DateTime<Utc>> = sqlx::query_scalar(
+                "select removed_at from private.external_removals \
+                 where integration_id = $1 and external_key = $2 and removed_at > $3",
+            )
+            .bind(integration)
+            .bind(key)
+            .bind(at)
+            .fetch_optional(&mut *conn)
+            .await?;
+            if removed.is_some() {
+                return Ok(Change::Gone);
+            }
             let id = create(&mut *conn, org, draft).await?;
             sqlx::query(
                 "insert into private.external_links (integration_id, external_key, user_id, time_log_id, source_at) \
@@ -160,6 +178,21 @@ pub async fn upsert_linked(
             Ok(Change::Created(id))
         }
     }
+}
+
+/// Holds back, until the caller's transaction ends, any other transaction applying an event
+/// about the same record.
+async fn serialize(
+    conn: &mut PgConnection,
+    integration: Uuid,
+    key: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("select pg_advisory_xact_lock(hashtextextended($1::text || '/' || $2, 0))")
+        .bind(integration)
+        .bind(key)
+        .execute(conn)
+        .await
+        .map(drop)
 }
 
 async fn touch(
@@ -182,8 +215,9 @@ async fn touch(
     .map(drop)
 }
 
-/// Removes the drafts linked to `key` of everyone not in `keep` (all of them when `keep` is
-/// empty), as an event received at `at` says; finalized logs stay.
+/// Removes the drafts linked to `key` of everyone not in `keep` (all of them, and the record
+/// is remembered as removed, when `keep` is empty), as an event received at `at` says;
+/// finalized logs stay.
 pub async fn remove_linked(
     conn: &mut PgConnection,
     integration: Uuid,
@@ -191,6 +225,19 @@ pub async fn remove_linked(
     keep: &[Uuid],
     at: DateTime<Utc>,
 ) -> Result<Vec<Change>, sqlx::Error> {
+    serialize(conn, integration, key).await?;
+    if keep.is_empty() {
+        sqlx::query(
+            "insert into private.external_removals (integration_id, external_key, removed_at) \
+             values ($1, $2, $3) on conflict (integration_id, external_key) \
+             do update set removed_at = greatest(excluded.removed_at, external_removals.removed_at)",
+        )
+        .bind(integration)
+        .bind(key)
+        .bind(at)
+        .execute(&mut *conn)
+        .await?;
+    }
     let rows: Vec<(Uuid, Uuid, String, bool, DateTime<Utc>)> = sqlx::query_as(
         "select l.id, x.user_id, l.status::text, l.deleted_at is not null, x.source_at \
          from private.external_links x join public.time_logs l on l.id = x.time_log_id \

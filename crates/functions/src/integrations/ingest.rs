@@ -215,7 +215,9 @@ async fn slash_command(
         secrets: state.secrets().clone(),
         http: state.http().clone(),
     };
-    let outcome = process::run(&mut tx, id, &tools).await?;
+    let outcome = process::run(&mut tx, id, &tools)
+        .await?
+        .map(|done| done.outcome);
     if let Some(Outcome::Failed(_)) = outcome {
         process::schedule(&mut tx, target.org, id).await?;
     }

@@ -232,6 +232,7 @@ pub fn summary(changes: &[Change]) -> String {
             Change::Removed(id) => format!("draft {id} removed"),
             Change::Finalized(id) => format!("log {id} is finalized; left as it is"),
             Change::Outdated(id) => format!("draft {id} already reflects a newer event"),
+            Change::Gone => "removed by a newer event; no draft".into(),
         })
         .collect::<Vec<_>>()
         .join("; ")

@@ -6,7 +6,7 @@ use tally_core::RequestContext;
 use tally_jobs::{BoxFuture, Handler, Job, JobError, NewJob, enqueue};
 use uuid::Uuid;
 
-use super::{Failure, Source, Tools, apply, mark_dead};
+use super::{Failure, Source, Tools, apply, mark_dead, slack::Reply};
 
 /// The job kind.
 pub const PROCESS_EVENT: &str = "process_external_event";
@@ -44,13 +44,33 @@ pub enum Outcome {
     Failed(String),
 }
 
+/// An event's outcome, and the answer its sender awaits once it is committed (a Slack
+/// mention or direct message).
+pub struct Done {
+    /// What processing came to.
+    pub outcome: Outcome,
+    /// Where to tell the sender.
+    pub reply: Option<Reply>,
+}
+
+impl Done {
+    /// Tells the sender what became of the event (not when it will be retried).
+    pub async fn answer(self, http: &reqwest::Client) {
+        if let (Some(reply), Outcome::Processed(text) | Outcome::Dead(text)) =
+            (self.reply, &self.outcome)
+        {
+            reply.send(http, text).await;
+        }
+    }
+}
+
 /// Processes stored event `id` inside `tx` (a savepoint keeps a failure's partial work out)
 /// and records the outcome on the event. Events already processed are left alone.
 pub async fn run(
     conn: &mut PgConnection,
     id: Uuid,
     tools: &Tools,
-) -> Result<Option<Outcome>, sqlx::Error> {
+) -> Result<Option<Done>, sqlx::Error> {
     let row: Option<Stored> = sqlx::query_as(
         "select e.integration_id, e.org_id, i.provider::text as provider, i.config, e.event_type, \
                 e.payload, e.status::text as status, e.created_at, s.token_sealed \
@@ -112,7 +132,8 @@ pub async fn run(
     .bind(error)
     .execute(&mut *conn)
     .await?;
-    Ok(Some(outcome))
+    let reply = Reply::to(&source, &event_type, &payload);
+    Ok(Some(Done { outcome, reply }))
 }
 
 /// The worker side of [`PROCESS_EVENT`].
@@ -140,13 +161,17 @@ impl Handler for ProcessEventJob {
         Box::pin(async move {
             let id = event_id(job)?;
             let mut tx = RequestContext::service().begin(&self.pool).await?;
-            let outcome = run(&mut tx, id, &self.tools).await?;
+            let Some(done) = run(&mut tx, id, &self.tools).await? else {
+                return Ok(());
+            };
             tx.commit().await?;
-            match outcome {
-                Some(Outcome::Dead(why)) => Err(JobError::Fatal(why)),
-                Some(Outcome::Failed(why)) => Err(JobError::Retry(why)),
-                _ => Ok(()),
-            }
+            let result = match &done.outcome {
+                Outcome::Dead(why) => Err(JobError::Fatal(why.clone())),
+                Outcome::Failed(why) => Err(JobError::Retry(why.clone())),
+                Outcome::Processed(_) => Ok(()),
+            };
+            done.answer(&self.tools.http).await;
+            result
         })
     }
 

@@ -87,10 +87,8 @@ pub async fn apply(
         }
         "event_callback:app_mention" | "event_callback:message" => {
             let event = &payload["event"];
-            let direct = event["type"] == "app_mention" || event["channel_type"] == "im";
-            let from_a_person = event.get("bot_id").is_none() && event.get("subtype").is_none();
             match event["user"].as_str() {
-                Some(user) if direct && from_a_person => {
+                Some(user) if addressed(event) => {
                     log(
                         conn,
                         source,
@@ -104,6 +102,82 @@ pub async fn apply(
         }
         _ => Ok("stored".into()),
     }
+}
+
+/// Whether a message event is a person's words to Tally: a mention of the app, or a direct
+/// message (not a bot's, not an edit or other subtype).
+fn addressed(event: &Value) -> bool {
+    let direct = event["type"] == "app_mention" || event["channel_type"] == "im";
+    direct && event.get("bot_id").is_none() && event.get("subtype").is_none()
+}
+
+/// Where to answer a mention or direct message with what became of it.
+pub struct Reply {
+    url: String,
+    token: String,
+    body: Value,
+}
+
+impl Reply {
+    /// The answer a processed event awaits: a mention or direct message to Tally, when the
+    /// integration has a bot token (`chat:write`). Mentions are answered in their thread.
+    pub fn to(source: &Source, event_type: &str, payload: &Value) -> Option<Self> {
+        let event = &payload["event"];
+        let message = matches!(
+            event_type,
+            "event_callback:app_mention" | "event_callback:message"
+        );
+        if source.provider != "slack" || !message || !addressed(event) {
+            return None;
+        }
+        let mut body = json!({ "channel": event["channel"].as_str()? });
+        let thread = event["thread_ts"].as_str().or_else(|| {
+            (event["channel_type"] != "im")
+                .then(|| event["ts"].as_str())
+                .flatten()
+        });
+        if let Some(thread) = thread {
+            body["thread_ts"] = json!(thread);
+        }
+        Some(Self {
+            url: format!("{}/chat.postMessage", api(source)),
+            token: source.token.clone()?,
+            body,
+        })
+    }
+
+    /// Posts `text`. Best effort: the event is processed whatever Slack answers, so a
+    /// failure is logged, not retried.
+    pub async fn send(mut self, http: &reqwest::Client, text: &str) {
+        self.body["text"] = json!(text);
+        let answer = async {
+            let answer: Value = http
+                .post(&self.url)
+                .bearer_auth(&self.token)
+                .json(&self.body)
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            Ok::<_, reqwest::Error>(answer)
+        };
+        match answer.await {
+            Ok(answer) if answer["ok"] == true => {}
+            Ok(answer) => {
+                tracing::warn!(error = %answer["error"], "Slack chat.postMessage refused")
+            }
+            Err(e) => tracing::warn!(error = %e, "Slack chat.postMessage failed"),
+        }
+    }
+}
+
+/// Slack's Web API: `config.slack_api_url` (default `https://slack.com/api`).
+fn api(source: &Source) -> &str {
+    source.config["slack_api_url"]
+        .as_str()
+        .unwrap_or("https://slack.com/api")
+        .trim_end_matches('/')
 }
 
 async fn log(
@@ -145,16 +219,12 @@ async fn log(
 }
 
 /// The Slack user's email from `users.info` (needs the bot token and the `users:read.email`
-/// scope); `None` without a token or when Slack knows no email. Slack's API is
-/// `config.slack_api_url` (default `https://slack.com/api`).
+/// scope); `None` without a token or when Slack knows no email.
 async fn email_of(source: &Source, slack_user: &str) -> Result<Option<String>, Failure> {
     let Some(token) = &source.token else {
         return Ok(None);
     };
-    let api = source.config["slack_api_url"]
-        .as_str()
-        .unwrap_or("https://slack.com/api")
-        .trim_end_matches('/');
+    let api = api(source);
     let query = serde_urlencoded::to_string([("user", slack_user)])
         .map_err(|e| Failure::Permanent(e.to_string()))?;
     let answer: Value = source

@@ -21,6 +21,12 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 use uuid::Uuid;
 
+use tally_core::RequestContext;
+use tally_functions::integrations::{
+    SecretBox, Tools,
+    process::{self, Outcome},
+};
+
 use crate::world::World;
 
 fn hmac_hex(secret: &str, parts: &[&[u8]]) -> String {
@@ -202,7 +208,7 @@ async fn verify_emails(w: &World) {
 async fn slack_commands_and_mentions_become_classified_logs_of_the_mapped_person() {
     let w = World::new().await;
     verify_emails(&w).await;
-    let slack_api = fake_slack_api().await;
+    let (slack_api, posted) = fake_slack_api().await;
     let secret = "8f742231b10e8888abcd99yyyzzz85a5";
     let (id, shown) = integration(
         &w,
@@ -364,10 +370,11 @@ async fn slack_commands_and_mentions_become_classified_logs_of_the_mapped_person
         json!([{"user_id": w.id("manager_a"), "matched_by": "email"}])
     );
 
-    // An app mention goes through the job.
+    // An app mention goes through the job, and is answered in its thread.
     let mention = json!({
         "type": "event_callback", "event_id": "Ev01", "team_id": "T1",
-        "event": {"type": "app_mention", "user": "U-MA", "text": "<@U0TALLY> 30m standup notes", "ts": "1.2"}
+        "event": {"type": "app_mention", "user": "U-MA", "text": "<@U0TALLY> 30m standup notes",
+                  "ts": "1.2", "channel": "C-TEAM", "channel_type": "channel"}
     })
     .to_string();
     let (status, body) = hook(
@@ -397,6 +404,79 @@ async fn slack_commands_and_mentions_become_classified_logs_of_the_mapped_person
         )
         .await;
     assert_eq!(processed[0]["status"], "processed", "{processed}");
+    let replies = slack_replies(&posted, 1).await;
+    assert_eq!(replies[0]["channel"], "C-TEAM");
+    assert_eq!(replies[0]["thread_ts"], "1.2");
+    let text = replies[0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("Logged") && text.contains("30m standup notes"),
+        "{text}"
+    );
+
+    // A direct message from someone nobody mapped: no log, told why in the conversation.
+    let direct = json!({
+        "type": "event_callback", "event_id": "Ev02", "team_id": "T1",
+        "event": {"type": "message", "channel_type": "im", "channel": "D-NOBODY",
+                  "user": "U-NOBODY", "text": "1h planning", "ts": "3.4"}
+    })
+    .to_string();
+    let (status, _) = hook(
+        &w,
+        &path,
+        &slack_headers(secret, now(), direct.as_bytes()),
+        json_type,
+        direct.as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let replies = slack_replies(&posted, 2).await;
+    assert_eq!(replies[1]["channel"], "D-NOBODY");
+    assert!(replies[1].get("thread_ts").is_none(), "{}", replies[1]);
+    assert!(
+        replies[1]["text"].as_str().unwrap().contains("not linked"),
+        "{}",
+        replies[1]
+    );
+    // The bot's own messages and the slash commands get no reply message.
+    let from_bot = json!({
+        "type": "event_callback", "event_id": "Ev03", "team_id": "T1",
+        "event": {"type": "message", "channel_type": "im", "channel": "D-NOBODY",
+                  "bot_id": "B1", "user": "U0TALLY", "text": "Logged it", "ts": "5.6"}
+    })
+    .to_string();
+    let (status, _) = hook(
+        &w,
+        &path,
+        &slack_headers(secret, now(), from_bot.as_bytes()),
+        json_type,
+        from_bot.as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    until(
+        &w,
+        "the bot's message processed",
+        "select status = 'processed' from external_events where external_id = 'event:Ev03'",
+    )
+    .await;
+    assert_eq!(posted.lock().unwrap().len(), 2);
+}
+
+/// Waits until the fake Slack API got `n` messages; returns them.
+async fn slack_replies(posted: &Mutex<Vec<Value>>, n: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let replies = posted.lock().unwrap().clone();
+        if replies.len() >= n {
+            return replies;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} Slack replies, not {n}",
+            replies.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Serves `app` on a free loopback port; returns `http://addr`.
@@ -407,9 +487,23 @@ async fn serve(app: Router) -> String {
     format!("http://{addr}")
 }
 
-/// Slack's Web API, faked at the HTTP level: `users.info` for the bot token `xoxb-test`.
-async fn fake_slack_api() -> String {
-    let app = Router::new().route(
+/// Slack's Web API, faked at the HTTP level for the bot token `xoxb-test`: `users.info`,
+/// and `chat.postMessage`, whose messages it keeps.
+async fn fake_slack_api() -> (String, Arc<Mutex<Vec<Value>>>) {
+    let posted = Arc::new(Mutex::new(Vec::new()));
+    let keep = posted.clone();
+    let post = move |headers: HeaderMap, axum::Json(message): axum::Json<Value>| async move {
+        if headers
+            .get("authorization")
+            .is_some_and(|v| v == "Bearer xoxb-test")
+        {
+            keep.lock().unwrap().push(message);
+            axum::Json(json!({"ok": true, "ts": "9.9"}))
+        } else {
+            axum::Json(json!({"ok": false, "error": "invalid_auth"}))
+        }
+    };
+    let app = Router::new().route("/api/chat.postMessage", any(post)).route(
         "/api/users.info",
         any(|headers: HeaderMap, uri: axum::http::Uri| async move {
             let authorized = headers
@@ -425,7 +519,7 @@ async fn fake_slack_api() -> String {
             axum::Json(answer)
         }),
     );
-    format!("{}/api", serve(app).await)
+    (format!("{}/api", serve(app).await), posted)
 }
 
 fn worklog(event: &str, ts_ms: i64, seconds: i64) -> Vec<u8> {
@@ -573,6 +667,52 @@ async fn jira_worklogs_become_move_and_remove_draft_logs() {
         logs(&w, "member_a", "jira").await.len(),
         1,
         "one draft all along"
+    );
+
+    // Another worklog's creation and deletion, processed in the wrong order (the creation's
+    // job retried late): the deletion, received last, still wins.
+    let tools = Tools {
+        secrets: SecretBox::from_project_secret(tally_testkit::TEST_JWT_SECRET).unwrap(),
+        http: reqwest::Client::new(),
+    };
+    let mut events = Vec::new();
+    for (kind, received) in [("worklog_created", 2), ("worklog_deleted", 1)] {
+        let mut body: Value = serde_json::from_slice(&worklog(kind, ms, 1800)).unwrap();
+        body["worklog"]["id"] = json!("31338");
+        let event: Uuid = sqlx::query_scalar(
+            "insert into external_events (org_id, integration_id, external_id, event_type, payload, created_at) \
+             values ($1, $2, $3, $4, $5, now() - make_interval(secs => $6)) returning id",
+        )
+        .bind(w.id("org_a"))
+        .bind(id)
+        .bind(format!("late-{kind}"))
+        .bind(kind)
+        .bind(body)
+        .bind(f64::from(received))
+        .fetch_one(&w.app.db.owner)
+        .await
+        .unwrap();
+        events.push(event);
+    }
+    for event in events.iter().rev() {
+        let mut tx = RequestContext::service()
+            .begin(&w.app.db.requests)
+            .await
+            .unwrap();
+        let done = process::run(&mut tx, *event, &tools)
+            .await
+            .unwrap()
+            .unwrap();
+        tx.commit().await.unwrap();
+        let Outcome::Processed(what) = done.outcome else {
+            panic!("event {event} not processed")
+        };
+        println!("{what}");
+    }
+    assert_eq!(
+        logs(&w, "member_a", "jira").await.len(),
+        1,
+        "no draft for the deleted worklog"
     );
 }
 
