@@ -20,6 +20,7 @@
 //! | webhook_timeout | `TALLY_WEBHOOK_TIMEOUT` | `10` seconds (deliveries, ICS fetches) |
 //! | webhook_disable_after | `TALLY_WEBHOOK_DISABLE_AFTER` | `15` failed attempts in a row |
 //! | ics_lookback_days | `TALLY_ICS_LOOKBACK_DAYS` | `14` |
+//! | webhook_allow_private | `TALLY_WEBHOOK_ALLOW_PRIVATE` | `false`: integrations reach public addresses only |
 //! | storage_s3_bucket, …_region, …_endpoint, …_access_key_id, …_secret_access_key | `TALLY_STORAGE_S3_*` | none, `us-east-1`, AWS, none, none |
 
 use std::{
@@ -97,6 +98,10 @@ pub struct IntegrationSettings {
     /// Days back an ICS feed's meetings become drafts (`TALLY_ICS_LOOKBACK_DAYS`, default 14).
     #[serde(default = "defaults::ics_lookback_days")]
     pub ics_lookback_days: u32,
+    /// Whether the URLs integrations name (feeds, receivers, provider APIs) may be loopback
+    /// or private-network addresses (`TALLY_WEBHOOK_ALLOW_PRIVATE`, default false).
+    #[serde(default)]
+    pub webhook_allow_private: bool,
 }
 
 /// Settings of `sync-pull` and `sync-push` (`TALLY_*` like the others).

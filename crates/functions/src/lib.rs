@@ -39,7 +39,7 @@ use serde::de::DeserializeOwned;
 pub use error::{FnError, FnResult};
 pub use logs::row::LogRow;
 pub use providers::{BuiltinSpeech, Embeddings, Loader, Providers, Speech, WhisperLoader};
-pub use state::{FunctionsState, http_client};
+pub use state::FunctionsState;
 
 /// Bodies larger than this are refused (413).
 const MAX_BODY: usize = 1024 * 1024;

@@ -1,8 +1,6 @@
 //! What the functions reach: the request pool, the project's keys, the extraction, sync and
 //! integration settings, the storage service.
 
-use std::time::Duration;
-
 use sqlx::PgPool;
 use tally_core::{
     Config, JwtKeys,
@@ -10,7 +8,10 @@ use tally_core::{
 };
 use tally_storage::StorageState;
 
-use crate::{integrations::SecretBox, providers::Providers};
+use crate::{
+    integrations::{Egress, SecretBox},
+    providers::Providers,
+};
 
 /// The functions' shared state.
 #[derive(Clone)]
@@ -24,7 +25,7 @@ pub struct FunctionsState {
     sync: SyncSettings,
     integrations: IntegrationSettings,
     secrets: SecretBox,
-    http: reqwest::Client,
+    http: Egress,
 }
 
 impl FunctionsState {
@@ -37,8 +38,8 @@ impl FunctionsState {
         providers: Providers,
         storage: StorageState,
         secrets: SecretBox,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, reqwest::Error> {
+        Ok(Self {
             pool,
             keys,
             ai: config.ai.clone(),
@@ -48,8 +49,8 @@ impl FunctionsState {
             sync: config.sync,
             integrations: config.integrations,
             secrets,
-            http: http_client(Duration::from_secs(config.integrations.webhook_timeout)),
-        }
+            http: Egress::from_settings(&config.integrations)?,
+        })
     }
 
     /// Integration settings (deliveries, ICS feeds).
@@ -62,8 +63,8 @@ impl FunctionsState {
         &self.secrets
     }
 
-    /// The HTTP client for outbound deliveries and feeds.
-    pub fn http(&self) -> &reqwest::Client {
+    /// The HTTP client for the addresses integrations name.
+    pub fn http(&self) -> &Egress {
         &self.http
     }
 
@@ -101,14 +102,4 @@ impl FunctionsState {
     pub fn ai(&self) -> &AiSettings {
         &self.ai
     }
-}
-
-/// The client deliveries and feed fetches use: a time limit and at most 3 redirects.
-pub fn http_client(timeout: Duration) -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(timeout)
-        .redirect(reqwest::redirect::Policy::limited(3))
-        .user_agent(concat!("Tally-Webhooks/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .unwrap_or_default()
 }

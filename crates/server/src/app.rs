@@ -55,7 +55,7 @@ impl AppState {
             crate::models::providers(&config),
             storage.clone(),
             SecretBox::from_project_secret(&config.jwt_secret()?)?,
-        );
+        )?;
         crate::metrics::install();
         let realtime = RealtimeState::start(pool.clone(), keys.clone());
         Ok(Self(Arc::new(Inner {

@@ -1,16 +1,13 @@
 //! The background workers: every job kind Tally runs, registered in one place. `tally serve`
 //! runs them in-process; `tally worker` runs only them.
 
-use std::time::Duration;
-
 use sqlx::PgPool;
 use tally_core::Config;
 use tally_functions::{
     Providers,
     extract::{EXTRACT_ATTACHMENT, ExtractAttachmentJob},
-    http_client,
     integrations::{
-        SecretBox, Tools,
+        Egress, SecretBox, Tools,
         ics::{POLL_ICS, PollIcsJob},
         outbound::{DELIVER_WEBHOOK, DeliverWebhookJob},
         process::{PROCESS_EVENT, ProcessEventJob},
@@ -30,7 +27,7 @@ pub fn workers(
     storage: &StorageState,
 ) -> anyhow::Result<Workers> {
     let secrets = SecretBox::from_project_secret(&config.jwt_secret()?)?;
-    let http = http_client(Duration::from_secs(config.integrations.webhook_timeout));
+    let http = Egress::from_settings(&config.integrations)?;
     Ok(Workers::new(
         pool.clone(),
         WorkerOptions {

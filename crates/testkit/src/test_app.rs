@@ -58,6 +58,8 @@ impl TestApp {
         config.port = 0;
         config.data_dir = data_dir.clone();
         config.database_url = Some(db.owner_url().to_owned());
+        // The tests' fake providers and receivers listen on loopback.
+        config.integrations.webhook_allow_private = true;
         configure(&mut config);
         let url = db.owner_url().to_owned();
         let (ready_tx, ready_rx) = oneshot::channel();

@@ -11,6 +11,7 @@ use sqlx::PgConnection;
 use super::{
     Failure, Source,
     calendar::meeting_drafts,
+    egress,
     meeting::{Attendee, Meeting},
 };
 
@@ -49,12 +50,15 @@ pub async fn apply(
     let token = access_token(source, &token_url, client, secret).await?;
     let res = source
         .http
-        .get(format!("{api}/{}", resource.trim_start_matches('/')))
+        .get(&format!("{api}/{}", resource.trim_start_matches('/')))
+        .map_err(|refused| Failure::Permanent(format!("Graph is not called: {refused}")))?
         .bearer_auth(token)
         .header("prefer", "outlook.timezone=\"UTC\"")
         .send()
         .await
-        .map_err(|e| Failure::Transient(format!("Graph is unreachable: {e}")))?;
+        .map_err(|e| {
+            Failure::Transient(format!("Graph is unreachable: {}", egress::explain(&e)))
+        })?;
     if res.status() == reqwest::StatusCode::NOT_FOUND {
         return meeting_drafts(conn, source, &gone(uid)).await;
     }
@@ -84,12 +88,13 @@ async fn access_token(
     let answer: Value = source
         .http
         .post(url)
+        .map_err(|refused| Failure::Permanent(format!("no Graph token: {refused}")))?
         .header("content-type", "application/x-www-form-urlencoded")
         .body(form)
         .send()
         .await
         .and_then(reqwest::Response::error_for_status)
-        .map_err(|e| Failure::Transient(format!("no Graph token: {e}")))?
+        .map_err(|e| Failure::Transient(format!("no Graph token: {}", egress::explain(&e))))?
         .json()
         .await
         .map_err(|e| Failure::Transient(format!("no Graph token: {e}")))?;

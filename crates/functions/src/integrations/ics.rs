@@ -17,6 +17,7 @@ use tally_jobs::{BoxFuture, Handler, Job, JobError, NewJob, enqueue};
 use uuid::Uuid;
 
 use super::{
+    Egress, egress,
     meeting::{Meeting, parse_ics},
     process,
 };
@@ -30,13 +31,13 @@ const MAX_FEED_BYTES: usize = 5 * 1024 * 1024;
 /// The worker side of [`POLL_ICS`].
 pub struct PollIcsJob {
     pool: PgPool,
-    http: reqwest::Client,
+    http: Egress,
     lookback_days: u32,
 }
 
 impl PollIcsJob {
     /// A handler over `pool`, fetching with `http`.
-    pub fn new(pool: PgPool, http: reqwest::Client, lookback_days: u32) -> Self {
+    pub fn new(pool: PgPool, http: Egress, lookback_days: u32) -> Self {
         Self {
             pool,
             http,
@@ -48,10 +49,11 @@ impl PollIcsJob {
         let mut res = self
             .http
             .get(url)
+            .map_err(|refused| format!("the feed is not fetched: {refused}"))?
             .send()
             .await
             .and_then(reqwest::Response::error_for_status)
-            .map_err(|e| format!("fetching the feed failed: {e}"))?;
+            .map_err(|e| format!("fetching the feed failed: {}", egress::explain(&e)))?;
         let mut body = Vec::new();
         while let Some(chunk) = res
             .chunk()

@@ -8,9 +8,11 @@
 //!   events do ([`drafts`] of time logs, [`meeting`]s).
 //! - [`ics`]: the job polling ICS feeds. [`outbound`]: the delivery job of outbound webhooks.
 //! - [`secret`]: signing secrets sealed at rest; [`manage`]: `integration-secret`.
+//! - [`egress`]: the HTTP client for the URLs integrations name (public addresses only).
 
 pub mod calendar;
 pub mod drafts;
+pub mod egress;
 pub mod generic;
 pub mod graph;
 pub mod ics;
@@ -30,6 +32,7 @@ use sqlx::{PgConnection, PgPool};
 use tally_core::RequestContext;
 use uuid::Uuid;
 
+pub use egress::Egress;
 pub use secret::SecretBox;
 
 /// An event as received, before it is stored.
@@ -50,7 +53,7 @@ pub struct Tools {
     /// Opens the integration's API token.
     pub secrets: SecretBox,
     /// Calls the provider's API.
-    pub http: reqwest::Client,
+    pub http: Egress,
 }
 
 /// The integration an event came through.
@@ -67,7 +70,7 @@ pub struct Source {
     /// Its API token (Slack's bot token, a Graph app's client secret), when one is set.
     pub token: Option<String>,
     /// For calls to the provider's API.
-    pub http: reqwest::Client,
+    pub http: Egress,
     /// When the event being processed was received (drafts keep the newest event's word).
     pub received_at: DateTime<Utc>,
 }

@@ -22,7 +22,7 @@ use tally_core::RequestContext;
 use tally_jobs::{BoxFuture, Handler, Job, JobError};
 use uuid::Uuid;
 
-use super::{SecretBox, mark_dead, signature};
+use super::{Egress, SecretBox, egress, mark_dead, signature};
 
 /// The job kind (enqueued by `private.emit_webhook`).
 pub const DELIVER_WEBHOOK: &str = "deliver_webhook";
@@ -31,19 +31,14 @@ pub const DELIVER_WEBHOOK: &str = "deliver_webhook";
 pub struct DeliverWebhookJob {
     pool: PgPool,
     secrets: SecretBox,
-    http: reqwest::Client,
+    http: Egress,
     disable_after: u32,
 }
 
 impl DeliverWebhookJob {
     /// A handler over `pool`, sending with `http`; `disable_after` failed attempts in a row
     /// switch an integration's deliveries off.
-    pub fn new(
-        pool: PgPool,
-        secrets: SecretBox,
-        http: reqwest::Client,
-        disable_after: u32,
-    ) -> Self {
+    pub fn new(pool: PgPool, secrets: SecretBox, http: Egress, disable_after: u32) -> Self {
         Self {
             pool,
             secrets,
@@ -174,16 +169,18 @@ impl DeliverWebhookJob {
         }))
         .map_err(|e| JobError::Fatal(e.to_string()))?;
         let signed = signature::sign_tally(&secret, Utc::now().timestamp(), &body);
-        let sent = self
-            .http
-            .post(&url)
-            .header("content-type", "application/json")
-            .header(signature::TALLY_SIGNATURE, signed)
-            .header("x-tally-event", &p.event)
-            .header("x-tally-delivery", id.to_string())
-            .body(body)
-            .send()
-            .await;
+        let sent = match self.http.post(&url) {
+            Ok(request) => request
+                .header("content-type", "application/json")
+                .header(signature::TALLY_SIGNATURE, signed)
+                .header("x-tally-event", &p.event)
+                .header("x-tally-delivery", id.to_string())
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| format!("sending failed: {}", egress::explain(&e))),
+            Err(refused) => Err(format!("not sent: {refused}")),
+        };
         let (code, error) = match sent {
             Ok(res) if res.status().is_success() => {
                 self.record(
@@ -199,7 +196,7 @@ impl DeliverWebhookJob {
                 Some(i32::from(res.status().as_u16())),
                 format!("the receiver answered {}", res.status()),
             ),
-            Err(e) => (None, format!("sending failed: {e}")),
+            Err(why) => (None, why),
         };
         if self.record(id, "failed", code, Some(&error)).await? {
             tracing::warn!(delivery = %id, "webhook deliveries switched off after repeated failures");

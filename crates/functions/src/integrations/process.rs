@@ -6,7 +6,7 @@ use tally_core::RequestContext;
 use tally_jobs::{BoxFuture, Handler, Job, JobError, NewJob, enqueue};
 use uuid::Uuid;
 
-use super::{Failure, Source, Tools, apply, mark_dead, slack::Reply};
+use super::{Egress, Failure, Source, Tools, apply, mark_dead, slack::Reply};
 
 /// The job kind.
 pub const PROCESS_EVENT: &str = "process_external_event";
@@ -55,7 +55,7 @@ pub struct Done {
 
 impl Done {
     /// Tells the sender what became of the event (not when it will be retried).
-    pub async fn answer(self, http: &reqwest::Client) {
+    pub async fn answer(self, http: &Egress) {
         if let (Some(reply), Outcome::Processed(text) | Outcome::Dead(text)) =
             (self.reply, &self.outcome)
         {

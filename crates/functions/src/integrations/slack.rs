@@ -5,8 +5,9 @@ use serde_json::{Value, json};
 use sqlx::PgConnection;
 
 use super::{
-    Failure, Incoming, Source,
+    Egress, Failure, Incoming, Source,
     drafts::{self, Draft},
+    egress,
 };
 
 /// What a Slack request is.
@@ -148,11 +149,17 @@ impl Reply {
 
     /// Posts `text`. Best effort: the event is processed whatever Slack answers, so a
     /// failure is logged, not retried.
-    pub async fn send(mut self, http: &reqwest::Client, text: &str) {
+    pub async fn send(mut self, http: &Egress, text: &str) {
         self.body["text"] = json!(text);
+        let request = match http.post(&self.url) {
+            Ok(request) => request,
+            Err(refused) => {
+                tracing::warn!(%refused, "Slack chat.postMessage not called");
+                return;
+            }
+        };
         let answer = async {
-            let answer: Value = http
-                .post(&self.url)
+            let answer: Value = request
                 .bearer_auth(&self.token)
                 .json(&self.body)
                 .send()
@@ -167,7 +174,7 @@ impl Reply {
             Ok(answer) => {
                 tracing::warn!(error = %answer["error"], "Slack chat.postMessage refused")
             }
-            Err(e) => tracing::warn!(error = %e, "Slack chat.postMessage failed"),
+            Err(e) => tracing::warn!(error = %egress::explain(&e), "Slack chat.postMessage failed"),
         }
     }
 }
@@ -229,12 +236,15 @@ async fn email_of(source: &Source, slack_user: &str) -> Result<Option<String>, F
         .map_err(|e| Failure::Permanent(e.to_string()))?;
     let answer: Value = source
         .http
-        .get(format!("{api}/users.info?{query}"))
+        .get(&format!("{api}/users.info?{query}"))
+        .map_err(|refused| Failure::Permanent(format!("Slack is not called: {refused}")))?
         .bearer_auth(token)
         .send()
         .await
         .and_then(reqwest::Response::error_for_status)
-        .map_err(|e| Failure::Transient(format!("Slack users.info failed: {e}")))?
+        .map_err(|e| {
+            Failure::Transient(format!("Slack users.info failed: {}", egress::explain(&e)))
+        })?
         .json()
         .await
         .map_err(|e| Failure::Transient(format!("Slack users.info answered no JSON: {e}")))?;

@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use tally_core::RequestContext;
 use tally_functions::integrations::{
-    SecretBox, Tools,
+    Egress, SecretBox, Tools,
     process::{self, Outcome},
 };
 
@@ -673,7 +673,7 @@ async fn jira_worklogs_become_move_and_remove_draft_logs() {
     // job retried late): the deletion, received last, still wins.
     let tools = Tools {
         secrets: SecretBox::from_project_secret(tally_testkit::TEST_JWT_SECRET).unwrap(),
-        http: reqwest::Client::new(),
+        http: Egress::new(Duration::from_secs(10), true).unwrap(),
     };
     let mut events = Vec::new();
     for (kind, received) in [("worklog_created", 2), ("worklog_deleted", 1)] {
@@ -1490,4 +1490,75 @@ async fn generic_webhooks_are_signed_stored_once_and_time_entries_become_drafts(
     until(&w, "the deploy event processed", &format!(
         "select status = 'processed' from external_events where integration_id = '{id}' and external_id = 'evt-2'"
     )).await;
+}
+
+#[tokio::test]
+async fn integrations_reach_only_public_addresses_unless_allowed() {
+    let app = tally_testkit::TestApp::spawn_with(|c| c.integrations.webhook_allow_private = false)
+        .await
+        .unwrap();
+    let w = World::with_app(app).await;
+    // A local server standing in for the machine's own services: it must never be called.
+    let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = hits.clone();
+    let local = serve(Router::new().route(
+        "/{*path}",
+        any(move || {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async { "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n" }
+        }),
+    ))
+    .await;
+    let port = local.rsplit(':').next().unwrap();
+
+    // A feed at a literal loopback address is not fetched; admins read why.
+    let (feed, _) = integration(
+        &w,
+        "calendar",
+        json!({"ics_url": format!("{local}/feed.ics")}),
+        None,
+    )
+    .await;
+    sqlx::query(
+        "update private.schedules set next_run_at = now() where name = 'integrations.poll_ics'",
+    )
+    .execute(&w.app.db.owner)
+    .await
+    .unwrap();
+    until(&w, "the feed refused", &format!(
+        "select coalesce(poll_error like 'the feed is not fetched: %127.0.0.1 is not a public address', false) \
+         from integrations where id = '{feed}'"
+    ))
+    .await;
+    let shown = w
+        .rest(
+            "admin_a",
+            &format!("integrations?select=poll_error&id=eq.{feed}"),
+        )
+        .await;
+    assert!(shown[0]["poll_error"].is_string(), "{shown}");
+
+    // A receiver named by a host that resolves to loopback gets nothing; the delivery's
+    // error says why.
+    let (hook, _) = integration(
+        &w,
+        "generic",
+        json!({"outbound": {"url": format!("http://localhost:{port}/hook"), "events": ["log.created"]}}),
+        None,
+    )
+    .await;
+    let (status, body) = w
+        .call(
+            "member_a",
+            "log-create",
+            json!({"org_id": w.id("org_a"), "comment": "1h client call"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    until(&w, "the delivery refused", &format!(
+        "select coalesce(bool_and(status = 'failed' and error like '%localhost has no public address%'), false) \
+         from webhook_deliveries where integration_id = '{hook}'"
+    ))
+    .await;
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0);
 }
