@@ -11,6 +11,7 @@ use tally_functions::{
         ics::{POLL_ICS, PollIcsJob},
         outbound::{DELIVER_WEBHOOK, DeliverWebhookJob},
         process::{PROCESS_EVENT, ProcessEventJob},
+        subscriptions::{RENEW_GRAPH, RenewGraphJob},
     },
     job::{CLASSIFY_LOG, ClassifyLogJob, EMBED_LOG, EmbedLogJob},
     sync::purge::{SYNC_PURGE, SyncPurgeJob},
@@ -69,6 +70,15 @@ pub fn workers(
             pool.clone(),
             http.clone(),
             config.integrations.ics_lookback_days,
+        ),
+    )
+    .register(
+        RENEW_GRAPH,
+        RenewGraphJob::new(
+            pool.clone(),
+            secrets.clone(),
+            http.clone(),
+            config.external_url(),
         ),
     )
     .register(

@@ -78,6 +78,11 @@ impl Egress {
         Ok(self.client.post(self.checked(url)?))
     }
 
+    /// A request of `method` to `url`, unless it names an address the client may not reach.
+    pub fn request(&self, method: reqwest::Method, url: &str) -> Result<RequestBuilder, Refused> {
+        Ok(self.client.request(method, self.checked(url)?))
+    }
+
     fn checked(&self, url: &str) -> Result<Url, Refused> {
         let parsed = Url::parse(url).map_err(|e| Refused(format!("invalid URL {url}: {e}")))?;
         allowed(&parsed, self.allow_private)?;

@@ -9,7 +9,7 @@ use serde_json::Value;
 use sqlx::PgConnection;
 
 use super::{
-    Failure, Source,
+    Egress, Failure, Source,
     calendar::meeting_drafts,
     egress,
     meeting::{Attendee, Meeting},
@@ -31,26 +31,13 @@ pub async fn apply(
     if payload["changeType"] == "deleted" {
         return meeting_drafts(conn, source, &gone(uid)).await;
     }
-    let graph = &source.config["graph"];
-    let (Some(tenant), Some(client), Some(secret)) = (
-        graph["tenant_id"].as_str(),
-        graph["client_id"].as_str(),
-        source.token.as_deref(),
-    ) else {
+    let Some(app) = GraphApp::from_config(&source.config, source.token.as_deref()) else {
         return Ok("stored; no Graph app configured to read the event".into());
     };
-    let token_url = graph["token_url"].as_str().map_or_else(
-        || format!("https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token"),
-        str::to_owned,
-    );
-    let api = graph["api_url"]
-        .as_str()
-        .unwrap_or("https://graph.microsoft.com/v1.0")
-        .trim_end_matches('/');
-    let token = access_token(source, &token_url, client, secret).await?;
+    let token = app.token(&source.http).await?;
     let res = source
         .http
-        .get(&format!("{api}/{}", resource.trim_start_matches('/')))
+        .get(&app.url(resource))
         .map_err(|refused| Failure::Permanent(format!("Graph is not called: {refused}")))?
         .bearer_auth(token)
         .header("prefer", "outlook.timezone=\"UTC\"")
@@ -72,36 +59,67 @@ pub async fn apply(
     meeting_drafts(conn, source, &meeting).await
 }
 
-async fn access_token(
-    source: &Source,
-    url: &str,
-    client: &str,
-    secret: &str,
-) -> Result<String, Failure> {
-    let form = serde_urlencoded::to_string([
-        ("client_id", client),
-        ("client_secret", secret),
-        ("scope", "https://graph.microsoft.com/.default"),
-        ("grant_type", "client_credentials"),
-    ])
-    .map_err(|e| Failure::Permanent(e.to_string()))?;
-    let answer: Value = source
-        .http
-        .post(url)
-        .map_err(|refused| Failure::Permanent(format!("no Graph token: {refused}")))?
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form)
-        .send()
-        .await
-        .and_then(reqwest::Response::error_for_status)
-        .map_err(|e| Failure::Transient(format!("no Graph token: {}", egress::explain(&e))))?
-        .json()
-        .await
-        .map_err(|e| Failure::Transient(format!("no Graph token: {e}")))?;
-    answer["access_token"]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| Failure::Transient("the token answer has no access_token".into()))
+/// A Graph app registered in the tenant (`config.graph: {tenant_id, client_id}`, its client
+/// secret the integration's API token): where Tally takes tokens and calls the API
+/// (`token_url` and `api_url` override Microsoft's).
+pub struct GraphApp {
+    token_url: String,
+    api: String,
+    client_id: String,
+    secret: String,
+}
+
+impl GraphApp {
+    /// The app an integration's `config` names, with its client secret; `None` without.
+    pub fn from_config(config: &Value, secret: Option<&str>) -> Option<Self> {
+        let graph = &config["graph"];
+        let tenant = graph["tenant_id"].as_str()?;
+        Some(Self {
+            token_url: graph["token_url"].as_str().map_or_else(
+                || format!("https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token"),
+                str::to_owned,
+            ),
+            api: graph["api_url"]
+                .as_str()
+                .unwrap_or("https://graph.microsoft.com/v1.0")
+                .trim_end_matches('/')
+                .to_owned(),
+            client_id: graph["client_id"].as_str()?.to_owned(),
+            secret: secret?.to_owned(),
+        })
+    }
+
+    /// The API's URL of `path` (`users/…/events/…`, `subscriptions`).
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/{}", self.api, path.trim_start_matches('/'))
+    }
+
+    /// An app token, by the client-credentials grant.
+    pub async fn token(&self, http: &Egress) -> Result<String, Failure> {
+        let form = serde_urlencoded::to_string([
+            ("client_id", self.client_id.as_str()),
+            ("client_secret", self.secret.as_str()),
+            ("scope", "https://graph.microsoft.com/.default"),
+            ("grant_type", "client_credentials"),
+        ])
+        .map_err(|e| Failure::Permanent(e.to_string()))?;
+        let answer: Value = http
+            .post(&self.token_url)
+            .map_err(|refused| Failure::Permanent(format!("no Graph token: {refused}")))?
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| Failure::Transient(format!("no Graph token: {}", egress::explain(&e))))?
+            .json()
+            .await
+            .map_err(|e| Failure::Transient(format!("no Graph token: {e}")))?;
+        answer["access_token"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| Failure::Transient("the token answer has no access_token".into()))
+    }
 }
 
 /// A meeting that no longer exists: its drafts go.

@@ -6,7 +6,8 @@
 //!   Slack command at once, to answer within Slack's 3 seconds).
 //! - [`slack`], [`jira`], [`calendar`] (and [`graph`]), [`generic`]: each provider's bodies, and what its
 //!   events do ([`drafts`] of time logs, [`meeting`]s).
-//! - [`ics`]: the job polling ICS feeds. [`outbound`]: the delivery job of outbound webhooks.
+//! - [`ics`]: the job polling ICS feeds; [`subscriptions`]: the job keeping Graph
+//!   subscriptions alive. [`outbound`]: the delivery job of outbound webhooks.
 //! - [`secret`]: signing secrets sealed at rest; [`manage`]: `integration-secret`.
 //! - [`egress`]: the HTTP client for the URLs integrations name (public addresses only).
 
@@ -25,6 +26,7 @@ pub mod process;
 pub mod secret;
 pub mod signature;
 pub mod slack;
+pub mod subscriptions;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;

@@ -1562,3 +1562,220 @@ async fn integrations_reach_only_public_addresses_unless_allowed() {
     .await;
     assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0);
 }
+
+/// Graph's `/subscriptions`, faked at the HTTP level as Graph documents it: a new subscription
+/// is validated first (Graph POSTs `?validationToken=…` to the notification URL and expects
+/// it back as text), then kept in `subs` by id; PATCH renews, DELETE removes, an unknown id is
+/// 404. The calendar `users/nobody/events` is refused (403).
+async fn fake_graph_subscriptions(subs: Arc<Mutex<Vec<Value>>>) -> String {
+    type Subs = Arc<Mutex<Vec<Value>>>;
+    let create = |State(subs): State<Subs>, headers: HeaderMap, body: Bytes| async move {
+        let body: Value = serde_json::from_slice(&body).unwrap();
+        if headers
+            .get("authorization")
+            .is_none_or(|v| v != "Bearer graph-token")
+        {
+            return (StatusCode::UNAUTHORIZED, axum::Json(json!({})));
+        }
+        if body["resource"] == "users/nobody/events" {
+            let error = json!({"error": {"code": "ExtensionError", "message": "Operation: Create; Exception: [Status Code: Forbidden]"}});
+            return (StatusCode::FORBIDDEN, axum::Json(error));
+        }
+        let challenge = "Validation: Testing client application";
+        let url = format!(
+            "{}?{}",
+            body["notificationUrl"].as_str().unwrap(),
+            serde_urlencoded::to_string([("validationToken", challenge)]).unwrap()
+        );
+        let answer = reqwest::Client::new()
+            .post(url)
+            .header("content-type", "text/plain")
+            .send()
+            .await
+            .unwrap();
+        if answer.status() != 200 || answer.text().await.unwrap() != challenge {
+            let error = json!({"error": {"code": "ValidationError", "message": "Subscription validation request failed."}});
+            return (StatusCode::BAD_REQUEST, axum::Json(error));
+        }
+        let mut sub = body.clone();
+        sub["id"] = json!(Uuid::new_v4().to_string());
+        subs.lock().unwrap().push(sub.clone());
+        (StatusCode::CREATED, axum::Json(sub))
+    };
+    let one = |State(subs): State<Subs>,
+               method: axum::http::Method,
+               axum::extract::Path(id): axum::extract::Path<String>,
+               body: Bytes| async move {
+        let mut subs = subs.lock().unwrap();
+        let Some(at) = subs.iter().position(|s| s["id"] == id.as_str()) else {
+            let error = json!({"error": {"code": "ResourceNotFound", "message": "The object was not found."}});
+            return (StatusCode::NOT_FOUND, axum::Json(error));
+        };
+        if method == axum::http::Method::DELETE {
+            subs.remove(at);
+            return (StatusCode::NO_CONTENT, axum::Json(Value::Null));
+        }
+        let change: Value = serde_json::from_slice(&body).unwrap();
+        subs[at]["expirationDateTime"] = change["expirationDateTime"].clone();
+        subs[at]["renewed"] = json!(true);
+        (StatusCode::OK, axum::Json(subs[at].clone()))
+    };
+    let app = Router::new()
+        .route(
+            "/t1/oauth2/v2.0/token",
+            any(|| async {
+                axum::Json(json!({"access_token": "graph-token", "expires_in": 3599}))
+            }),
+        )
+        .route("/v1.0/subscriptions", any(create))
+        .route("/v1.0/subscriptions/{id}", any(one))
+        .with_state(subs);
+    serve(app).await
+}
+
+/// Runs `schedule` now and waits until `done` holds.
+async fn run_schedule(w: &World, schedule: &str, what: &str, done: &str) {
+    sqlx::query("update private.schedules set next_run_at = now() where name = $1")
+        .bind(schedule)
+        .execute(&w.app.db.owner)
+        .await
+        .unwrap();
+    until(w, what, done).await;
+}
+
+#[tokio::test]
+async fn graph_subscriptions_are_created_renewed_recreated_and_deleted() {
+    let w = World::new().await;
+    let subs = Arc::new(Mutex::new(Vec::new()));
+    let graph = fake_graph_subscriptions(subs.clone()).await;
+    let calendars = ["users/ann@a.test/events", "users/ma@a.test/events"];
+    let settings = |resources: &[&str]| {
+        json!({"graph": {"tenant_id": "t1", "client_id": "c1", "resources": resources,
+                         "token_url": format!("{graph}/t1/oauth2/v2.0/token"),
+                         "api_url": format!("{graph}/v1.0")}})
+    };
+    let (cal, secret) = integration(&w, "calendar", settings(&calendars), None).await;
+    // Without the app's client secret nothing is subscribed; admins read why.
+    until(&w, "the missing credential reported", &format!(
+        "select coalesce(poll_error like '%client secret as the integration''s api_token%', false) from integrations where id = '{cal}'"
+    ))
+    .await;
+    let (status, body) = w
+        .call(
+            "admin_a",
+            "integration-secret",
+            json!({"integration_id": cal, "secret": secret, "api_token": "graph-client-secret"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let stored =
+        format!("select count(*) from private.graph_subscriptions where integration_id = '{cal}'");
+    until(
+        &w,
+        "both calendars subscribed",
+        &format!("select ({stored}) = 2"),
+    )
+    .await;
+    let made = subs.lock().unwrap().clone();
+    assert_eq!(made.len(), 2, "{made:?}");
+    let hook = w
+        .app
+        .url(&format!("/functions/v1/webhooks-ingest/graph/{cal}"));
+    for (sub, calendar) in made.iter().zip(calendars) {
+        assert_eq!(sub["resource"], calendar);
+        assert_eq!(sub["notificationUrl"], hook.as_str());
+        assert_eq!(sub["clientState"], secret.as_str());
+        assert_eq!(sub["changeType"], "created,updated,deleted");
+        let ends: DateTime<Utc> =
+            serde_json::from_value(sub["expirationDateTime"].clone()).unwrap();
+        let minutes = (ends - Utc::now()).num_minutes();
+        assert!((4220..=4230).contains(&minutes), "{minutes}");
+    }
+    let row = w
+        .rest(
+            "admin_a",
+            &format!("integrations?select=polled_at,poll_error&id=eq.{cal}"),
+        )
+        .await;
+    assert!(
+        row[0]["polled_at"].is_string() && row[0]["poll_error"].is_null(),
+        "{row}"
+    );
+
+    // One ends within a day: renewed, same id. The other Graph lost: made anew.
+    let (first, second) = (
+        made[0]["id"].as_str().unwrap(),
+        made[1]["id"].as_str().unwrap(),
+    );
+    sqlx::query("update private.graph_subscriptions set expires_at = now() + interval '1 hour' where integration_id = $1")
+        .bind(cal)
+        .execute(&w.app.db.owner)
+        .await
+        .unwrap();
+    subs.lock().unwrap().retain(|s| s["id"] != second);
+    run_schedule(&w, "integrations.graph_subscriptions", "renewed and recreated", &format!(
+        "select count(*) = 2 and bool_and(expires_at > now() + interval '2 days') \
+                and bool_or(subscription_id = '{first}') and not bool_or(subscription_id = '{second}') \
+         from private.graph_subscriptions where integration_id = '{cal}'"
+    ))
+    .await;
+    let now = subs.lock().unwrap().clone();
+    assert_eq!(now.len(), 2, "{now:?}");
+    assert_eq!(now[0]["id"], first);
+    assert_eq!(now[0]["renewed"], true);
+    assert_eq!(now[1]["resource"], calendars[1]);
+
+    // A calendar Graph refuses: the reason is on the row for admins; the rest goes on (the
+    // calendar left out loses its subscription).
+    let (status, _) = rest_write(
+        &w,
+        "admin_a",
+        reqwest::Method::PATCH,
+        &format!("integrations?id=eq.{cal}"),
+        json!({"config": settings(&[calendars[0], "users/nobody/events"])}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    until(&w, "the refusal reported", &format!(
+        "select coalesce(poll_error = 'Graph would not create the subscription of users/nobody/events: 403 Forbidden: Operation: Create; Exception: [Status Code: Forbidden]', false) \
+         from integrations where id = '{cal}'"
+    ))
+    .await;
+    assert_eq!(
+        sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(stored.clone()))
+            .fetch_one(&w.app.db.owner)
+            .await
+            .unwrap(),
+        1
+    );
+    // Without the refused calendar the error clears.
+    let (status, _) = rest_write(
+        &w,
+        "admin_a",
+        reqwest::Method::PATCH,
+        &format!("integrations?id=eq.{cal}"),
+        json!({"config": settings(&[calendars[0]])}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    until(&w, "the error cleared", &format!(
+        "select ({stored}) = 1 and (select poll_error is null from integrations where id = '{cal}')"
+    ))
+    .await;
+    let left = subs.lock().unwrap().clone();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0]["id"], first);
+
+    // Switched off: no subscription left at Graph.
+    let (status, _) = rest_write(
+        &w,
+        "admin_a",
+        reqwest::Method::PATCH,
+        &format!("integrations?id=eq.{cal}"),
+        json!({"enabled": false}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    until(&w, "all unsubscribed", &format!("select ({stored}) = 0")).await;
+    assert!(subs.lock().unwrap().is_empty());
+}
