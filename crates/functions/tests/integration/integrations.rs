@@ -375,16 +375,8 @@ async fn slack_commands_and_mentions_become_classified_logs_of_the_mapped_person
         "type": "event_callback", "event_id": "Ev01", "team_id": "T1",
         "event": {"type": "app_mention", "user": "U-MA", "text": "<@U0TALLY> 30m standup notes",
                   "ts": "1.2", "channel": "C-TEAM", "channel_type": "channel"}
-    })
-    .to_string();
-    let (status, body) = hook(
-        &w,
-        &path,
-        &slack_headers(secret, now(), mention.as_bytes()),
-        json_type,
-        mention.as_bytes(),
-    )
-    .await;
+    });
+    let (status, body) = slack_event(&w, &path, secret, &mention).await;
     assert_eq!(status, 200, "{body}");
     until(
         &w,
@@ -418,17 +410,8 @@ async fn slack_commands_and_mentions_become_classified_logs_of_the_mapped_person
         "type": "event_callback", "event_id": "Ev02", "team_id": "T1",
         "event": {"type": "message", "channel_type": "im", "channel": "D-NOBODY",
                   "user": "U-NOBODY", "text": "1h planning", "ts": "3.4"}
-    })
-    .to_string();
-    let (status, _) = hook(
-        &w,
-        &path,
-        &slack_headers(secret, now(), direct.as_bytes()),
-        json_type,
-        direct.as_bytes(),
-    )
-    .await;
-    assert_eq!(status, 200);
+    });
+    assert_eq!(slack_event(&w, &path, secret, &direct).await.0, 200);
     let replies = slack_replies(&posted, 2).await;
     assert_eq!(replies[1]["channel"], "D-NOBODY");
     assert!(replies[1].get("thread_ts").is_none(), "{}", replies[1]);
@@ -442,17 +425,8 @@ async fn slack_commands_and_mentions_become_classified_logs_of_the_mapped_person
         "type": "event_callback", "event_id": "Ev03", "team_id": "T1",
         "event": {"type": "message", "channel_type": "im", "channel": "D-NOBODY",
                   "bot_id": "B1", "user": "U0TALLY", "text": "Logged it", "ts": "5.6"}
-    })
-    .to_string();
-    let (status, _) = hook(
-        &w,
-        &path,
-        &slack_headers(secret, now(), from_bot.as_bytes()),
-        json_type,
-        from_bot.as_bytes(),
-    )
-    .await;
-    assert_eq!(status, 200);
+    });
+    assert_eq!(slack_event(&w, &path, secret, &from_bot).await.0, 200);
     until(
         &w,
         "the bot's message processed",
@@ -460,6 +434,13 @@ async fn slack_commands_and_mentions_become_classified_logs_of_the_mapped_person
     )
     .await;
     assert_eq!(posted.lock().unwrap().len(), 2);
+}
+
+/// Sends a signed Events API body to Slack's webhook at `path`.
+async fn slack_event(w: &World, path: &str, secret: &str, event: &Value) -> (u16, String) {
+    let body = event.to_string();
+    let headers = slack_headers(secret, now(), body.as_bytes());
+    hook(w, path, &headers, "application/json", body.as_bytes()).await
 }
 
 /// Waits until the fake Slack API got `n` messages; returns them.
@@ -793,14 +774,9 @@ async fn fake_graph(event: Arc<Mutex<Option<Value>>>) -> String {
 
 /// Runs the ICS schedule now and waits until the poll and the processing it caused are done.
 async fn poll_feeds(w: &World) {
-    sqlx::query(
-        "update private.schedules set next_run_at = now() where name = 'integrations.poll_ics'",
-    )
-    .execute(&w.app.db.owner)
-    .await
-    .unwrap();
-    until(
+    run_schedule(
         w,
+        "integrations.poll_ics",
         "the feeds polled and their events processed",
         "select (select next_run_at > now() from private.schedules where name = 'integrations.poll_ics') \
             and not exists (select 1 from private.jobs where kind in ('poll_ics_feeds', 'process_external_event'))",
@@ -960,13 +936,7 @@ async fn calendars_feeds_graph_and_signed_events_make_meeting_drafts() {
         None,
     )
     .await;
-    sqlx::query(
-        "update private.schedules set next_run_at = now() where name = 'integrations.poll_ics'",
-    )
-    .execute(&w.app.db.owner)
-    .await
-    .unwrap();
-    until(&w, "the broken feed's error", &format!(
+    run_schedule(&w, "integrations.poll_ics", "the broken feed's error", &format!(
         "select coalesce(poll_error like 'fetching the feed failed%' and polled_at is null, false) \
          from integrations where id = '{broken}'"
     ))
@@ -1519,13 +1489,7 @@ async fn integrations_reach_only_public_addresses_unless_allowed() {
         None,
     )
     .await;
-    sqlx::query(
-        "update private.schedules set next_run_at = now() where name = 'integrations.poll_ics'",
-    )
-    .execute(&w.app.db.owner)
-    .await
-    .unwrap();
-    until(&w, "the feed refused", &format!(
+    run_schedule(&w, "integrations.poll_ics", "the feed refused", &format!(
         "select coalesce(poll_error like 'the feed is not fetched: %127.0.0.1 is not a public address', false) \
          from integrations where id = '{feed}'"
     ))
