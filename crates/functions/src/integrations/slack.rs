@@ -112,23 +112,35 @@ fn addressed(event: &Value) -> bool {
     direct && event.get("bot_id").is_none() && event.get("subtype").is_none()
 }
 
-/// Where to answer a mention or direct message with what became of it.
+/// Where to tell the person what became of what they sent.
 pub struct Reply {
     url: String,
-    token: String,
+    /// The bot token for the Web API; none for a command's `response_url`.
+    token: Option<String>,
     body: Value,
 }
 
 impl Reply {
     /// The answer a processed event awaits: a mention or direct message to Tally, when the
-    /// integration has a bot token (`chat:write`). Mentions are answered in their thread.
+    /// integration has a bot token (`chat:write`), mentions in their thread; a slash command
+    /// through its `response_url` (used when its processing was left to the job).
     pub fn to(source: &Source, event_type: &str, payload: &Value) -> Option<Self> {
+        if source.provider != "slack" {
+            return None;
+        }
+        if event_type == "slash_command" {
+            return Some(Self {
+                url: payload["response_url"].as_str()?.to_owned(),
+                token: None,
+                body: json!({ "response_type": "ephemeral" }),
+            });
+        }
         let event = &payload["event"];
         let message = matches!(
             event_type,
             "event_callback:app_mention" | "event_callback:message"
         );
-        if source.provider != "slack" || !message || !addressed(event) {
+        if !message || !addressed(event) {
             return None;
         }
         let mut body = json!({ "channel": event["channel"].as_str()? });
@@ -142,7 +154,7 @@ impl Reply {
         }
         Some(Self {
             url: format!("{}/chat.postMessage", api(source)),
-            token: source.token.clone()?,
+            token: Some(source.token.clone()?),
             body,
         })
     }
@@ -151,30 +163,28 @@ impl Reply {
     /// failure is logged, not retried.
     pub async fn send(mut self, http: &Egress, text: &str) {
         self.body["text"] = json!(text);
-        let request = match http.post(&self.url) {
-            Ok(request) => request,
+        let mut request = match http.post(&self.url) {
+            Ok(request) => request.json(&self.body),
             Err(refused) => {
-                tracing::warn!(%refused, "Slack chat.postMessage not called");
+                tracing::warn!(%refused, "Slack answer not sent");
                 return;
             }
         };
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
         let answer = async {
-            let answer: Value = request
-                .bearer_auth(&self.token)
-                .json(&self.body)
-                .send()
-                .await?
-                .error_for_status()?
-                .json()
-                .await?;
-            Ok::<_, reqwest::Error>(answer)
+            let res = request.send().await?.error_for_status()?;
+            // The Web API says `ok` in JSON; a response URL's 2xx is enough.
+            match self.token {
+                Some(_) => res.json::<Value>().await,
+                None => Ok(json!({ "ok": true })),
+            }
         };
         match answer.await {
             Ok(answer) if answer["ok"] == true => {}
-            Ok(answer) => {
-                tracing::warn!(error = %answer["error"], "Slack chat.postMessage refused")
-            }
-            Err(e) => tracing::warn!(error = %egress::explain(&e), "Slack chat.postMessage failed"),
+            Ok(answer) => tracing::warn!(error = %answer["error"], "Slack refused the answer"),
+            Err(e) => tracing::warn!(error = %egress::explain(&e), "Slack answer not sent"),
         }
     }
 }

@@ -434,6 +434,40 @@ async fn slack_commands_and_mentions_become_classified_logs_of_the_mapped_person
     )
     .await;
     assert_eq!(posted.lock().unwrap().len(), 2);
+
+    // A command Slack's API fails for in the request: answered at once that it is coming,
+    // then the job's outcome through the command's response URL.
+    let response_url = slack_api.replace("/api", "/response/1");
+    let deferred = serde_urlencoded::to_string([
+        ("user_id", "U-OA"),
+        ("command", "/log"),
+        ("text", "1h hiring sync"),
+        ("trigger_id", "999.000.xyz"),
+        ("response_url", response_url.as_str()),
+    ])
+    .unwrap();
+    let (status, body) = hook(
+        &w,
+        &path,
+        &slack_headers(secret, now(), deferred.as_bytes()),
+        form_type,
+        deferred.as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("in a moment"), "{body}");
+    let replies = slack_replies(&posted, 3).await;
+    assert_eq!(replies[2]["via"], "response_url");
+    assert_eq!(replies[2]["response_type"], "ephemeral");
+    assert!(
+        replies[2]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Logged “1h hiring sync”"),
+        "{}",
+        replies[2]
+    );
+    assert_eq!(logs(&w, "owner_a", "slack").await.len(), 1);
 }
 
 /// Sends a signed Events API body to Slack's webhook at `path`.
@@ -484,22 +518,37 @@ async fn fake_slack_api() -> (String, Arc<Mutex<Vec<Value>>>) {
             axum::Json(json!({"ok": false, "error": "invalid_auth"}))
         }
     };
-    let app = Router::new().route("/api/chat.postMessage", any(post)).route(
-        "/api/users.info",
-        any(|headers: HeaderMap, uri: axum::http::Uri| async move {
-            let authorized = headers
-                .get("authorization")
-                .is_some_and(|v| v == "Bearer xoxb-test");
-            let answer = match (authorized, uri.query()) {
-                (false, _) => json!({"ok": false, "error": "invalid_auth"}),
-                (true, Some("user=U-MG")) => {
-                    json!({"ok": true, "user": {"id": "U-MG", "profile": {"email": "MG@a.test"}}})
+    let keep = posted.clone();
+    let respond = move |axum::Json(mut message): axum::Json<Value>| async move {
+        message["via"] = json!("response_url");
+        keep.lock().unwrap().push(message);
+        "ok"
+    };
+    // U-OA's lookup fails once (Slack's 500), then finds oa@a.test.
+    let failed_once = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let users = move |headers: HeaderMap, uri: axum::http::Uri| async move {
+        let authorized = headers
+            .get("authorization")
+            .is_some_and(|v| v == "Bearer xoxb-test");
+        let answer = match (authorized, uri.query()) {
+            (false, _) => json!({"ok": false, "error": "invalid_auth"}),
+            (true, Some("user=U-MG")) => {
+                json!({"ok": true, "user": {"id": "U-MG", "profile": {"email": "MG@a.test"}}})
+            }
+            (true, Some("user=U-OA")) => {
+                if !failed_once.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                    return (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(json!({})));
                 }
-                (true, _) => json!({"ok": false, "error": "user_not_found"}),
-            };
-            axum::Json(answer)
-        }),
-    );
+                json!({"ok": true, "user": {"id": "U-OA", "profile": {"email": "oa@a.test"}}})
+            }
+            (true, _) => json!({"ok": false, "error": "user_not_found"}),
+        };
+        (StatusCode::OK, axum::Json(answer))
+    };
+    let app = Router::new()
+        .route("/api/chat.postMessage", any(post))
+        .route("/api/users.info", any(users))
+        .route("/response/{n}", any(respond));
     (format!("{}/api", serve(app).await), posted)
 }
 
