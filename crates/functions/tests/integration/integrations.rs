@@ -477,6 +477,19 @@ async fn slack_event(w: &World, path: &str, secret: &str, event: &Value) -> (u16
     hook(w, path, &headers, "application/json", body.as_bytes()).await
 }
 
+/// The member's new log of `comment` (through `log-create`); returns the answer.
+async fn member_log(w: &World, comment: &str) -> Value {
+    let (status, body) = w
+        .call(
+            "member_a",
+            "log-create",
+            json!({"org_id": w.id("org_a"), "comment": comment}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    body
+}
+
 /// Waits until the fake Slack API got `n` messages; returns them.
 async fn slack_replies(posted: &Mutex<Vec<Value>>, n: usize) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -1238,14 +1251,7 @@ async fn outbound_webhooks_retry_until_delivered_and_a_dead_receiver_is_disabled
     .await;
     *secret_b.lock().unwrap() = secret;
 
-    let (status, body) = w
-        .call(
-            "member_a",
-            "log-create",
-            json!({"org_id": w.id("org_a"), "comment": "1h client call"}),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
+    member_log(&w, "1h client call").await;
     until(&w, "delivered after two failures", &format!(
         "select status = 'delivered' and attempts = 3 and response_status = 200 from webhook_deliveries where integration_id = '{flaky}'"
     )).await;
@@ -1270,13 +1276,7 @@ async fn outbound_webhooks_retry_until_delivered_and_a_dead_receiver_is_disabled
             .all(|(_, _, verified)| *verified)
     );
     // Later events are no longer sent to it; the flaky one still gets them.
-    let (_, second) = w
-        .call(
-            "member_a",
-            "log-create",
-            json!({"org_id": w.id("org_a"), "comment": "30m emails"}),
-        )
-        .await;
+    let second = member_log(&w, "30m emails").await;
     until(&w, "second log delivered", &format!(
         "select count(*) = 2 from webhook_deliveries where integration_id = '{flaky}' and status = 'delivered'"
     )).await;
@@ -1560,14 +1560,7 @@ async fn integrations_reach_only_public_addresses_unless_allowed() {
         None,
     )
     .await;
-    let (status, body) = w
-        .call(
-            "member_a",
-            "log-create",
-            json!({"org_id": w.id("org_a"), "comment": "1h client call"}),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
+    member_log(&w, "1h client call").await;
     until(&w, "the delivery refused", &format!(
         "select coalesce(bool_and(status = 'failed' and error like '%localhost has no public address%'), false) \
          from webhook_deliveries where integration_id = '{hook}'"
