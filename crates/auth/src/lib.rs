@@ -8,6 +8,7 @@
 //! - [`handlers`]: one module per endpoint group; [`extract`]: bodies, client IP, the
 //!   signed-in user, the admin caller; [`error`]: GoTrue's error shape.
 //! - [`sessions`]: access tokens, refresh rotation with reuse detection, sign-out.
+//! - [`openapi`]: this service's part of `/openapi.json`.
 //! - [`users`], [`password`], [`otp`], [`flow`] (PKCE), [`mail`], [`ratelimit`], [`links`].
 
 pub mod db;
@@ -17,6 +18,7 @@ pub mod flow;
 pub mod handlers;
 pub mod links;
 pub mod mail;
+pub mod openapi;
 pub mod otp;
 pub mod password;
 pub mod ratelimit;

@@ -7,12 +7,14 @@
 //! - [`request`]: the per-request transaction that runs work as the caller (role + claims),
 //!   which is how every service lets row-level security decide.
 //! - [`error`]: the core error type.
+//! - [`openapi`]: how each service describes its operations for `/openapi.json`.
 
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod gateway;
 pub mod jwt;
+pub mod openapi;
 pub mod request;
 
 pub use config::Config;

@@ -36,7 +36,7 @@ const CHUNKS_IN_FLIGHT: usize = 4;
 const BUCKET: &str = "exports";
 
 /// The request body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Export {
     org_id: Uuid,

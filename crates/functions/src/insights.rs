@@ -18,7 +18,7 @@ use crate::{
 const MAX_DAYS: u64 = 366;
 
 /// The request body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rollup {
     org_id: Option<Uuid>,

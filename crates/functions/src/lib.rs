@@ -21,6 +21,7 @@ mod insights;
 pub mod integrations;
 pub mod job;
 mod logs;
+pub mod openapi;
 mod providers;
 mod state;
 pub mod sync;
@@ -43,6 +44,20 @@ pub use state::FunctionsState;
 
 /// Bodies larger than this are refused (413).
 const MAX_BODY: usize = 1024 * 1024;
+
+/// The functions called with a JSON body, by canonical name ([`openapi`] describes each).
+pub const FUNCTIONS: [&str; 10] = [
+    "log-create",
+    "ai-classify",
+    "log-finalize",
+    "recall",
+    "upload-presign",
+    "insights-rollup",
+    "export-create",
+    "sync-pull",
+    "sync-push",
+    "integration-secret",
+];
 
 /// The `/functions/v1` router.
 pub fn router(state: FunctionsState) -> Router {
@@ -104,19 +119,7 @@ async fn dispatch(
     headers: &HeaderMap,
     body: &Bytes,
 ) -> FnResult<(StatusCode, serde_json::Value)> {
-    if !matches!(
-        name,
-        "log-create"
-            | "ai-classify"
-            | "log-finalize"
-            | "recall"
-            | "upload-presign"
-            | "insights-rollup"
-            | "export-create"
-            | "sync-pull"
-            | "sync-push"
-            | "integration-secret"
-    ) {
+    if !FUNCTIONS.contains(&name) {
         return Err(FnError::new(
             StatusCode::NOT_FOUND,
             "not_found",

@@ -17,7 +17,7 @@ use crate::{
 };
 
 /// The request body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Presign {
     org_id: Uuid,
@@ -29,8 +29,9 @@ pub struct Presign {
 }
 
 /// What is uploaded, which decides the bucket.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
+#[schema(as = UploadKind)]
 enum Kind {
     Voice,
     Image,

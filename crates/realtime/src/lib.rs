@@ -4,7 +4,8 @@
 //! the same topic joined twice, `access_token` refreshes and expiry, postgres_changes on every
 //! table of `public` filtered by RLS ([`feed`]), broadcast (with `self` and `ack`, JSON or
 //! realtime-js's binary frames) and presence, across instances through Postgres ([`relay`]),
-//! and private channels authorized by RLS on `realtime.messages`.
+//! and private channels authorized by RLS on `realtime.messages`. [`openapi`] describes the
+//! websocket for `/openapi.json`.
 
 mod binding;
 mod caller;
@@ -12,6 +13,7 @@ mod catalog;
 pub mod feed;
 mod frame;
 mod metrics;
+pub mod openapi;
 mod outbox;
 mod presence;
 mod registry;

@@ -4,11 +4,13 @@
 //! parsed ([`request`]), planned against the [`schema`] cache and built into ONE SQL statement
 //! ([`query`]), run in the caller's transaction with their role and claims ([`execute`]) —
 //! where row-level security decides — and shaped into PostgREST's response ([`response`]).
-//! Errors are PostgREST's ([`error`]).
+//! Errors are PostgREST's ([`error`]). [`openapi`] describes the tables and functions from the
+//! same cache.
 
 pub mod error;
 pub mod execute;
 pub mod handler;
+pub mod openapi;
 pub mod query;
 pub mod request;
 pub mod response;

@@ -342,6 +342,16 @@ impl SchemaCache {
         self.tables.get(&(schema.to_owned(), name.to_owned()))
     }
 
+    /// Every table and view.
+    pub fn tables(&self) -> impl Iterator<Item = &Table> {
+        self.tables.values()
+    }
+
+    /// Every function, each overload once.
+    pub fn all_functions(&self) -> impl Iterator<Item = &Function> {
+        self.functions.values().flatten()
+    }
+
     /// The overloads of a function.
     pub fn functions(&self, schema: &str, name: &str) -> &[Function] {
         self.functions

@@ -134,6 +134,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(crate::health::health))
         .route("/metrics", get(crate::metrics::metrics))
+        .route("/openapi.json", get(crate::openapi::openapi))
         .with_state(state)
         .nest("/auth/v1", tally_auth::router(auth))
         .nest("/rest/v1", tally_rest::router(rest))

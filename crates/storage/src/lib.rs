@@ -9,7 +9,7 @@
 //!
 //! Its doors for other services: [`StorageState::sign_upload`] (used by `upload-presign`),
 //! [`StorageState::put_stream`] and [`StorageState::sign_download`] (files the server makes:
-//! exports).
+//! exports). [`openapi`] describes the routes for `/openapi.json`.
 
 pub mod backend;
 mod buckets;
@@ -17,6 +17,7 @@ mod download;
 pub mod error;
 pub mod names;
 mod objects;
+pub mod openapi;
 mod rows;
 pub mod sniff;
 mod state;

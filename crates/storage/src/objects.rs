@@ -112,7 +112,7 @@ pub(crate) fn signed_path(bucket: &str, name: &str, token: &str) -> String {
 }
 
 /// `POST /object/list/{bucket}` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ListBody {
     #[serde(default)]
@@ -123,7 +123,7 @@ pub struct ListBody {
     search: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct SortBy {
     column: Option<String>,
     order: Option<String>,
@@ -241,7 +241,7 @@ pub async fn remove(
 }
 
 /// `POST /object/move` and `/object/copy` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RelocateBody {
     bucket_id: String,

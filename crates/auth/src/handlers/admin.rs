@@ -82,7 +82,7 @@ pub async fn list_users(
 }
 
 /// Attributes an admin may set on a user.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct AdminUserBody {
     id: Option<Uuid>,
     email: Option<String>,
@@ -219,7 +219,7 @@ pub async fn update_user(
 }
 
 /// `DELETE /admin/users/{id}` with `{should_soft_delete}`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct DeleteBody {
     should_soft_delete: Option<bool>,
 }
@@ -253,7 +253,7 @@ pub async fn delete_user(
 }
 
 /// `POST /admin/generate_link`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct GenerateLinkBody {
     #[serde(rename = "type")]
     kind: String,

@@ -23,7 +23,7 @@ use crate::{
 use super::RedirectQuery;
 
 /// The magic-link request.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct OtpBody {
     email: Option<String>,
     create_user: Option<bool>,

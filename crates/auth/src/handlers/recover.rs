@@ -22,7 +22,7 @@ use crate::{
 use super::RedirectQuery;
 
 /// The recovery request.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct RecoverBody {
     email: Option<String>,
     code_challenge: Option<String>,

@@ -25,7 +25,7 @@ use crate::{
 use super::RedirectQuery;
 
 /// The sign-up body (unknown fields, such as `gotrue_meta_security`, are ignored).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct SignupBody {
     email: Option<String>,
     phone: Option<String>,

@@ -55,7 +55,7 @@ pub async fn authorize(
 }
 
 /// `POST /sso` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct SsoBody {
     provider_id: Option<Uuid>,
     domain: Option<String>,

@@ -20,7 +20,7 @@ use crate::{
 };
 
 /// Every grant's fields (each grant reads its own).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct TokenBody {
     email: Option<String>,
     phone: Option<String>,

@@ -33,7 +33,7 @@ pub async fn get_user(
 }
 
 /// What a user may change about themselves.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct UpdateBody {
     email: Option<String>,
     password: Option<String>,

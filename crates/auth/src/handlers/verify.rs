@@ -23,7 +23,7 @@ use crate::{
 };
 
 /// `POST /verify`: `{type, token_hash}` or `{type, email, token}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct VerifyBody {
     #[serde(rename = "type")]
     kind: Option<String>,

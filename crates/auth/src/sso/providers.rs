@@ -95,7 +95,7 @@ pub async fn list(conn: &mut PgConnection) -> sqlx::Result<Vec<Provider>> {
 }
 
 /// The admin API's provider body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ProviderBody {
     /// Name, used as `provider` by `/authorize`.
     pub name: Option<String>,

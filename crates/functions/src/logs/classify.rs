@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::{classify, error::FnResult, state::FunctionsState};
 
 /// The request body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClassifyLog {
     log_id: Uuid,

@@ -17,7 +17,7 @@ use crate::{
 };
 
 /// The request body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FinalizeLog {
     log_id: Uuid,
@@ -26,7 +26,7 @@ pub struct FinalizeLog {
 }
 
 /// Corrections; every field given is written and locked.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Overrides {
     comment: Option<String>,

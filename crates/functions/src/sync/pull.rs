@@ -25,7 +25,7 @@ use crate::{
 const DEFAULT_LIMIT: u32 = 500;
 
 /// The request body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Pull {
     org_id: Uuid,

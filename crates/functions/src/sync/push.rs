@@ -28,7 +28,7 @@ use crate::{
 };
 
 /// The request body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Push {
     org_id: Uuid,
@@ -36,7 +36,7 @@ pub struct Push {
 }
 
 /// One change made offline.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Mutation {
     mutation_id: Uuid,
@@ -48,8 +48,9 @@ pub struct Mutation {
 }
 
 /// What a mutation does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
+#[schema(as = MutationOp)]
 enum Op {
     Upsert,
     Delete,

@@ -57,7 +57,7 @@ pub enum Cell {
 }
 
 /// The file formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     /// RFC 4180 CSV with a header row; instants in RFC 3339 (UTC).

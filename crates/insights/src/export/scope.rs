@@ -16,7 +16,7 @@ use uuid::Uuid;
 use super::{Cell, Column, Kind};
 
 /// Which rows an export holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Scope {
     /// Time logs.

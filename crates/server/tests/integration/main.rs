@@ -8,6 +8,7 @@ mod embedded;
 mod eval;
 mod fixture;
 mod health;
+mod openapi;
 mod request_tx;
 mod rls_matrix;
 mod schema;
