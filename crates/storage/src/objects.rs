@@ -28,15 +28,24 @@ async fn operation(conn: &mut PgConnection, name: &str) -> StorageResult<()> {
     Ok(())
 }
 
-fn expires_in(value: Option<i64>) -> StorageResult<i64> {
-    match value {
+/// `expiresIn`: a whole number of seconds, as a number or (as storage3 sends it) a string —
+/// Supabase Storage coerces it the same way.
+fn expires_in(value: Option<&Value>) -> StorageResult<i64> {
+    let seconds = match value {
+        None | Some(Value::Null) => {
+            return Err(StorageError::invalid(
+                "body must have required property 'expiresIn'",
+            ));
+        }
+        Some(Value::String(text)) => text.trim().parse::<i64>().ok(),
+        Some(other) => other.as_i64(),
+    };
+    match seconds {
         Some(v) if (1..=MAX_EXPIRES_IN).contains(&v) => Ok(v),
         Some(_) => Err(StorageError::invalid(format!(
             "expiresIn must be between 1 and {MAX_EXPIRES_IN} seconds"
         ))),
-        None => Err(StorageError::invalid(
-            "body must have required property 'expiresIn'",
-        )),
+        None => Err(StorageError::invalid("body/expiresIn must be integer")),
     }
 }
 
@@ -48,7 +57,7 @@ pub async fn sign_one(
     name: &str,
     body: &Value,
 ) -> StorageResult<Value> {
-    let expires = expires_in(body.get("expiresIn").and_then(Value::as_i64))?;
+    let expires = expires_in(body.get("expiresIn"))?;
     let mut tx = ctx.begin_read_only(state.pool()).await?;
     operation(&mut tx, "object.sign").await?;
     rows::bucket(&mut tx, bucket).await?;
@@ -67,7 +76,7 @@ pub async fn sign_many(
     bucket: &str,
     body: &Value,
 ) -> StorageResult<Value> {
-    let expires = expires_in(body.get("expiresIn").and_then(Value::as_i64))?;
+    let expires = expires_in(body.get("expiresIn"))?;
     let paths: Vec<String> = body
         .get("paths")
         .and_then(Value::as_array)

@@ -131,6 +131,16 @@ async fn signed_download_urls_open_one_object_until_they_expire() {
             .await;
         assert_error(&refused, "400", "InvalidRequest");
     }
+    // storage3 (supabase-py) sends it as a string; Supabase Storage coerces it.
+    let (status, coerced) = w
+        .post(
+            "member_a",
+            &format!("/object/sign/images/{shot}"),
+            json!({"expiresIn": "60"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{coerced}");
+    assert!(coerced["signedURL"].is_string());
 }
 
 async fn fetch_json(w: &World, path: &str) -> (u16, Value) {
