@@ -6,7 +6,7 @@
 //! - A template database migrated once per set of migrations; each test gets its own
 //!   database cloned from it ([`TestDb`]), dropped when the test ends.
 //! - [`TestApp`]: the real server on a free port over a [`TestDb`].
-//! - [`compat`]: the supabase-js suites of `tests/compat`.
+//! - [`compat`]: the official-client suites of `tests/compat` (supabase-js, supabase-py).
 //! - [`S3Server`]: a real S3-compatible server (s3rver) on loopback.
 //! - [`Fixture`]: two orgs with a person in each role, loaded into a test's database.
 //! - [`memory`] and [`latency`]: the process's memory and latency percentiles, for benchmarks.

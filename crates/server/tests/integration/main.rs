@@ -2,6 +2,7 @@
 //! against a real PostgreSQL (the embedded test cluster) in a database of its own.
 
 mod cli;
+mod compat_py;
 mod constraints;
 mod demo;
 mod embedded;
