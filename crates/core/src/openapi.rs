@@ -80,25 +80,21 @@ impl Op {
         self
     }
 
-    /// A query parameter (a string unless `schema` says otherwise).
-    pub fn query(mut self, name: &str, description: &str) -> Self {
-        self.op = self.op.parameter(
-            ParameterBuilder::new()
-                .name(name)
-                .parameter_in(ParameterIn::Query)
-                .required(Required::False)
-                .description(Some(description))
-                .schema(Some(string())),
-        );
-        self
+    /// An optional string query parameter.
+    pub fn query(self, name: &str, description: &str) -> Self {
+        self.optional(ParameterIn::Query, name, description)
     }
 
-    /// A request header.
-    pub fn header(mut self, name: &str, description: &str) -> Self {
+    /// An optional request header.
+    pub fn header(self, name: &str, description: &str) -> Self {
+        self.optional(ParameterIn::Header, name, description)
+    }
+
+    fn optional(mut self, place: ParameterIn, name: &str, description: &str) -> Self {
         self.op = self.op.parameter(
             ParameterBuilder::new()
                 .name(name)
-                .parameter_in(ParameterIn::Header)
+                .parameter_in(place)
                 .required(Required::False)
                 .description(Some(description))
                 .schema(Some(string())),
