@@ -147,7 +147,7 @@ class Functions(unittest.TestCase):
              "responseType": "json"},
         )
         self.assertEqual(created["log"]["status"], "pending")
-        for _ in range(100):
+        for _ in range(300):
             log = (
                 supabase.table("time_logs")
                 .select("status, duration_minutes, project:projects(name)")

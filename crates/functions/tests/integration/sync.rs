@@ -78,7 +78,7 @@ async fn server_state(w: &World, who: &str) -> Store {
 async fn settle(w: &World, who: &str, cursor: Option<String>, store: &mut Store) -> String {
     let expected = server_state(w, who).await;
     let mut cursor = cursor;
-    for _ in 0..100 {
+    for _ in 0..300 {
         let last = pull_all(w, who, cursor.take(), store).await;
         if *store == expected {
             return last;
