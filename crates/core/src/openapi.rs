@@ -130,12 +130,6 @@ impl Op {
         self.op = self.op.response(status.to_string(), response.build());
         self
     }
-
-    /// Overrides the operation id (the default is the method and path).
-    pub fn id(mut self, id: &str) -> Self {
-        self.op = self.op.operation_id(Some(id));
-        self
-    }
 }
 
 /// A service's operations, tagged with its name, and the shape of its errors.
@@ -160,12 +154,13 @@ impl Doc {
 
     /// Adds an operation; its 4xx answers are the service's errors.
     pub fn op(mut self, op: Op) -> Self {
-        let id = format!(
-            "{}{}",
-            method_name(&op.method),
-            op.path.replace(['/', '{', '}', '.', '-'], "_")
-        );
-        let mut operation = op
+        // `auth_get_admin_users_id`: unique across services, stable across releases.
+        let path = op.path.replace(['/', '{', '}', '.', '-'], "_");
+        let mut id = format!("{}_{}{}", self.tag, method_name(&op.method), path);
+        while id.contains("__") {
+            id = id.replace("__", "_");
+        }
+        let operation = op
             .op
             .tag(self.tag.clone())
             .response(
@@ -191,10 +186,8 @@ impl Doc {
                         .add(BEARER, Vec::<String>::new()),
                 ],
             }))
+            .operation_id(Some(id.trim_end_matches('_')))
             .build();
-        if operation.operation_id.is_none() {
-            operation.operation_id = Some(id.trim_end_matches('_').to_owned());
-        }
         self.paths = self
             .paths
             .path(op.path, PathItem::new(op.method, operation));

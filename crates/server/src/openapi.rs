@@ -64,8 +64,8 @@ pub fn document(state: &AppState) -> OpenApi {
         .components(Some(components))
         .paths(
             PathsBuilder::new()
-                .path("/health", plain("getHealth", "The server's and the database's health", "application/json", "`{status, database, version}`; 503 when the database does not answer"))
-                .path("/metrics", plain("getMetrics", "Prometheus metrics", "text/plain", "The text exposition format")),
+                .path("/health", plain("server_get_health", "The server's and the database's health", "application/json", "`{status, database, version}`; 503 when the database does not answer"))
+                .path("/metrics", plain("server_get_metrics", "Prometheus metrics", "text/plain", "The text exposition format")),
         )
         .build()
         .nest("/auth/v1", tally_auth::openapi::openapi())

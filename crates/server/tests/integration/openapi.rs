@@ -115,6 +115,14 @@ async fn the_document_covers_every_service_and_holds_together() -> anyhow::Resul
             "{r} resolves"
         );
     }
+    assert_eq!(
+        doc["paths"]["/auth/v1/admin/users/{id}"]["delete"]["operationId"],
+        "auth_delete_admin_users_id"
+    );
+    assert_eq!(
+        doc["paths"]["/rest/v1/rpc/create_organization"]["post"]["operationId"],
+        "rest_post_rpc_create_organization"
+    );
     let mut ids = HashSet::new();
     for (method, path) in &ops {
         let op = &doc["paths"][path][method.to_ascii_lowercase()];
