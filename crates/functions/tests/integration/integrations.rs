@@ -167,6 +167,18 @@ async fn logs(w: &World, who: &str, source: &str) -> Vec<Value> {
     .unwrap()
 }
 
+/// An admin sets an integration's signing secret and the credential Tally calls its API with.
+async fn set_credentials(w: &World, id: Uuid, secret: &str, api_token: &str) {
+    let (status, body) = w
+        .call(
+            "admin_a",
+            "integration-secret",
+            json!({"integration_id": id, "secret": secret, "api_token": api_token}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
+
 /// Polls `probe` (SQL returning one boolean) until true, moving due retries forward so the
 /// queue's backoff does not slow the test; fails after 30 s.
 async fn until(w: &World, what: &str, probe: &str) {
@@ -219,14 +231,7 @@ async fn slack_commands_and_mentions_become_classified_logs_of_the_mapped_person
     .await;
     assert_eq!(shown, secret);
     // The bot token Tally asks Slack for people's emails with.
-    let (status, body) = w
-        .call(
-            "admin_a",
-            "integration-secret",
-            json!({"integration_id": id, "secret": secret, "api_token": "xoxb-test"}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    set_credentials(&w, id, secret, "xoxb-test").await;
     let (status, mapped) = rest_insert(
         &w,
         "admin_a",
@@ -867,14 +872,7 @@ async fn calendars_feeds_graph_and_signed_events_make_meeting_drafts() {
         None,
     )
     .await;
-    let (status, body) = w
-        .call(
-            "admin_a",
-            "integration-secret",
-            json!({"integration_id": cal, "secret": secret, "api_token": "graph-client-secret"}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    set_credentials(&w, cal, &secret, "graph-client-secret").await;
 
     // The schedule polls the feed: a draft for each member attending (not the declined
     // viewer, not the outside guest).
@@ -1666,14 +1664,7 @@ async fn graph_subscriptions_are_created_renewed_recreated_and_deleted() {
         "select coalesce(poll_error like '%client secret as the integration''s api_token%', false) from integrations where id = '{cal}'"
     ))
     .await;
-    let (status, body) = w
-        .call(
-            "admin_a",
-            "integration-secret",
-            json!({"integration_id": cal, "secret": secret, "api_token": "graph-client-secret"}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    set_credentials(&w, cal, &secret, "graph-client-secret").await;
     let stored =
         format!("select count(*) from private.graph_subscriptions where integration_id = '{cal}'");
     until(
