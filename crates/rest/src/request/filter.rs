@@ -2,6 +2,7 @@
 //! trees (`or=(…)`, `and=(…)`). Values stay strings here; the planner binds them, typed by
 //! the column.
 
+use super::limits;
 use crate::error::{RestError, RestResult};
 
 /// `->` (JSON) or `->>` (text).
@@ -138,6 +139,7 @@ pub fn parse_field(text: &str) -> RestResult<(String, Vec<PathStep>)> {
         return Err(parse_error(text, "a column name is missing"));
     }
     rest = &rest[name_end..];
+    limits::json_path(text, rest.matches("->").count())?;
     let mut path = Vec::new();
     while !rest.is_empty() {
         let (arrow, after) = if let Some(r) = rest.strip_prefix("->>") {
@@ -260,8 +262,14 @@ pub fn split_list(inner: &str) -> Vec<String> {
     out
 }
 
-/// Parses a logic tree value: `(a.eq.1,or(b.gt.2,c.is.null))`.
+/// Parses a logic tree value: `(a.eq.1,or(b.gt.2,c.is.null))`, nested at most
+/// [`limits::MAX_NESTING`] deep.
 pub fn parse_logic(word: &str, negated: bool, value: &str) -> RestResult<Logic> {
+    limits::nesting(word, value)?;
+    logic_tree(word, negated, value)
+}
+
+fn logic_tree(word: &str, negated: bool, value: &str) -> RestResult<Logic> {
     let inner = value
         .strip_prefix('(')
         .and_then(|s| s.strip_suffix(')'))
@@ -283,7 +291,7 @@ fn parse_item(item: &str) -> RestResult<Logic> {
     };
     for word in ["and", "or"] {
         if let Some(tree) = rest.strip_prefix(word).filter(|r| r.starts_with('(')) {
-            return parse_logic(word, negated, tree);
+            return logic_tree(word, negated, tree);
         }
     }
     if negated {

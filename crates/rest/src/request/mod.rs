@@ -3,6 +3,7 @@
 //! here knows the schema; the planner checks names against it.
 
 pub mod filter;
+pub mod limits;
 pub mod order;
 pub mod prefer;
 pub mod select;
@@ -248,8 +249,8 @@ fn modifiers_mut<'a>(request: &'a mut ApiRequest, path: &[String]) -> &'a mut Mo
 fn apply(request: &mut ApiRequest, key: &str, value: &str) -> RestResult<()> {
     match key {
         "select" => request.select = select::parse(value)?,
-        "columns" => request.columns = Some(list_of_names(value)),
-        "on_conflict" => request.on_conflict = Some(list_of_names(value)),
+        "columns" => request.columns = Some(list_of_names(key, value)?),
+        "on_conflict" => request.on_conflict = Some(list_of_names(key, value)?),
         _ => {
             if let Some(word) = key
                 .strip_prefix("not.")
@@ -292,12 +293,14 @@ fn apply(request: &mut ApiRequest, key: &str, value: &str) -> RestResult<()> {
     Ok(())
 }
 
-fn list_of_names(value: &str) -> Vec<String> {
-    value
+fn list_of_names(key: &str, value: &str) -> RestResult<Vec<String>> {
+    let names: Vec<String> = value
         .split(',')
         .map(|c| c.trim().trim_matches('"').to_owned())
         .filter(|c| !c.is_empty())
-        .collect()
+        .collect();
+    limits::items(key, names.len())?;
+    Ok(names)
 }
 
 fn number(key: &str, value: &str) -> RestResult<i64> {

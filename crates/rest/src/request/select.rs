@@ -2,7 +2,10 @@
 
 use crate::error::{RestError, RestResult};
 
-use super::filter::{PathStep, parse_field};
+use super::{
+    filter::{PathStep, parse_field},
+    limits,
+};
 
 /// How an embed joins its parent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,18 +49,32 @@ pub enum SelectItem {
     },
 }
 
-/// Parses a `select=` value.
+/// Parses a `select=` value (embeds nested at most [`limits::MAX_NESTING`] deep, at most
+/// [`limits::MAX_ITEMS`] items in all).
 pub fn parse(input: &str) -> RestResult<Vec<SelectItem>> {
+    limits::nesting("select", input)?;
     let chars: Vec<char> = input.chars().filter(|c| !c.is_whitespace()).collect();
     let mut pos = 0;
     let items = items(&chars, &mut pos, input)?;
     if pos != chars.len() {
         return Err(error(input, pos));
     }
+    limits::items("select", count(&items))?;
     if items.is_empty() {
         return Ok(vec![SelectItem::Star]);
     }
     Ok(items)
+}
+
+/// Items at every level.
+fn count(items: &[SelectItem]) -> usize {
+    items
+        .iter()
+        .map(|item| match item {
+            SelectItem::Embed { items, .. } => 1 + count(items),
+            _ => 1,
+        })
+        .sum()
 }
 
 fn error(input: &str, pos: usize) -> RestError {

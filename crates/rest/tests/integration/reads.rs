@@ -355,6 +355,65 @@ async fn bad_requests_are_4xx_with_postgrest_codes() {
     assert_eq!(error(res).await, (401, "PGRST301".into()));
 }
 
+/// Inputs that once crashed the process (a stack overflow in the recursive parsers) or reached
+/// PostgreSQL's own limits (54001, 54011) are refused as 400 before planning, and the server
+/// keeps answering.
+#[tokio::test]
+async fn hostile_nesting_and_sizes_are_400_and_the_server_lives() {
+    let rest = Rest::library().await;
+    let nest = |open: &str, inner: &str, close: &str, n: usize| {
+        format!("{}{inner}{}", open.repeat(n), close.repeat(n))
+    };
+    let deep_or = nest("or(", "id.eq.1", ")", 1000);
+    let deep_and = nest("and(", "id.eq.1", ")", 1000);
+    let cases = [
+        format!("/books?or=({deep_or})"),
+        format!("/books?and=({deep_and})"),
+        format!("/books?not.or=({deep_or})"),
+        format!("/authors?select=*,books(*)&books.or=({deep_or})"),
+        format!("/books?select={}", nest("a(", "id", ")", 3000)),
+        format!(
+            "/books?select={}",
+            (0..2000)
+                .map(|i| format!("c{i}:id"))
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+        format!("/authors?select=data{}", "->a".repeat(5000)),
+        format!("/authors?data{}=eq.1", "->a".repeat(5000)),
+        format!(
+            "/books?columns={}",
+            (0..2000)
+                .map(|i| format!("c{i}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+    ];
+    for path in &cases {
+        let res = rest.req(Method::GET, path).send().await.unwrap();
+        assert_eq!(
+            error(res).await,
+            (400, "PGRST100".into()),
+            "{}",
+            &path[..60]
+        );
+    }
+    // Within the limits the same forms still work.
+    let or = nest("or(", "id.eq.1", ")", 30);
+    assert_eq!(
+        get(&rest, &format!("/books?select=id&or=({or})")).await,
+        json!([{"id": 1}])
+    );
+    assert_eq!(
+        get(
+            &rest,
+            &format!("/authors?select=x:data{}&id=eq.1", "->a".repeat(60))
+        )
+        .await,
+        json!([{"x": null}])
+    );
+}
+
 #[tokio::test]
 async fn csv_and_media_types() {
     let rest = Rest::library().await;
