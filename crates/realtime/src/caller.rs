@@ -18,6 +18,8 @@ pub struct Caller {
     pub key: String,
     /// When the token expires (seconds since the epoch).
     pub exp: i64,
+    /// The auth session of a user token, whose sign-out closes the channel.
+    pub session: Option<String>,
 }
 
 impl Caller {
@@ -32,6 +34,7 @@ impl Caller {
             .get("exp")
             .and_then(Value::as_i64)
             .ok_or_else(|| "Fields `role` and `exp` are required in JWT".to_owned())?;
+        let session = claims.str("session_id").map(str::to_owned);
         let mut claims = claims.0;
         claims.insert("role".into(), Value::from(role.as_str()));
         let mut stable = claims.clone();
@@ -43,6 +46,7 @@ impl Caller {
             key: Value::Object(stable).to_string(),
             claims,
             exp,
+            session,
         })
     }
 

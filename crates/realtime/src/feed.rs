@@ -21,11 +21,13 @@ use crate::{
     catalog::{Columns, describe, project},
     frame::Message,
     metrics, relay,
-    state::RealtimeState,
+    state::{Fanout, RealtimeState, SESSION_REVOKED},
 };
 
 /// The NOTIFY channel of the tables' triggers.
 pub const CHANNEL: &str = "tally_changes";
+/// The NOTIFY channel of `auth.sessions`' trigger: the id of each session signed out or revoked.
+const SESSIONS: &str = "tally_sessions";
 /// Notifications read at once before a batch is processed.
 const BATCH: usize = 512;
 /// Changes waiting for processing before the listener waits too.
@@ -59,12 +61,20 @@ async fn listen_once(
     changes: &mpsc::Sender<String>,
 ) -> Result<(), sqlx::Error> {
     let mut listener = PgListener::connect_with(state.pool()).await?;
-    listener.listen_all([CHANNEL, relay::CHANNEL]).await?;
+    listener
+        .listen_all([CHANNEL, relay::CHANNEL, SESSIONS])
+        .await?;
     state.mark_listening();
     loop {
         let notification = listener.recv().await?;
         if notification.channel() == relay::CHANNEL {
             relay::receive(state, notification.payload());
+        } else if notification.channel() == SESSIONS {
+            state.fan_out(Fanout::remote(
+                "",
+                SESSION_REVOKED,
+                Value::from(notification.payload()),
+            ));
         } else if changes
             .send(notification.payload().to_owned())
             .await

@@ -70,7 +70,7 @@ async fn connect(
     let Some(key) = key else {
         return refuse(StatusCode::UNAUTHORIZED, "API key is missing");
     };
-    let caller = match state.check_token(&key) {
+    let caller = match state.check_token(&key).await {
         Ok(caller) => caller,
         Err(reason) => return refuse(StatusCode::UNAUTHORIZED, &reason),
     };

@@ -18,7 +18,7 @@ use crate::{
     presence::Owner,
     registry::Subscription,
     relay,
-    state::{Fanout, RealtimeState},
+    state::{Fanout, REVOKED, RealtimeState, SESSION_REVOKED},
 };
 
 /// A socket silent this long (no heartbeat, no message) is closed.
@@ -139,7 +139,7 @@ impl Socket {
                 self.reply(&m, true, json!({}))?;
                 self.close(&m.topic)
             }
-            "access_token" => self.refresh(&m),
+            "access_token" => self.refresh(&m).await,
             _ => self.refuse(&m, "unknown event"),
         }
     }
@@ -186,9 +186,9 @@ impl Socket {
 
     /// `access_token`: the channel runs with the new token from now on; a token that fails
     /// the checks closes the channel.
-    fn refresh(&mut self, m: &Message) -> Result<(), Stop> {
+    async fn refresh(&mut self, m: &Message) -> Result<(), Stop> {
         let token = m.payload["access_token"].as_str().unwrap_or_default();
-        match self.state.check_token(token) {
+        match self.state.check_token(token).await {
             Ok(caller) => {
                 let caller = Arc::new(caller);
                 if let Some(channel) = self.channels.get_mut(&m.topic) {
@@ -220,10 +220,12 @@ impl Socket {
             .as_str()
             .or_else(|| m.payload["user_token"].as_str())
             .filter(|t| !t.is_empty() && !t.starts_with("sb_"));
-        let caller = match token.map(|t| self.state.check_token(t)) {
+        let caller = match token {
             None => self.caller.clone(),
-            Some(Ok(caller)) => Arc::new(caller),
-            Some(Err(reason)) => return self.refuse(&m, &reason),
+            Some(token) => match self.state.check_token(token).await {
+                Ok(caller) => Arc::new(caller),
+                Err(reason) => return self.refuse(&m, &reason),
+            },
         };
         let name = channel_name(&m.topic).to_owned();
         let mut can_write = true;
@@ -348,7 +350,10 @@ impl Socket {
         (echoed, bindings, problem)
     }
 
-    fn deliver(&self, fanout: &Fanout) -> Result<(), Stop> {
+    fn deliver(&mut self, fanout: &Fanout) -> Result<(), Stop> {
+        if fanout.event == SESSION_REVOKED {
+            return self.revoke(fanout.payload.as_str());
+        }
         let Some(channel) = self.channels.get(&fanout.topic) else {
             return Ok(());
         };
@@ -361,6 +366,28 @@ impl Socket {
             None,
             fanout.payload.clone(),
         ))
+    }
+
+    /// A session was signed out or revoked: its channels close, and so does the socket when
+    /// its own key belongs to that session.
+    fn revoke(&mut self, session: Option<&str>) -> Result<(), Stop> {
+        let Some(session) = session else {
+            return Ok(());
+        };
+        if self.caller.session.as_deref() == Some(session) {
+            return Err(Stop::Gone);
+        }
+        let revoked: Vec<String> = self
+            .channels
+            .iter()
+            .filter(|(_, c)| c.caller.session.as_deref() == Some(session))
+            .map(|(t, _)| t.clone())
+            .collect();
+        for topic in revoked {
+            self.system(&topic, "system", false, REVOKED)?;
+            self.close(&topic)?;
+        }
+        Ok(())
     }
 
     /// Closes the channels whose token has expired; when the next one expires.

@@ -12,7 +12,10 @@ use std::{
 
 use serde_json::Value;
 use sqlx::PgPool;
-use tally_core::{JwtError, JwtKeys};
+use tally_core::{
+    JwtError, JwtKeys,
+    gateway::{self, CallerError},
+};
 use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::{caller::Caller, catalog::Catalog, feed, presence::Book, registry::Registry, relay};
@@ -159,16 +162,30 @@ impl RealtimeState {
             .await
     }
 
-    /// Checks a token as Supabase Realtime does: a valid signature, not expired, with `role`
-    /// and `exp`. The error is the message Supabase gives.
-    pub fn check_token(&self, token: &str) -> Result<Caller, String> {
-        let claims = self.0.keys.verify(token).map_err(|e| match e {
-            JwtError::Expired => "Token has expired".to_owned(),
-            JwtError::Invalid(m) if m == "JWSInvalidSignature" => {
-                "Failed to validate JWT signature".to_owned()
-            }
-            _ => "The token provided is not a valid JWT".to_owned(),
-        })?;
+    /// Checks a token as Supabase Realtime does (a valid signature, not expired, with `role`
+    /// and `exp`) and, as every Tally service does, that a user token's session is alive. The
+    /// error is the message Supabase gives.
+    pub async fn check_token(&self, token: &str) -> Result<Caller, String> {
+        let claims = gateway::verify_live(&self.0.pool, &self.0.keys, token)
+            .await
+            .map_err(|e| match e {
+                CallerError::Jwt(JwtError::Expired) => "Token has expired".to_owned(),
+                CallerError::Jwt(JwtError::Invalid(m)) if m == "JWSInvalidSignature" => {
+                    "Failed to validate JWT signature".to_owned()
+                }
+                CallerError::Jwt(_) => "The token provided is not a valid JWT".to_owned(),
+                CallerError::SessionRevoked => REVOKED.to_owned(),
+                CallerError::Database(e) => {
+                    tracing::warn!(error = %e, "realtime: checking a session failed");
+                    "Unable to verify the token right now".to_owned()
+                }
+            })?;
         Caller::from_claims(claims)
     }
 }
+
+/// The hub event that tells sockets a session was signed out or revoked (payload: its id).
+pub const SESSION_REVOKED: &str = "session_revoked";
+
+/// Why a signed-out or revoked session's channels are refused or closed.
+pub const REVOKED: &str = "Session not found or revoked";

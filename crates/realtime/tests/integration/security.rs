@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use serde_json::json;
+use serde_json::{Value, json};
 use tally_testkit::Fixture;
 use uuid::Uuid;
 
@@ -240,6 +240,100 @@ async fn tokens_expire_and_are_replaced_on_the_channel() {
     assert_eq!(
         parts(&next(&mut ws).await).2["message"],
         "The token provided is not a valid JWT"
+    );
+    assert_eq!(parts(&next(&mut ws).await).1, "phx_close");
+}
+
+/// A signed-out session's tokens are refused everywhere (as the gateway promises): its open
+/// channels close at once and hear nothing more, and it can neither join, connect nor be pushed
+/// as `access_token`.
+#[tokio::test]
+async fn a_signed_out_sessions_tokens_are_refused_and_its_channels_closed() {
+    let app = crate::app().await;
+    let f = Fixture::load(&app).await.unwrap();
+    let (org, ma) = (f.id("org_a"), f.id("member_a"));
+    let session = Uuid::new_v4();
+    sql(
+        &app,
+        &format!("insert into auth.sessions (id, user_id) values ('{session}', '{ma}')"),
+    )
+    .await;
+    let exp = chrono::Utc::now().timestamp() + 600;
+    let token = app
+        .keys
+        .sign(
+            &json!({"sub": ma, "role": "authenticated", "aud": "authenticated",
+            "exp": exp, "session_id": session}),
+        )
+        .unwrap();
+    let insert = format!(
+        "insert into time_logs (org_id, user_id, duration_minutes) values ('{org}', '{ma}', 5)"
+    );
+    let mut ws = connect(&app, "2.0.0").await;
+    let bindings = json!([{"event": "INSERT", "schema": "public", "table": "time_logs"}]);
+    subscribe(&mut ws, true, "realtime:mine", &token, bindings.clone()).await;
+    drain(&mut ws).await;
+    sql(&app, &insert).await;
+    assert_eq!(
+        changes(&drain_some(&mut ws).await).len(),
+        1,
+        "heard while signed in"
+    );
+
+    // Signing out through /auth/v1 ends the session.
+    let res = reqwest::Client::new()
+        .post(app.url("/auth/v1/logout?scope=local"))
+        .header("apikey", app.keys.anon_key())
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    let got = drain_some(&mut ws).await;
+    let events: Vec<(String, String, Value)> = got.iter().map(parts).collect();
+    assert_eq!(events[0].1, "system", "{got:?}");
+    assert_eq!(events[0].2["message"], "Session not found or revoked");
+    assert_eq!(events[1].1, "phx_close", "{got:?}");
+    sql(&app, &insert).await;
+    silent(&mut ws).await;
+
+    // Joining with the token again is refused; so is a socket whose key it is.
+    let reply = join(
+        &mut ws,
+        true,
+        "realtime:again",
+        json!({"config": {"postgres_changes": bindings}, "access_token": token}),
+    )
+    .await;
+    assert_eq!(reply["status"], "error", "{reply}");
+    assert_eq!(reply["response"]["reason"], "Session not found or revoked");
+    let url = format!(
+        "ws://{}/realtime/v1/websocket?apikey={token}&vsn=2.0.0",
+        app.addr
+    );
+    let refused = tokio_tungstenite::connect_async(url)
+        .await
+        .expect_err("refused");
+    assert!(refused.to_string().contains("401"), "{refused}");
+
+    // Pushed as a channel's new token, it closes that channel.
+    subscribe(
+        &mut ws,
+        true,
+        "realtime:swap",
+        &f.token(&app, "member_a"),
+        bindings,
+    )
+    .await;
+    drain(&mut ws).await;
+    send(
+        &mut ws,
+        json!(["1", "2", "realtime:swap", "access_token", {"access_token": token}]),
+    )
+    .await;
+    assert_eq!(
+        parts(&next(&mut ws).await).2["message"],
+        "Session not found or revoked"
     );
     assert_eq!(parts(&next(&mut ws).await).1, "phx_close");
 }
