@@ -1,7 +1,9 @@
 //! Refresh rotation, reuse detection and sign-out scopes.
 
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use reqwest::Method;
 use serde_json::json;
+use sha2::{Digest, Sha256};
 
 use crate::support::{Api, error_of, ok_json};
 
@@ -52,6 +54,122 @@ async fn refresh_rotates_and_reuse_revokes_the_session() {
         .unwrap();
     let (status, code, _) = error_of(res).await;
     assert_eq!((status, code.as_str()), (403, "session_not_found"));
+}
+
+/// Refreshes `session`'s token once, waits out the reuse interval (1 s) and presents the
+/// rotated-out token again: refused, and the family (the session and its newer token) with it.
+async fn reuse_after_the_interval_revokes(api: &Api, flow: &str, session: &serde_json::Value) {
+    let t1 = session["refresh_token"].as_str().unwrap().to_owned();
+    let second = ok_json(refresh(api, &t1).await).await;
+    let t2 = second["refresh_token"].as_str().unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let (status, code, _) = error_of(refresh(api, &t1).await).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (400, "refresh_token_already_used"),
+        "{flow}"
+    );
+    let (_, code, _) = error_of(refresh(api, t2).await).await;
+    assert_eq!(
+        code, "refresh_token_not_found",
+        "{flow}: the newer token dies too"
+    );
+    let access = second["access_token"].as_str().unwrap();
+    let (status, code, _) = error_of(
+        api.as_user(Method::GET, "/user", access)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, code.as_str()),
+        (403, "session_not_found"),
+        "{flow}"
+    );
+}
+
+/// Every flow that starts a session (sign-up, password, email code, magic link by hash, an
+/// admin's generated link, PKCE) hands out tokens that rotate with reuse detection.
+#[tokio::test]
+async fn every_flow_that_issues_refresh_tokens_detects_reuse() {
+    let api = Api::with(|c| c.auth.refresh_reuse_interval = 1).await;
+    let signed_up = api.sign_up("flows@example.com").await;
+    reuse_after_the_interval_revokes(&api, "signup", &signed_up).await;
+    let password = api.sign_in("flows@example.com").await;
+    reuse_after_the_interval_revokes(&api, "password", &password).await;
+
+    let otp_body = json!({"email": "flows@example.com"});
+    ok_json(
+        api.req(Method::POST, "/otp")
+            .json(&otp_body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let (_, _, otp) = api.last_mail("flows@example.com").await;
+    let by_code = ok_json(
+        api.req(Method::POST, "/verify")
+            .json(&json!({"type": "email", "email": "flows@example.com", "token": otp}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    reuse_after_the_interval_revokes(&api, "otp", &by_code).await;
+
+    let link = ok_json(
+        api.as_admin(Method::POST, "/admin/generate_link")
+            .json(&json!({"type": "magiclink", "email": "flows@example.com"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let by_link = ok_json(
+        api.req(Method::POST, "/verify")
+            .json(&json!({"type": "magiclink", "token_hash": link["hashed_token"]}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    reuse_after_the_interval_revokes(&api, "admin link", &by_link).await;
+
+    let verifier = "v".repeat(20) + &"0123456789abcdef".repeat(6);
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    ok_json(
+        api.req(Method::POST, "/otp")
+            .json(
+                &json!({"email": "flows@example.com", "code_challenge": challenge,
+                "code_challenge_method": "s256"}),
+            )
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let (_, link, _) = api.last_mail("flows@example.com").await;
+    let res = api
+        .req(Method::GET, link.split_once("/auth/v1").unwrap().1)
+        .send()
+        .await
+        .unwrap();
+    let location = res.headers()["location"].to_str().unwrap().to_owned();
+    let code = location
+        .split_once("code=")
+        .map(|(_, c)| c.to_owned())
+        .unwrap();
+    let pkce = ok_json(
+        api.req(Method::POST, "/token?grant_type=pkce")
+            .json(&json!({"auth_code": code, "code_verifier": verifier}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    reuse_after_the_interval_revokes(&api, "pkce", &pkce).await;
 }
 
 #[tokio::test]
