@@ -8,6 +8,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde_json::{Value, json};
+use tally_core::failure::{self, DbFailure};
 
 /// The API version GoTrue's clients ask for and the server echoes.
 pub const API_VERSION: &str = "2024-01-01";
@@ -134,8 +135,18 @@ impl AuthError {
 }
 
 impl From<sqlx::Error> for AuthError {
+    /// Data the database refuses (a NUL in text, say) is the caller's 400; a database out of
+    /// reach is a 503; the rest is ours.
     fn from(e: sqlx::Error) -> Self {
-        Self::unexpected(e)
+        match failure::classify(&e) {
+            DbFailure::BadData { message, .. } => Self::validation(message),
+            DbFailure::Unavailable => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "service_unavailable",
+                failure::UNAVAILABLE,
+            ),
+            DbFailure::Other => Self::unexpected(e),
+        }
     }
 }
 

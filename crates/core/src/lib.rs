@@ -6,12 +6,14 @@
 //! - [`db`]: the owner and request pools, migrations, the request role's password.
 //! - [`request`]: the per-request transaction that runs work as the caller (role + claims),
 //!   which is how every service lets row-level security decide.
-//! - [`error`]: the core error type.
+//! - [`error`]: the core error type; [`failure`]: what a database error means for the
+//!   caller (bad data 400, unavailable 503), for every service alike.
 //! - [`openapi`]: how each service describes its operations for `/openapi.json`.
 
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod failure;
 pub mod gateway;
 pub mod jwt;
 pub mod openapi;

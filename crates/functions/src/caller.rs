@@ -17,7 +17,7 @@ pub async fn resolve(state: &FunctionsState, headers: &HeaderMap) -> FnResult<Re
     gateway::resolve_caller(state.pool(), state.keys(), token)
         .await
         .map_err(|e| match e {
-            gateway::CallerError::Database(e) => FnError::internal(e),
+            gateway::CallerError::Database(e) => FnError::from(e),
             other => FnError::unauthorized(other.to_string()),
         })
 }

@@ -7,6 +7,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde_json::json;
+use tally_core::failure::{self, DbFailure};
 
 /// An error answered as `{"error": code, "message": message}`.
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +58,15 @@ impl FnError {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
     }
 
+    /// 503: the database is out of reach; worth retrying.
+    pub fn unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            failure::UNAVAILABLE,
+        )
+    }
+
     /// 500: our fault; the details go to the log, not the client.
     pub fn internal(error: impl std::fmt::Display) -> Self {
         tracing::error!(%error, "function failed");
@@ -71,6 +81,11 @@ impl FnError {
 impl From<sqlx::Error> for FnError {
     /// Database errors the caller caused become 4xx; the rest are 500.
     fn from(e: sqlx::Error) -> Self {
+        match failure::classify(&e) {
+            DbFailure::BadData { message, .. } => return Self::bad_request(message),
+            DbFailure::Unavailable => return Self::unavailable(),
+            DbFailure::Other => {}
+        }
         let Some(db) = e.as_database_error() else {
             return Self::internal(e);
         };
@@ -79,9 +94,7 @@ impl From<sqlx::Error> for FnError {
             Some("42501") => Self::forbidden(message),
             Some("23505") => Self::new(StatusCode::CONFLICT, "conflict", message),
             Some("23503") => Self::new(StatusCode::BAD_REQUEST, "invalid_reference", message),
-            Some("23514" | "23502" | "22P02" | "22007" | "22008" | "22003" | "22023" | "22001") => {
-                Self::bad_request(message)
-            }
+            Some("23514" | "23502") => Self::bad_request(message),
             _ => Self::internal(e),
         }
     }

@@ -122,7 +122,8 @@ fn status_for(code: &str, message: &str, anon: bool) -> StatusCode {
             StatusCode::UNAUTHORIZED
         }
         "53400" => StatusCode::INTERNAL_SERVER_ERROR,
-        "57P01" => StatusCode::SERVICE_UNAVAILABLE,
+        // The database is shutting down, or gone from under the server.
+        "57P01" | "3D000" => StatusCode::SERVICE_UNAVAILABLE,
         _ => match class {
             "08" | "53" => StatusCode::SERVICE_UNAVAILABLE,
             "09" | "25" | "2D" | "38" | "39" | "3B" | "40" | "54" | "55" | "57" | "58" | "F0"

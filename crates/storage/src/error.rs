@@ -8,6 +8,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde_json::json;
+use tally_core::failure::{self, DbFailure};
 
 /// An error of `/storage/v1`.
 #[derive(Debug, thiserror::Error)]
@@ -117,6 +118,13 @@ impl StorageError {
 impl From<sqlx::Error> for StorageError {
     /// Database errors the caller caused become their storage codes; the rest are 500.
     fn from(e: sqlx::Error) -> Self {
+        match failure::classify(&e) {
+            DbFailure::BadData { message, .. } => return Self::invalid(message),
+            DbFailure::Unavailable => {
+                return Self::new(503, "DatabaseError", "unavailable", failure::UNAVAILABLE);
+            }
+            DbFailure::Other => {}
+        }
         let Some(db) = e.as_database_error() else {
             return Self::internal(e);
         };
@@ -124,7 +132,7 @@ impl From<sqlx::Error> for StorageError {
             Some("42501") => Self::access_denied(db.message()),
             Some("23505") => Self::duplicate(),
             Some("23503") => Self::no_such_bucket(),
-            Some("23514" | "22P02" | "22001") => Self::invalid(db.message()),
+            Some("23514" | "23502") => Self::invalid(db.message()),
             _ => Self::internal(e),
         }
     }

@@ -272,3 +272,55 @@ async fn sign_in_is_rate_limited_per_ip_and_email() {
         (429, "over_request_rate_limit")
     );
 }
+
+/// A NUL character (PostgreSQL's 22021 in text, 22P05 in jsonb) is a 400 in GoTrue's shape
+/// wherever it comes: sign-up email and data, sign-in email, `PUT /user`; nothing is written.
+#[tokio::test]
+async fn nul_characters_are_400_and_write_nothing() {
+    let api = Api::new().await;
+    let cases = [
+        (
+            "/signup",
+            json!({"email": "n\u{0}ul@example.com", "password": PASSWORD}),
+        ),
+        (
+            "/signup",
+            json!({"email": "nul@example.com", "password": PASSWORD, "data": {"k": "a\u{0}b"}}),
+        ),
+        (
+            "/token?grant_type=password",
+            json!({"email": "x\u{0}@example.com", "password": PASSWORD}),
+        ),
+    ];
+    for (path, body) in cases {
+        let res = api
+            .req(Method::POST, path)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let (status, _, message) = error_of(res).await;
+        assert_eq!(status, 400, "{path} {body}: {message}");
+    }
+    let users: i64 = sqlx::query_scalar("select count(*) from auth.users")
+        .fetch_one(&api.app.db.owner)
+        .await
+        .unwrap();
+    assert_eq!(users, 0);
+    let session = api.sign_up("put@example.com").await;
+    let token = session["access_token"].as_str().unwrap();
+    let res = api
+        .as_user(Method::PUT, "/user", token)
+        .json(&json!({"data": {"nick": "x\u{0}y"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(res).await.0, 400);
+    let meta: serde_json::Value = sqlx::query_scalar(
+        "select raw_user_meta_data from auth.users where email = 'put@example.com'",
+    )
+    .fetch_one(&api.app.db.owner)
+    .await
+    .unwrap();
+    assert!(meta.get("nick").is_none(), "{meta}");
+}

@@ -298,6 +298,57 @@ async fn bad_requests_are_4xx_and_write_nothing() {
     assert_eq!((logs, jobs), (0, 0), "nothing written, nothing enqueued");
 }
 
+/// A NUL character (which PostgreSQL text cannot hold: 22021, or 22P05 in jsonb) is the
+/// caller's mistake: 400 in the functions' shape, and the log keeps what it had.
+#[tokio::test]
+async fn nul_characters_are_400_and_change_nothing() {
+    let w = World::new().await;
+    let org = w.id("org_a");
+    for body in [
+        json!({"org_id": org, "comment": "a\u{0}b"}),
+        json!({"org_id": org, "comment": "x", "tags": ["ok", "b\u{0}d"]}),
+    ] {
+        let (status, err) = w.call("member_a", "log-create", body.clone()).await;
+        assert_eq!(
+            (status, err["error"].as_str()),
+            (400, Some("invalid_request")),
+            "{body}: {err}"
+        );
+    }
+    let (_, body) = w
+        .call(
+            "member_a",
+            "log-create",
+            json!({"org_id": org, "comment": "clean"}),
+        )
+        .await;
+    let id = id_of(&body["log"]);
+    w.classified(&id).await;
+    for overrides in [json!({"comment": "n\u{0}ul"}), json!({"tags": ["\u{0}"]})] {
+        let (status, err) = w
+            .call(
+                "member_a",
+                "log-finalize",
+                json!({"log_id": id, "overrides": overrides}),
+            )
+            .await;
+        assert_eq!(
+            (status, err["error"].as_str()),
+            (400, Some("invalid_request")),
+            "{err}"
+        );
+    }
+    let (logs, comment, status): (i64, String, String) = sqlx::query_as(
+        "select (select count(*) from time_logs), comment, status::text from time_logs where id = $1::uuid",
+    )
+    .bind(&id)
+    .fetch_one(&w.app.db.owner)
+    .await
+    .unwrap();
+    assert_eq!((logs, comment.as_str()), (1, "clean"));
+    assert_ne!(status, "finalized");
+}
+
 #[tokio::test]
 async fn a_dead_classification_fails_the_log_with_the_reason() {
     let w = World::new().await;

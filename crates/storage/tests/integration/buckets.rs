@@ -122,3 +122,20 @@ async fn buckets_are_managed_by_the_service_role_only() {
     );
     assert!(w.files("scratch").is_empty());
 }
+
+/// A NUL character in a bucket's name or id is the caller's mistake (PostgreSQL's 22021): a
+/// 400 in the storage shape, and no bucket.
+#[tokio::test]
+async fn nul_characters_in_bucket_names_are_400() {
+    let w = World::new().await;
+    for body in [
+        json!({"name": "nul\u{0}bucket"}),
+        json!({"id": "nul\u{0}id", "name": "fine"}),
+    ] {
+        let (status, err) = w.post("service", "/bucket", body.clone()).await;
+        assert_eq!(status, 400, "{body}: {err}");
+        assert_eq!(err["statusCode"], "400", "{err}");
+    }
+    let (_, all) = w.get_json("service", "/bucket").await;
+    assert_eq!(all.as_array().unwrap().len(), 3, "no bucket was made");
+}
