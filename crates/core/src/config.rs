@@ -21,6 +21,9 @@
 //! | webhook_disable_after | `TALLY_WEBHOOK_DISABLE_AFTER` | `15` failed attempts in a row |
 //! | ics_lookback_days | `TALLY_ICS_LOOKBACK_DAYS` | `14` |
 //! | webhook_allow_private | `TALLY_WEBHOOK_ALLOW_PRIVATE` | `false`: integrations reach public addresses only |
+//! | http_header_timeout | `TALLY_HTTP_HEADER_TIMEOUT` | `15` seconds to send headers (and idle keep-alive) |
+//! | http_body_timeout | `TALLY_HTTP_BODY_TIMEOUT` | `30` seconds without a body byte |
+//! | http_max_connections | `TALLY_HTTP_MAX_CONNECTIONS` | `4096` connections at once |
 //! | storage_s3_bucket, …_region, …_endpoint, …_access_key_id, …_secret_access_key | `TALLY_STORAGE_S3_*` | none, `us-east-1`, AWS, none, none |
 
 use std::{
@@ -83,6 +86,27 @@ pub struct Config {
     /// Webhook deliveries and calendar feeds.
     #[serde(flatten)]
     pub integrations: IntegrationSettings,
+    /// HTTP connections' time-outs and cap.
+    #[serde(flatten)]
+    pub http: HttpSettings,
+}
+
+/// Limits on HTTP connections, so that slow or idle clients cannot hold the server's sockets
+/// (`TALLY_*` like the others).
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct HttpSettings {
+    /// Seconds a client has to send a request's headers, and that an idle keep-alive
+    /// connection stays open (`TALLY_HTTP_HEADER_TIMEOUT`, default 15).
+    #[serde(default = "defaults::http_header_timeout")]
+    pub http_header_timeout: u64,
+    /// Seconds a request body may go without a byte arriving (`TALLY_HTTP_BODY_TIMEOUT`,
+    /// default 30); then the request is answered 408.
+    #[serde(default = "defaults::http_body_timeout")]
+    pub http_body_timeout: u64,
+    /// Connections served at once (`TALLY_HTTP_MAX_CONNECTIONS`, default 4096); further ones
+    /// wait in the kernel's backlog until one closes.
+    #[serde(default = "defaults::http_max_connections")]
+    pub http_max_connections: usize,
 }
 
 /// Settings of integrations: outbound webhooks and ICS feeds (`TALLY_*` like the others).
@@ -312,6 +336,15 @@ mod defaults {
     }
     pub fn password_min_length() -> usize {
         8
+    }
+    pub fn http_header_timeout() -> u64 {
+        15
+    }
+    pub fn http_body_timeout() -> u64 {
+        30
+    }
+    pub fn http_max_connections() -> usize {
+        4096
     }
     pub fn refresh_reuse_interval() -> u64 {
         10

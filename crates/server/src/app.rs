@@ -141,6 +141,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/storage/v1", tally_storage::router(storage))
         .nest("/realtime/v1", tally_realtime::router(realtime))
         .nest("/functions/v1", tally_functions::router(functions))
+        .layer(axum::middleware::from_fn(crate::refusals::shape))
         .layer(cors)
         .layer(TraceLayer::new_for_http())
 }

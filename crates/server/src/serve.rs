@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 
 use crate::{
     app::{self, AppState},
+    connections,
     database::Database,
 };
 
@@ -73,7 +74,6 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let router = app::router(self.state.clone());
-        let service = router.into_make_service_with_connect_info::<SocketAddr>();
         let (stop, stopped) = tokio::sync::watch::channel(false);
         // With a concurrency of 0 this instance only serves HTTP.
         let workers = if self.state.config().ai.worker_concurrency > 0 {
@@ -87,21 +87,20 @@ impl Server {
         } else {
             None
         };
-        let served = axum::serve(self.listener, service)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                // Workers stop claiming while requests in flight finish.
-                let _ = stop.send(true);
-            })
-            .await
-            .context("the HTTP server failed");
+        let settings = self.state.config().http;
+        connections::serve(self.listener, router, settings, async move {
+            shutdown.await;
+            // Workers stop claiming while requests in flight finish.
+            let _ = stop.send(true);
+        })
+        .await;
         if let Some(workers) = workers
             && let Err(e) = workers.await
         {
             tracing::error!(error = %e, "the workers ended abnormally");
         }
         self.state.pool().close().await;
-        served
+        Ok(())
     }
 }
 

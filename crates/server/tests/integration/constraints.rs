@@ -48,7 +48,7 @@ const BAD_LOGS: &[(&str, &str, &str)] = &[
     (
         "a log in an org the user is not in",
         "insert into time_logs (org_id, user_id) values ({org_b}, {uid})",
-        "23503",
+        "42501",
     ),
     (
         "another org's project",

@@ -10,6 +10,7 @@ mod eval;
 mod fixture;
 mod health;
 mod openapi;
+mod refusals;
 mod request_tx;
 mod rls_matrix;
 mod schema;
