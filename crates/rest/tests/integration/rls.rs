@@ -120,18 +120,38 @@ async fn writes_never_cross_the_org() {
         .await
         .unwrap();
     assert_eq!(error(res).await, (403, "42501".into()));
+    // A log in org A (into its project, too) is refused by RLS as PostgREST reports it, even
+    // though the time-log rules (a BEFORE trigger) would refuse it as well.
+    let into_project = json!({"org_id": w.ids["org_a"], "user_id": w.ids["owner_b"],
+        "project_id": w.ids["project_a"], "comment": "sneaky"});
+    for body in [&body, &into_project] {
+        let res = w
+            .rest
+            .as_token(Method::POST, "/time_logs", &token)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(error(res).await, (403, "42501".into()), "{body}");
+    }
+    // A member of A writing a log as someone outside A: RLS again.
     let res = w
         .rest
-        .as_token(Method::POST, "/time_logs", &token)
-        .json(&body)
+        .as_token(Method::POST, "/time_logs", &w.token("member_a"))
+        .json(&json!({"org_id": w.ids["org_a"], "user_id": w.ids["owner_b"], "comment": "x"}))
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        error(res).await.0,
-        409,
-        "a log for a non-member is refused by the database's rule"
-    );
+    assert_eq!(error(res).await, (403, "42501".into()));
+    // An owner of A logging for someone outside A passes RLS: the rule answers.
+    let res = w
+        .rest
+        .as_token(Method::POST, "/time_logs", &w.token("owner_a"))
+        .json(&json!({"org_id": w.ids["org_a"], "user_id": w.ids["owner_b"], "comment": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error(res).await, (409, "23503".into()));
     // Updates and deletes of org A's rows touch nothing.
     let res = w
         .rest
