@@ -96,23 +96,52 @@ impl Job {
     }
 }
 
+/// How long a worker may stay silent before its jobs are taken from it (by default).
+pub const STALE_AFTER: Duration = Duration::from_secs(15);
+
 /// The worker side of the queue.
 #[derive(Clone)]
 pub struct Queue {
     pool: PgPool,
     worker: String,
     lease: Duration,
+    stale_after: Duration,
 }
 
 impl Queue {
     /// A queue over `pool` (the request pool: statements run as service_role); claims are
-    /// leased for `lease`, after which another worker may take the job.
+    /// leased for `lease`, after which another worker may take the job — or sooner, once the
+    /// worker holding it has not been heard of for [`STALE_AFTER`].
     pub fn new(pool: PgPool, lease: Duration) -> Self {
         Self {
             pool,
             worker: format!("{}-{}", std::process::id(), Uuid::new_v4().simple()),
             lease,
+            stale_after: STALE_AFTER,
         }
+    }
+
+    /// Takes jobs from workers silent for `after` instead of [`STALE_AFTER`].
+    pub fn stale_after(mut self, after: Duration) -> Self {
+        self.stale_after = after;
+        self
+    }
+
+    /// Says this worker is alive (claims do too); a worker that stops saying it — a crashed
+    /// process — loses its jobs to the others after the stale interval.
+    pub async fn heartbeat(&self) -> Result<(), sqlx::Error> {
+        let mut tx = self.begin().await?;
+        beat(&mut tx, &self.worker).await?;
+        sqlx::query("delete from private.workers where seen_at < now() - interval '1 day'")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
+    }
+
+    /// This worker stops: its row goes (its jobs were released or finished).
+    pub async fn retire(&self) -> Result<(), sqlx::Error> {
+        self.run(sqlx::query("delete from private.workers where id = $1").bind(&self.worker))
+            .await
     }
 
     /// The pool the queue runs on.
@@ -125,23 +154,29 @@ impl Queue {
     }
 
     /// Claims the next due job of one of `kinds`: it is leased to this worker and its attempt
-    /// counted. Jobs whose lease ran out (a crashed worker) are due again.
+    /// counted. Jobs whose lease ran out, or whose worker has gone silent (a crash), are due
+    /// again.
     pub async fn claim(&self, kinds: &[String]) -> Result<Option<Job>, sqlx::Error> {
         let mut tx = self.begin().await?;
+        beat(&mut tx, &self.worker).await?;
         let job = sqlx::query_as::<_, Job>(
             "update private.jobs j \
              set locked_until = now() + make_interval(secs => $3), \
                  locked_by = $2, attempts = attempts + 1 \
-             where j.id = (select id from private.jobs \
-                           where not dead and kind = any($1) and run_at <= now() \
-                             and (locked_until is null or locked_until < now()) \
-                           order by priority desc, run_at, id \
-                           for update skip locked limit 1) \
+             where j.id = (select q.id from private.jobs q \
+                           where not q.dead and q.kind = any($1) and q.run_at <= now() \
+                             and (q.locked_until is null or q.locked_until < now() \
+                                  or not exists (select 1 from private.workers w \
+                                                 where w.id = q.locked_by \
+                                                   and w.seen_at > now() - make_interval(secs => $4))) \
+                           order by q.priority desc, q.run_at, q.id \
+                           for update of q skip locked limit 1) \
              returning j.id, j.kind, j.payload, j.org_id, j.attempts, j.max_attempts",
         )
         .bind(kinds)
         .bind(&self.worker)
         .bind(self.lease.as_secs_f64())
+        .bind(self.stale_after.as_secs_f64())
         .fetch_optional(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -225,6 +260,18 @@ impl Queue {
         )
         .await
     }
+}
+
+/// Stamps `worker` as alive now.
+async fn beat(conn: &mut PgConnection, worker: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "insert into private.workers (id) values ($1) \
+         on conflict (id) do update set seen_at = now()",
+    )
+    .bind(worker)
+    .execute(conn)
+    .await
+    .map(drop)
 }
 
 /// The wait before retry `attempt` (1-based): 2^attempt seconds from 2 s, capped at an hour,

@@ -56,6 +56,9 @@ pub struct WorkerOptions {
     pub poll: Duration,
     /// How long shutdown waits for running jobs.
     pub grace: Duration,
+    /// How long a worker may go unheard (it says it is alive every `poll`) before its jobs
+    /// are taken from it.
+    pub stale_after: Duration,
 }
 
 impl Default for WorkerOptions {
@@ -65,6 +68,7 @@ impl Default for WorkerOptions {
             lease: Duration::from_secs(300),
             poll: Duration::from_secs(2),
             grace: Duration::from_secs(10),
+            stale_after: crate::queue::STALE_AFTER,
         }
     }
 }
@@ -81,7 +85,7 @@ impl Workers {
     /// Workers over `pool` (the request pool).
     pub fn new(pool: sqlx::PgPool, options: WorkerOptions) -> Self {
         Self {
-            queue: Queue::new(pool, options.lease),
+            queue: Queue::new(pool, options.lease).stale_after(options.stale_after),
             handlers: Arc::default(),
             options,
         }
@@ -163,7 +167,16 @@ impl Workers {
         let mut running: JoinSet<()> = JoinSet::new();
         let mut claimed: HashMap<tokio::task::Id, Job> = HashMap::new();
         let mut last_tick: Option<tokio::time::Instant> = None;
+        let mut last_beat = tokio::time::Instant::now();
+        // Often enough that a busy worker is never taken for a silent one.
+        let beat_every = (self.options.stale_after / 3).min(self.options.poll);
         while !*shutdown.borrow() {
+            if last_beat.elapsed() >= beat_every {
+                last_beat = tokio::time::Instant::now();
+                if let Err(e) = self.queue.heartbeat().await {
+                    tracing::warn!(error = %e, "could not say the worker is alive");
+                }
+            }
             if last_tick.is_none_or(|t| t.elapsed() >= self.options.poll) {
                 last_tick = Some(tokio::time::Instant::now());
                 if let Err(e) = schedule::tick(self.queue.pool()).await {
@@ -213,7 +226,7 @@ impl Workers {
                     claimed.remove(&id);
                 }
                 () = notified => {}
-                () = tokio::time::sleep(self.options.poll) => {}
+                () = tokio::time::sleep(beat_every) => {}
             }
         }
         self.drain(running, claimed).await;
@@ -242,6 +255,9 @@ impl Workers {
             if let Err(e) = self.queue.release(job).await {
                 tracing::warn!(error = %e, job = job.id, "could not release a job");
             }
+        }
+        if let Err(e) = self.queue.retire().await {
+            tracing::warn!(error = %e, "could not retire the worker");
         }
     }
 }

@@ -163,6 +163,42 @@ async fn a_crashed_workers_job_is_retried_after_its_lease() {
     assert_eq!(count(&db, "select count(*) from private.jobs").await, 0);
 }
 
+/// A worker that crashed stops saying it is alive: its job is taken once it has been silent
+/// for the stale interval, long before the 5-minute lease ends; a live worker keeps its job.
+#[tokio::test]
+async fn a_silent_workers_job_is_taken_long_before_its_lease_ends() {
+    let db = TestDb::new().await.unwrap();
+    for _ in 0..2 {
+        let mut tx = RequestContext::service().begin(&db.requests).await.unwrap();
+        enqueue(&mut tx, &NewJob::new("test", json!({})))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
+    let lease = Duration::from_secs(300);
+    let crashed = Queue::new(db.requests.clone(), lease);
+    let lost = crashed.claim(&kinds()).await.unwrap().unwrap();
+    let alive = Queue::new(db.requests.clone(), lease).stale_after(Duration::from_secs(1));
+    let kept = alive.claim(&kinds()).await.unwrap().unwrap();
+    drop(crashed);
+    let other = Queue::new(db.requests.clone(), lease).stale_after(Duration::from_secs(1));
+    assert!(
+        other.claim(&kinds()).await.unwrap().is_none(),
+        "both workers were just heard"
+    );
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        alive.heartbeat().await.unwrap();
+    }
+    let again = other.claim(&kinds()).await.unwrap().unwrap();
+    assert_eq!((again.id, again.attempts), (lost.id, 2));
+    assert!(
+        other.claim(&kinds()).await.unwrap().is_none(),
+        "the live worker's job {} stays with it",
+        kept.id
+    );
+}
+
 #[tokio::test]
 async fn retries_wait_and_keep_the_error() {
     let db = TestDb::new().await.unwrap();

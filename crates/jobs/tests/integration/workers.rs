@@ -59,6 +59,7 @@ fn workers(db: &TestDb, probe: &Probe, started: Option<mpsc::UnboundedSender<i64
             lease: Duration::from_secs(60),
             poll: Duration::from_secs(30),
             grace: Duration::from_millis(300),
+            ..WorkerOptions::default()
         },
     )
     .register(
