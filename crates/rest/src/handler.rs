@@ -151,6 +151,11 @@ async fn serve(
                 read_only,
                 request.prefer.rollback,
                 |o| {
+                    // A set-returning function affects the rows it returns: more than
+                    // `max-affected` under `handling=strict` rolls it back (PGRST124).
+                    if returns == query::rpc::Returns::Many {
+                        response::check_max_affected(&request, o)?;
+                    }
                     if single {
                         response::check_single(&request, o)
                     } else {

@@ -170,7 +170,12 @@ pub fn write(request: &ApiRequest, outcome: Outcome) -> Response {
                 "*".into()
             }
         ),
-        _ => content_range(0, outcome.page, None),
+        // With `count=`, an update's or delete's total is the rows it affected: `0-3/4`.
+        _ => content_range(
+            0,
+            outcome.page,
+            request.prefer.count.is_some().then_some(outcome.page),
+        ),
     };
     let body = match (representation, request.single) {
         (false, _) => None,

@@ -118,12 +118,20 @@ pub fn build(cache: &SchemaCache, request: &ApiRequest, name: &str) -> RestResul
                     .map(|c| quote(c))
                     .collect::<Vec<_>>()
                     .join(", ");
-                let updates: Vec<String> = cols
+                let mut updates: Vec<String> = cols
                     .iter()
                     .filter(|c| !conflict.contains(c))
                     .map(|c| format!("{} = excluded.{}", quote(c), quote(c)))
                     .collect();
-                if merge && !updates.is_empty() {
+                if updates.is_empty() {
+                    // Only the key given: the row is "updated" to itself, so it is returned
+                    // (as PostgREST does), not skipped.
+                    updates = conflict
+                        .iter()
+                        .map(|c| format!("{} = excluded.{}", quote(c), quote(c)))
+                        .collect();
+                }
+                if merge {
                     text.push_str(&format!(
                         " on conflict ({conflict_list}) do update set {}",
                         updates.join(", ")

@@ -79,3 +79,22 @@ async fn functions_of_every_shape() {
         (405, "PGRST101".into())
     );
 }
+
+/// `handling=strict` with `max-affected` holds for functions too: a set-returning function
+/// that returns more rows is 400 PGRST124.
+#[tokio::test]
+async fn max_affected_is_enforced_on_rpc_under_strict_handling() {
+    let rest = Rest::library().await;
+    let call = |max: u32| {
+        rest.req(Method::POST, "/rpc/books_by")
+            .header("prefer", format!("handling=strict, max-affected={max}"))
+            .json(&json!({"author": 1}))
+            .send()
+    };
+    assert_eq!(
+        error(call(1).await.unwrap()).await,
+        (400, "PGRST124".into())
+    );
+    let (status, _, body) = parts(call(2).await.unwrap()).await;
+    assert_eq!((status, body.as_array().map(Vec::len)), (200, Some(2)));
+}

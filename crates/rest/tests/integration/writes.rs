@@ -73,6 +73,25 @@ async fn insert_upsert_update_delete() {
         .await
         .unwrap();
     assert_eq!(parts(res).await.0, 200);
+    // Only the key in the body: still an update, and the row comes back.
+    let res = rest
+        .req(
+            Method::POST,
+            "/book_reviewers?on_conflict=book_id,reviewer_id",
+        )
+        .header(
+            "prefer",
+            "resolution=merge-duplicates, return=representation",
+        )
+        .json(&json!({"book_id": 1, "reviewer_id": 1}))
+        .send()
+        .await
+        .unwrap();
+    let (status, _, body) = parts(res).await;
+    assert_eq!(
+        (status, body),
+        (200, json!([{"book_id": 1, "reviewer_id": 1}]))
+    );
     let res = rest
         .req(Method::POST, "/reviewers")
         .header(
@@ -108,6 +127,22 @@ async fn insert_upsert_update_delete() {
         (status, body),
         (200, json!([{"id":10,"pages":7},{"id":11,"pages":7}]))
     );
+    // With `count=exact` the total is the rows affected, for updates and deletes alike.
+    for method in [Method::PATCH, Method::DELETE] {
+        let res = rest
+            .req(method.clone(), "/books?id=in.(10,11)")
+            .header("prefer", "count=exact, tx=rollback")
+            .json(&json!({"pages": 8}))
+            .send()
+            .await
+            .unwrap();
+        let (status, headers, _) = parts(res).await;
+        assert_eq!(
+            (status, headers["content-range"].to_str().unwrap()),
+            (204, "0-1/2"),
+            "{method}"
+        );
+    }
     // Delete.
     let res = rest
         .req(Method::DELETE, "/books?id=eq.11")
