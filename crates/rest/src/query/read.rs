@@ -86,40 +86,52 @@ pub fn shape_with(
     ))
 }
 
+/// The exact total of `source` (aliased `t0`) under the request's top-level filters, as a
+/// subquery of the statement `sql` builds.
+pub fn exact_count(
+    sql: &mut Sql,
+    cache: &SchemaCache,
+    table: &Table,
+    request: &ApiRequest,
+    source: &str,
+) -> RestResult<String> {
+    let scope = Scope {
+        table,
+        alias: "t0",
+        depth: 0,
+    };
+    let top = request.modifiers(&[]);
+    let (_, inner) = select_list(sql, cache, scope, &request.select, request, &[])?;
+    let filters = where_clause(sql, scope, &top.logic, &inner)?;
+    Ok(format!("(select count(*) from {source} t0{filters})"))
+}
+
 /// The read statement.
 pub fn build(cache: &SchemaCache, request: &ApiRequest, name: &str) -> RestResult<Sql> {
     let table = relation(cache, &request.schema, name)?;
     let mut sql = Sql::default();
     let source = qualified(&table.schema, &table.name);
+    // An exact total is a subquery of the statement; a planned one is asked of the planner
+    // afterwards, with parameters of its own.
     let count = match request.prefer.count {
         None => None,
+        Some(Count::Exact) => Some(exact_count(&mut sql, cache, table, request, &source)?),
         Some(kind) => {
+            let mut own = Sql::default();
             let scope = Scope {
                 table,
                 alias: "t0",
                 depth: 0,
             };
             let top = request.modifiers(&[]);
-            // An exact total is a subquery of the statement; a planned one is asked of the
-            // planner afterwards, with parameters of its own.
-            let mut own = Sql::default();
-            let target = if kind == Count::Exact {
-                &mut sql
-            } else {
-                &mut own
-            };
-            let (_, inner) = select_list(target, cache, scope, &request.select, request, &[])?;
-            let filters = where_clause(target, scope, &top.logic, &inner)?;
-            if kind == Count::Exact {
-                Some(format!("(select count(*) from {source} t0{filters})"))
-            } else {
-                sql.count = Some(CountQuery {
-                    kind,
-                    from: format!("from {source} t0{filters}"),
-                    binds: own.binds,
-                });
-                None
-            }
+            let (_, inner) = select_list(&mut own, cache, scope, &request.select, request, &[])?;
+            let filters = where_clause(&mut own, scope, &top.logic, &inner)?;
+            sql.count = Some(CountQuery {
+                kind,
+                from: format!("from {source} t0{filters}"),
+                binds: own.binds,
+            });
+            None
         }
     };
     let text = shape(&mut sql, cache, table, request, &source, true, count)?;

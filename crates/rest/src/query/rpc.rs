@@ -13,7 +13,7 @@ use crate::{
 
 use super::{
     builder::{Bind, Sql},
-    read::shape,
+    read::{self, shape},
 };
 
 /// What the statement's result is.
@@ -76,8 +76,14 @@ pub fn build(
     }
     if !function.returns_rows {
         let text = if function.returns_set {
+            // With `count=`, the total of a set of scalars is its size.
+            let total = if request.prefer.count.is_some() {
+                "count(*)"
+            } else {
+                "null::bigint"
+            };
             format!(
-                "select coalesce(json_agg(_v), '[]'::json)::text as body, count(*) as page, null::bigint as total, null::text as first from {record} cross join lateral {call} _v"
+                "select coalesce(json_agg(_v), '[]'::json)::text as body, count(*) as page, {total} as total, null::text as first from {record} cross join lateral {call} _v"
             )
         } else {
             format!(
@@ -93,9 +99,18 @@ pub fn build(
         return Ok((sql, returns, read_only));
     }
     let table = result_table(cache, function)?;
-    let source = format!("(select _f.* from {record} cross join lateral {call} _f)");
-    let text = shape(&mut sql, cache, &table, request, &source, true, None)?;
-    sql.push(&text);
+    // The call runs once, in a CTE both the rows and (with `count=`, exactly: a function has
+    // no planner estimate worth giving) their total read.
+    let count = match request.prefer.count {
+        Some(_) if function.returns_set => Some(read::exact_count(
+            &mut sql, cache, &table, request, "_call",
+        )?),
+        _ => None,
+    };
+    let text = shape(&mut sql, cache, &table, request, "_call", true, count)?;
+    sql.push(&format!(
+        "with _call as materialized (select _f.* from {record} cross join lateral {call} _f) {text}"
+    ));
     let returns = if function.returns_set {
         Returns::Many
     } else {

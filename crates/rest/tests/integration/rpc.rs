@@ -98,3 +98,54 @@ async fn max_affected_is_enforced_on_rpc_under_strict_handling() {
     let (status, _, body) = parts(call(2).await.unwrap()).await;
     assert_eq!((status, body.as_array().map(Vec::len)), (200, Some(2)));
 }
+
+/// `Prefer: count=exact` on a set-returning function answers the total in `Content-Range`,
+/// for GET, HEAD and POST, for sets of rows and sets of scalars.
+#[tokio::test]
+async fn rpc_counts_go_in_content_range() {
+    let rest = Rest::library().await;
+    sqlx::raw_sql(
+        "create function public.evens(below int) returns setof int language sql stable \
+           as 'select g from generate_series(0, below - 1, 2) g'; \
+         grant execute on function public.evens(int) to anon;",
+    )
+    .execute(&rest.app.db.owner)
+    .await
+    .unwrap();
+    rest.app.reload_schema().await.unwrap();
+    let cases = [
+        (Method::GET, "/rpc/books_by?author=1", None, "0-1/2"),
+        (Method::HEAD, "/rpc/books_by?author=1", None, "0-1/2"),
+        (
+            Method::POST,
+            "/rpc/books_by",
+            Some(json!({"author": 1})),
+            "0-1/2",
+        ),
+        (Method::GET, "/rpc/evens?below=10", None, "0-4/5"),
+        (
+            Method::POST,
+            "/rpc/evens",
+            Some(json!({"below": 6})),
+            "0-2/3",
+        ),
+    ];
+    for (method, path, body, range) in cases {
+        let mut req = rest
+            .req(method.clone(), path)
+            .header("prefer", "count=exact");
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let res = req.send().await.unwrap();
+        let (status, headers, _) = parts(res).await;
+        assert_eq!(
+            (
+                status,
+                headers.get("content-range").and_then(|v| v.to_str().ok())
+            ),
+            (200, Some(range)),
+            "{method} {path}"
+        );
+    }
+}
