@@ -95,15 +95,24 @@ pub fn exact_count(
     request: &ApiRequest,
     source: &str,
 ) -> RestResult<String> {
+    let filters = top_filters(sql, cache, table, request)?;
+    Ok(format!("(select count(*) from {source} t0{filters})"))
+}
+
+/// The `where` clause of the request's top level (inner embeds included), binding into `sql`.
+fn top_filters(
+    sql: &mut Sql,
+    cache: &SchemaCache,
+    table: &Table,
+    request: &ApiRequest,
+) -> RestResult<String> {
     let scope = Scope {
         table,
         alias: "t0",
         depth: 0,
     };
-    let top = request.modifiers(&[]);
     let (_, inner) = select_list(sql, cache, scope, &request.select, request, &[])?;
-    let filters = where_clause(sql, scope, &top.logic, &inner)?;
-    Ok(format!("(select count(*) from {source} t0{filters})"))
+    where_clause(sql, scope, &request.modifiers(&[]).logic, &inner)
 }
 
 /// The read statement.
@@ -118,14 +127,7 @@ pub fn build(cache: &SchemaCache, request: &ApiRequest, name: &str) -> RestResul
         Some(Count::Exact) => Some(exact_count(&mut sql, cache, table, request, &source)?),
         Some(kind) => {
             let mut own = Sql::default();
-            let scope = Scope {
-                table,
-                alias: "t0",
-                depth: 0,
-            };
-            let top = request.modifiers(&[]);
-            let (_, inner) = select_list(&mut own, cache, scope, &request.select, request, &[])?;
-            let filters = where_clause(&mut own, scope, &top.logic, &inner)?;
+            let filters = top_filters(&mut own, cache, table, request)?;
             sql.count = Some(CountQuery {
                 kind,
                 from: format!("from {source} t0{filters}"),

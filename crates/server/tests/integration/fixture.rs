@@ -166,3 +166,20 @@ pub fn context_for(user: Option<Uuid>) -> RequestContext {
     };
     RequestContext::from_claims(Claims(map)).expect("an API role")
 }
+
+/// Drops the app's database under the running server (its owner pool closed first), as when
+/// the database goes away.
+pub async fn drop_database(app: &tally_testkit::TestApp) -> anyhow::Result<()> {
+    let name: String = sqlx::query_scalar("select current_database()::text")
+        .fetch_one(&app.db.owner)
+        .await?;
+    app.db.owner.close().await;
+    let admin_url = app.db.owner_url().replace(&format!("/{name}"), "/postgres");
+    let admin = PgPool::connect(&admin_url).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "drop database \"{name}\" with (force)"
+    )))
+    .execute(&admin)
+    .await?;
+    Ok(())
+}

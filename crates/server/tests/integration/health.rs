@@ -15,17 +15,7 @@ async fn health_is_ok_while_the_database_answers_and_503_after() -> anyhow::Resu
     assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
 
     // Take the database away under the running server.
-    let name: String = sqlx::query_scalar("select current_database()::text")
-        .fetch_one(&app.db.owner)
-        .await?;
-    app.db.owner.close().await;
-    let admin_url = app.db.owner_url().replace(&format!("/{name}"), "/postgres");
-    let admin = sqlx::PgPool::connect(&admin_url).await?;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "drop database \"{name}\" with (force)"
-    )))
-    .execute(&admin)
-    .await?;
+    crate::fixture::drop_database(&app).await?;
     let res = client.get(app.url("/health")).send().await?;
     assert_eq!(res.status(), 503);
     let body: Value = res.json().await?;

@@ -178,17 +178,7 @@ async fn every_service_answers_503_in_its_shape_while_the_database_is_gone() -> 
     let app = TestApp::spawn_with(|c| c.ai.worker_concurrency = 0).await?;
     let user = uuid::Uuid::new_v4();
     let token = app.user_token(user);
-    let name: String = sqlx::query_scalar("select current_database()::text")
-        .fetch_one(&app.db.owner)
-        .await?;
-    app.db.owner.close().await;
-    let admin_url = app.db.owner_url().replace(&format!("/{name}"), "/postgres");
-    let admin = sqlx::PgPool::connect(&admin_url).await?;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "drop database \"{name}\" with (force)"
-    )))
-    .execute(&admin)
-    .await?;
+    crate::fixture::drop_database(&app).await?;
     let http = reqwest::Client::new();
     let key = app.keys.anon_key();
     let call = |method: reqwest::Method, path: &str, bearer: &str| {
