@@ -134,7 +134,8 @@ pub fn split_key(key: &str) -> RestResult<(Vec<String>, &str)> {
 pub fn parse_field(text: &str) -> RestResult<(String, Vec<PathStep>)> {
     let mut rest = text;
     let name_end = rest.find("->").unwrap_or(rest.len());
-    let name = rest[..name_end].to_owned();
+    // `"column whitespace"`: a quoted name is the name inside the quotes.
+    let name = unquote(&rest[..name_end]).to_owned();
     if name.is_empty() {
         return Err(parse_error(text, "a column name is missing"));
     }
@@ -162,6 +163,13 @@ pub fn parse_field(text: &str) -> RestResult<(String, Vec<PathStep>)> {
         rest = &after[end..];
     }
     Ok((name, path))
+}
+
+/// `"name"` → `name`; anything else as it is.
+fn unquote(name: &str) -> &str {
+    name.strip_prefix('"')
+        .and_then(|n| n.strip_suffix('"'))
+        .unwrap_or(name)
 }
 
 /// Parses the value side `[not.]op[(mod)].value` of a filter on `field`.

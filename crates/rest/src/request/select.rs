@@ -53,7 +53,17 @@ pub enum SelectItem {
 /// [`limits::MAX_ITEMS`] items in all).
 pub fn parse(input: &str) -> RestResult<Vec<SelectItem>> {
     limits::nesting("select", input)?;
-    let chars: Vec<char> = input.chars().filter(|c| !c.is_whitespace()).collect();
+    // Whitespace is dropped, except inside double quotes (`"column whitespace"`).
+    let mut quoted = false;
+    let chars: Vec<char> = input
+        .chars()
+        .filter(|&c| {
+            if c == '"' {
+                quoted = !quoted;
+            }
+            quoted || !c.is_whitespace()
+        })
+        .collect();
     let mut pos = 0;
     let items = items(&chars, &mut pos, input)?;
     if pos != chars.len() {

@@ -445,3 +445,30 @@ async fn csv_and_media_types() {
         .unwrap();
     assert_eq!(error(res).await, (406, "PGRST107".into()));
 }
+
+/// Quoted identifiers keep their spaces in `select`, filters and `order`.
+#[tokio::test]
+async fn quoted_identifiers_with_spaces() {
+    let rest = Rest::library().await;
+    sqlx::raw_sql(
+        "create table public.spaced (id int primary key, \"column whitespace\" text); \
+         grant select on public.spaced to anon; \
+         insert into public.spaced values (1, 'a'), (2, 'b'), (3, null);",
+    )
+    .execute(&rest.app.db.owner)
+    .await
+    .unwrap();
+    rest.app.reload_schema().await.unwrap();
+    assert_eq!(
+        get(
+            &rest,
+            "/spaced?select=id,%22column%20whitespace%22&%22column%20whitespace%22=not.is.null&order=%22column%20whitespace%22.desc"
+        )
+        .await,
+        json!([{"id": 2, "column whitespace": "b"}, {"id": 1, "column whitespace": "a"}])
+    );
+    assert_eq!(
+        get(&rest, "/spaced?select=w:%22column%20whitespace%22&id=eq.1").await,
+        json!([{"w": "a"}])
+    );
+}
