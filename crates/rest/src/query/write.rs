@@ -65,12 +65,24 @@ pub fn build(cache: &SchemaCache, request: &ApiRequest, name: &str) -> RestResul
     let body = request.body.clone().unwrap_or(Value::Null);
     let statement = match request.method {
         Method::POST => {
-            let cols = columns(table, request, &body)?;
+            let mut cols = columns(table, request, &body)?;
             let rows = if body.is_array() {
                 body.clone()
             } else {
                 Value::Array(vec![body.clone()])
             };
+            if request.prefer.missing_default {
+                // A column no row gives is left out of the insert, so it takes its true
+                // DEFAULT (an identity, a generated value, a domain's default).
+                let given = |c: &String| {
+                    rows.as_array()
+                        .is_some_and(|rows| rows.iter().any(|r| r.get(c).is_some()))
+                };
+                let present: Vec<String> = cols.iter().filter(|c| given(c)).cloned().collect();
+                if !present.is_empty() {
+                    cols = present;
+                }
+            }
             let json = sql.bind(Bind::Text(rows.to_string()));
             let list = cols.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", ");
             let mut text = if cols.is_empty() {
