@@ -77,10 +77,16 @@ pub fn shape_with(
     };
     let total = count_sql.unwrap_or_else(|| "null::bigint".to_owned());
     let inserted = inserted_sql.unwrap_or_else(|| "null::bigint".to_owned());
+    // `nulls=stripped`: null fields leave the objects (nested ones too).
+    let rows = if request.strip_nulls {
+        "json_strip_nulls(json_agg(_r))"
+    } else {
+        "json_agg(_r)"
+    };
     Ok(format!(
-        "select coalesce(json_agg(_r), '[]'::json)::text as body, count(_r) as page, {total} as total, \
+        "select coalesce({rows}, '[]'::json)::text as body, count(_r) as page, {total} as total, \
                 {inserted} as inserted, \
-                (json_agg(_r) -> 0)::text as first \
+                ({rows} -> 0)::text as first \
          from (select {} from {from_sql} t0{filters}{order}{page}) _r",
         columns.join(", ")
     ))

@@ -63,6 +63,8 @@ pub struct ApiRequest {
     pub single: bool,
     /// `Accept: text/csv`.
     pub csv: bool,
+    /// `Accept: …;nulls=stripped`: null fields are left out of the JSON objects.
+    pub strip_nulls: bool,
     /// The JSON body (POST/PATCH and POST /rpc).
     pub body: Option<serde_json::Value>,
 }
@@ -114,6 +116,7 @@ pub fn parse(
         prefer: Preferences::parse(headers)?,
         single: false,
         csv: false,
+        strip_nulls: false,
         body: None,
     };
     let accept = headers
@@ -122,6 +125,9 @@ pub fn parse(
         .unwrap_or("application/json");
     request.single = accept.contains("application/vnd.pgrst.object+json");
     request.csv = accept.starts_with("text/csv");
+    request.strip_nulls = accept
+        .split(',')
+        .any(|a| a.split(';').skip(1).any(|p| p.trim() == "nulls=stripped"));
     if !request.single
         && !request.csv
         && ![

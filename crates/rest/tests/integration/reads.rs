@@ -472,3 +472,40 @@ async fn quoted_identifiers_with_spaces() {
         json!([{"w": "a"}])
     );
 }
+
+/// `Accept: …;nulls=stripped` leaves null fields out, for arrays and single objects.
+#[tokio::test]
+async fn nulls_stripped_leaves_null_fields_out() {
+    let rest = Rest::library().await;
+    let ask = |accept: &'static str| {
+        rest.req(
+            Method::GET,
+            "/books?select=id,genre,published&id=in.(3,4)&order=id",
+        )
+        .header("accept", accept)
+        .send()
+    };
+    let (status, _, body) = parts(
+        ask("application/vnd.pgrst.array+json;nulls=stripped")
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (
+            200,
+            json!([{"id": 3, "genre": "history", "published": "1960-01-01"}, {"id": 4}])
+        )
+    );
+    let res = rest
+        .req(Method::GET, "/books?select=id,genre&id=eq.4")
+        .header("accept", "application/vnd.pgrst.object+json;nulls=stripped")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(parts(res).await.2, json!({"id": 4}));
+    // Without it the nulls stay.
+    let (_, _, body) = parts(ask("application/json").await.unwrap()).await;
+    assert_eq!(body[1], json!({"id": 4, "genre": null, "published": null}));
+}
