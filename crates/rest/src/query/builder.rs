@@ -285,6 +285,7 @@ pub fn select_list(
 ) -> RestResult<(Vec<String>, Vec<String>)> {
     let mut columns = Vec::new();
     let mut inner_conditions = Vec::new();
+    let mut embedded: Vec<&String> = Vec::new();
     for item in items {
         match item {
             SelectItem::Star => {
@@ -319,7 +320,32 @@ pub fn select_list(
                 });
                 columns.push(format!("{expr} as {}", quote(&output)));
             }
-            SelectItem::Embed { .. } => {
+            SelectItem::Embed {
+                name,
+                alias,
+                items: inner,
+                ..
+            } => {
+                // The same embed output twice is refused as PostgREST's joins refuse it.
+                let output = alias.as_ref().unwrap_or(name);
+                if embedded.contains(&output) {
+                    return Err(RestError::new(
+                        StatusCode::BAD_REQUEST,
+                        "42712",
+                        format!("table name \"{output}\" specified more than once"),
+                    ));
+                }
+                embedded.push(output);
+                if inner.is_empty() {
+                    // `rel()`: joined (its filters, `!inner`) but left out of the output.
+                    let mut joined = item.clone();
+                    if let SelectItem::Embed { items, .. } = &mut joined {
+                        items.push(SelectItem::Star);
+                    }
+                    let rendered = embed::render(sql, cache, scope, &joined, request, path)?;
+                    inner_conditions.extend(rendered.parent_conditions);
+                    continue;
+                }
                 let rendered = embed::render(sql, cache, scope, item, request, path)?;
                 columns.extend(rendered.columns);
                 inner_conditions.extend(rendered.parent_conditions);

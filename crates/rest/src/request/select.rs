@@ -185,11 +185,8 @@ fn item(chars: &[char], pos: &mut usize, input: &str) -> RestResult<SelectItem> 
             hint,
             join,
             spread,
-            items: if inner.is_empty() {
-                vec![SelectItem::Star]
-            } else {
-                inner
-            },
+            // `rel()` (no items) joins without output.
+            items: inner,
         });
     }
     if spread || hint.is_some() {

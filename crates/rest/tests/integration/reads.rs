@@ -509,3 +509,44 @@ async fn nulls_stripped_leaves_null_fields_out() {
     let (_, _, body) = parts(ask("application/json").await.unwrap()).await;
     assert_eq!(body[1], json!({"id": 4, "genre": null, "published": null}));
 }
+
+/// An empty embed `rel()` is joined (its filters and `!inner` apply) but left out of the
+/// output; the same embed output twice is 42712, as PostgREST's joins refuse it.
+#[tokio::test]
+async fn empty_embeds_join_without_output_and_duplicates_are_refused() {
+    let rest = Rest::library().await;
+    assert_eq!(
+        get(
+            &rest,
+            "/authors?select=id,books!books_author_id_fkey!inner()&books.genre=eq.history&order=id"
+        )
+        .await,
+        json!([{"id": 2}])
+    );
+    assert_eq!(
+        get(
+            &rest,
+            "/authors?select=id,books!books_author_id_fkey()&order=id"
+        )
+        .await,
+        json!([{"id": 1}, {"id": 2}, {"id": 3}])
+    );
+    let res = rest
+        .req(
+            Method::GET,
+            "/books?select=id,authors!books_author_id_fkey(*),authors!books_editor_fkey(name)",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error(res).await, (400, "42712".into()));
+    // Under different aliases the same relation embeds twice.
+    assert_eq!(
+        get(
+            &rest,
+            "/books?select=id,a:authors!books_author_id_fkey(name),b:authors!books_editor_fkey(id)&id=eq.1"
+        )
+        .await,
+        json!([{"id": 1, "a": {"name": "Ada"}, "b": {"id": 2}}])
+    );
+}
