@@ -1,5 +1,5 @@
 // supabase-js's realtime client against Tally's /realtime/v1 (vsn 2.0.0): broadcast between
-// two clients (realtime-js sends binary frames), with self and ack; presence between them;
+// two clients (realtime-js sends binary frames), with self and ack; httpSend; presence between them;
 // postgres_changes from /rest/v1 and from the log pipeline, filtered by RLS.
 // Run by the Rust test `compat::supabase_js_realtime` (crates/realtime/tests/integration/compat.rs).
 import { test } from 'node:test';
@@ -44,6 +44,25 @@ test('broadcast between two supabase-js clients', async () => {
   assert.deepEqual(own, [{ x: 3, y: 4 }], 'self: true hears itself');
 
   assert.equal(await chanB.unsubscribe(), 'ok');
+  await a.removeAllChannels();
+  await b.removeAllChannels();
+});
+
+test('httpSend reaches a subscribed client; a private topic nobody may write is refused', async () => {
+  const a = client();
+  const b = client();
+  const received = [];
+  const chanB = b.channel('http-room');
+  chanB.on('broadcast', { event: 'note' }, (m) => received.push(m.payload));
+  await subscribed(chanB);
+  const chanA = a.channel('http-room');
+  assert.deepEqual(await chanA.httpSend('note', { text: 'over http' }), { success: true });
+  for (let i = 0; i < 100 && received.length === 0; i += 1) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.deepEqual(received, [{ text: 'over http' }]);
+  const secret = a.channel('secret', { config: { private: true } });
+  await assert.rejects(secret.httpSend('note', { text: 'no' }), /do not have permissions/);
   await a.removeAllChannels();
   await b.removeAllChannels();
 });

@@ -4,10 +4,11 @@
 //! the same topic joined twice, `access_token` refreshes and expiry, postgres_changes on every
 //! table of `public` filtered by RLS ([`feed`]), broadcast (with `self` and `ack`, JSON or
 //! realtime-js's binary frames) and presence, across instances through Postgres ([`relay`]),
-//! and private channels authorized by RLS on `realtime.messages`. [`openapi`] describes the
-//! websocket for `/openapi.json`.
+//! and private channels authorized by RLS on `realtime.messages`; broadcasts over HTTP
+//! (`POST /api/broadcast`). [`openapi`] describes the websocket for `/openapi.json`.
 
 mod binding;
+mod broadcast_api;
 mod caller;
 mod catalog;
 pub mod feed;
@@ -27,10 +28,12 @@ use axum::{
     Json, Router,
     extract::{Query, State, WebSocketUpgrade, ws::rejection::WebSocketUpgradeRejection},
     http::{HeaderMap, StatusCode},
+    middleware::from_fn_with_state,
     response::{IntoResponse, Response},
-    routing::get,
+    routing::{get, post},
 };
 use serde_json::json;
+use tally_core::gateway;
 
 pub use frame::{Message, Vsn};
 pub use state::RealtimeState;
@@ -44,6 +47,20 @@ const MAX_MESSAGE: usize = 1024 * 1024;
 pub fn router(state: RealtimeState) -> Router {
     Router::new()
         .route("/websocket", get(connect))
+        .route(
+            "/api/broadcast",
+            post(broadcast_api::broadcast).layer(from_fn_with_state(
+                state.keys().clone(),
+                gateway::require_apikey,
+            )),
+        )
+        .route(
+            "/api/broadcast/{topic}/events/{event}",
+            post(broadcast_api::broadcast_one).layer(from_fn_with_state(
+                state.keys().clone(),
+                gateway::require_apikey,
+            )),
+        )
         .with_state(state)
 }
 

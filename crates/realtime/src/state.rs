@@ -89,6 +89,11 @@ impl RealtimeState {
         state
     }
 
+    /// The project's keys.
+    pub(crate) fn keys(&self) -> &JwtKeys {
+        &self.0.keys
+    }
+
     pub(crate) fn hub(&self) -> &broadcast::Sender<Fanout> {
         &self.0.hub
     }

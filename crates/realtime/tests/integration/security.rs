@@ -401,3 +401,93 @@ async fn org_channels_and_private_topics_admit_only_whom_rls_admits() {
         ("broadcast", &json!({"n": 1}))
     );
 }
+
+/// `POST /realtime/v1/api/broadcast` (realtime-js `httpSend`): a public topic's joined sockets
+/// hear it; an org topic is written only by its members; a bad token or a stranger sends
+/// nothing.
+#[tokio::test]
+async fn broadcasts_over_http_follow_the_socket_rules() {
+    let app = crate::app().await;
+    let f = Fixture::load(&app).await.unwrap();
+    let org_topic = format!("org:{}", f.id("org_a"));
+    let mut ws = connect(&app, "2.0.0").await;
+    let config = |token: String| {
+        json!({"config": {"broadcast": {"self": false}, "presence": {"enabled": false}},
+            "access_token": token})
+    };
+    assert_eq!(
+        join(
+            &mut ws,
+            true,
+            "realtime:room",
+            config(f.token(&app, "anon"))
+        )
+        .await["status"],
+        "ok"
+    );
+    let org = format!("realtime:{org_topic}");
+    assert_eq!(
+        join(&mut ws, true, &org, config(f.token(&app, "owner_a"))).await["status"],
+        "ok"
+    );
+    drain(&mut ws).await;
+    let send_http = |token: String, messages: Value| {
+        reqwest::Client::new()
+            .post(app.url("/realtime/v1/api/broadcast"))
+            .header("apikey", app.keys.anon_key())
+            .bearer_auth(token)
+            .json(&json!({"messages": messages}))
+            .send()
+    };
+    let res = send_http(
+        f.token(&app, "anon"),
+        json!([{"topic": "room", "event": "ping", "payload": {"n": 1}}]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 202);
+    let (topic, event, payload) = parts(&next(&mut ws).await);
+    assert_eq!(
+        (topic.as_str(), event.as_str(), &payload),
+        (
+            "realtime:room",
+            "broadcast",
+            &json!({"type": "broadcast", "event": "ping", "payload": {"n": 1}})
+        )
+    );
+    // The org's channel: another org's owner is refused and nothing arrives; a member's lands.
+    let stranger = send_http(
+        f.token(&app, "owner_b"),
+        json!([{"topic": org_topic, "event": "x", "payload": {}, "private": true}]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(stranger.status(), 403);
+    silent(&mut ws).await;
+    let member = send_http(
+        f.token(&app, "member_a"),
+        json!([{"topic": org_topic, "event": "hello", "payload": {"from": "member"}, "private": true}]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(member.status(), 202);
+    let (topic, _, payload) = parts(&next(&mut ws).await);
+    assert_eq!(
+        (topic, &payload["payload"]),
+        (org, &json!({"from": "member"}))
+    );
+    // A bad token or a bad body sends nothing.
+    let bad = send_http("not-a-jwt".into(), json!([{"topic": "room", "event": "x"}]))
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 401);
+    let res = reqwest::Client::new()
+        .post(app.url("/realtime/v1/api/broadcast"))
+        .header("apikey", app.keys.anon_key())
+        .json(&json!({"nope": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    silent(&mut ws).await;
+}

@@ -1,0 +1,142 @@
+//! Broadcasts sent over HTTP, answered 202: `POST /realtime/v1/api/broadcast` with
+//! `{messages: [{topic, event, payload, private?}]}` (realtime-js `send()` without a socket)
+//! and `POST /realtime/v1/api/broadcast/{topic}/events/{event}[?private=true]` with the payload
+//! as the body (realtime-js `channel.httpSend()`). The bearer token is checked as a socket's (a
+//! live session), and a private or org topic is written only by whom RLS on
+//! `realtime.messages` lets write, as for socket sends.
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::{Path, Query, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tally_core::gateway;
+
+use crate::{
+    relay,
+    state::{Fanout, RealtimeState},
+};
+
+/// Messages one request may carry.
+const MAX_MESSAGES: usize = 100;
+
+#[derive(Deserialize)]
+struct Body {
+    messages: Vec<Outgoing>,
+}
+
+#[derive(Deserialize)]
+struct Outgoing {
+    topic: String,
+    event: String,
+    #[serde(default)]
+    payload: Value,
+    #[serde(default)]
+    private: bool,
+}
+
+fn refuse(status: StatusCode, error: &str) -> Response {
+    (status, Json(json!({ "error": error }))).into_response()
+}
+
+/// `?private=true` of the one-message form.
+#[derive(Deserialize)]
+pub struct Privacy {
+    #[serde(default)]
+    private: bool,
+}
+
+/// `POST /api/broadcast`: several messages.
+pub async fn broadcast(
+    State(state): State<RealtimeState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match serde_json::from_slice::<Body>(&body) {
+        Ok(body) => send(&state, &headers, body.messages).await,
+        Err(e) => refuse(
+            StatusCode::BAD_REQUEST,
+            &format!("The body must be {{messages: [{{topic, event, payload}}]}}: {e}"),
+        ),
+    }
+}
+
+/// `POST /api/broadcast/{topic}/events/{event}`: one message, its payload the JSON body.
+pub async fn broadcast_one(
+    State(state): State<RealtimeState>,
+    Path((topic, event)): Path<(String, String)>,
+    Query(privacy): Query<Privacy>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match serde_json::from_slice::<Value>(&body) {
+        Ok(payload) => {
+            let message = Outgoing {
+                topic,
+                event,
+                payload,
+                private: privacy.private,
+            };
+            send(&state, &headers, vec![message]).await
+        }
+        Err(e) => refuse(
+            StatusCode::BAD_REQUEST,
+            &format!("The payload must be JSON: {e}"),
+        ),
+    }
+}
+
+/// Sends each message to the sockets of every instance listening on its topic, once every
+/// one of them is authorized.
+async fn send(state: &RealtimeState, headers: &HeaderMap, messages: Vec<Outgoing>) -> Response {
+    let Some(token) = gateway::bearer_token(headers) else {
+        return refuse(StatusCode::UNAUTHORIZED, "API key is missing");
+    };
+    let caller = match state.check_token(token).await {
+        Ok(caller) => caller,
+        Err(reason) => return refuse(StatusCode::UNAUTHORIZED, &reason),
+    };
+    let body = Body { messages };
+    if body.messages.len() > MAX_MESSAGES {
+        return refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("At most {MAX_MESSAGES} messages a request"),
+        );
+    }
+    // Every message is authorized before any is sent: all or nothing.
+    for m in &body.messages {
+        let name = m.topic.strip_prefix("realtime:").unwrap_or(&m.topic);
+        if m.private || name.starts_with("org:") {
+            match state.channel_access(name, &caller).await {
+                Ok((_, true)) => {}
+                Ok((_, false)) => {
+                    return refuse(
+                        StatusCode::FORBIDDEN,
+                        &format!(
+                            "Unauthorized: You do not have permissions to write to this Channel topic: {name}"
+                        ),
+                    );
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "authorizing a broadcast failed");
+                    return refuse(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "Unable to authorize the channel right now",
+                    );
+                }
+            }
+        }
+    }
+    for m in body.messages {
+        let name = m.topic.strip_prefix("realtime:").unwrap_or(&m.topic);
+        let topic = format!("realtime:{name}");
+        let payload = json!({"type": "broadcast", "event": m.event, "payload": m.payload});
+        relay::broadcast(state, &topic, &payload);
+        state.fan_out(Fanout::remote(&topic, "broadcast", payload));
+    }
+    StatusCode::ACCEPTED.into_response()
+}
