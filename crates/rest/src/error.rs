@@ -18,8 +18,8 @@ pub struct RestError {
     pub code: String,
     /// What went wrong.
     pub message: String,
-    /// More detail, or null.
-    pub details: Option<String>,
+    /// More detail, or null: text, or (PGRST201) the candidate relationships.
+    pub details: Option<Box<Value>>,
     /// A hint, or null.
     pub hint: Option<String>,
 }
@@ -41,7 +41,13 @@ impl RestError {
 
     /// Adds details.
     pub fn details(mut self, details: impl Into<String>) -> Self {
-        self.details = Some(details.into());
+        self.details = Some(Box::new(Value::String(details.into())));
+        self
+    }
+
+    /// Adds details that are not text (PGRST201's list of relationships).
+    pub fn details_value(mut self, details: Value) -> Self {
+        self.details = Some(Box::new(details));
         self
     }
 
@@ -92,7 +98,9 @@ impl RestError {
         };
         let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
         let pg = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>();
-        let details = pg.and_then(|p| p.detail()).map(str::to_owned);
+        let details = pg
+            .and_then(|p| p.detail())
+            .map(|d| Box::new(Value::String(d.to_owned())));
         let hint = pg.and_then(|p| p.hint()).map(str::to_owned);
         let status = status_for(&code, db.message(), anon);
         Self {

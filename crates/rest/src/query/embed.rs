@@ -10,7 +10,10 @@ use crate::{
     schema::{ForeignKey, SchemaCache, Table, qualified, quote},
 };
 
-use super::builder::{Scope, Sql, order_clause, paging, select_list, where_clause};
+use super::{
+    builder::{Scope, Sql, order_clause, paging, select_list, where_clause},
+    suggest,
+};
 
 /// How two relations are related.
 enum Relationship<'a> {
@@ -30,14 +33,50 @@ impl Relationship<'_> {
         )
     }
 
-    fn describe(&self) -> String {
-        match self {
-            Relationship::ManyToOne(fk) => format!("many-to-one using {}", fk.name),
-            Relationship::OneToMany(fk, _) => format!("one-to-many using {}", fk.name),
-            Relationship::ManyToMany(j, a, b) => {
-                format!("many-to-many using {} ({}, {})", j.name, a.name, b.name)
-            }
-        }
+    /// `{cardinality, embedding, relationship}` as PostgREST lists a candidate in PGRST201,
+    /// and the hint that picks it (`name!hint`).
+    fn describe(&self, parent: &str, child: &str) -> (serde_json::Value, String) {
+        let cols =
+            |table: &(String, String), cols: &[String]| format!("{}({})", table.1, cols.join(", "));
+        let (cardinality, relationship, hint) = match self {
+            Relationship::ManyToOne(fk) => (
+                "many-to-one",
+                format!(
+                    "{} using {} and {}",
+                    fk.name,
+                    cols(&fk.table, &fk.columns),
+                    cols(&fk.references, &fk.ref_columns)
+                ),
+                fk.name.clone(),
+            ),
+            Relationship::OneToMany(fk, unique) => (
+                if *unique { "one-to-one" } else { "one-to-many" },
+                format!(
+                    "{} using {} and {}",
+                    fk.name,
+                    cols(&fk.references, &fk.ref_columns),
+                    cols(&fk.table, &fk.columns)
+                ),
+                fk.name.clone(),
+            ),
+            Relationship::ManyToMany(j, a, b) => (
+                "many-to-many",
+                format!(
+                    "{} using {}({}) and {}({})",
+                    j.name,
+                    a.name,
+                    a.columns.join(", "),
+                    b.name,
+                    b.columns.join(", ")
+                ),
+                j.name.clone(),
+            ),
+        };
+        (
+            serde_json::json!({"cardinality": cardinality,
+                "embedding": format!("{parent} with {child}"), "relationship": relationship}),
+            hint,
+        )
     }
 
     fn matches_hint(&self, hint: &str) -> bool {
@@ -60,7 +99,14 @@ fn resolve<'a>(
     hint: Option<&str>,
 ) -> RestResult<(&'a Table, Relationship<'a>)> {
     let not_found = || {
-        RestError::new(
+        // The names the parent is related to, for a "Perhaps you meant…".
+        let pk = parent.key();
+        let related: Vec<&str> = cache
+            .keys_from(&pk)
+            .map(|fk| fk.references.1.as_str())
+            .chain(cache.keys_to(&pk).map(|fk| fk.table.1.as_str()))
+            .collect();
+        let error = RestError::new(
             StatusCode::BAD_REQUEST,
             "PGRST200",
             format!(
@@ -68,7 +114,14 @@ fn resolve<'a>(
                 parent.name
             ),
         )
-        .hint("Verify that the tables are related by a foreign key and that the names are right.")
+        .details(format!(
+            "Searched for a foreign key relationship between '{}' and '{name}' in the schema '{}', but no matches were found.",
+            parent.name, parent.schema
+        ));
+        match suggest::closest(name, related) {
+            Some(near) => error.hint(format!("Perhaps you meant '{near}' instead of '{name}'.")),
+            None => error,
+        }
     };
     let child = cache.table(&parent.schema, name).ok_or_else(not_found)?;
     let (pk, ck) = (parent.key(), child.key());
@@ -103,13 +156,23 @@ fn resolve<'a>(
     match candidates.len() {
         0 => Err(not_found()),
         1 => Ok((child, candidates.remove(0))),
-        _ => Err(RestError::new(
-            StatusCode::MULTIPLE_CHOICES,
-            "PGRST201",
-            format!("Could not embed because more than one relationship was found for '{}' and '{name}'", parent.name),
-        )
-        .details(candidates.iter().map(Relationship::describe).collect::<Vec<_>>().join("; "))
-        .hint(format!("Try changing '{name}' to one of the foreign keys above, as '{name}!<fk>'."))),
+        _ => {
+            let (details, hints): (Vec<_>, Vec<_>) = candidates
+                .iter()
+                .map(|c| c.describe(&parent.name, &child.name))
+                .unzip();
+            let hints: Vec<String> = hints.iter().map(|h| format!("'{name}!{h}'")).collect();
+            Err(RestError::new(
+                StatusCode::MULTIPLE_CHOICES,
+                "PGRST201",
+                format!("Could not embed because more than one relationship was found for '{}' and '{name}'", parent.name),
+            )
+            .details_value(serde_json::Value::Array(details))
+            .hint(format!(
+                "Try changing '{name}' to one of the following: {}. Find the desired relationship in the 'details' key.",
+                hints.join(", ")
+            )))
+        }
     }
 }
 

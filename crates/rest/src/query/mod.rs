@@ -6,6 +6,7 @@ pub mod builder;
 pub mod embed;
 pub mod read;
 pub mod rpc;
+pub mod suggest;
 pub mod write;
 
 pub use builder::{Bind, CountQuery, Sql};

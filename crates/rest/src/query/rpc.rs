@@ -14,6 +14,7 @@ use crate::{
 use super::{
     builder::{Bind, Sql},
     read::{self, shape},
+    suggest,
 };
 
 /// What the statement's result is.
@@ -150,20 +151,40 @@ fn choose<'a>(
                     .all(|(n, _)| args.contains_key(n))
         })
         .ok_or_else(|| {
-            let mut names: Vec<&String> = args.keys().collect();
+            let mut names: Vec<&str> = args.keys().map(String::as_str).collect();
             names.sort();
-            RestError::new(
+            let list = names.join(", ");
+            let searched = if names.is_empty() {
+                "without parameters".to_owned()
+            } else {
+                format!("with parameters {list}")
+            };
+            let error = RestError::new(
                 StatusCode::NOT_FOUND,
                 "PGRST202",
-                format!(
-                    "Could not find the function {schema}.{name}({}) in the schema cache",
-                    names
-                        .iter()
-                        .map(|s| s.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
+                format!("Could not find the function {schema}.{name}({list}) in the schema cache"),
             )
+            .details(format!(
+                "Searched for the function {schema}.{name} {searched} or with a single unnamed json/jsonb parameter, but no matches were found in the schema cache."
+            ));
+            // The same name with other parameters, else a near name.
+            let in_schema: Vec<&Function> =
+                cache.all_functions().filter(|f| f.schema == schema).collect();
+            let near = in_schema.iter().find(|f| f.name == name).copied().or_else(|| {
+                let nearest = suggest::closest(name, in_schema.iter().map(|f| f.name.as_str()))?;
+                in_schema.iter().find(|f| f.name == nearest).copied()
+            });
+            match near {
+                Some(f) => {
+                    let params: Vec<&str> = f.args.iter().map(|(n, _)| n.as_str()).collect();
+                    error.hint(format!(
+                        "Perhaps you meant to call the function {schema}.{}({})",
+                        f.name,
+                        params.join(", ")
+                    ))
+                }
+                None => error,
+            }
         })
 }
 

@@ -550,3 +550,50 @@ async fn empty_embeds_join_without_output_and_duplicates_are_refused() {
         json!([{"id": 1, "a": {"name": "Ada"}, "b": {"id": 2}}])
     );
 }
+
+/// PGRST200, PGRST201 and PGRST202 carry PostgREST's details and hints.
+#[tokio::test]
+async fn relationship_and_function_errors_carry_postgrest_details() {
+    let rest = &Rest::library().await;
+    let body = |path: &'static str| async move {
+        parts(rest.req(Method::GET, path).send().await.unwrap()).await
+    };
+    let (status, _, ambiguous) = body("/books?select=id,authors(name)").await;
+    assert_eq!((status, &ambiguous["code"]), (300, &json!("PGRST201")));
+    assert_eq!(
+        ambiguous["details"],
+        json!([
+            {"cardinality": "many-to-one", "embedding": "books with authors",
+             "relationship": "books_author_id_fkey using books(author_id) and authors(id)"},
+            {"cardinality": "many-to-one", "embedding": "books with authors",
+             "relationship": "books_editor_fkey using books(editor_id) and authors(id)"}
+        ])
+    );
+    assert_eq!(
+        ambiguous["hint"],
+        "Try changing 'authors' to one of the following: 'authors!books_author_id_fkey', \
+         'authors!books_editor_fkey'. Find the desired relationship in the 'details' key."
+    );
+    let (status, _, unrelated) = body("/books?select=id,author(name)").await;
+    assert_eq!((status, &unrelated["code"]), (400, &json!("PGRST200")));
+    assert_eq!(
+        unrelated["details"],
+        "Searched for a foreign key relationship between 'books' and 'author' in the schema \
+         'public', but no matches were found."
+    );
+    assert_eq!(
+        unrelated["hint"],
+        "Perhaps you meant 'authors' instead of 'author'."
+    );
+    let (status, _, missing) = body("/rpc/ad?a=1").await;
+    assert_eq!((status, &missing["code"]), (404, &json!("PGRST202")));
+    assert_eq!(
+        missing["details"],
+        "Searched for the function public.ad with parameters a or with a single unnamed \
+         json/jsonb parameter, but no matches were found in the schema cache."
+    );
+    assert_eq!(
+        missing["hint"],
+        "Perhaps you meant to call the function public.add(a, b)"
+    );
+}
