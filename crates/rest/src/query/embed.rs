@@ -123,7 +123,9 @@ fn resolve<'a>(
             None => error,
         }
     };
-    let child = cache.table(&parent.schema, name).ok_or_else(not_found)?;
+    let Some(child) = cache.table(&parent.schema, name) else {
+        return by_key(cache, parent, name).ok_or_else(not_found);
+    };
     let (pk, ck) = (parent.key(), child.key());
     let mut candidates: Vec<Relationship> = Vec::new();
     for fk in cache.keys_from(&pk).filter(|fk| fk.references == ck) {
@@ -174,6 +176,30 @@ fn resolve<'a>(
             )))
         }
     }
+}
+
+/// An embed named by a foreign key instead of a table, as PostgREST allows: the constraint's
+/// name (`best_friends_first_user_fkey(*)`, either direction) or its column on the parent
+/// (`parent_id(*)`, to one).
+fn by_key<'a>(
+    cache: &'a SchemaCache,
+    parent: &'a Table,
+    name: &str,
+) -> Option<(&'a Table, Relationship<'a>)> {
+    let pk = parent.key();
+    let to_one = cache
+        .keys_from(&pk)
+        .find(|fk| fk.name == name || fk.columns == [name]);
+    if let Some(fk) = to_one {
+        let child = cache.table(&fk.references.0, &fk.references.1)?;
+        return Some((child, Relationship::ManyToOne(fk)));
+    }
+    let fk = cache.keys_to(&pk).find(|fk| fk.name == name)?;
+    let child = cache.table(&fk.table.0, &fk.table.1)?;
+    Some((
+        child,
+        Relationship::OneToMany(fk, child.is_unique(&fk.columns)),
+    ))
 }
 
 /// The join condition between the parent scope and the child alias.

@@ -597,3 +597,30 @@ async fn relationship_and_function_errors_carry_postgrest_details() {
         "Perhaps you meant to call the function public.add(a, b)"
     );
 }
+
+/// An embed may name a foreign key instead of a table: its constraint (either direction) or
+/// its column on the parent.
+#[tokio::test]
+async fn embeds_by_foreign_key_name_or_column() {
+    let rest = Rest::library().await;
+    assert_eq!(
+        get(&rest, "/books?select=id,author_id(name)&id=eq.1").await,
+        json!([{"id": 1, "author_id": {"name": "Ada"}}])
+    );
+    assert_eq!(
+        get(
+            &rest,
+            "/books?select=id,editor:books_editor_fkey(name)&id=eq.1"
+        )
+        .await,
+        json!([{"id": 1, "editor": {"name": "Grace"}}])
+    );
+    assert_eq!(
+        get(
+            &rest,
+            "/authors?select=id,edited:books_editor_fkey(title)&id=eq.1"
+        )
+        .await,
+        json!([{"id": 1, "edited": [{"title": "Cobol Days"}]}])
+    );
+}
