@@ -139,10 +139,10 @@ fn choose<'a>(
     name: &str,
     args: &Map<String, Value>,
 ) -> RestResult<&'a Function> {
-    cache
+    let fitting: Vec<&Function> = cache
         .functions(schema, name)
         .iter()
-        .find(|f| {
+        .filter(|f| {
             let required = f.args.len().saturating_sub(f.defaults);
             args.keys().all(|k| f.args.iter().any(|(n, _)| n == k))
                 && f.args
@@ -150,6 +150,30 @@ fn choose<'a>(
                     .take(required)
                     .all(|(n, _)| args.contains_key(n))
         })
+        .collect();
+    if fitting.len() > 1 {
+        // Overloads PostgREST cannot tell apart by the names given: 300 PGRST203.
+        let signatures: Vec<String> = fitting
+            .iter()
+            .map(|f| {
+                let params: Vec<String> =
+                    f.args.iter().map(|(n, t)| format!("{n} => {t}")).collect();
+                format!("{schema}.{name}({})", params.join(", "))
+            })
+            .collect();
+        return Err(RestError::new(
+            StatusCode::MULTIPLE_CHOICES,
+            "PGRST203",
+            format!(
+                "Could not choose the best candidate function between: {}",
+                signatures.join(", ")
+            ),
+        )
+        .hint("Try renaming the parameters or the function itself in the database so function overloading can be resolved"));
+    }
+    fitting
+        .first()
+        .copied()
         .ok_or_else(|| {
             let mut names: Vec<&str> = args.keys().map(String::as_str).collect();
             names.sort();

@@ -149,3 +149,41 @@ async fn rpc_counts_go_in_content_range() {
         );
     }
 }
+
+/// Overloads the given argument names cannot tell apart are 300 PGRST203, as PostgREST
+/// answers; one the names do pick is called.
+#[tokio::test]
+async fn ambiguous_overloads_are_pgrst203() {
+    let rest = Rest::library().await;
+    sqlx::raw_sql(
+        "create function public.twin(v int) returns text language sql immutable as 'select ''int'''; \
+         create function public.twin(v text) returns text language sql immutable as 'select ''text'''; \
+         create function public.pick(a int) returns text language sql immutable as 'select ''a'''; \
+         create function public.pick(b text) returns text language sql immutable as 'select ''b'''; \
+         grant execute on function public.twin(int), public.twin(text), public.pick(int), \
+           public.pick(text) to anon;",
+    )
+    .execute(&rest.app.db.owner)
+    .await
+    .unwrap();
+    rest.app.reload_schema().await.unwrap();
+    let res = rest
+        .req(Method::POST, "/rpc/twin")
+        .json(&json!({"v": 1}))
+        .send()
+        .await
+        .unwrap();
+    let (status, _, body) = parts(res).await;
+    assert_eq!((status, &body["code"]), (300, &json!("PGRST203")), "{body}");
+    assert_eq!(
+        body["message"],
+        "Could not choose the best candidate function between: public.twin(v => integer), public.twin(v => text)"
+    );
+    let res = rest
+        .req(Method::POST, "/rpc/pick")
+        .json(&json!({"b": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(parts(res).await.2, json!("b"));
+}
