@@ -288,23 +288,37 @@ pub fn render(
         parent_conditions.push(format!("exists (select 1 from {table} {alias_sql}{again})"));
     }
     if *spread {
-        if !rel.to_one() {
-            return Err(RestError::new(
-                StatusCode::BAD_REQUEST,
-                "PGRST119",
-                format!("A spread operation on '{name}' is only possible on a to-one relationship"),
-            ));
-        }
-        let columns = columns
-            .iter()
-            .map(|c| {
-                let output = c.rsplit_once(" as ").map_or_else(
-                    || c.rsplit('.').next().unwrap_or(c).to_owned(),
-                    |(_, a)| a.to_owned(),
-                );
-                format!("(select {c} from {table} {alias_sql}{filters} limit 1) as {output}")
-            })
-            .collect();
+        let output_of = |c: &String| {
+            c.rsplit_once(" as ").map_or_else(
+                || c.rsplit('.').next().unwrap_or(c).to_owned(),
+                |(_, a)| a.to_owned(),
+            )
+        };
+        let columns = if rel.to_one() {
+            columns
+                .iter()
+                .map(|c| {
+                    let output = output_of(c);
+                    format!("(select {c} from {table} {alias_sql}{filters} limit 1) as {output}")
+                })
+                .collect()
+        } else {
+            // To many (as PostgREST 13): each spread column becomes the array of its values,
+            // in the embed's order.
+            let order = order_clause(sql, scope, &modifiers.order)?;
+            let page = paging(sql, modifiers.limit, modifiers.offset);
+            let rows = format!(
+                "(select {} from {table} {alias_sql}{filters}{order}{page}) _e",
+                columns.join(", ")
+            );
+            columns
+                .iter()
+                .map(|c| {
+                    let output = output_of(c);
+                    format!("(select coalesce(json_agg(_e.{output}), '[]'::json) from {rows}) as {output}")
+                })
+                .collect()
+        };
         return Ok(Rendered {
             columns,
             parent_conditions,

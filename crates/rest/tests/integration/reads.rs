@@ -624,3 +624,21 @@ async fn embeds_by_foreign_key_name_or_column() {
         json!([{"id": 1, "edited": [{"title": "Cobol Days"}]}])
     );
 }
+
+/// A spread on a to-many relationship gives each column as the array of its values (as
+/// PostgREST 13), in the embed's order; no related rows give empty arrays.
+#[tokio::test]
+async fn spreads_on_to_many_relationships_give_arrays() {
+    let rest = Rest::library().await;
+    assert_eq!(
+        get(
+            &rest,
+            "/authors?select=id,...books!books_author_id_fkey(title,pages)&id=in.(1,3)&order=id&books.order=id.desc"
+        )
+        .await,
+        json!([
+            {"id": 1, "title": ["Engines", "Notes"], "pages": [420, 120]},
+            {"id": 3, "title": [], "pages": []}
+        ])
+    );
+}
