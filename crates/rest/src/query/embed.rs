@@ -128,13 +128,15 @@ fn resolve<'a>(
     };
     let (pk, ck) = (parent.key(), child.key());
     let mut candidates: Vec<Relationship> = Vec::new();
-    for fk in cache.keys_from(&pk).filter(|fk| fk.references == ck) {
+    // A table embedding itself by name means its children (one-to-many), as PostgREST
+    // disambiguates self-references; the parent is reached by the key's column or name.
+    for fk in cache
+        .keys_from(&pk)
+        .filter(|fk| fk.references == ck && pk != ck)
+    {
         candidates.push(Relationship::ManyToOne(fk));
     }
     for fk in cache.keys_to(&pk).filter(|fk| fk.table == ck) {
-        if pk == ck {
-            continue; // self-references: the many-to-one reading above covers them
-        }
         candidates.push(Relationship::OneToMany(fk, child.is_unique(&fk.columns)));
     }
     for to_parent in cache.keys_to(&pk) {

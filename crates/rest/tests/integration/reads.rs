@@ -642,3 +642,31 @@ async fn spreads_on_to_many_relationships_give_arrays() {
         ])
     );
 }
+
+/// A self-referencing table: embedded by its own name it gives its children; by the key's
+/// column, its parent.
+#[tokio::test]
+async fn self_references_embed_children_by_name_and_the_parent_by_column() {
+    let rest = Rest::library().await;
+    sqlx::raw_sql(
+        "create table public.collections (id int primary key, parent_id int references public.collections (id)); \
+         grant select on public.collections to anon; \
+         insert into public.collections values (1, null), (2, 1), (3, 1);",
+    )
+    .execute(&rest.app.db.owner)
+    .await
+    .unwrap();
+    rest.app.reload_schema().await.unwrap();
+    assert_eq!(
+        get(
+            &rest,
+            "/collections?select=id,collections(id)&id=eq.1&collections.order=id"
+        )
+        .await,
+        json!([{"id": 1, "collections": [{"id": 2}, {"id": 3}]}])
+    );
+    assert_eq!(
+        get(&rest, "/collections?select=id,parent_id(id)&id=eq.2").await,
+        json!([{"id": 2, "parent_id": {"id": 1}}])
+    );
+}
