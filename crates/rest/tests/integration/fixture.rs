@@ -46,6 +46,15 @@ impl Rest {
         }
     }
 
+    /// Runs `sql` as the database's owner, then reloads the schema cache.
+    pub async fn extend(&self, sql: &str) {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+            .execute(&self.app.db.owner)
+            .await
+            .unwrap();
+        self.app.reload_schema().await.unwrap();
+    }
+
     /// A Tally over its own schema only.
     pub async fn plain() -> Self {
         let app = TestApp::spawn().await.unwrap();

@@ -450,15 +450,12 @@ async fn csv_and_media_types() {
 #[tokio::test]
 async fn quoted_identifiers_with_spaces() {
     let rest = Rest::library().await;
-    sqlx::raw_sql(
+    rest.extend(
         "create table public.spaced (id int primary key, \"column whitespace\" text); \
          grant select on public.spaced to anon; \
          insert into public.spaced values (1, 'a'), (2, 'b'), (3, null);",
     )
-    .execute(&rest.app.db.owner)
-    .await
-    .unwrap();
-    rest.app.reload_schema().await.unwrap();
+    .await;
     assert_eq!(
         get(
             &rest,
@@ -648,15 +645,12 @@ async fn spreads_on_to_many_relationships_give_arrays() {
 #[tokio::test]
 async fn self_references_embed_children_by_name_and_the_parent_by_column() {
     let rest = Rest::library().await;
-    sqlx::raw_sql(
+    rest.extend(
         "create table public.collections (id int primary key, parent_id int references public.collections (id)); \
          grant select on public.collections to anon; \
          insert into public.collections values (1, null), (2, 1), (3, 1);",
     )
-    .execute(&rest.app.db.owner)
-    .await
-    .unwrap();
-    rest.app.reload_schema().await.unwrap();
+    .await;
     assert_eq!(
         get(
             &rest,

@@ -104,15 +104,12 @@ async fn max_affected_is_enforced_on_rpc_under_strict_handling() {
 #[tokio::test]
 async fn rpc_counts_go_in_content_range() {
     let rest = Rest::library().await;
-    sqlx::raw_sql(
+    rest.extend(
         "create function public.evens(below int) returns setof int language sql stable \
            as 'select g from generate_series(0, below - 1, 2) g'; \
          grant execute on function public.evens(int) to anon;",
     )
-    .execute(&rest.app.db.owner)
-    .await
-    .unwrap();
-    rest.app.reload_schema().await.unwrap();
+    .await;
     let cases = [
         (Method::GET, "/rpc/books_by?author=1", None, "0-1/2"),
         (Method::HEAD, "/rpc/books_by?author=1", None, "0-1/2"),
@@ -155,7 +152,7 @@ async fn rpc_counts_go_in_content_range() {
 #[tokio::test]
 async fn ambiguous_overloads_are_pgrst203() {
     let rest = Rest::library().await;
-    sqlx::raw_sql(
+    rest.extend(
         "create function public.twin(v int) returns text language sql immutable as 'select ''int'''; \
          create function public.twin(v text) returns text language sql immutable as 'select ''text'''; \
          create function public.pick(a int) returns text language sql immutable as 'select ''a'''; \
@@ -163,10 +160,7 @@ async fn ambiguous_overloads_are_pgrst203() {
          grant execute on function public.twin(int), public.twin(text), public.pick(int), \
            public.pick(text) to anon;",
     )
-    .execute(&rest.app.db.owner)
-    .await
-    .unwrap();
-    rest.app.reload_schema().await.unwrap();
+    .await;
     let res = rest
         .req(Method::POST, "/rpc/twin")
         .json(&json!({"v": 1}))
