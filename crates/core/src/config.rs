@@ -103,8 +103,9 @@ pub struct HttpSettings {
     /// default 30); then the request is answered 408.
     #[serde(default = "defaults::http_body_timeout")]
     pub http_body_timeout: u64,
-    /// Connections served at once (`TALLY_HTTP_MAX_CONNECTIONS`, default 4096); further ones
-    /// wait in the kernel's backlog until one closes.
+    /// HTTP connections served at once (`TALLY_HTTP_MAX_CONNECTIONS`, default 4096; one
+    /// upgraded to a websocket leaves the count); further ones wait in the kernel's backlog
+    /// until one closes.
     #[serde(default = "defaults::http_max_connections")]
     pub http_max_connections: usize,
 }
