@@ -110,13 +110,7 @@ async fn pkce_recovery_returns_a_code_that_only_the_verifier_redeems() {
         .await
         .unwrap();
     ok_json(res).await;
-    let (_, link, _) = api.last_mail("p@example.com").await;
-    let res = api
-        .req(Method::GET, link.split_once("/auth/v1").unwrap().1)
-        .send()
-        .await
-        .unwrap();
-    let location = res.headers()["location"].to_str().unwrap().to_owned();
+    let location = api.follow_mail_link("p@example.com").await;
     let code = location
         .split_once("?code=")
         .map(|(_, c)| c.to_owned())

@@ -150,13 +150,7 @@ async fn every_flow_that_issues_refresh_tokens_detects_reuse() {
             .unwrap(),
     )
     .await;
-    let (_, link, _) = api.last_mail("flows@example.com").await;
-    let res = api
-        .req(Method::GET, link.split_once("/auth/v1").unwrap().1)
-        .send()
-        .await
-        .unwrap();
-    let location = res.headers()["location"].to_str().unwrap().to_owned();
+    let location = api.follow_mail_link("flows@example.com").await;
     let code = location
         .split_once("code=")
         .map(|(_, c)| c.to_owned())

@@ -76,6 +76,17 @@ impl Api {
         ok_json(res).await
     }
 
+    /// Follows the link of the newest mail to `to`; where it redirects.
+    pub async fn follow_mail_link(&self, to: &str) -> String {
+        let (_, link, _) = self.last_mail(to).await;
+        let path = link.split_once("/auth/v1").expect("a link into /auth/v1").1;
+        let res = self.req(Method::GET, path).send().await.expect("the link");
+        res.headers()["location"]
+            .to_str()
+            .expect("a location")
+            .to_owned()
+    }
+
     /// The newest mail to `to` in the outbox: (template, link, otp).
     pub async fn last_mail(&self, to: &str) -> (String, String, String) {
         sqlx::query_as(
