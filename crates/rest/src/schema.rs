@@ -23,6 +23,36 @@ pub struct Table {
     pub primary_key: Vec<String>,
     /// Column sets with a unique constraint (the primary key included).
     pub unique: Vec<Vec<String>>,
+    /// Functions taking this relation's row and returning a scalar, selectable as columns.
+    pub computed: Vec<ComputedField>,
+}
+
+/// A computed field: `schema.function(row)` returning a scalar, used like a column named after
+/// the function (in `select`, filters and `order`).
+#[derive(Debug, Clone)]
+pub struct ComputedField {
+    /// The function's schema.
+    pub schema: String,
+    /// The function's name, which is the field's name.
+    pub function: String,
+    /// Its return type, as `format_type` writes it.
+    pub type_name: String,
+}
+
+/// A computed relationship: `schema.function(row of from)` returning rows of `to`, embedded by
+/// the function's name.
+#[derive(Debug, Clone)]
+pub struct ComputedRelation {
+    /// The function's schema.
+    pub schema: String,
+    /// The function's name, which is the embed's name.
+    pub function: String,
+    /// The relation whose row the function takes.
+    pub from: RelationName,
+    /// The relation whose rows it returns.
+    pub to: RelationName,
+    /// It returns one row (not a set, or a set declared `ROWS 1`).
+    pub to_one: bool,
 }
 
 /// A column.
@@ -112,7 +142,26 @@ pub struct SchemaCache {
     tables: HashMap<(String, String), Table>,
     foreign_keys: Vec<ForeignKey>,
     functions: HashMap<(String, String), Vec<Function>>,
+    computed_relations: Vec<ComputedRelation>,
 }
+
+#[derive(sqlx::FromRow)]
+struct RowFunctionRow {
+    schema: String,
+    name: String,
+    arg_schema: String,
+    arg_table: String,
+    ret_schema: Option<String>,
+    ret_table: Option<String>,
+    returns_set: bool,
+    rows: f32,
+    returns_void: bool,
+    return_type: String,
+}
+
+/// Types a function's single unnamed parameter may have for PostgREST to expose it (the
+/// request body is passed whole).
+const UNNAMED_PARAMETER_TYPES: [&str; 5] = ["json", "jsonb", "text", "xml", "bytea"];
 
 impl SchemaCache {
     /// Reads the catalog for `schemas`.
@@ -136,6 +185,7 @@ impl SchemaCache {
                     columns: Vec::new(),
                     primary_key: Vec::new(),
                     unique: Vec::new(),
+                    computed: Vec::new(),
                 },
             );
         }
@@ -233,7 +283,14 @@ impl SchemaCache {
         .bind(schemas)
         .fetch_all(pool)
         .await?;
-        for f in functions {
+        for mut f in functions {
+            // Unnamed parameters are named "" (as PostgREST names them).
+            let arity = if f.modes.is_some() {
+                f.all_types.len()
+            } else {
+                f.in_types.len()
+            };
+            f.names.resize(arity.max(f.names.len()), String::new());
             let args: Vec<(String, String)> = match &f.modes {
                 None => f
                     .names
@@ -266,6 +323,14 @@ impl SchemaCache {
                     .collect(),
                 None => Vec::new(),
             };
+            // A function with an unnamed parameter is callable only when that is its single
+            // parameter and of a type the whole body can be (PostgREST's rule).
+            let unnamed = args.iter().any(|(n, _)| n.is_empty());
+            if unnamed
+                && !(args.len() == 1 && UNNAMED_PARAMETER_TYPES.contains(&args[0].1.as_str()))
+            {
+                continue;
+            }
             let out_table = !out_columns.is_empty();
             cache
                 .functions
@@ -284,7 +349,56 @@ impl SchemaCache {
                     volatility: f.volatility.chars().next().unwrap_or('v'),
                 });
         }
+        cache.add_row_functions(pool, schemas).await?;
         Ok(cache)
+    }
+
+    /// Functions whose single parameter is a table's (or view's) row: computed fields when
+    /// they return a scalar, computed relationships when they return rows of a relation.
+    async fn add_row_functions(&mut self, pool: &PgPool, schemas: &[String]) -> sqlx::Result<()> {
+        let rows: Vec<RowFunctionRow> = sqlx::query_as(
+            "select pn.nspname::text as schema, p.proname::text as name, \
+                    an.nspname::text as arg_schema, ac.relname::text as arg_table, \
+                    rn.nspname::text as ret_schema, rc.relname::text as ret_table, \
+                    p.proretset as returns_set, p.prorows as rows, \
+                    p.prorettype = 'void'::regtype as returns_void, \
+                    format_type(p.prorettype, null) as return_type \
+             from pg_proc p join pg_namespace pn on pn.oid = p.pronamespace \
+             join pg_type at on at.oid = p.proargtypes[0] \
+             join pg_class ac on ac.oid = at.typrelid \
+             join pg_namespace an on an.oid = ac.relnamespace \
+             join pg_type rt on rt.oid = p.prorettype \
+             left join pg_class rc on rc.oid = rt.typrelid and rc.relkind in ('r', 'v', 'm', 'p', 'f') \
+             left join pg_namespace rn on rn.oid = rc.relnamespace and rn.nspname = any($1) \
+             where pn.nspname = any($1) and an.nspname = any($1) and p.prokind = 'f' \
+               and p.pronargs = 1 order by p.oid",
+        )
+        .bind(schemas)
+        .fetch_all(pool)
+        .await?;
+        for f in rows {
+            let from = (f.arg_schema, f.arg_table);
+            match (f.ret_schema, f.ret_table) {
+                (Some(schema), Some(table)) => self.computed_relations.push(ComputedRelation {
+                    schema: f.schema,
+                    function: f.name,
+                    from,
+                    to: (schema, table),
+                    to_one: !f.returns_set || f.rows == 1.0,
+                }),
+                _ if !f.returns_set && !f.returns_void => {
+                    if let Some(table) = self.tables.get_mut(&from) {
+                        table.computed.push(ComputedField {
+                            schema: f.schema,
+                            function: f.name,
+                            type_name: f.return_type,
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     /// Views inherit the foreign keys of the tables they select from, for the columns they
@@ -338,6 +452,7 @@ impl SchemaCache {
             tables: tables.into_iter().map(|t| (t.key(), t)).collect(),
             foreign_keys,
             functions: HashMap::new(),
+            computed_relations: Vec::new(),
         }
     }
 
@@ -363,6 +478,17 @@ impl SchemaCache {
             .map_or(&[], Vec::as_slice)
     }
 
+    /// The computed relationship `function` of relation `from`.
+    pub fn computed_relation(
+        &self,
+        from: &RelationName,
+        function: &str,
+    ) -> Option<&ComputedRelation> {
+        self.computed_relations
+            .iter()
+            .find(|r| &r.from == from && r.function == function)
+    }
+
     /// Foreign keys from `table` (schema, name).
     pub fn keys_from<'a, 'b>(
         &'a self,
@@ -386,6 +512,11 @@ impl Table {
     /// A column by name.
     pub fn column(&self, name: &str) -> Option<&Column> {
         self.columns.iter().find(|c| c.name == name)
+    }
+
+    /// A computed field by name.
+    pub fn computed_field(&self, name: &str) -> Option<&ComputedField> {
+        self.computed.iter().find(|c| c.function == name)
     }
 
     /// (schema, name).

@@ -9,7 +9,7 @@ use crate::{
         Field, Filter, Logic, Op, OrderTerm, SelectItem,
         filter::{Arrow, PathKey},
     },
-    schema::{Column, SchemaCache, Table, quote},
+    schema::{Column, SchemaCache, Table, qualified, quote},
 };
 
 use super::embed;
@@ -86,9 +86,25 @@ impl Scope<'_> {
 /// `alias."col"` with its JSON path; returns the SQL and whether the result is text, JSON or
 /// the column's own type.
 pub fn field(sql: &mut Sql, scope: Scope, field: &Field) -> RestResult<(String, FieldType)> {
-    let column = scope.column(&field.name)?;
-    let mut out = format!("{}.{}", scope.alias, quote(&column.name));
-    let mut kind = FieldType::Column(column.type_name.clone());
+    let (mut out, mut kind) = match scope.table.computed_field(&field.name) {
+        // A computed field is its function applied to the row.
+        Some(computed) if scope.table.column(&field.name).is_none() => (
+            format!(
+                "{}({}::{})",
+                qualified(&computed.schema, &computed.function),
+                scope.alias,
+                qualified(&scope.table.schema, &scope.table.name)
+            ),
+            FieldType::Column(computed.type_name.clone()),
+        ),
+        _ => {
+            let column = scope.column(&field.name)?;
+            (
+                format!("{}.{}", scope.alias, quote(&column.name)),
+                FieldType::Column(column.type_name.clone()),
+            )
+        }
+    };
     for step in &field.path {
         let key = match &step.key {
             PathKey::Field(k) => sql.bind(Bind::Text(k.clone())),

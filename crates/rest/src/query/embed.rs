@@ -1,13 +1,14 @@
 //! Embedded resources: finding the relationship (many-to-one, one-to-many, one-to-one,
-//! many-to-many through a join table; FK and column hints) and rendering the correlated
-//! subquery that nests the related rows as an object, an array, or spread columns.
+//! many-to-many through a join table, computed by a function of the row; FK and column
+//! hints) and rendering the correlated subquery that nests the related rows as an object, an
+//! array, or spread columns.
 
 use axum::http::StatusCode;
 
 use crate::{
     error::{RestError, RestResult},
     request::{ApiRequest, SelectItem, select::Join},
-    schema::{ForeignKey, SchemaCache, Table, qualified, quote},
+    schema::{ComputedRelation, ForeignKey, SchemaCache, Table, qualified, quote},
 };
 
 use super::{
@@ -23,14 +24,17 @@ enum Relationship<'a> {
     OneToMany(&'a ForeignKey, bool),
     /// Through a join table.
     ManyToMany(&'a Table, &'a ForeignKey, &'a ForeignKey),
+    /// Rows a function of the parent's row returns.
+    Computed(&'a ComputedRelation),
 }
 
 impl Relationship<'_> {
     fn to_one(&self) -> bool {
-        matches!(
-            self,
-            Relationship::ManyToOne(_) | Relationship::OneToMany(_, true)
-        )
+        match self {
+            Relationship::ManyToOne(_) | Relationship::OneToMany(_, true) => true,
+            Relationship::Computed(function) => function.to_one,
+            _ => false,
+        }
     }
 
     /// `{cardinality, embedding, relationship}` as PostgREST lists a candidate in PGRST201,
@@ -71,6 +75,15 @@ impl Relationship<'_> {
                 ),
                 j.name.clone(),
             ),
+            Relationship::Computed(function) => (
+                if function.to_one {
+                    "many-to-one"
+                } else {
+                    "one-to-many"
+                },
+                format!("{}.{}", function.schema, function.function),
+                function.function.clone(),
+            ),
         };
         (
             serde_json::json!({"cardinality": cardinality,
@@ -88,6 +101,7 @@ impl Relationship<'_> {
         match self {
             Relationship::ManyToOne(fk) | Relationship::OneToMany(fk, _) => fk_matches(fk),
             Relationship::ManyToMany(j, a, b) => j.name == hint || fk_matches(a) || fk_matches(b),
+            Relationship::Computed(function) => function.function == hint,
         }
     }
 }
@@ -123,6 +137,12 @@ fn resolve<'a>(
             None => error,
         }
     };
+    // A function of the parent's row, named like the embed, is a computed relationship.
+    if let Some(function) = cache.computed_relation(&parent.key(), name)
+        && let Some(child) = cache.table(&function.to.0, &function.to.1)
+    {
+        return Ok((child, Relationship::Computed(function)));
+    }
     let Some(child) = cache.table(&parent.schema, name) else {
         return by_key(cache, parent, name).ok_or_else(not_found);
     };
@@ -204,6 +224,20 @@ fn by_key<'a>(
     ))
 }
 
+/// What the child rows are read from: the child relation, or the computed relationship's
+/// function applied to the parent's row.
+fn source(rel: &Relationship, child: &Table, parent: Scope) -> String {
+    match rel {
+        Relationship::Computed(function) => format!(
+            "{}({}::{})",
+            qualified(&function.schema, &function.function),
+            parent.alias,
+            qualified(&parent.table.schema, &parent.table.name)
+        ),
+        _ => qualified(&child.schema, &child.name),
+    }
+}
+
 /// The join condition between the parent scope and the child alias.
 fn join_condition(rel: &Relationship, parent: Scope, child: &str) -> String {
     let pairs = |left: &str, lcols: &[String], right: &str, rcols: &[String]| {
@@ -228,6 +262,8 @@ fn join_condition(rel: &Relationship, parent: Scope, child: &str) -> String {
             ),
             pairs("_j", &to_child.columns, child, &to_child.ref_columns),
         ),
+        // The function already gives the parent's rows only.
+        Relationship::Computed(_) => "true".to_owned(),
     }
 }
 
@@ -278,7 +314,7 @@ pub fn render(
         alias: &alias_sql,
         depth: parent.depth + 1,
     };
-    let table = qualified(&child.schema, &child.name);
+    let table = source(&rel, child, parent);
     let join_sql = join_condition(&rel, parent, &alias_sql);
     let (columns, nested_conditions) = select_list(sql, cache, scope, items, request, &child_path)?;
     let mut conditions = vec![join_sql.clone()];

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use crate::{
     error::{RestError, RestResult},
-    request::{ApiRequest, SelectItem},
+    request::ApiRequest,
     schema::{Column, Function, SchemaCache, Table, qualified, quote},
 };
 
@@ -45,31 +45,29 @@ pub fn build(
     };
     let function = choose(cache, &request.schema, name, &args)?;
     let mut sql = Sql::default();
-    let json = sql.bind(Bind::Text(Value::Object(args.clone()).to_string()));
-    let passed: Vec<&(String, String)> = function
-        .args
-        .iter()
-        .filter(|(n, _)| args.contains_key(n))
-        .collect();
-    let record = if passed.is_empty() {
-        "(select 1) _args".to_owned()
-    } else {
-        let defs = passed
-            .iter()
-            .map(|(n, t)| format!("{} {t}", quote(n)))
-            .collect::<Vec<_>>()
-            .join(", ");
-        format!("json_to_record({json}::json) as _args({defs})")
+    let (record, call) = match function.args.as_slice() {
+        // A single unnamed parameter: json/jsonb takes the whole body, the others the value
+        // of the key "" (PostgREST's `{"": value}`).
+        [(unnamed, ty)] if unnamed.is_empty() => {
+            let value = if ty == "json" || ty == "jsonb" {
+                Some(Value::Object(args.clone()).to_string())
+            } else {
+                args.get("").map(|v| match v {
+                    Value::String(text) => text.clone(),
+                    other => other.to_string(),
+                })
+            };
+            let passed = match value {
+                Some(v) => format!("({})::{ty}", sql.bind(Bind::Text(v))),
+                None => String::new(),
+            };
+            (
+                "(select 1) _args".to_owned(),
+                format!("{}({passed})", qualified(&function.schema, &function.name)),
+            )
+        }
+        _ => named_call(&mut sql, function, &args),
     };
-    let call = format!(
-        "{}({})",
-        qualified(&function.schema, &function.name),
-        passed
-            .iter()
-            .map(|(n, _)| format!("{} := _args.{}", quote(n), quote(n)))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
     let read_only = function.volatility != 'v' || request.method == axum::http::Method::GET;
     if function.returns_void {
         sql.push(&format!("select null::text as body, 0::bigint as page, null::bigint as total, null::text as first from {record} cross join lateral {call} _v"));
@@ -117,19 +115,38 @@ pub fn build(
     } else {
         Returns::Single
     };
-    if returns == Returns::Single
-        && request
-            .select
-            .iter()
-            .any(|s| matches!(s, SelectItem::Embed { .. }))
-    {
-        return Err(RestError::new(
-            StatusCode::BAD_REQUEST,
-            "PGRST100",
-            "embedding is not supported on a single-row function result",
-        ));
-    }
     Ok((sql, returns, read_only))
+}
+
+/// `json_to_record` of the named arguments, typed as the function's parameters, and the call
+/// passing them by name.
+fn named_call(sql: &mut Sql, function: &Function, args: &Map<String, Value>) -> (String, String) {
+    let json = sql.bind(Bind::Text(Value::Object(args.clone()).to_string()));
+    let passed: Vec<&(String, String)> = function
+        .args
+        .iter()
+        .filter(|(n, _)| args.contains_key(n))
+        .collect();
+    let record = if passed.is_empty() {
+        "(select 1) _args".to_owned()
+    } else {
+        let defs = passed
+            .iter()
+            .map(|(n, t)| format!("{} {t}", quote(n)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!("json_to_record({json}::json) as _args({defs})")
+    };
+    let call = format!(
+        "{}({})",
+        qualified(&function.schema, &function.name),
+        passed
+            .iter()
+            .map(|(n, _)| format!("{} := _args.{}", quote(n), quote(n)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    (record, call)
 }
 
 /// The overload whose arguments fit the call, or PGRST202.
@@ -139,8 +156,8 @@ fn choose<'a>(
     name: &str,
     args: &Map<String, Value>,
 ) -> RestResult<&'a Function> {
-    let fitting: Vec<&Function> = cache
-        .functions(schema, name)
+    let overloads = cache.functions(schema, name);
+    let mut fitting: Vec<&Function> = overloads
         .iter()
         .filter(|f| {
             let required = f.args.len().saturating_sub(f.defaults);
@@ -151,6 +168,16 @@ fn choose<'a>(
                     .all(|(n, _)| args.contains_key(n))
         })
         .collect();
+    if fitting.is_empty() {
+        // Else a single unnamed json/jsonb parameter takes any body.
+        fitting = overloads
+            .iter()
+            .filter(|f| {
+                matches!(f.args.as_slice(), [(n, t)] if n.is_empty() && (t == "json" || t == "jsonb"))
+            })
+            .collect();
+    }
+    fitting.sort_by_key(|f| (f.args.len(), f.args.clone()));
     if fitting.len() > 1 {
         // Overloads PostgREST cannot tell apart by the names given: 300 PGRST203.
         let signatures: Vec<String> = fitting
@@ -178,15 +205,24 @@ fn choose<'a>(
             let mut names: Vec<&str> = args.keys().map(String::as_str).collect();
             names.sort();
             let list = names.join(", ");
-            let searched = if names.is_empty() {
-                "without parameters".to_owned()
-            } else {
-                format!("with parameters {list}")
+            let (called, searched) = match names.len() {
+                0 => (
+                    format!("{schema}.{name} without parameters"),
+                    "without parameters".to_owned(),
+                ),
+                1 => (
+                    format!("{schema}.{name}({list})"),
+                    format!("with parameter {list}"),
+                ),
+                _ => (
+                    format!("{schema}.{name}({list})"),
+                    format!("with parameters {list}"),
+                ),
             };
             let error = RestError::new(
                 StatusCode::NOT_FOUND,
                 "PGRST202",
-                format!("Could not find the function {schema}.{name}({list}) in the schema cache"),
+                format!("Could not find the function {called} in the schema cache"),
             )
             .details(format!(
                 "Searched for the function {schema}.{name} {searched} or with a single unnamed json/jsonb parameter, but no matches were found in the schema cache."
@@ -200,11 +236,20 @@ fn choose<'a>(
             });
             match near {
                 Some(f) => {
-                    let params: Vec<&str> = f.args.iter().map(|(n, _)| n.as_str()).collect();
+                    let params: Vec<&str> = f
+                        .args
+                        .iter()
+                        .map(|(n, _)| n.as_str())
+                        .filter(|n| !n.is_empty())
+                        .collect();
+                    let params = if params.is_empty() {
+                        String::new()
+                    } else {
+                        format!("({})", params.join(", "))
+                    };
                     error.hint(format!(
-                        "Perhaps you meant to call the function {schema}.{}({})",
-                        f.name,
-                        params.join(", ")
+                        "Perhaps you meant to call the function {schema}.{}{params}",
+                        f.name
                     ))
                 }
                 None => error,
@@ -222,6 +267,7 @@ fn result_table(cache: &SchemaCache, function: &Function) -> RestResult<Table> {
             columns: function.out_columns.clone(),
             primary_key: vec![],
             unique: vec![],
+            computed: vec![],
         });
     }
     let type_name = function
@@ -244,5 +290,6 @@ fn result_table(cache: &SchemaCache, function: &Function) -> RestResult<Table> {
         }],
         primary_key: vec![],
         unique: vec![],
+        computed: vec![],
     })
 }

@@ -28,6 +28,7 @@ fn cache() -> SchemaCache {
         ],
         primary_key: vec!["id".into()],
         unique: vec![vec!["id".into()]],
+        computed: vec![],
     };
     let authors = Table {
         schema: "public".into(),
@@ -36,6 +37,7 @@ fn cache() -> SchemaCache {
         columns: vec![column("id", "integer"), column("name", "text")],
         primary_key: vec!["id".into()],
         unique: vec![vec!["id".into()]],
+        computed: vec![],
     };
     let fk = ForeignKey {
         name: "books_author_id_fkey".into(),

@@ -586,7 +586,7 @@ async fn relationship_and_function_errors_carry_postgrest_details() {
     assert_eq!((status, &missing["code"]), (404, &json!("PGRST202")));
     assert_eq!(
         missing["details"],
-        "Searched for the function public.ad with parameters a or with a single unnamed \
+        "Searched for the function public.ad with parameter a or with a single unnamed \
          json/jsonb parameter, but no matches were found in the schema cache."
     );
     assert_eq!(
@@ -662,5 +662,82 @@ async fn self_references_embed_children_by_name_and_the_parent_by_column() {
     assert_eq!(
         get(&rest, "/collections?select=id,parent_id(id)&id=eq.2").await,
         json!([{"id": 2, "parent_id": {"id": 1}}])
+    );
+}
+
+/// Functions of a row: a scalar one is a column (select, filter, order), one returning rows
+/// of a relation is an embed (a set: an array; one row or `ROWS 1`: an object), in PostgREST's
+/// manner; both work inside each other and on a function's single-row result.
+#[tokio::test]
+async fn computed_fields_and_relationships() {
+    let rest = &Rest::library().await;
+    rest.extend(
+        "create function public.shelf_mark(public.books) returns text language sql stable \
+           as $$select upper(left($1.title, 3)) || '-' || $1.id$$; \
+         create function public.long_works(public.authors) returns setof public.books \
+           language sql stable as 'select * from public.books where author_id = $1.id and pages > 300'; \
+         create function public.latest(a public.authors) returns public.books language sql stable \
+           as 'select * from public.books where author_id = a.id order by published desc nulls last limit 1'; \
+         create function public.first_review(b public.books) returns setof public.reviewers \
+           rows 1 language sql stable as 'select r.* from public.reviewers r \
+           join public.book_reviewers br on br.reviewer_id = r.id where br.book_id = b.id \
+           order by r.id limit 1'; \
+         create function public.first_book() returns public.books language sql stable \
+           as 'select * from public.books order by id limit 1'; \
+         grant execute on all functions in schema public to anon;",
+    )
+    .await;
+    assert_eq!(
+        get(
+            rest,
+            "/books?select=id,shelf_mark&shelf_mark=like.C*&order=shelf_mark.desc"
+        )
+        .await,
+        json!([{"id": 4, "shelf_mark": "COM-4"}, {"id": 3, "shelf_mark": "COB-3"}])
+    );
+    assert_eq!(
+        get(
+            rest,
+            "/authors?select=name,works:long_works(title)&order=id"
+        )
+        .await,
+        json!([{"name": "Ada", "works": [{"title": "Engines"}]},
+               {"name": "Grace", "works": [{"title": "Cobol Days"}]},
+               {"name": "Linus", "works": []}])
+    );
+    // A function returning one row (not a set) gives a row of nulls when it finds nothing.
+    assert_eq!(
+        get(rest, "/authors?select=name,latest(title)&order=id").await,
+        json!([{"name": "Ada", "latest": {"title": "Notes"}},
+               {"name": "Grace", "latest": {"title": "Cobol Days"}},
+               {"name": "Linus", "latest": {"title": null}}])
+    );
+    assert_eq!(
+        get(rest, "/books?select=id,first_review(name)&order=id").await,
+        json!([{"id": 1, "first_review": {"name": "Rita"}}, {"id": 2, "first_review": null},
+               {"id": 3, "first_review": {"name": "Sam"}}, {"id": 4, "first_review": null}])
+    );
+    assert_eq!(
+        get(rest, "/books?select=id,first_review!inner(name)&order=id").await,
+        json!([{"id": 1, "first_review": {"name": "Rita"}}, {"id": 3, "first_review": {"name": "Sam"}}])
+    );
+    assert_eq!(
+        get(rest, "/authors?select=name,long_works(shelf_mark)&id=eq.1").await,
+        json!([{"name": "Ada", "long_works": [{"shelf_mark": "ENG-2"}]}])
+    );
+    // `*` is the columns only, as in PostgREST.
+    assert_eq!(
+        get(rest, "/books?id=eq.4").await,
+        json!([{"id": 4, "title": "Compilers", "author_id": 2, "editor_id": null, "pages": 90,
+                "published": null, "genre": null}])
+    );
+    // A function returning a single row takes select and embeds like a table.
+    assert_eq!(
+        get(
+            rest,
+            "/rpc/first_book?select=title,shelf_mark,authors!books_author_id_fkey(name)"
+        )
+        .await,
+        json!({"title": "Notes", "shelf_mark": "NOT-1", "authors": {"name": "Ada"}})
     );
 }

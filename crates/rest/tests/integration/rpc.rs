@@ -181,3 +181,65 @@ async fn ambiguous_overloads_are_pgrst203() {
         .unwrap();
     assert_eq!(parts(res).await.2, json!("b"));
 }
+
+/// A single unnamed parameter is callable as PostgREST calls it: json/jsonb take the whole
+/// body, text the value of `""`; other unnamed parameters are not exposed. A row-typed
+/// parameter takes a JSON object.
+#[tokio::test]
+async fn unnamed_and_row_typed_parameters() {
+    let rest = Rest::library().await;
+    rest.extend(
+        "create function public.shout(text) returns text language sql immutable as 'select upper($1)'; \
+         create function public.keys_of(jsonb) returns text[] language sql immutable \
+           as 'select array(select jsonb_object_keys($1) order by 1)'; \
+         create function public.hidden(int) returns int language sql immutable as 'select $1'; \
+         create function public.page_count(book public.books) returns int language sql stable \
+           as 'select $1.pages'; \
+         grant execute on all functions in schema public to anon;",
+    )
+    .await;
+    let post = |path: &'static str, body: serde_json::Value| {
+        let req = rest.req(Method::POST, path).json(&body);
+        async move { parts(req.send().await.unwrap()).await }
+    };
+    assert_eq!(
+        post("/rpc/shout", json!({"": "quiet"})).await.2,
+        json!("QUIET")
+    );
+    assert_eq!(
+        post("/rpc/keys_of", json!({"b": 1, "a": {"x": 2}})).await.2,
+        json!(["a", "b"])
+    );
+    assert_eq!(
+        post("/rpc/keys_of", json!({"": {"x": 1}})).await.2,
+        json!([""])
+    );
+    let (status, _, body) = post("/rpc/hidden", json!({"": 1})).await;
+    assert_eq!((status, &body["code"]), (404, &json!("PGRST202")), "{body}");
+    assert_eq!(
+        body["message"],
+        "Could not find the function public.hidden() in the schema cache"
+    );
+    assert_eq!(
+        body["details"],
+        "Searched for the function public.hidden with parameter  or with a single unnamed \
+         json/jsonb parameter, but no matches were found in the schema cache."
+    );
+    let (status, _, body) = post("/rpc/add", json!({})).await;
+    assert_eq!(
+        (status, &body["message"]),
+        (
+            404,
+            &json!("Could not find the function public.add without parameters in the schema cache")
+        )
+    );
+    assert_eq!(
+        post(
+            "/rpc/page_count",
+            json!({"book": {"id": 9, "title": "Draft", "pages": 7}})
+        )
+        .await
+        .2,
+        json!(7)
+    );
+}
