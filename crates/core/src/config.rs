@@ -21,6 +21,8 @@
 //! | webhook_disable_after | `TALLY_WEBHOOK_DISABLE_AFTER` | `15` failed attempts in a row |
 //! | ics_lookback_days | `TALLY_ICS_LOOKBACK_DAYS` | `14` |
 //! | webhook_allow_private | `TALLY_WEBHOOK_ALLOW_PRIVATE` | `false`: integrations reach public addresses only |
+//! | rest_aggregates | `TALLY_REST_AGGREGATES` | `false`: `select=` aggregates refused (PGRST123) |
+//! | rest_plan | `TALLY_REST_PLAN` | `false`: `Accept: application/vnd.pgrst.plan` refused (406) |
 //! | http_header_timeout | `TALLY_HTTP_HEADER_TIMEOUT` | `15` seconds to send headers (and idle keep-alive) |
 //! | http_body_timeout | `TALLY_HTTP_BODY_TIMEOUT` | `30` seconds without a body byte |
 //! | http_max_connections | `TALLY_HTTP_MAX_CONNECTIONS` | `4096` connections at once |
@@ -68,6 +70,14 @@ pub struct Config {
     /// Schemas `/rest/v1` serves, comma-separated, the default first (`TALLY_REST_SCHEMAS`).
     #[serde(default = "defaults::rest_schemas")]
     pub rest_schemas: String,
+    /// Whether `select=` may use aggregates, `count()`, `col.sum()`, … (`TALLY_REST_AGGREGATES`,
+    /// default false, as PostgREST's `db-aggregates-enabled`).
+    #[serde(default)]
+    pub rest_aggregates: bool,
+    /// Whether `Accept: application/vnd.pgrst.plan…` answers a request's query plan
+    /// (`TALLY_REST_PLAN`, default false, as PostgREST's `db-plan-enabled`).
+    #[serde(default)]
+    pub rest_plan: bool,
     /// Browser origins allowed by CORS, comma-separated (`*` for any).
     #[serde(default = "defaults::cors_origins")]
     pub cors_origins: String,
@@ -437,6 +447,8 @@ impl std::fmt::Debug for Config {
             .field("pg_port", &self.pg_port)
             .field("api_external_url", &self.api_external_url)
             .field("rest_schemas", &self.rest_schemas)
+            .field("rest_aggregates", &self.rest_aggregates)
+            .field("rest_plan", &self.rest_plan)
             .field("cors_origins", &self.cors_origins)
             .field("auth", &self.auth)
             .field("ai", &self.ai)

@@ -78,6 +78,13 @@ async fn serve(
         body,
         state.schemas(),
     )?;
+    if !state.features().aggregates && request::select::uses_aggregates(&request.select) {
+        return Err(RestError::new(
+            StatusCode::BAD_REQUEST,
+            "PGRST123",
+            "Use of aggregate functions is not allowed",
+        ));
+    }
     let ctx = caller(state, headers)
         .await?
         .with_request(method.as_str(), path, headers)

@@ -20,7 +20,7 @@ pub mod state;
 use axum::{Router, extract::DefaultBodyLimit, middleware::from_fn_with_state, routing::any};
 use tally_core::gateway::require_apikey;
 
-pub use state::RestState;
+pub use state::{Features, RestState};
 
 /// The `/rest/v1` routes (every one needs the `apikey`).
 pub fn router(state: RestState) -> Router {

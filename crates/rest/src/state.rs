@@ -12,21 +12,37 @@ use crate::schema::SchemaCache;
 #[derive(Clone)]
 pub struct RestState(Arc<Inner>);
 
+/// Features that are off unless the project turns them on, as in PostgREST.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Features {
+    /// `select=` aggregates (`db-aggregates-enabled`).
+    pub aggregates: bool,
+    /// `Accept: application/vnd.pgrst.plan…` (`db-plan-enabled`).
+    pub plan: bool,
+}
+
 struct Inner {
     pool: PgPool,
     keys: JwtKeys,
     schemas: Vec<String>,
+    features: Features,
     cache: RwLock<Arc<SchemaCache>>,
 }
 
 impl RestState {
     /// Loads the schema cache for `schemas`.
-    pub async fn new(pool: PgPool, keys: JwtKeys, schemas: Vec<String>) -> sqlx::Result<Self> {
+    pub async fn new(
+        pool: PgPool,
+        keys: JwtKeys,
+        schemas: Vec<String>,
+        features: Features,
+    ) -> sqlx::Result<Self> {
         let cache = SchemaCache::load(&pool, &schemas).await?;
         Ok(Self(Arc::new(Inner {
             pool,
             keys,
             schemas,
+            features,
             cache: RwLock::new(Arc::new(cache)),
         })))
     }
@@ -80,6 +96,11 @@ impl RestState {
     /// The project's keys.
     pub fn keys(&self) -> &JwtKeys {
         &self.0.keys
+    }
+
+    /// The features turned on.
+    pub fn features(&self) -> Features {
+        self.0.features
     }
 
     /// The exposed schemas, the default first.

@@ -14,7 +14,7 @@ use tally_auth::AuthState;
 use tally_core::{Config, JwtKeys};
 use tally_functions::{FunctionsState, integrations::SecretBox};
 use tally_realtime::RealtimeState;
-use tally_rest::RestState;
+use tally_rest::{Features, RestState};
 use tally_storage::{Backend, StorageState};
 use tower_http::{
     cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer},
@@ -46,7 +46,11 @@ impl AppState {
             .map(|s| s.trim().to_owned())
             .filter(|s| !s.is_empty())
             .collect();
-        let rest = RestState::new(pool.clone(), keys.clone(), schemas).await?;
+        let features = Features {
+            aggregates: config.rest_aggregates,
+            plan: config.rest_plan,
+        };
+        let rest = RestState::new(pool.clone(), keys.clone(), schemas, features).await?;
         let storage = storage_state(pool.clone(), keys.clone(), &config)?;
         let functions = FunctionsState::new(
             pool.clone(),

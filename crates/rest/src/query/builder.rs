@@ -8,6 +8,7 @@ use crate::{
     request::{
         Field, Filter, Logic, Op, OrderTerm, SelectItem,
         filter::{Arrow, PathKey},
+        select::Aggregate,
     },
     schema::{Column, SchemaCache, Table, qualified, quote},
 };
@@ -255,6 +256,26 @@ pub fn where_clause(
     })
 }
 
+/// ` order by …` of grouped rows: each term names an output column.
+pub fn grouped_order_clause(terms: &[OrderTerm]) -> String {
+    if terms.is_empty() {
+        return String::new();
+    }
+    let parts: Vec<String> = terms
+        .iter()
+        .map(|t| {
+            let nulls = match t.nulls_first {
+                Some(true) => " nulls first",
+                Some(false) => " nulls last",
+                None => "",
+            };
+            let direction = if t.desc { "desc" } else { "asc" };
+            format!("{} {direction}{nulls}", quote(&t.field.name))
+        })
+        .collect();
+    format!(" order by {}", parts.join(", "))
+}
+
 /// ` order by …` (or nothing).
 pub fn order_clause(sql: &mut Sql, scope: Scope, terms: &[OrderTerm]) -> RestResult<String> {
     if terms.is_empty() {
@@ -290,7 +311,56 @@ pub fn paging(sql: &mut Sql, limit: Option<i64>, offset: Option<i64>) -> String 
     out
 }
 
-/// The select list of a relation: columns (aliased, cast, JSON paths) and embeds.
+/// A relation's select list, ready to render with [`Selection::rows`].
+pub struct Selection {
+    /// `expr as "name"` entries; with aggregates, the grouped (outer) list.
+    pub columns: Vec<String>,
+    /// Conditions the relation's rows must meet (`!inner` embeds).
+    pub conditions: Vec<String>,
+    /// With aggregates: the per-row (inner) list and the `group by`.
+    grouped: Option<Grouped>,
+}
+
+struct Grouped {
+    inner: Vec<String>,
+    group_by: String,
+}
+
+impl Selection {
+    /// `select … from <source><filters><order><page>`; with aggregates, the rows are read in a
+    /// subquery and grouped by every column that is not an aggregate.
+    pub fn rows(&self, source: &str, filters: &str, order: &str, page: &str) -> String {
+        match &self.grouped {
+            None => format!(
+                "select {} from {source}{filters}{order}{page}",
+                self.columns.join(", ")
+            ),
+            Some(g) => format!(
+                "select {} from (select {} from {source}{filters}) _g{}{order}{page}",
+                self.columns.join(", "),
+                g.inner.join(", "),
+                g.group_by
+            ),
+        }
+    }
+
+    /// Whether the rows are grouped (order terms then name output columns).
+    pub fn is_grouped(&self) -> bool {
+        self.grouped.is_some()
+    }
+}
+
+/// One entry of a select list before it is rendered flat or grouped.
+enum Entry {
+    /// A column (or computed field): `expr`, output name (quoted).
+    Column(String, String),
+    /// An embed's output (JSON, or a spread's value): grouped as jsonb.
+    Embedded(String, String),
+    /// An aggregate: function, input expression, output cast, output name (quoted).
+    Aggregate(Aggregate, Option<String>, Option<String>, String),
+}
+
+/// The select list of a relation: columns (aliased, cast, JSON paths), aggregates and embeds.
 pub fn select_list(
     sql: &mut Sql,
     cache: &SchemaCache,
@@ -298,15 +368,18 @@ pub fn select_list(
     items: &[SelectItem],
     request: &crate::request::ApiRequest,
     path: &[String],
-) -> RestResult<(Vec<String>, Vec<String>)> {
-    let mut columns = Vec::new();
-    let mut inner_conditions = Vec::new();
+) -> RestResult<Selection> {
+    let mut entries = Vec::new();
+    let mut conditions = Vec::new();
     let mut embedded: Vec<&String> = Vec::new();
     for item in items {
         match item {
             SelectItem::Star => {
                 for c in &scope.table.columns {
-                    columns.push(format!("{}.{}", scope.alias, quote(&c.name)));
+                    entries.push(Entry::Column(
+                        format!("{}.{}", scope.alias, quote(&c.name)),
+                        quote(&c.name),
+                    ));
                 }
             }
             SelectItem::Column {
@@ -334,7 +407,33 @@ pub fn select_list(
                     },
                     None => name.clone(),
                 });
-                columns.push(format!("{expr} as {}", quote(&output)));
+                entries.push(Entry::Column(expr, quote(&output)));
+            }
+            SelectItem::Aggregate {
+                function,
+                input,
+                alias,
+                cast,
+            } => {
+                let input = match input {
+                    Some(i) => {
+                        let (expr, _) = field(
+                            sql,
+                            scope,
+                            &Field {
+                                name: i.name.clone(),
+                                path: i.path.clone(),
+                            },
+                        )?;
+                        Some(match &i.cast {
+                            Some(ty) => format!("({expr})::{ty}"),
+                            None => expr,
+                        })
+                    }
+                    None => None,
+                };
+                let output = quote(alias.as_deref().unwrap_or(function.name()));
+                entries.push(Entry::Aggregate(*function, input, cast.clone(), output));
             }
             SelectItem::Embed {
                 name,
@@ -359,21 +458,88 @@ pub fn select_list(
                         items.push(SelectItem::Star);
                     }
                     let rendered = embed::render(sql, cache, scope, &joined, request, path)?;
-                    inner_conditions.extend(rendered.parent_conditions);
+                    conditions.extend(rendered.parent_conditions);
                     continue;
                 }
                 let rendered = embed::render(sql, cache, scope, item, request, path)?;
-                columns.extend(rendered.columns);
-                inner_conditions.extend(rendered.parent_conditions);
+                for column in rendered.columns {
+                    let (expr, name) = column
+                        .rsplit_once(" as ")
+                        .map(|(e, n)| (e.to_owned(), n.to_owned()))
+                        .unwrap_or_else(|| (column.clone(), column.clone()));
+                    entries.push(Entry::Embedded(expr, name));
+                }
+                conditions.extend(rendered.parent_conditions);
             }
         }
     }
-    if columns.is_empty() {
+    if entries.is_empty() {
         return Err(RestError::new(
             StatusCode::BAD_REQUEST,
             "PGRST100",
             "select selects nothing",
         ));
     }
-    Ok((columns, inner_conditions))
+    if !entries.iter().any(|e| matches!(e, Entry::Aggregate(..))) {
+        let columns = entries
+            .into_iter()
+            .filter_map(|e| match e {
+                Entry::Column(expr, name) | Entry::Embedded(expr, name) => {
+                    Some(format!("{expr} as {name}"))
+                }
+                Entry::Aggregate(..) => None,
+            })
+            .collect();
+        return Ok(Selection {
+            columns,
+            conditions,
+            grouped: None,
+        });
+    }
+    // Grouped: the rows are read with their columns and aggregate inputs (`_aN`), then
+    // grouped by every column that is not an aggregate.
+    let mut inner = Vec::new();
+    let mut outer = Vec::new();
+    let mut keys = Vec::new();
+    for (i, entry) in entries.into_iter().enumerate() {
+        match entry {
+            Entry::Column(expr, name) => {
+                outer.push(format!("_g.{name}"));
+                inner.push(format!("{expr} as {name}"));
+                keys.push((i + 1).to_string());
+            }
+            Entry::Embedded(expr, name) => {
+                outer.push(format!("to_jsonb(_g.{name}) as {name}"));
+                inner.push(format!("{expr} as {name}"));
+                keys.push((i + 1).to_string());
+            }
+            Entry::Aggregate(function, input, cast, name) => {
+                let argument = match input {
+                    Some(expr) => {
+                        inner.push(format!("{expr} as _a{i}"));
+                        format!("_g._a{i}")
+                    }
+                    None => "*".to_owned(),
+                };
+                let value = format!("{}({argument})", function.name());
+                outer.push(match cast {
+                    Some(ty) => format!("({value})::{ty} as {name}"),
+                    None => format!("{value} as {name}"),
+                });
+            }
+        }
+    }
+    if inner.is_empty() {
+        inner.push("1".to_owned());
+    }
+    let group_by = if keys.is_empty() {
+        String::new()
+    } else {
+        format!(" group by {}", keys.join(", "))
+    };
+    Ok(Selection {
+        columns: outer,
+        conditions,
+        grouped: Some(Grouped { inner, group_by }),
+    })
 }

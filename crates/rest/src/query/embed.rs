@@ -12,7 +12,7 @@ use crate::{
 };
 
 use super::{
-    builder::{Scope, Sql, order_clause, paging, select_list, where_clause},
+    builder::{Scope, Sql, grouped_order_clause, order_clause, paging, select_list, where_clause},
     suggest,
 };
 
@@ -316,9 +316,18 @@ pub fn render(
     };
     let table = source(&rel, child, parent);
     let join_sql = join_condition(&rel, parent, &alias_sql);
-    let (columns, nested_conditions) = select_list(sql, cache, scope, items, request, &child_path)?;
+    let selection = select_list(sql, cache, scope, items, request, &child_path)?;
     let mut conditions = vec![join_sql.clone()];
-    conditions.extend(nested_conditions);
+    conditions.extend(selection.conditions.iter().cloned());
+    let order = |sql: &mut Sql| {
+        if selection.is_grouped() {
+            Ok(grouped_order_clause(&modifiers.order))
+        } else {
+            order_clause(sql, scope, &modifiers.order)
+        }
+    };
+    let from = format!("{table} {alias_sql}");
+    let columns = &selection.columns;
     let filters = where_clause(sql, scope, &modifiers.logic, &conditions)?;
     let mut parent_conditions = Vec::new();
     if *join == Join::Inner {
@@ -337,18 +346,18 @@ pub fn render(
                 .iter()
                 .map(|c| {
                     let output = output_of(c);
-                    format!("(select {c} from {table} {alias_sql}{filters} limit 1) as {output}")
+                    format!(
+                        "(select _e.{output} from ({}) _e) as {output}",
+                        selection.rows(&from, &filters, "", " limit 1")
+                    )
                 })
                 .collect()
         } else {
             // To many (as PostgREST 13): each spread column becomes the array of its values,
             // in the embed's order.
-            let order = order_clause(sql, scope, &modifiers.order)?;
+            let order = order(sql)?;
             let page = paging(sql, modifiers.limit, modifiers.offset);
-            let rows = format!(
-                "(select {} from {table} {alias_sql}{filters}{order}{page}) _e",
-                columns.join(", ")
-            );
+            let rows = format!("({}) _e", selection.rows(&from, &filters, &order, &page));
             columns
                 .iter()
                 .map(|c| {
@@ -364,16 +373,16 @@ pub fn render(
     }
     let column = if rel.to_one() {
         format!(
-            "(select row_to_json(_e) from (select {} from {table} {alias_sql}{filters} limit 1) _e) as {}",
-            columns.join(", "),
+            "(select row_to_json(_e) from ({}) _e) as {}",
+            selection.rows(&from, &filters, "", " limit 1"),
             quote(&output)
         )
     } else {
-        let order = order_clause(sql, scope, &modifiers.order)?;
+        let order = order(sql)?;
         let page = paging(sql, modifiers.limit, modifiers.offset);
         format!(
-            "coalesce((select json_agg(_e) from (select {} from {table} {alias_sql}{filters}{order}{page}) _e), '[]'::json) as {}",
-            columns.join(", "),
+            "coalesce((select json_agg(_e) from ({}) _e), '[]'::json) as {}",
+            selection.rows(&from, &filters, &order, &page),
             quote(&output)
         )
     };

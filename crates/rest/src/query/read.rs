@@ -9,7 +9,9 @@ use crate::{
     schema::{SchemaCache, Table, qualified},
 };
 
-use super::builder::{CountQuery, Scope, Sql, order_clause, paging, select_list, where_clause};
+use super::builder::{
+    CountQuery, Scope, Sql, grouped_order_clause, order_clause, paging, select_list, where_clause,
+};
 
 /// The relation a request targets, or PGRST205.
 pub fn relation<'a>(cache: &'a SchemaCache, schema: &str, name: &str) -> RestResult<&'a Table> {
@@ -66,10 +68,13 @@ pub fn shape_with(
         depth: 0,
     };
     let top = request.modifiers(&[]);
-    let (columns, parent_conditions) =
-        select_list(sql, cache, scope, &request.select, request, &[])?;
-    let filters = where_clause(sql, scope, &top.logic, &parent_conditions)?;
-    let order = order_clause(sql, scope, &top.order)?;
+    let selection = select_list(sql, cache, scope, &request.select, request, &[])?;
+    let filters = where_clause(sql, scope, &top.logic, &selection.conditions)?;
+    let order = if selection.is_grouped() {
+        grouped_order_clause(&top.order)
+    } else {
+        order_clause(sql, scope, &top.order)?
+    };
     let page = if with_paging {
         paging(sql, top.limit, top.offset)
     } else {
@@ -83,12 +88,13 @@ pub fn shape_with(
     } else {
         "json_agg(_r)"
     };
+    let source = format!("{from_sql} t0");
     Ok(format!(
         "select coalesce({rows}, '[]'::json)::text as body, count(_r) as page, {total} as total, \
                 {inserted} as inserted, \
                 ({rows} -> 0)::text as first \
-         from (select {} from {from_sql} t0{filters}{order}{page}) _r",
-        columns.join(", ")
+         from ({}) _r",
+        selection.rows(&source, &filters, &order, &page)
     ))
 }
 
@@ -117,8 +123,8 @@ fn top_filters(
         alias: "t0",
         depth: 0,
     };
-    let (_, inner) = select_list(sql, cache, scope, &request.select, request, &[])?;
-    where_clause(sql, scope, &request.modifiers(&[]).logic, &inner)
+    let selection = select_list(sql, cache, scope, &request.select, request, &[])?;
+    where_clause(sql, scope, &request.modifiers(&[]).logic, &selection.conditions)
 }
 
 /// The read statement.

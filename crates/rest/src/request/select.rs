@@ -1,4 +1,5 @@
-//! `select=`: columns, aliases, casts, JSON paths, embeds with hints and join types, spreads.
+//! `select=`: columns, aliases, casts, JSON paths, aggregates, embeds with hints and join
+//! types, spreads.
 
 use crate::error::{RestError, RestResult};
 
@@ -16,6 +17,56 @@ pub enum Join {
     Inner,
 }
 
+/// An aggregate function of `select=` (`count()`, `col.sum()`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Aggregate {
+    /// `count()` (rows) or `col.count()` (non-null values).
+    Count,
+    /// `col.sum()`.
+    Sum,
+    /// `col.avg()`.
+    Avg,
+    /// `col.min()`.
+    Min,
+    /// `col.max()`.
+    Max,
+}
+
+impl Aggregate {
+    fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "count" => Self::Count,
+            "sum" => Self::Sum,
+            "avg" => Self::Avg,
+            "min" => Self::Min,
+            "max" => Self::Max,
+            _ => return None,
+        })
+    }
+
+    /// The SQL function, which is also the default output name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Count => "count",
+            Self::Sum => "sum",
+            Self::Avg => "avg",
+            Self::Min => "min",
+            Self::Max => "max",
+        }
+    }
+}
+
+/// The column an aggregate reads, with its JSON path and the cast applied first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AggregateInput {
+    /// Column name.
+    pub name: String,
+    /// `->`/`->>` steps.
+    pub path: Vec<PathStep>,
+    /// `col::type.sum()`.
+    pub cast: Option<String>,
+}
+
 /// One item of `select=`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SelectItem {
@@ -30,6 +81,17 @@ pub enum SelectItem {
         /// Output name.
         alias: Option<String>,
         /// `::type`.
+        cast: Option<String>,
+    },
+    /// An aggregate over the rows grouped by the other columns of its level.
+    Aggregate {
+        /// The function.
+        function: Aggregate,
+        /// What it reads; none for `count()`.
+        input: Option<AggregateInput>,
+        /// Output name (default: the function's name).
+        alias: Option<String>,
+        /// `.sum()::type`.
         cast: Option<String>,
     },
     /// An embedded resource.
@@ -74,6 +136,15 @@ pub fn parse(input: &str) -> RestResult<Vec<SelectItem>> {
         return Ok(vec![SelectItem::Star]);
     }
     Ok(items)
+}
+
+/// Whether any level uses an aggregate.
+pub fn uses_aggregates(items: &[SelectItem]) -> bool {
+    items.iter().any(|item| match item {
+        SelectItem::Aggregate { .. } => true,
+        SelectItem::Embed { items, .. } => uses_aggregates(items),
+        _ => false,
+    })
 }
 
 /// Items at every level.
@@ -162,16 +233,30 @@ fn item(chars: &[char], pos: &mut usize, input: &str) -> RestResult<SelectItem> 
         }
     }
     if chars.get(*pos) == Some(&'(') {
-        let aggregate = name == "count"
-            || ["sum", "avg", "min", "max", "count"]
-                .iter()
-                .any(|f| name.ends_with(&format!(".{f}")));
-        if aggregate && chars.get(*pos + 1) == Some(&')') {
-            return Err(RestError::new(
-                axum::http::StatusCode::BAD_REQUEST,
-                "PGRST123",
-                "Use of aggregate functions is not allowed",
-            ));
+        // `count()` and `col.fn()`: an aggregate, not an embed.
+        let (column, function) = match name.rsplit_once('.') {
+            Some((column, f)) => (Some(column), f),
+            None => (None, name.as_str()),
+        };
+        if let Some(function) = Aggregate::parse(function)
+            && chars.get(*pos + 1) == Some(&')')
+            && (column.is_some() || function == Aggregate::Count)
+            && !spread
+            && hint.is_none()
+        {
+            *pos += 2;
+            let aggregated = match column {
+                Some(column) => {
+                    let (name, path) = parse_field(column)?;
+                    Some(AggregateInput {
+                        name,
+                        path,
+                        cast: None,
+                    })
+                }
+                None => None,
+            };
+            return aggregate(chars, pos, aggregated, function, alias, input);
         }
         *pos += 1;
         let inner = items(chars, pos, input)?;
@@ -195,19 +280,60 @@ fn item(chars: &[char], pos: &mut usize, input: &str) -> RestResult<SelectItem> 
     if name == "*" {
         return Ok(SelectItem::Star);
     }
-    let mut cast = None;
-    if chars.get(*pos) == Some(&':') && chars.get(*pos + 1) == Some(&':') {
-        *pos += 2;
-        let ty = token(chars, pos, &[',', ')']);
-        if !valid_type(&ty) {
+    let cast = cast_suffix(chars, pos, input)?;
+    let (column, path) = parse_field(&name)?;
+    // `col::type.fn()`: an aggregate of the cast column.
+    if cast.is_some() && chars.get(*pos) == Some(&'.') {
+        *pos += 1;
+        let function = token(chars, pos, &[',', '(', ')', ':', '!']);
+        let Some(function) = Aggregate::parse(&function) else {
+            return Err(error(input, *pos));
+        };
+        if !chars[*pos..].starts_with(&['(', ')']) {
             return Err(error(input, *pos));
         }
-        cast = Some(ty);
+        *pos += 2;
+        let aggregated = AggregateInput {
+            name: column,
+            path,
+            cast,
+        };
+        return aggregate(chars, pos, Some(aggregated), function, alias, input);
     }
-    let (column, path) = parse_field(&name)?;
     Ok(SelectItem::Column {
         name: column,
         path,
+        alias,
+        cast,
+    })
+}
+
+/// `::type` after an item, if there.
+fn cast_suffix(chars: &[char], pos: &mut usize, input: &str) -> RestResult<Option<String>> {
+    if chars.get(*pos) != Some(&':') || chars.get(*pos + 1) != Some(&':') {
+        return Ok(None);
+    }
+    *pos += 2;
+    let ty = token(chars, pos, &[',', ')', '.', '(']);
+    if !valid_type(&ty) {
+        return Err(error(input, *pos));
+    }
+    Ok(Some(ty))
+}
+
+/// An aggregate item, after its `()`: the output cast, if any.
+fn aggregate(
+    chars: &[char],
+    pos: &mut usize,
+    input: Option<AggregateInput>,
+    function: Aggregate,
+    alias: Option<String>,
+    text: &str,
+) -> RestResult<SelectItem> {
+    let cast = cast_suffix(chars, pos, text)?;
+    Ok(SelectItem::Aggregate {
+        function,
+        input,
         alias,
         cast,
     })
@@ -320,13 +446,58 @@ mod tests {
         assert!(parse("a(b").is_err());
         assert!(parse("a)").is_err());
         assert!(parse("a!x").is_err());
+    }
+
+    #[test]
+    fn aggregates_with_inputs_aliases_and_casts() {
+        let items = parse("genre,count(),total:pages.sum()::text,pages::float8.avg(),data->>n.max()")
+            .expect("valid in this test");
+        assert_eq!(items[0], col("genre"));
         assert_eq!(
-            parse("count()").expect_err("expected an error").code,
-            "PGRST123"
+            items[1],
+            SelectItem::Aggregate {
+                function: Aggregate::Count,
+                input: None,
+                alias: None,
+                cast: None
+            }
         );
+        let SelectItem::Aggregate {
+            function,
+            input: Some(input),
+            alias,
+            cast,
+        } = &items[2]
+        else {
+            panic!("{:?}", items[2])
+        };
         assert_eq!(
-            parse("pages.sum()").expect_err("expected an error").code,
-            "PGRST123"
+            (*function, input.name.as_str(), alias.as_deref(), cast.as_deref()),
+            (Aggregate::Sum, "pages", Some("total"), Some("text"))
         );
+        let SelectItem::Aggregate {
+            function,
+            input: Some(input),
+            cast,
+            ..
+        } = &items[3]
+        else {
+            panic!("{:?}", items[3])
+        };
+        assert_eq!(
+            (*function, input.cast.as_deref(), cast.as_deref()),
+            (Aggregate::Avg, Some("float8"), None)
+        );
+        let SelectItem::Aggregate {
+            input: Some(input), ..
+        } = &items[4]
+        else {
+            panic!("{:?}", items[4])
+        };
+        assert_eq!((input.name.as_str(), input.path.len()), ("data", 1));
+        assert!(uses_aggregates(&parse("id,books(pages.sum())").expect("valid in this test")));
+        assert!(!uses_aggregates(&parse("id,books(pages)").expect("valid in this test")));
+        assert!(parse("pages::int.median()").is_err());
+        assert!(parse("pages.sum()::te-xt").is_err());
     }
 }

@@ -37,7 +37,12 @@ pub struct Rest {
 impl Rest {
     /// A Tally with the library schema loaded.
     pub async fn library() -> Self {
-        let app = TestApp::spawn().await.unwrap();
+        Self::library_with(|_| {}).await
+    }
+
+    /// [`Rest::library`] with settings changed.
+    pub async fn library_with(configure: impl FnOnce(&mut tally_core::Config)) -> Self {
+        let app = TestApp::spawn_with(configure).await.unwrap();
         sqlx::raw_sql(SCHEMA).execute(&app.db.owner).await.unwrap();
         app.reload_schema().await.unwrap();
         Self {

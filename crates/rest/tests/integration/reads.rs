@@ -741,3 +741,44 @@ async fn computed_fields_and_relationships() {
         json!({"title": "Notes", "shelf_mark": "NOT-1", "authors": {"name": "Ada"}})
     );
 }
+
+/// Aggregates are refused unless `rest_aggregates` is on; then they group by the other
+/// columns of their level, at the top, in embeds, beside spreads and on function results.
+#[tokio::test]
+async fn aggregates_group_by_the_other_columns_when_enabled() {
+    let off = Rest::library().await;
+    for path in ["/books?select=count()", "/authors?select=name,books!books_author_id_fkey(pages.sum())"] {
+        let res = off.req(Method::GET, path).send().await.unwrap();
+        assert_eq!(error(res).await, (400, "PGRST123".into()), "{path}");
+    }
+    let rest = &Rest::library_with(|c| c.rest_aggregates = true).await;
+    assert_eq!(get(rest, "/books?select=count()").await, json!([{"count": 4}]));
+    assert_eq!(
+        get(rest, "/books?select=genre,count(),pages.sum()&order=genre.asc.nullslast").await,
+        json!([{"genre": "history", "count": 1, "sum": 350},
+               {"genre": "science", "count": 2, "sum": 540},
+               {"genre": null, "count": 1, "sum": 90}])
+    );
+    assert_eq!(
+        get(rest, "/books?select=total:pages.sum()::text,pages::float8.avg(),published.min()&author_id=eq.1").await,
+        json!([{"total": "540", "avg": 270, "min": "1842-06-01"}])
+    );
+    assert_eq!(
+        get(rest, "/authors?select=name,books!books_author_id_fkey(pages.sum(),count())&order=id").await,
+        json!([{"name": "Ada", "books": [{"sum": 540, "count": 2}]},
+               {"name": "Grace", "books": [{"sum": 440, "count": 2}]},
+               {"name": "Linus", "books": [{"sum": null, "count": 0}]}])
+    );
+    assert_eq!(
+        get(rest, "/authors?select=name,books!books_author_id_fkey(genre,count())&id=eq.2&books.order=genre.asc.nullsfirst").await,
+        json!([{"name": "Grace", "books": [{"genre": null, "count": 1}, {"genre": "history", "count": 1}]}])
+    );
+    assert_eq!(
+        get(rest, "/books?select=...authors!books_author_id_fkey(name),pages.max()&order=name.desc").await,
+        json!([{"name": "Grace", "max": 350}, {"name": "Ada", "max": 420}])
+    );
+    assert_eq!(
+        get(rest, "/rpc/books_by?author=1&select=pages.sum(),genre").await,
+        json!([{"sum": 540, "genre": "science"}])
+    );
+}
