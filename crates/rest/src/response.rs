@@ -49,37 +49,6 @@ fn content_range(offset: i64, page: i64, total: Option<i64>) -> String {
     format!("{range}/{total}")
 }
 
-/// A JSON array of objects as CSV: a header from the first row's keys, then one line per row
-/// (null as an empty field, strings as they are, other values as JSON).
-pub fn to_csv(json: &str) -> RestResult<String> {
-    let failed = |e: String| {
-        RestError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "PGRST000",
-            format!("CSV conversion: {e}"),
-        )
-    };
-    let rows: Vec<serde_json::Map<String, serde_json::Value>> =
-        serde_json::from_str(json).map_err(|e| failed(e.to_string()))?;
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    if let Some(first) = rows.first() {
-        writer
-            .write_record(first.keys())
-            .map_err(|e| failed(e.to_string()))?;
-    }
-    for row in &rows {
-        writer
-            .write_record(row.values().map(|v| match v {
-                serde_json::Value::Null => String::new(),
-                serde_json::Value::String(s) => s.clone(),
-                other => other.to_string(),
-            }))
-            .map_err(|e| failed(e.to_string()))?;
-    }
-    let bytes = writer.into_inner().map_err(|e| failed(e.to_string()))?;
-    String::from_utf8(bytes).map_err(|e| failed(e.to_string()))
-}
-
 fn build(
     status: StatusCode,
     request: &ApiRequest,
@@ -138,8 +107,6 @@ pub fn read(request: &ApiRequest, outcome: Outcome) -> RestResult<Response> {
     };
     let body = if request.single {
         outcome.first.clone()
-    } else if request.csv {
-        outcome.body.as_deref().map(to_csv).transpose()?
     } else {
         outcome.body.clone()
     };
@@ -237,13 +204,6 @@ pub fn no_content(request: &ApiRequest) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn csv_keeps_column_order_and_escapes() {
-        let csv = to_csv(r#"[{"b":1,"a":"x, \"y\"","c":null},{"b":2,"a":"z","c":[1]}]"#)
-            .expect("valid in this test");
-        assert_eq!(csv, "b,a,c\n1,\"x, \"\"y\"\"\",\n2,z,[1]\n");
-    }
 
     #[test]
     fn content_ranges() {

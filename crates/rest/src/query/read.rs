@@ -88,9 +88,19 @@ pub fn shape_with(
     } else {
         "json_agg(_r)"
     };
+    // CSV as PostgREST writes it: the first row's keys, then each row's record text without
+    // its parentheses (PostgreSQL's quoting, `t`/`f`, null as nothing), one per line.
+    let body = if request.csv {
+        "(select coalesce(string_agg(_k, ','), '') \
+           from (select json_object_keys(json_agg(_r) -> 0) as _k) _h) || chr(10) || \
+         coalesce(string_agg(substring(_r::text, 2, length(_r::text) - 2), chr(10)), '')"
+            .to_owned()
+    } else {
+        format!("coalesce({rows}, '[]'::json)::text")
+    };
     let source = format!("{from_sql} t0");
     Ok(format!(
-        "select coalesce({rows}, '[]'::json)::text as body, count(_r) as page, {total} as total, \
+        "select {body} as body, count(_r) as page, {total} as total, \
                 {inserted} as inserted, \
                 ({rows} -> 0)::text as first \
          from ({}) _r",
@@ -124,7 +134,12 @@ fn top_filters(
         depth: 0,
     };
     let selection = select_list(sql, cache, scope, &request.select, request, &[])?;
-    where_clause(sql, scope, &request.modifiers(&[]).logic, &selection.conditions)
+    where_clause(
+        sql,
+        scope,
+        &request.modifiers(&[]).logic,
+        &selection.conditions,
+    )
 }
 
 /// The read statement.

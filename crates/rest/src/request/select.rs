@@ -450,8 +450,9 @@ mod tests {
 
     #[test]
     fn aggregates_with_inputs_aliases_and_casts() {
-        let items = parse("genre,count(),total:pages.sum()::text,pages::float8.avg(),data->>n.max()")
-            .expect("valid in this test");
+        let items =
+            parse("genre,count(),total:pages.sum()::text,pages::float8.avg(),data->>n.max()")
+                .expect("valid in this test");
         assert_eq!(items[0], col("genre"));
         assert_eq!(
             items[1],
@@ -472,7 +473,12 @@ mod tests {
             panic!("{:?}", items[2])
         };
         assert_eq!(
-            (*function, input.name.as_str(), alias.as_deref(), cast.as_deref()),
+            (
+                *function,
+                input.name.as_str(),
+                alias.as_deref(),
+                cast.as_deref()
+            ),
             (Aggregate::Sum, "pages", Some("total"), Some("text"))
         );
         let SelectItem::Aggregate {
@@ -495,8 +501,12 @@ mod tests {
             panic!("{:?}", items[4])
         };
         assert_eq!((input.name.as_str(), input.path.len()), ("data", 1));
-        assert!(uses_aggregates(&parse("id,books(pages.sum())").expect("valid in this test")));
-        assert!(!uses_aggregates(&parse("id,books(pages)").expect("valid in this test")));
+        assert!(uses_aggregates(
+            &parse("id,books(pages.sum())").expect("valid in this test")
+        ));
+        assert!(!uses_aggregates(
+            &parse("id,books(pages)").expect("valid in this test")
+        ));
         assert!(parse("pages::int.median()").is_err());
         assert!(parse("pages.sum()::te-xt").is_err());
     }

@@ -433,9 +433,27 @@ async fn csv_and_media_types() {
             .unwrap()
             .starts_with("text/csv")
     );
+    // As PostgREST writes it: PostgreSQL's record text, quoted where it has spaces, commas or
+    // quotes, null as nothing, no newline after the last row.
     assert_eq!(
         res.text().await.unwrap(),
-        "id,title,genre\n3,Cobol Days,history\n4,Compilers,\n"
+        "id,title,genre\n3,\"Cobol Days\",history\n4,Compilers,"
+    );
+    let csv = |path: &'static str| {
+        let req = rest.req(Method::GET, path).header("accept", "text/csv");
+        async move { req.send().await.unwrap().text().await.unwrap() }
+    };
+    assert_eq!(
+        csv("/authors?select=id,name,data,tags&order=id").await,
+        "id,name,data,tags\n\
+         1,Ada,\"{\"\"age\"\": 36, \"\"city\"\": \"\"London\"\"}\",\"{math,poetry}\"\n\
+         2,Grace,\"{\"\"city\"\": \"\"New York\"\"}\",\"{navy,compilers}\"\n\
+         3,Linus,{},{}"
+    );
+    assert_eq!(
+        csv("/authors?id=eq.99").await,
+        "\n",
+        "no rows: an empty header line"
     );
     let res = rest
         .req(Method::GET, "/books")
@@ -747,14 +765,24 @@ async fn computed_fields_and_relationships() {
 #[tokio::test]
 async fn aggregates_group_by_the_other_columns_when_enabled() {
     let off = Rest::library().await;
-    for path in ["/books?select=count()", "/authors?select=name,books!books_author_id_fkey(pages.sum())"] {
+    for path in [
+        "/books?select=count()",
+        "/authors?select=name,books!books_author_id_fkey(pages.sum())",
+    ] {
         let res = off.req(Method::GET, path).send().await.unwrap();
         assert_eq!(error(res).await, (400, "PGRST123".into()), "{path}");
     }
     let rest = &Rest::library_with(|c| c.rest_aggregates = true).await;
-    assert_eq!(get(rest, "/books?select=count()").await, json!([{"count": 4}]));
     assert_eq!(
-        get(rest, "/books?select=genre,count(),pages.sum()&order=genre.asc.nullslast").await,
+        get(rest, "/books?select=count()").await,
+        json!([{"count": 4}])
+    );
+    assert_eq!(
+        get(
+            rest,
+            "/books?select=genre,count(),pages.sum()&order=genre.asc.nullslast"
+        )
+        .await,
         json!([{"genre": "history", "count": 1, "sum": 350},
                {"genre": "science", "count": 2, "sum": 540},
                {"genre": null, "count": 1, "sum": 90}])
@@ -764,7 +792,11 @@ async fn aggregates_group_by_the_other_columns_when_enabled() {
         json!([{"total": "540", "avg": 270, "min": "1842-06-01"}])
     );
     assert_eq!(
-        get(rest, "/authors?select=name,books!books_author_id_fkey(pages.sum(),count())&order=id").await,
+        get(
+            rest,
+            "/authors?select=name,books!books_author_id_fkey(pages.sum(),count())&order=id"
+        )
+        .await,
         json!([{"name": "Ada", "books": [{"sum": 540, "count": 2}]},
                {"name": "Grace", "books": [{"sum": 440, "count": 2}]},
                {"name": "Linus", "books": [{"sum": null, "count": 0}]}])
@@ -774,7 +806,11 @@ async fn aggregates_group_by_the_other_columns_when_enabled() {
         json!([{"name": "Grace", "books": [{"genre": null, "count": 1}, {"genre": "history", "count": 1}]}])
     );
     assert_eq!(
-        get(rest, "/books?select=...authors!books_author_id_fkey(name),pages.max()&order=name.desc").await,
+        get(
+            rest,
+            "/books?select=...authors!books_author_id_fkey(name),pages.max()&order=name.desc"
+        )
+        .await,
         json!([{"name": "Grace", "max": 350}, {"name": "Ada", "max": 420}])
     );
     assert_eq!(
