@@ -7,7 +7,10 @@ use tally_core::RequestContext;
 use crate::{
     error::{RestError, RestResult},
     query::{Bind, CountQuery, Sql},
-    request::prefer::{Count, ESTIMATED_EXACT_UP_TO},
+    request::{
+        plan::Plan,
+        prefer::{Count, ESTIMATED_EXACT_UP_TO},
+    },
 };
 
 /// What a statement produced.
@@ -115,4 +118,44 @@ pub async fn run(
         tx.commit().await.map_err(db_error)?;
     }
     Ok(outcome)
+}
+
+/// `EXPLAIN` of `sql` as the caller, in a transaction that is always rolled back (so that
+/// `options=analyze` on a write changes nothing): the plan as JSON, or its text lines.
+pub async fn explain(
+    pool: &PgPool,
+    ctx: &RequestContext,
+    sql: Sql,
+    read_only: bool,
+    plan: &Plan,
+) -> RestResult<String> {
+    let anon = ctx.role() == tally_core::DbRole::Anon;
+    let db_error = |e: sqlx::Error| RestError::from_db(&e, anon);
+    let mut tx = if read_only {
+        ctx.begin_read_only(pool).await
+    } else {
+        ctx.begin(pool).await
+    }
+    .map_err(db_error)?;
+    let text = format!("{} {}", plan.explain(), sql.text);
+    let rows = with_binds(sqlx::query(sqlx::AssertSqlSafe(text)), sql.binds)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_error)?;
+    tx.rollback().await.map_err(db_error)?;
+    if plan.text {
+        let lines = rows
+            .iter()
+            .map(|row| row.try_get::<String, _>(0))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(db_error)?;
+        return Ok(lines.join("\n"));
+    }
+    let json: serde_json::Value = rows
+        .first()
+        .map(|row| row.try_get(0))
+        .transpose()
+        .map_err(db_error)?
+        .unwrap_or_default();
+    Ok(json.to_string())
 }

@@ -85,6 +85,13 @@ async fn serve(
             "Use of aggregate functions is not allowed",
         ));
     }
+    if request.plan.is_some() && !state.features().plan {
+        let accept = headers
+            .get(axum::http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        return Err(request::plan::unavailable(accept));
+    }
     let ctx = caller(state, headers)
         .await?
         .with_request(method.as_str(), path, headers)
@@ -93,6 +100,9 @@ async fn serve(
     match (&request.target, &method) {
         (Target::Relation(name), &Method::GET | &Method::HEAD) => {
             let sql = query::read::build(&cache, &request, name)?;
+            if let Some(plan) = &request.plan {
+                return explain(state, &ctx, sql, true, plan).await;
+            }
             let outcome = execute::run(state.pool(), &ctx, sql, true, false, |o| {
                 response::check_single(&request, o)
             })
@@ -126,6 +136,9 @@ async fn serve(
             } else {
                 query::write::build(&cache, &request, name)?
             };
+            if let Some(plan) = &request.plan {
+                return explain(state, &ctx, sql, false, plan).await;
+            }
             let representation = request.prefer.return_ == request::prefer::Return::Representation;
             let outcome = execute::run(
                 state.pool(),
@@ -150,6 +163,9 @@ async fn serve(
         }
         (Target::Rpc(name), &Method::GET | &Method::HEAD | &Method::POST) => {
             let (sql, returns, read_only) = query::rpc::build(&cache, &request, name)?;
+            if let Some(plan) = &request.plan {
+                return explain(state, &ctx, sql, read_only, plan).await;
+            }
             let single = returns == query::rpc::Returns::Many && request.single;
             let outcome = execute::run(
                 state.pool(),
@@ -188,4 +204,21 @@ async fn serve(
             format!("Unsupported HTTP method: {method}"),
         )),
     }
+}
+
+/// The plan of a request's statement (`Accept: application/vnd.pgrst.plan…`).
+async fn explain(
+    state: &RestState,
+    ctx: &RequestContext,
+    sql: query::Sql,
+    read_only: bool,
+    plan: &request::plan::Plan,
+) -> RestResult<Response> {
+    let body = execute::explain(state.pool(), ctx, sql, read_only, plan).await?;
+    Ok((
+        StatusCode::OK,
+        [(axum::http::header::CONTENT_TYPE, plan.content_type())],
+        body,
+    )
+        .into_response())
 }

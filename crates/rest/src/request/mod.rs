@@ -5,6 +5,7 @@
 pub mod filter;
 pub mod limits;
 pub mod order;
+pub mod plan;
 pub mod prefer;
 pub mod select;
 
@@ -65,6 +66,8 @@ pub struct ApiRequest {
     pub csv: bool,
     /// `Accept: …;nulls=stripped`: null fields are left out of the JSON objects.
     pub strip_nulls: bool,
+    /// `Accept: application/vnd.pgrst.plan…`: the query plan instead of the rows.
+    pub plan: Option<plan::Plan>,
     /// The JSON body (POST/PATCH and POST /rpc).
     pub body: Option<serde_json::Value>,
 }
@@ -117,19 +120,24 @@ pub fn parse(
         single: false,
         csv: false,
         strip_nulls: false,
+        plan: None,
         body: None,
     };
     let accept = headers
         .get(axum::http::header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json");
-    request.single = accept.contains("application/vnd.pgrst.object+json");
-    request.csv = accept.starts_with("text/csv");
+    request.plan = plan::Plan::parse(accept)?;
+    // A plan is of the statement its `for=` media type would run.
+    let target = request.plan.as_ref().map_or(accept, |p| p.media.as_str());
+    request.single = target.contains("application/vnd.pgrst.object+json");
+    request.csv = target.starts_with("text/csv");
     request.strip_nulls = accept
         .split(',')
         .any(|a| a.split(';').skip(1).any(|p| p.trim() == "nulls=stripped"));
     if !request.single
         && !request.csv
+        && request.plan.is_none()
         && ![
             "application/json",
             "*/*",
@@ -139,11 +147,7 @@ pub fn parse(
         .iter()
         .any(|t| accept.split(',').any(|a| a.trim().starts_with(t)))
     {
-        return Err(RestError::new(
-            axum::http::StatusCode::NOT_ACCEPTABLE,
-            "PGRST107",
-            format!("None of these media types are available: {accept}"),
-        ));
+        return Err(plan::unavailable(accept));
     }
     for (key, value) in pairs(query)? {
         apply(&mut request, &key, &value)?;

@@ -818,3 +818,72 @@ async fn aggregates_group_by_the_other_columns_when_enabled() {
         json!([{"sum": 540, "genre": "science"}])
     );
 }
+
+/// `Accept: application/vnd.pgrst.plan…` answers the statement's plan when `rest_plan` is
+/// on (406 otherwise); `options=analyze` runs it in a transaction that is rolled back.
+#[tokio::test]
+async fn query_plans_when_enabled() {
+    let plan_json = "application/vnd.pgrst.plan+json";
+    let off = Rest::library().await;
+    let res = off
+        .req(Method::GET, "/books")
+        .header("accept", plan_json)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error(res).await, (406, "PGRST107".into()));
+    let rest = Rest::library_with(|c| c.rest_plan = true).await;
+    let res = rest
+        .req(
+            Method::GET,
+            "/books?select=title,authors!books_author_id_fkey(name)&pages=gt.100",
+        )
+        .header("accept", plan_json)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.headers()["content-type"],
+        "application/vnd.pgrst.plan+json; for=\"application/json\"; charset=utf-8"
+    );
+    let (status, _, plan) = parts(res).await;
+    assert_eq!(status, 200);
+    assert!(plan[0]["Plan"]["Node Type"].is_string(), "{plan}");
+    assert!(plan[0]["Plan"]["Total Cost"].is_number(), "{plan}");
+    let res = rest
+        .req(Method::GET, "/books?id=eq.1")
+        .header("accept", "application/vnd.pgrst.plan+text; options=analyze")
+        .send()
+        .await
+        .unwrap();
+    let text = res.text().await.unwrap();
+    assert!(
+        text.contains("cost=") && text.contains("Execution Time"),
+        "{text}"
+    );
+    // An analyzed write runs and is rolled back.
+    let res = rest
+        .req(Method::PATCH, "/books?id=eq.1")
+        .header(
+            "accept",
+            "application/vnd.pgrst.plan+json; options=analyze|verbose",
+        )
+        .json(&json!({"title": "Changed"}))
+        .send()
+        .await
+        .unwrap();
+    let (status, _, plan) = parts(res).await;
+    assert_eq!(status, 200, "{plan}");
+    assert!(plan[0]["Execution Time"].is_number(), "{plan}");
+    assert_eq!(
+        get(&rest, "/books?select=title&id=eq.1").await,
+        json!([{"title": "Notes"}])
+    );
+    let res = rest
+        .req(Method::GET, "/rpc/books_by?author=1")
+        .header("accept", plan_json)
+        .send()
+        .await
+        .unwrap();
+    assert!(parts(res).await.2[0]["Plan"].is_object());
+}
