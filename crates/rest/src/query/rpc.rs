@@ -227,31 +227,34 @@ fn choose<'a>(
             .details(format!(
                 "Searched for the function {schema}.{name} {searched} or with a single unnamed json/jsonb parameter, but no matches were found in the schema cache."
             ));
-            // The same name with other parameters, else a near name.
-            let in_schema: Vec<&Function> =
-                cache.all_functions().filter(|f| f.schema == schema).collect();
-            let near = in_schema.iter().find(|f| f.name == name).copied().or_else(|| {
-                let nearest = suggest::closest(name, in_schema.iter().map(|f| f.name.as_str()))?;
-                in_schema.iter().find(|f| f.name == nearest).copied()
-            });
-            match near {
-                Some(f) => {
-                    let params: Vec<&str> = f
-                        .args
-                        .iter()
-                        .map(|(n, _)| n.as_str())
-                        .filter(|n| !n.is_empty())
-                        .collect();
-                    let params = if params.is_empty() {
-                        String::new()
-                    } else {
-                        format!("({})", params.join(", "))
-                    };
-                    error.hint(format!(
-                        "Perhaps you meant to call the function {schema}.{}{params}",
-                        f.name
-                    ))
-                }
+            // As PostgREST hints: with overloads of that name, the one whose parameters are
+            // nearest to those given (none when none were); else the nearest name alone.
+            let hint = if overloads.is_empty() {
+                let names = cache
+                    .all_functions()
+                    .filter(|f| f.schema == schema)
+                    .map(|f| f.name.as_str());
+                suggest::closest(name, names).map(|near| format!("{schema}.{near}"))
+            } else if list.is_empty() {
+                None
+            } else {
+                let lists: Vec<String> = overloads
+                    .iter()
+                    .map(|f| {
+                        let named: Vec<&str> = f
+                            .args
+                            .iter()
+                            .map(|(n, _)| n.as_str())
+                            .filter(|n| !n.is_empty())
+                            .collect();
+                        named.join(", ")
+                    })
+                    .collect();
+                suggest::closest(&list, lists.iter().map(String::as_str))
+                    .map(|params| format!("{schema}.{name}({params})"))
+            };
+            match hint {
+                Some(hint) => error.hint(format!("Perhaps you meant to call the function {hint}")),
                 None => error,
             }
         })

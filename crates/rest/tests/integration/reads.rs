@@ -609,8 +609,15 @@ async fn relationship_and_function_errors_carry_postgrest_details() {
     );
     assert_eq!(
         missing["hint"],
+        "Perhaps you meant to call the function public.add"
+    );
+    // With overloads of that name: the one whose parameters are nearest (none without any).
+    let (_, _, near) = body("/rpc/add?a=1&c=2").await;
+    assert_eq!(
+        near["hint"],
         "Perhaps you meant to call the function public.add(a, b)"
     );
+    assert_eq!(body("/rpc/add").await.2["hint"], serde_json::Value::Null);
 }
 
 /// An embed may name a foreign key instead of a table: its constraint (either direction) or
