@@ -382,6 +382,26 @@ pub fn select_list(
                     ));
                 }
             }
+            // A bare `count` where no column has that name counts the rows, even with
+            // aggregates off (PostgREST's `select=*,rel(count)`).
+            SelectItem::Column {
+                name,
+                path: json,
+                alias,
+                cast,
+            } if name == "count"
+                && json.is_empty()
+                && scope.table.column(name).is_none()
+                && scope.table.computed_field(name).is_none() =>
+            {
+                let output = quote(alias.as_deref().unwrap_or("count"));
+                entries.push(Entry::Aggregate(
+                    Aggregate::Count,
+                    None,
+                    cast.clone(),
+                    output,
+                ));
+            }
             SelectItem::Column {
                 name,
                 path: json,

@@ -779,6 +779,20 @@ async fn aggregates_group_by_the_other_columns_when_enabled() {
         let res = off.req(Method::GET, path).send().await.unwrap();
         assert_eq!(error(res).await, (400, "PGRST123".into()), "{path}");
     }
+    // A bare `count` counts rows even so, as PostgREST's `rel(count)`.
+    assert_eq!(
+        get(&off, "/books?select=count").await,
+        json!([{"count": 4}])
+    );
+    assert_eq!(
+        get(
+            &off,
+            "/authors?select=name,books!books_author_id_fkey(count)&order=id"
+        )
+        .await,
+        json!([{"name": "Ada", "books": [{"count": 2}]}, {"name": "Grace", "books": [{"count": 2}]},
+               {"name": "Linus", "books": [{"count": 0}]}])
+    );
     let rest = &Rest::library_with(|c| c.rest_aggregates = true).await;
     assert_eq!(
         get(rest, "/books?select=count()").await,
