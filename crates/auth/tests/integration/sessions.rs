@@ -58,7 +58,11 @@ async fn refresh_rotates_and_reuse_revokes_the_session() {
 
 /// Refreshes `session`'s token once, waits out the reuse interval (1 s) and presents the
 /// rotated-out token again: refused, and the family (the session and its newer token) with it.
-async fn reuse_after_the_interval_revokes(api: &Api, flow: &str, session: &serde_json::Value) {
+pub(crate) async fn reuse_after_the_interval_revokes(
+    api: &Api,
+    flow: &str,
+    session: &serde_json::Value,
+) {
     let t1 = session["refresh_token"].as_str().unwrap().to_owned();
     let second = ok_json(refresh(api, &t1).await).await;
     let t2 = second["refresh_token"].as_str().unwrap();

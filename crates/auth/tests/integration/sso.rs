@@ -157,7 +157,11 @@ struct Sso {
 impl Sso {
     async fn new() -> Self {
         let idp = start_idp().await;
-        let api = Api::with(|c| c.auth.uri_allow_list = "http://app.test/*".into()).await;
+        let api = Api::with(|c| {
+            c.auth.uri_allow_list = "http://app.test/*".into();
+            c.auth.refresh_reuse_interval = 1;
+        })
+        .await;
         let body = json!({"name": "acme", "issuer": idp.issuer, "client_id": "tally-client",
                           "client_secret": "s3cret", "domains": ["ACME.test"]});
         let provider = ok_json(
@@ -278,15 +282,9 @@ async fn sso_signs_in_creates_then_finds_the_user() {
         "the same identity finds the same user"
     );
 
-    // The refresh token from the fragment works like any other.
-    let res = sso
-        .api
-        .req(Method::POST, "/token?grant_type=refresh_token")
-        .json(&json!({"refresh_token": again["refresh_token"]}))
-        .send()
-        .await
-        .unwrap();
-    ok_json(res).await;
+    // The refresh token from the fragment rotates like any other, with reuse detection.
+    let session = json!({"refresh_token": again["refresh_token"]});
+    crate::sessions::reuse_after_the_interval_revokes(&sso.api, "sso", &session).await;
 }
 
 #[tokio::test]
