@@ -226,3 +226,39 @@ async fn a_function_body_is_checked_against_what_the_document_says() -> anyhow::
     app.stop().await?;
     Ok(())
 }
+
+/// The whole document against a checked-in copy, so that moving code is proven not to change
+/// the API. After a deliberate API change: `TALLY_UPDATE_SNAPSHOTS=1 cargo nextest run -p
+/// tally-server the_document_matches_its_snapshot`, then review the file's diff.
+#[tokio::test]
+async fn the_document_matches_its_snapshot() -> anyhow::Result<()> {
+    let app = TestApp::spawn().await?;
+    let text = reqwest::get(app.url("/openapi.json")).await?.text().await?;
+    // The test server's port is its own each run.
+    let text = text.replace(app.url("").trim_end_matches('/'), "http://127.0.0.1:PORT");
+    let pretty = serde_json::to_string_pretty(&serde_json::from_str::<Value>(&text)?)? + "\n";
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/integration/openapi.snapshot.json");
+    if std::env::var_os("TALLY_UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(&path, &pretty)?;
+    }
+    let expected = std::fs::read_to_string(&path)?;
+    if let Some((line, (got, want))) = pretty
+        .lines()
+        .zip(expected.lines())
+        .enumerate()
+        .find(|(_, (a, b))| a != b)
+    {
+        panic!(
+            "/openapi.json differs from {} at line {}:\n  now:      {got}\n  snapshot: {want}",
+            path.display(),
+            line + 1
+        );
+    }
+    assert_eq!(
+        pretty.lines().count(),
+        expected.lines().count(),
+        "/openapi.json has a different length than its snapshot"
+    );
+    Ok(())
+}
