@@ -56,16 +56,18 @@ pub struct Llm {
 
 impl Llm {
     /// A model at `base_url` (without `/v1`); calls time out after `timeout`.
-    pub fn new(base_url: &str, api_key: Option<String>, model: &str, timeout: Duration) -> Self {
-        Self {
-            http: reqwest::Client::builder()
-                .timeout(timeout)
-                .build()
-                .unwrap_or_default(),
+    pub fn new(
+        base_url: &str,
+        api_key: Option<String>,
+        model: &str,
+        timeout: Duration,
+    ) -> Result<Self, reqwest::Error> {
+        Ok(Self {
+            http: reqwest::Client::builder().timeout(timeout).build()?,
             url: format!("{}/v1/chat/completions", base_url.trim_end_matches('/')),
             api_key,
             model: model.to_owned(),
-        }
+        })
     }
 
     /// The model's name, recorded with every extraction.

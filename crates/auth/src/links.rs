@@ -1,5 +1,7 @@
 //! Email links: `/auth/v1/verify?token=…&type=…&redirect_to=…`.
 
+use tally_core::urls::encode_component as encode;
+
 use crate::{otp::Purpose, state::AuthState};
 
 /// The verification link for a token hash.
@@ -15,19 +17,6 @@ pub fn verify_link(
         purpose.verify_type(),
         encode(redirect_to)
     )
-}
-
-/// Percent-encodes a query value (RFC 3986 unreserved characters pass).
-pub fn encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 /// `url` with `params` added to its query (before any fragment).

@@ -24,20 +24,19 @@ struct Inner {
 
 impl AuthState {
     /// State over the request pool.
-    pub fn new(pool: PgPool, keys: JwtKeys, config: Config) -> Self {
+    pub fn new(pool: PgPool, keys: JwtKeys, config: Config) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_default();
-        Self(Arc::new(Inner {
+            .build()?;
+        Ok(Self(Arc::new(Inner {
             pool,
             keys,
             config,
             http,
             oidc_metadata: MetadataCache::default(),
             mail_wake: Arc::new(Notify::new()),
-        }))
+        })))
     }
 
     /// Starts delivering the mail outbox over SMTP when `TALLY_SMTP_HOST` is set; a bad

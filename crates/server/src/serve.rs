@@ -133,7 +133,7 @@ pub async fn work(config: Config) -> anyhow::Result<()> {
         let (owner, pool) = database.pools(&config, REQUEST_POOL_SIZE).await?;
         owner.close().await;
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let providers = crate::models::providers(&config);
+        let providers = crate::models::providers(&config)?;
         let storage =
             crate::app::storage_state(pool.clone(), JwtKeys::new(&config.jwt_secret()?), &config)?;
         let workers = tokio::spawn(

@@ -202,37 +202,23 @@ fn pairs(query: &str) -> RestResult<Vec<(String, String)>> {
         .collect()
 }
 
-/// Percent-decoding (`+` is a space, as in forms).
+/// Percent-decoding (`+` is a space, as in forms); a `%` not followed by two hex digits, or
+/// bytes that are not UTF-8, are a 400.
 fn decode(s: &str) -> RestResult<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = s
-                    .get(i + 1..i + 3)
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                    .ok_or_else(|| {
-                        RestError::parse(
-                            "Invalid percent-encoding in the query string",
-                            s.to_owned(),
-                        )
-                    })?;
-                out.push(hex);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
+    let malformed = s.match_indices('%').any(|(i, _)| {
+        !s.as_bytes()
+            .get(i + 1..i + 3)
+            .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+    });
+    if malformed {
+        return Err(RestError::parse(
+            "Invalid percent-encoding in the query string",
+            s.to_owned(),
+        ));
     }
-    String::from_utf8(out)
+    percent_encoding::percent_decode_str(&s.replace('+', " "))
+        .decode_utf8()
+        .map(|decoded| decoded.into_owned())
         .map_err(|_| RestError::parse("The query string is not UTF-8", s.to_owned()))
 }
 
