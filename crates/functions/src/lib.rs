@@ -1,4 +1,5 @@
 //! `/functions/v1`: Tally's edge functions, as supabase-js's `functions.invoke` calls them.
+//! Each is declared once, in [`registry::FUNCTIONS`] (name, handler, OpenAPI operation).
 //!
 //! Every function takes JSON and answers JSON; errors are `{error, message}` with a 4xx status
 //! ([`FnError`]). The caller's token decides the role, and each function's database work runs
@@ -23,6 +24,7 @@ pub mod job;
 mod logs;
 pub mod openapi;
 mod providers;
+pub mod registry;
 mod state;
 pub mod sync;
 mod uploads;
@@ -35,7 +37,6 @@ use axum::{
     response::{IntoResponse, Response},
     routing::post,
 };
-use serde::de::DeserializeOwned;
 
 pub use error::{FnError, FnResult};
 pub use logs::row::LogRow;
@@ -44,20 +45,6 @@ pub use state::FunctionsState;
 
 /// Bodies larger than this are refused (413).
 const MAX_BODY: usize = 1024 * 1024;
-
-/// The functions called with a JSON body, by canonical name ([`openapi`] describes each).
-pub const FUNCTIONS: [&str; 10] = [
-    "log-create",
-    "ai-classify",
-    "log-finalize",
-    "recall",
-    "upload-presign",
-    "insights-rollup",
-    "export-create",
-    "sync-pull",
-    "sync-push",
-    "integration-secret",
-];
 
 /// The `/functions/v1` router.
 pub fn router(state: FunctionsState) -> Router {
@@ -119,13 +106,13 @@ async fn dispatch(
     headers: &HeaderMap,
     body: &Bytes,
 ) -> FnResult<(StatusCode, serde_json::Value)> {
-    if !FUNCTIONS.contains(&name) {
+    let Some(function) = registry::find(name) else {
         return Err(FnError::new(
             StatusCode::NOT_FOUND,
             "not_found",
             format!("Function \"{name}\" not found"),
         ));
-    }
+    };
     if body.len() > MAX_BODY {
         return Err(FnError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -134,45 +121,5 @@ async fn dispatch(
         ));
     }
     let ctx = caller::resolve(state, headers).await?;
-    match name {
-        "log-create" => logs::create::run(state, &ctx, parse(body)?).await,
-        "ai-classify" => Ok((
-            StatusCode::OK,
-            logs::classify::run(state, &ctx, parse(body)?).await?,
-        )),
-        "upload-presign" => uploads::run(state, &ctx, parse(body)?).await,
-        "insights-rollup" => Ok((
-            StatusCode::OK,
-            insights::run(state, &ctx, parse(body)?).await?,
-        )),
-        "export-create" => exports::run(state, &ctx, parse(body)?).await,
-        "sync-pull" => Ok((
-            StatusCode::OK,
-            sync::pull::run(state, &ctx, parse(body)?).await?,
-        )),
-        "sync-push" => sync::push::run(state, &ctx, parse(body)?).await,
-        "integration-secret" => Ok((
-            StatusCode::OK,
-            integrations::manage::run(state, &ctx, parse(body)?).await?,
-        )),
-        "recall" => Ok((
-            StatusCode::OK,
-            logs::recall::run(state, &ctx, parse(body)?).await?,
-        )),
-        _ => Ok((
-            StatusCode::OK,
-            logs::finalize::run(state, &ctx, parse(body)?).await?,
-        )),
-    }
-}
-
-/// Reads a JSON body; anything else is a 400 naming the problem.
-fn parse<T: DeserializeOwned>(body: &Bytes) -> FnResult<T> {
-    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
-        b"{}"
-    } else {
-        body
-    };
-    serde_json::from_slice(body)
-        .map_err(|e| FnError::bad_request(format!("Invalid request body: {e}")))
+    function.run(state, &ctx, body).await
 }

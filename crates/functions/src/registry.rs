@@ -1,0 +1,246 @@
+//! The functions, each declared once: its name, its handler and its OpenAPI operation. The
+//! dispatcher, the names it answers to and `/functions/v1`'s part of `/openapi.json` are all
+//! read from [`FUNCTIONS`]; a name that is not there is a 404.
+
+use std::{future::Future, pin::Pin};
+
+use axum::{body::Bytes, http::StatusCode};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tally_core::{
+    RequestContext,
+    openapi::{Access, Op, any_object},
+};
+use utoipa::openapi::HttpMethod::Post;
+
+use crate::{
+    error::{FnError, FnResult},
+    exports, insights, integrations, logs,
+    state::FunctionsState,
+    sync, uploads,
+};
+
+/// A function's answer: its status and JSON body.
+pub type Answer = FnResult<(StatusCode, Value)>;
+
+/// A function's handler: the state, the caller and the raw JSON body.
+type Run = for<'a> fn(
+    &'a FunctionsState,
+    &'a RequestContext,
+    &'a Bytes,
+) -> Pin<Box<dyn Future<Output = Answer> + Send + 'a>>;
+
+/// One function of `/functions/v1`.
+pub struct Function {
+    /// Its canonical name (`log-create`); it also answers to `log.create` and `log_create`.
+    pub name: &'static str,
+    /// One line for `/openapi.json`.
+    summary: &'static str,
+    /// Its body and answers, added to the operation.
+    describe: fn(Op) -> Op,
+    run: Run,
+}
+
+impl Function {
+    /// Whether `name` calls this function: its name, with dots or underscores for dashes, in
+    /// any case.
+    pub fn answers_to(&self, name: &str) -> bool {
+        name.replace(['.', '_'], "-")
+            .eq_ignore_ascii_case(self.name)
+    }
+
+    /// Runs it for `ctx`.
+    pub async fn run(&self, state: &FunctionsState, ctx: &RequestContext, body: &Bytes) -> Answer {
+        (self.run)(state, ctx, body).await
+    }
+
+    /// Its OpenAPI operation (`POST /{name}`, a bearer token).
+    pub fn operation(&self) -> Op {
+        (self.describe)(
+            Op::new(Post, &format!("/{}", self.name), self.summary).access(Access::Bearer),
+        )
+    }
+}
+
+/// The function `name` answers to.
+pub fn find(name: &str) -> Option<&'static Function> {
+    FUNCTIONS.iter().find(|f| f.answers_to(name))
+}
+
+/// Reads a JSON body; anything else is a 400 naming the problem.
+fn parse<T: DeserializeOwned>(body: &Bytes) -> FnResult<T> {
+    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        body
+    };
+    serde_json::from_slice(body)
+        .map_err(|e| FnError::bad_request(format!("Invalid request body: {e}")))
+}
+
+/// 200 with `value`.
+fn ok(value: FnResult<Value>) -> Answer {
+    value.map(|v| (StatusCode::OK, v))
+}
+
+/// Every function called with a JSON body, in the order `/openapi.json` lists them.
+pub static FUNCTIONS: [Function; 10] = [
+    Function {
+        name: "log-create",
+        summary: "Log work from a line of text (classified in the background)",
+        describe: |op| {
+            op.json_body::<logs::create::CreateLog>().answers(
+                201,
+                "`{log}`: the stored log, `pending` until classified",
+                Some(any_object()),
+            )
+        },
+        run: |state, ctx, body| {
+            Box::pin(async move { logs::create::run(state, ctx, parse(body)?).await })
+        },
+    },
+    Function {
+        name: "ai-classify",
+        summary: "Classify a log now",
+        describe: |op| {
+            op.json_body::<logs::classify::ClassifyLog>().answers(
+                200,
+                "The classified log and each field's confidence",
+                Some(any_object()),
+            )
+        },
+        run: |state, ctx, body| {
+            Box::pin(async move { ok(logs::classify::run(state, ctx, parse(body)?).await) })
+        },
+    },
+    Function {
+        name: "log-finalize",
+        summary: "Confirm a log with the person's corrections",
+        describe: |op| {
+            op.json_body::<logs::finalize::FinalizeLog>().answers(
+                200,
+                "The finalized log",
+                Some(any_object()),
+            )
+        },
+        run: |state, ctx, body| {
+            Box::pin(async move { ok(logs::finalize::run(state, ctx, parse(body)?).await) })
+        },
+    },
+    Function {
+        name: "recall",
+        summary: "The caller's logs most similar to a query",
+        describe: |op| {
+            op.json_body::<logs::recall::Recall>().answers(
+                200,
+                "Logs with their similarity",
+                Some(any_object()),
+            )
+        },
+        run: |state, ctx, body| {
+            Box::pin(async move { ok(logs::recall::run(state, ctx, parse(body)?).await) })
+        },
+    },
+    Function {
+        name: "upload-presign",
+        summary: "An attachment and a signed URL to upload its file",
+        describe: |op| {
+            op.json_body::<uploads::Presign>().answers(
+                201,
+                "The attachment, the signed upload URL and its token",
+                Some(any_object()),
+            )
+        },
+        run: |state, ctx, body| {
+            Box::pin(async move { uploads::run(state, ctx, parse(body)?).await })
+        },
+    },
+    Function {
+        name: "insights-rollup",
+        summary: "Recompute day summaries for a date range",
+        describe: |op| {
+            op.json_body::<insights::Rollup>().answers(
+                200,
+                "How many days and people were summed up",
+                Some(any_object()),
+            )
+        },
+        run: |state, ctx, body| {
+            Box::pin(async move { ok(insights::run(state, ctx, parse(body)?).await) })
+        },
+    },
+    Function {
+        name: "export-create",
+        summary: "Export logs or summaries to a file",
+        describe: |op| {
+            op.json_body::<exports::Export>().answers(
+                201,
+                "The export with a signed download URL",
+                Some(any_object()),
+            )
+        },
+        run: |state, ctx, body| {
+            Box::pin(async move { exports::run(state, ctx, parse(body)?).await })
+        },
+    },
+    Function {
+        name: "sync-pull",
+        summary: "Offline sync: the changes since a cursor",
+        describe: |op| {
+            op.json_body::<sync::pull::Pull>().answers(
+                200,
+                "`{changes, cursor, has_more}`",
+                Some(any_object()),
+            )
+        },
+        run: |state, ctx, body| {
+            Box::pin(async move { ok(sync::pull::run(state, ctx, parse(body)?).await) })
+        },
+    },
+    Function {
+        name: "sync-push",
+        summary: "Offline sync: apply queued mutations (the server wins)",
+        describe: |op| {
+            op.json_body::<sync::push::Push>().answers(
+                200,
+                "`{results, cursor}`: one result per mutation",
+                Some(any_object()),
+            )
+        },
+        run: |state, ctx, body| {
+            Box::pin(async move { sync::push::run(state, ctx, parse(body)?).await })
+        },
+    },
+    Function {
+        name: "integration-secret",
+        summary: "Set an integration's signing secret and API credential",
+        describe: |op| {
+            op.json_body::<integrations::manage::SetSecret>().answers(
+                200,
+                "The secret (shown once) and the webhook URL",
+                Some(any_object()),
+            )
+        },
+        run: |state, ctx, body| {
+            Box::pin(async move { ok(integrations::manage::run(state, ctx, parse(body)?).await) })
+        },
+    },
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_answer_with_dashes_dots_or_underscores_and_nothing_else() {
+        assert_eq!(find("log-create").map(|f| f.name), Some("log-create"));
+        assert_eq!(find("log.create").map(|f| f.name), Some("log-create"));
+        assert_eq!(find("Log_Create").map(|f| f.name), Some("log-create"));
+        assert!(find("log-creat").is_none());
+        assert!(find("webhooks-ingest").is_none(), "not a JSON function");
+        let mut names: Vec<&str> = FUNCTIONS.iter().map(|f| f.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), FUNCTIONS.len(), "each name once");
+    }
+}
