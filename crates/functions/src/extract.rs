@@ -4,9 +4,10 @@
 //! goes back to `pending`, so it is classified again with that text as input. A job that
 //! cannot succeed leaves the attachment `failed` with the reason in `error`.
 
+use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use tally_core::RequestContext;
-use tally_jobs::{BoxFuture, Handler, Job, JobError};
+use tally_jobs::{BoxFuture, Job, JobError, JobHandler, Payload};
 use tally_storage::StorageState;
 use uuid::Uuid;
 
@@ -14,8 +15,16 @@ use tally_ai::stt::SttError;
 
 use crate::providers::{Providers, Speech};
 
-/// The job kind the storage trigger enqueues.
-pub const EXTRACT_ATTACHMENT: &str = "extract_attachment";
+/// An `extract_attachment` job, which the storage trigger enqueues when a file arrives.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ExtractAttachment {
+    /// The attachment.
+    pub attachment_id: Uuid,
+}
+
+impl Payload for ExtractAttachment {
+    const KIND: &'static str = "extract_attachment";
+}
 
 /// Runs `extract_attachment` jobs.
 pub struct ExtractAttachmentJob {
@@ -43,13 +52,6 @@ struct Attachment {
     bucket: String,
     object_path: String,
     content_type: Option<String>,
-}
-
-fn attachment_id(job: &Job) -> Result<Uuid, JobError> {
-    job.payload["attachment_id"]
-        .as_str()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| JobError::Fatal("the payload has no attachment_id".into()))
 }
 
 fn retry(e: impl std::fmt::Display) -> JobError {
@@ -169,14 +171,20 @@ impl ExtractAttachmentJob {
     }
 }
 
-impl Handler for ExtractAttachmentJob {
-    fn run<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
-        Box::pin(async move { self.extract(attachment_id(job)?).await })
+impl JobHandler for ExtractAttachmentJob {
+    type Payload = ExtractAttachment;
+
+    fn run<'a>(
+        &'a self,
+        job: ExtractAttachment,
+        _: &'a Job,
+    ) -> BoxFuture<'a, Result<(), JobError>> {
+        Box::pin(async move { self.extract(job.attachment_id).await })
     }
 
     fn dead<'a>(&'a self, job: &'a Job, error: &'a str) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            let Ok(id) = attachment_id(job) else {
+            let Ok(ExtractAttachment { attachment_id: id }) = job.payload_as() else {
                 return;
             };
             let failed = async {

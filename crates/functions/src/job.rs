@@ -2,18 +2,36 @@
 //! same code as `ai-classify`, as the service role; a log gone meanwhile is simply done.
 
 use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use tally_core::RequestContext;
-use tally_jobs::{BoxFuture, Handler, Job, JobError};
+use tally_jobs::{BoxFuture, Job, JobError, JobHandler, Payload};
 use uuid::Uuid;
 
 use crate::{classify, providers::Providers};
 
-/// The job kind the trigger enqueues.
-pub const CLASSIFY_LOG: &str = "classify_log";
+/// A `classify_log` job, which the table's trigger enqueues for every pending log.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ClassifyLog {
+    /// The log.
+    pub log_id: Uuid,
+}
 
-/// The job kind `log-finalize` enqueues when a corrected comment needs a new vector.
-pub const EMBED_LOG: &str = "embed_log";
+impl Payload for ClassifyLog {
+    const KIND: &'static str = "classify_log";
+}
+
+/// An `embed_log` job, which `log-finalize` enqueues when a corrected comment needs a new
+/// vector.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct EmbedLog {
+    /// The log.
+    pub log_id: Uuid,
+}
+
+impl Payload for EmbedLog {
+    const KIND: &'static str = "embed_log";
+}
 
 /// Runs `classify_log` jobs.
 pub struct ClassifyLogJob {
@@ -46,10 +64,12 @@ impl EmbedLogJob {
     }
 }
 
-impl Handler for EmbedLogJob {
-    fn run<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
+impl JobHandler for EmbedLogJob {
+    type Payload = EmbedLog;
+
+    fn run<'a>(&'a self, job: EmbedLog, _: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
         Box::pin(async move {
-            match classify::reembed(&self.pool, &self.providers.embeddings, log_id(job)?).await {
+            match classify::reembed(&self.pool, &self.providers.embeddings, job.log_id).await {
                 Ok(()) => Ok(()),
                 Err(e) if e.status == StatusCode::NOT_FOUND => Ok(()),
                 Err(e) => Err(JobError::Retry(e.message)),
@@ -58,17 +78,12 @@ impl Handler for EmbedLogJob {
     }
 }
 
-fn log_id(job: &Job) -> Result<Uuid, JobError> {
-    job.payload["log_id"]
-        .as_str()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| JobError::Fatal("the payload has no log_id".into()))
-}
+impl JobHandler for ClassifyLogJob {
+    type Payload = ClassifyLog;
 
-impl Handler for ClassifyLogJob {
-    fn run<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
+    fn run<'a>(&'a self, job: ClassifyLog, _: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
         Box::pin(async move {
-            let id = log_id(job)?;
+            let id = job.log_id;
             let ctx = RequestContext::service();
             let classified =
                 classify::classify(&self.pool, &self.providers, &ctx, id, self.review_threshold)
@@ -84,7 +99,7 @@ impl Handler for ClassifyLogJob {
 
     fn dead<'a>(&'a self, job: &'a Job, error: &'a str) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            if let Ok(id) = log_id(job)
+            if let Ok(ClassifyLog { log_id: id }) = job.payload_as()
                 && let Err(e) = classify::mark_failed(&self.pool, id, error).await
             {
                 tracing::error!(error = %e, log = %id, "could not mark a log failed");

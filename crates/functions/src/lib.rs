@@ -46,6 +46,74 @@ pub use state::FunctionsState;
 /// Bodies larger than this are refused (413).
 const MAX_BODY: usize = 1024 * 1024;
 
+/// What can stop the jobs from being set up (at start, never per request).
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// A setting (the project's secret).
+    #[error(transparent)]
+    Config(#[from] tally_core::Error),
+    /// The key that seals integrations' secrets.
+    #[error(transparent)]
+    Secrets(#[from] integrations::secret::SecretError),
+    /// The HTTP client integrations call out with.
+    #[error("the integrations' HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+}
+
+/// Registers the jobs this crate runs: classification and embedding, attachment extraction,
+/// sync's purge, and the integrations' four (event processing, ICS polling, Graph
+/// subscriptions, outbound deliveries).
+pub fn jobs(
+    workers: tally_jobs::Workers,
+    pool: &sqlx::PgPool,
+    config: &tally_core::Config,
+    providers: &Providers,
+    storage: &tally_storage::StorageState,
+) -> Result<tally_jobs::Workers, SetupError> {
+    let secrets = integrations::SecretBox::from_project_secret(&config.jwt_secret()?)?;
+    let http = integrations::Egress::from_settings(&config.integrations)?;
+    Ok(workers
+        .job(job::ClassifyLogJob::new(
+            pool.clone(),
+            providers.clone(),
+            config.ai.ai_review_threshold,
+        ))
+        .job(job::EmbedLogJob::new(pool.clone(), providers.clone()))
+        .job(extract::ExtractAttachmentJob::new(
+            pool.clone(),
+            storage.clone(),
+            providers.clone(),
+        ))
+        .job(sync::purge::SyncPurgeJob::new(
+            pool.clone(),
+            config.sync.sync_tombstone_retention_days,
+        ))
+        .job(integrations::process::ProcessEventJob::new(
+            pool.clone(),
+            integrations::Tools {
+                secrets: secrets.clone(),
+                http: http.clone(),
+            },
+        ))
+        .job(integrations::ics::PollIcsJob::new(
+            pool.clone(),
+            http.clone(),
+            config.integrations.ics_lookback_days,
+        ))
+        .job(integrations::subscriptions::RenewGraphJob::new(
+            pool.clone(),
+            secrets.clone(),
+            http.clone(),
+            config.external_url(),
+        ))
+        .job(integrations::outbound::DeliverWebhookJob::new(
+            pool.clone(),
+            secrets,
+            http,
+            config.integrations.webhook_disable_after,
+        )))
+}
+
 /// The `/functions/v1` router.
 pub fn router(state: FunctionsState) -> Router {
     Router::new()

@@ -15,3 +15,8 @@
 
 pub mod export;
 pub mod rollup;
+
+/// Registers the job this crate runs: the rollup of dirty days (and the nightly pass).
+pub fn jobs(workers: tally_jobs::Workers, pool: &sqlx::PgPool) -> tally_jobs::Workers {
+    workers.job(rollup::RollupJob::new(pool.clone()))
+}

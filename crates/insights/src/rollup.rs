@@ -1,14 +1,24 @@
 //! Recomputing day summaries: the dirty days, or a range on demand.
 
 use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use tally_core::RequestContext;
-use tally_jobs::{BoxFuture, Handler, Job, JobError};
+use tally_jobs::{BoxFuture, Job, JobError, JobHandler, Payload};
 use uuid::Uuid;
 
-/// The job kind that recomputes the dirty days (scheduled every minute by the migrations), or
-/// with payload `{"nightly": true}` runs [`nightly`] (scheduled hourly).
-pub const INSIGHTS_ROLLUP: &str = "insights_rollup";
+/// An `insights_rollup` job: recomputes the dirty days (scheduled every minute by the
+/// migrations), or with `{"nightly": true}` runs [`nightly`] (scheduled hourly).
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct InsightsRollup {
+    /// Run [`nightly`] instead.
+    #[serde(default)]
+    pub nightly: bool,
+}
+
+impl Payload for InsightsRollup {
+    const KIND: &'static str = "insights_rollup";
+}
 
 /// Recomputes every dirty day; returns how many. Safe to run on several instances at once:
 /// each takes days the others have not locked.
@@ -63,7 +73,7 @@ pub async fn nightly(pool: &PgPool) -> Result<u64, sqlx::Error> {
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
-/// The worker side of [`INSIGHTS_ROLLUP`].
+/// The worker side of [`InsightsRollup`].
 pub struct RollupJob {
     pool: PgPool,
 }
@@ -75,10 +85,12 @@ impl RollupJob {
     }
 }
 
-impl Handler for RollupJob {
-    fn run<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
+impl JobHandler for RollupJob {
+    type Payload = InsightsRollup;
+
+    fn run<'a>(&'a self, job: InsightsRollup, _: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
         Box::pin(async move {
-            let days = if job.payload["nightly"] == true {
+            let days = if job.nightly {
                 nightly(&self.pool).await?
             } else {
                 dirty(&self.pool).await?

@@ -4,10 +4,14 @@
 //!   claim with `FOR UPDATE SKIP LOCKED` and a lease, complete, retry with backoff, bury, release.
 //! - [`worker`]: [`Workers`] run registered [`Handler`]s, woken by `LISTEN tally_jobs`.
 //! - [`schedule`]: cron schedules with time zones, fired once across instances.
+//! - [`typed`]: typed jobs: a [`Payload`] names its kind and is what Rust enqueues
+//!   ([`NewJob::of`]); a [`JobHandler`] runs the jobs of one payload type.
 
 pub mod queue;
 pub mod schedule;
+pub mod typed;
 pub mod worker;
 
 pub use queue::{Job, NewJob, Queue, enqueue};
+pub use typed::{JobHandler, Payload};
 pub use worker::{BoxFuture, Handler, JobError, WorkerOptions, Workers};

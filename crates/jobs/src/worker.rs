@@ -11,6 +11,7 @@ use tokio::{sync::watch, task::JoinSet};
 use crate::{
     queue::{Job, Queue, backoff},
     schedule,
+    typed::{JobHandler, Payload, Typed},
 };
 
 /// Why a job's attempt failed.
@@ -78,6 +79,8 @@ impl Default for WorkerOptions {
 pub struct Workers {
     queue: Queue,
     handlers: Arc<HashMap<String, Arc<dyn Handler>>>,
+    /// Typed registrations: kind and payload type.
+    payloads: Arc<Vec<(String, &'static str)>>,
     options: WorkerOptions,
 }
 
@@ -87,6 +90,7 @@ impl Workers {
         Self {
             queue: Queue::new(pool, options.lease).stale_after(options.stale_after),
             handlers: Arc::default(),
+            payloads: Arc::default(),
             options,
         }
     }
@@ -95,6 +99,21 @@ impl Workers {
     pub fn register(mut self, kind: &str, handler: impl Handler) -> Self {
         Arc::make_mut(&mut self.handlers).insert(kind.to_owned(), Arc::new(handler));
         self
+    }
+
+    /// Registers a typed handler, for its payload's kind.
+    pub fn job<H: JobHandler>(mut self, handler: H) -> Self {
+        let kind = <H::Payload as Payload>::KIND;
+        Arc::make_mut(&mut self.payloads)
+            .push((kind.to_owned(), std::any::type_name::<H::Payload>()));
+        self.register(kind, Typed(handler))
+    }
+
+    /// The typed registrations: each kind with its payload's type name, sorted by kind.
+    pub fn registered(&self) -> Vec<(String, &'static str)> {
+        let mut all = self.payloads.as_ref().clone();
+        all.sort();
+        all
     }
 
     /// The queue these workers claim from.

@@ -9,11 +9,12 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, PgPool};
 use tally_core::RequestContext;
-use tally_jobs::{BoxFuture, Handler, Job, JobError, NewJob, enqueue};
+use tally_jobs::{BoxFuture, Job, JobError, JobHandler, NewJob, Payload, enqueue};
 use uuid::Uuid;
 
 use super::{
@@ -22,13 +23,23 @@ use super::{
     process,
 };
 
-/// The job kind (scheduled by the migration `integrations`).
-pub const POLL_ICS: &str = "poll_ics_feeds";
+/// A `poll_ics_feeds` job: every feed (the schedule's, from the migration `integrations`), or
+/// one.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct PollIcsFeeds {
+    /// The one feed's integration; none for all.
+    #[serde(default)]
+    pub integration_id: Option<Uuid>,
+}
+
+impl Payload for PollIcsFeeds {
+    const KIND: &'static str = "poll_ics_feeds";
+}
 
 /// The largest feed read.
 const MAX_FEED_BYTES: usize = 5 * 1024 * 1024;
 
-/// The worker side of [`POLL_ICS`].
+/// The worker side of [`PollIcsFeeds`].
 pub struct PollIcsJob {
     pool: PgPool,
     http: Egress,
@@ -171,15 +182,15 @@ async fn store(
         .map_err(|e| e.to_string())
 }
 
-impl Handler for PollIcsJob {
+impl JobHandler for PollIcsJob {
+    type Payload = PollIcsFeeds;
+
     /// The schedule's job (no payload) queues one job per feed, so a slow or failing feed
     /// neither holds up nor fails the others; each feed's job polls it, retried with backoff.
-    fn run<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
+    fn run<'a>(&'a self, job: PollIcsFeeds, _: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
         Box::pin(async move {
             let mut tx = RequestContext::service().begin(&self.pool).await?;
-            let one = job.payload["integration_id"]
-                .as_str()
-                .and_then(|s| s.parse::<Uuid>().ok());
+            let one = job.integration_id;
             let feeds: Vec<(Uuid, Uuid, String)> = sqlx::query_as(
                 "select id, org_id, config ->> 'ics_url' from public.integrations \
                  where provider = 'calendar' and enabled and config ? 'ics_url' \
@@ -190,10 +201,12 @@ impl Handler for PollIcsJob {
             .await?;
             if one.is_none() {
                 for (integration, org, _) in &feeds {
-                    let each = NewJob::new(POLL_ICS, json!({ "integration_id": integration }))
-                        .org(*org)
-                        .dedupe(format!("ics:{integration}"))
-                        .max_attempts(3);
+                    let each = NewJob::of(&PollIcsFeeds {
+                        integration_id: Some(*integration),
+                    })?
+                    .org(*org)
+                    .dedupe(format!("ics:{integration}"))
+                    .max_attempts(3);
                     enqueue(&mut tx, &each).await?;
                 }
                 tx.commit().await?;

@@ -16,16 +16,25 @@
 //! switched off (`deliveries_disabled_at`) and what is still queued is skipped.
 
 use chrono::Utc;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tally_core::RequestContext;
-use tally_jobs::{BoxFuture, Handler, Job, JobError};
+use tally_jobs::{BoxFuture, Job, JobError, JobHandler, Payload};
 use uuid::Uuid;
 
 use super::{Egress, SecretBox, egress, mark_dead, signature};
 
-/// The job kind (enqueued by `private.emit_webhook`).
-pub const DELIVER_WEBHOOK: &str = "deliver_webhook";
+/// A `deliver_webhook` job, which `private.emit_webhook` enqueues with its delivery row.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DeliverWebhook {
+    /// The delivery.
+    pub delivery_id: Uuid,
+}
+
+impl Payload for DeliverWebhook {
+    const KIND: &'static str = "deliver_webhook";
+}
 
 /// The worker side of [`DELIVER_WEBHOOK`].
 pub struct DeliverWebhookJob {
@@ -59,13 +68,6 @@ struct Pending {
     url: Option<String>,
     secret: Option<Vec<u8>>,
     active: bool,
-}
-
-fn delivery_id(job: &Job) -> Result<Uuid, JobError> {
-    job.payload["delivery_id"]
-        .as_str()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| JobError::Fatal("the job has no delivery_id".into()))
 }
 
 impl DeliverWebhookJob {
@@ -206,14 +208,16 @@ impl DeliverWebhookJob {
     }
 }
 
-impl Handler for DeliverWebhookJob {
-    fn run<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
-        Box::pin(async move { self.deliver(delivery_id(job)?).await })
+impl JobHandler for DeliverWebhookJob {
+    type Payload = DeliverWebhook;
+
+    fn run<'a>(&'a self, job: DeliverWebhook, _: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
+        Box::pin(async move { self.deliver(job.delivery_id).await })
     }
 
     fn dead<'a>(&'a self, job: &'a Job, error: &'a str) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            if let Ok(id) = delivery_id(job) {
+            if let Ok(DeliverWebhook { delivery_id: id }) = job.payload_as() {
                 let update = "update public.webhook_deliveries set status = 'dead', \
                               error = coalesce(error, $2) where id = $1 and status = 'failed'";
                 mark_dead(&self.pool, update, id, error).await;

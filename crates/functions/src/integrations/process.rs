@@ -1,19 +1,28 @@
 //! The job that processes stored external events: `received` → `processed`, or `failed`
 //! (retried with backoff) and finally `dead`, with the error kept for admins to read.
 
+use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 use tally_core::RequestContext;
-use tally_jobs::{BoxFuture, Handler, Job, JobError, NewJob, enqueue};
+use tally_jobs::{BoxFuture, Job, JobError, JobHandler, NewJob, Payload, enqueue};
 use uuid::Uuid;
 
 use super::{Egress, Failure, Source, Tools, apply, mark_dead, slack::Reply};
 
-/// The job kind.
-pub const PROCESS_EVENT: &str = "process_external_event";
+/// A `process_external_event` job: one stored event to process.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ProcessEvent {
+    /// The stored event.
+    pub event_id: Uuid,
+}
+
+impl Payload for ProcessEvent {
+    const KIND: &'static str = "process_external_event";
+}
 
 /// Enqueues the processing of event `id` (in the caller's transaction).
 pub async fn schedule(conn: &mut PgConnection, org: Uuid, id: Uuid) -> Result<(), sqlx::Error> {
-    let job = NewJob::new(PROCESS_EVENT, serde_json::json!({ "event_id": id }))
+    let job = NewJob::of(&ProcessEvent { event_id: id })?
         .org(org)
         .dedupe(id.to_string())
         .max_attempts(6);
@@ -149,17 +158,12 @@ impl ProcessEventJob {
     }
 }
 
-fn event_id(job: &Job) -> Result<Uuid, JobError> {
-    job.payload["event_id"]
-        .as_str()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| JobError::Fatal("the job has no event_id".into()))
-}
+impl JobHandler for ProcessEventJob {
+    type Payload = ProcessEvent;
 
-impl Handler for ProcessEventJob {
-    fn run<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
+    fn run<'a>(&'a self, job: ProcessEvent, _: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
         Box::pin(async move {
-            let id = event_id(job)?;
+            let id = job.event_id;
             let mut tx = RequestContext::service().begin(&self.pool).await?;
             let Some(done) = run(&mut tx, id, &self.tools).await? else {
                 return Ok(());
@@ -177,7 +181,7 @@ impl Handler for ProcessEventJob {
 
     fn dead<'a>(&'a self, job: &'a Job, error: &'a str) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            if let Ok(id) = event_id(job) {
+            if let Ok(ProcessEvent { event_id: id }) = job.payload_as() {
                 let update = "update public.external_events set status = 'dead', \
                               error = coalesce(error, $2) where id = $1 and status <> 'processed'";
                 mark_dead(&self.pool, update, id, error).await;

@@ -1,7 +1,7 @@
 //! Keeping Microsoft Graph subscriptions alive. Graph sends change notifications only while a
 //! subscription lasts (about three days for calendar events), so for each calendar integration
 //! with a Graph app and `config.graph.resources` (the calendars to watch, such as
-//! `users/ann@contoso.com/events`) the job [`RENEW_GRAPH`] creates a subscription per calendar
+//! `users/ann@contoso.com/events`) the job [`RenewGraphSubscriptions`] creates a subscription per calendar
 //! — Graph first checks the webhook URL with its `validationToken` handshake —, renews it a day
 //! before it ends, creates it anew when Graph lost it, and deletes it when its calendar leaves
 //! the settings or the integration is switched off. It runs when the settings or credentials
@@ -10,17 +10,28 @@
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use reqwest::{Method, StatusCode};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tally_core::RequestContext;
-use tally_jobs::{BoxFuture, Handler, Job, JobError, NewJob, enqueue};
+use tally_jobs::{BoxFuture, Job, JobError, JobHandler, NewJob, Payload, enqueue};
 use uuid::Uuid;
 
 use super::{Egress, SecretBox, egress, graph::GraphApp};
 
-/// The job kind (queued by the schedule `integrations.graph_subscriptions` and by changes of
-/// an integration's settings or credentials).
-pub const RENEW_GRAPH: &str = "renew_graph_subscriptions";
+/// A `renew_graph_subscriptions` job (queued by the schedule
+/// `integrations.graph_subscriptions` for every integration, and by changes of an
+/// integration's settings or credentials for one).
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct RenewGraphSubscriptions {
+    /// The one integration; none for all.
+    #[serde(default)]
+    pub integration_id: Option<Uuid>,
+}
+
+impl Payload for RenewGraphSubscriptions {
+    const KIND: &'static str = "renew_graph_subscriptions";
+}
 
 /// How long a subscription is asked for: Graph's limit for calendar events.
 const LIFETIME_MINUTES: i64 = 4230;
@@ -28,7 +39,7 @@ const LIFETIME_MINUTES: i64 = 4230;
 /// A subscription ending sooner than this is renewed.
 const RENEW_WITHIN_HOURS: i64 = 24;
 
-/// The worker side of [`RENEW_GRAPH`].
+/// The worker side of [`RenewGraphSubscriptions`].
 pub struct RenewGraphJob {
     pool: PgPool,
     secrets: SecretBox,
@@ -204,10 +215,12 @@ impl RenewGraphJob {
         .fetch_all(&mut *tx)
         .await?;
         for (integration, org) in targets {
-            let each = NewJob::new(RENEW_GRAPH, json!({ "integration_id": integration }))
-                .org(org)
-                .dedupe(format!("graph:{integration}"))
-                .max_attempts(3);
+            let each = NewJob::of(&RenewGraphSubscriptions {
+                integration_id: Some(integration),
+            })?
+            .org(org)
+            .dedupe(format!("graph:{integration}"))
+            .max_attempts(3);
             enqueue(&mut tx, &each).await?;
         }
         tx.commit().await?;
@@ -321,15 +334,18 @@ fn refusal(what: &str, which: &str, status: StatusCode, answer: &Value) -> Strin
     format!("Graph would not {what} {which}: {status}: {message}")
 }
 
-impl Handler for RenewGraphJob {
+impl JobHandler for RenewGraphJob {
+    type Payload = RenewGraphSubscriptions;
+
     /// The schedule's job (no payload) queues one job per integration; each integration's job
     /// brings its subscriptions in line, retried with backoff.
-    fn run<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
+    fn run<'a>(
+        &'a self,
+        job: RenewGraphSubscriptions,
+        _: &'a Job,
+    ) -> BoxFuture<'a, Result<(), JobError>> {
         Box::pin(async move {
-            let Some(one) = job.payload["integration_id"]
-                .as_str()
-                .and_then(|s| s.parse::<Uuid>().ok())
-            else {
+            let Some(one) = job.integration_id else {
                 return self.fan_out().await;
             };
             let mut tx = RequestContext::service().begin(&self.pool).await?;

@@ -11,7 +11,7 @@ use tally_jobs::NewJob;
 
 use crate::{
     error::FnResult,
-    job::EMBED_LOG,
+    job::EmbedLog,
     logs::row::{self, LogRow},
     state::FunctionsState,
 };
@@ -55,7 +55,7 @@ pub async fn run(
     let saved = row::save(&mut tx, &log).await?;
     if new_text {
         // The example is compared by its text: embed the corrected one.
-        let job = NewJob::new(EMBED_LOG, json!({"log_id": log.id}))
+        let job = NewJob::of(&EmbedLog { log_id: log.id })?
             .org(log.org_id)
             .dedupe(log.id.to_string());
         tally_jobs::enqueue(&mut tx, &job).await?;

@@ -2,12 +2,18 @@
 //! (with their change entries and the remembered push results of that age), and each org's
 //! horizon moves up, so a client still behind it is told to resync.
 
+use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use tally_core::RequestContext;
-use tally_jobs::{BoxFuture, Handler, Job, JobError};
+use tally_jobs::{BoxFuture, Job, JobError, JobHandler, Payload};
 
-/// The job kind (scheduled daily by the migration `sync`).
-pub const SYNC_PURGE: &str = "sync_purge";
+/// A `sync_purge` job (scheduled daily by the migration `sync`).
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct SyncPurge {}
+
+impl Payload for SyncPurge {
+    const KIND: &'static str = "sync_purge";
+}
 
 /// Purges tombstones older than `retention_days`; returns how many rows went.
 pub async fn purge(pool: &PgPool, retention_days: u32) -> Result<i64, sqlx::Error> {
@@ -20,7 +26,7 @@ pub async fn purge(pool: &PgPool, retention_days: u32) -> Result<i64, sqlx::Erro
     Ok(i64::from(n))
 }
 
-/// The worker side of [`SYNC_PURGE`].
+/// The worker side of [`SyncPurge`].
 pub struct SyncPurgeJob {
     pool: PgPool,
     retention_days: u32,
@@ -36,8 +42,10 @@ impl SyncPurgeJob {
     }
 }
 
-impl Handler for SyncPurgeJob {
-    fn run<'a>(&'a self, _job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
+impl JobHandler for SyncPurgeJob {
+    type Payload = SyncPurge;
+
+    fn run<'a>(&'a self, _: SyncPurge, _: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
         Box::pin(async move {
             let removed = purge(&self.pool, self.retention_days).await?;
             if removed > 0 {

@@ -1,6 +1,6 @@
 use serde_json::{Value, json};
 use tally_functions::{Providers, job::ClassifyLogJob};
-use tally_jobs::{Handler, Job};
+use tally_jobs::{Job, JobHandler};
 
 use crate::world::World;
 

@@ -9,6 +9,7 @@ mod embedded;
 mod eval;
 mod fixture;
 mod health;
+mod jobs;
 mod openapi;
 mod refusals;
 mod request_tx;
