@@ -1,6 +1,8 @@
 //! The API gateway's checks, as Supabase's gateway does them: every `/auth/v1`, `/rest/v1`
 //! and `/realtime/v1` request carries an `apikey` (header or query) that is one of the
-//! project's keys; and who the caller is, from the bearer token.
+//! project's keys; and who the caller is, from the bearer token — [`Caller::of`], which REST,
+//! storage, functions and realtime's HTTP API all use, each mapping [`CallerError`] to its own
+//! error shape (realtime's sockets check their tokens with [`verify_live`]).
 
 use axum::{
     Json,
@@ -67,9 +69,43 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
         .or_else(|| headers.get("apikey").and_then(|v| v.to_str().ok()))
 }
 
+/// A service's state, as far as identifying callers goes.
+pub trait Gateway {
+    /// The pool sessions are checked on.
+    fn pool(&self) -> &PgPool;
+    /// The project's keys.
+    fn keys(&self) -> &JwtKeys;
+}
+
+/// Who is calling: the role and claims of the request's bearer token (see [`bearer_token`]),
+/// verified and, for a user, with a live session.
+pub struct Caller(pub RequestContext);
+
+impl Caller {
+    /// The caller of a request with `headers`.
+    pub async fn of(gateway: &impl Gateway, headers: &HeaderMap) -> Result<Self, CallerError> {
+        let token = bearer_token(headers).ok_or(CallerError::Missing)?;
+        Ok(Self(
+            resolve_caller(gateway.pool(), gateway.keys(), token).await?,
+        ))
+    }
+}
+
+/// The verified, live claims of a request's bearer token.
+pub async fn authenticate(
+    gateway: &impl Gateway,
+    headers: &HeaderMap,
+) -> Result<Claims, CallerError> {
+    let token = bearer_token(headers).ok_or(CallerError::Missing)?;
+    verify_live(gateway.pool(), gateway.keys(), token).await
+}
+
 /// Why a caller could not be identified.
 #[derive(Debug, thiserror::Error)]
 pub enum CallerError {
+    /// The request carries no token at all.
+    #[error("Missing authorization header")]
+    Missing,
     /// The token is not acceptable.
     #[error(transparent)]
     Jwt(#[from] JwtError),

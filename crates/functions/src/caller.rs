@@ -12,10 +12,9 @@ use crate::{
 
 /// The caller of a function; a missing or bad token is 401.
 pub async fn resolve(state: &FunctionsState, headers: &HeaderMap) -> FnResult<RequestContext> {
-    let token = gateway::bearer_token(headers)
-        .ok_or_else(|| FnError::unauthorized("Missing authorization header"))?;
-    gateway::resolve_caller(state.pool(), state.keys(), token)
+    gateway::Caller::of(state, headers)
         .await
+        .map(|caller| caller.0)
         .map_err(|e| match e {
             gateway::CallerError::Database(e) => FnError::from(e),
             other => FnError::unauthorized(other.to_string()),

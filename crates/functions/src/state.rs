@@ -28,6 +28,16 @@ pub struct FunctionsState {
     http: Egress,
 }
 
+impl tally_core::gateway::Gateway for FunctionsState {
+    fn pool(&self) -> &PgPool {
+        FunctionsState::pool(self)
+    }
+
+    fn keys(&self) -> &JwtKeys {
+        FunctionsState::keys(self)
+    }
+}
+
 impl FunctionsState {
     /// State over the request pool, with `config`'s settings; `secrets` seals integration
     /// secrets.

@@ -14,7 +14,6 @@ use axum::{
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tally_core::gateway;
 
 use crate::{
     relay,
@@ -93,10 +92,7 @@ pub async fn broadcast_one(
 /// Sends each message to the sockets of every instance listening on its topic, once every
 /// one of them is authorized.
 async fn send(state: &RealtimeState, headers: &HeaderMap, messages: Vec<Outgoing>) -> Response {
-    let Some(token) = gateway::bearer_token(headers) else {
-        return refuse(StatusCode::UNAUTHORIZED, "API key is missing");
-    };
-    let caller = match state.check_token(token).await {
+    let caller = match state.check_headers(headers).await {
         Ok(caller) => caller,
         Err(reason) => return refuse(StatusCode::UNAUTHORIZED, &reason),
     };

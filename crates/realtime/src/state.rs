@@ -173,19 +173,43 @@ impl RealtimeState {
     pub async fn check_token(&self, token: &str) -> Result<Caller, String> {
         let claims = gateway::verify_live(&self.0.pool, &self.0.keys, token)
             .await
-            .map_err(|e| match e {
-                CallerError::Jwt(JwtError::Expired) => "Token has expired".to_owned(),
-                CallerError::Jwt(JwtError::Invalid(m)) if m == "JWSInvalidSignature" => {
-                    "Failed to validate JWT signature".to_owned()
-                }
-                CallerError::Jwt(_) => "The token provided is not a valid JWT".to_owned(),
-                CallerError::SessionRevoked => REVOKED.to_owned(),
-                CallerError::Database(e) => {
-                    tracing::warn!(error = %e, "realtime: checking a session failed");
-                    "Unable to verify the token right now".to_owned()
-                }
-            })?;
+            .map_err(refusal)?;
         Caller::from_claims(claims)
+    }
+
+    /// [`RealtimeState::check_token`] for the bearer token of an HTTP request.
+    pub async fn check_headers(&self, headers: &axum::http::HeaderMap) -> Result<Caller, String> {
+        let claims = gateway::authenticate(self, headers)
+            .await
+            .map_err(refusal)?;
+        Caller::from_claims(claims)
+    }
+}
+
+impl gateway::Gateway for RealtimeState {
+    fn pool(&self) -> &PgPool {
+        &self.0.pool
+    }
+
+    fn keys(&self) -> &JwtKeys {
+        &self.0.keys
+    }
+}
+
+/// Realtime's words for a refused token.
+fn refusal(e: CallerError) -> String {
+    match e {
+        CallerError::Missing => "API key is missing".to_owned(),
+        CallerError::Jwt(JwtError::Expired) => "Token has expired".to_owned(),
+        CallerError::Jwt(JwtError::Invalid(m)) if m == "JWSInvalidSignature" => {
+            "Failed to validate JWT signature".to_owned()
+        }
+        CallerError::Jwt(_) => "The token provided is not a valid JWT".to_owned(),
+        CallerError::SessionRevoked => REVOKED.to_owned(),
+        CallerError::Database(e) => {
+            tracing::warn!(error = %e, "realtime: checking a session failed");
+            "Unable to verify the token right now".to_owned()
+        }
     }
 }
 

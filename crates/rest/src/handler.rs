@@ -36,10 +36,13 @@ pub async fn handle(
 }
 
 async fn caller(state: &RestState, headers: &HeaderMap) -> RestResult<RequestContext> {
-    let token = gateway::bearer_token(headers).unwrap_or_default();
-    gateway::resolve_caller(state.pool(), state.keys(), token)
+    gateway::Caller::of(state, headers)
         .await
+        .map(|caller| caller.0)
         .map_err(|e| match e {
+            gateway::CallerError::Missing => {
+                RestError::new(StatusCode::UNAUTHORIZED, "PGRST301", e.to_string())
+            }
             gateway::CallerError::Jwt(tally_core::JwtError::Invalid(m)) => {
                 RestError::new(StatusCode::UNAUTHORIZED, "PGRST301", m)
             }

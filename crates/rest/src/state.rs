@@ -29,6 +29,16 @@ struct Inner {
     cache: RwLock<Arc<SchemaCache>>,
 }
 
+impl tally_core::gateway::Gateway for RestState {
+    fn pool(&self) -> &PgPool {
+        &self.0.pool
+    }
+
+    fn keys(&self) -> &JwtKeys {
+        &self.0.keys
+    }
+}
+
 impl RestState {
     /// Loads the schema cache for `schemas`.
     pub async fn new(

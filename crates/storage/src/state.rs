@@ -48,6 +48,16 @@ pub struct SignedUpload {
     pub expires_at: i64,
 }
 
+impl tally_core::gateway::Gateway for StorageState {
+    fn pool(&self) -> &PgPool {
+        StorageState::pool(self)
+    }
+
+    fn keys(&self) -> &JwtKeys {
+        StorageState::keys(self)
+    }
+}
+
 impl StorageState {
     /// State over the request pool; signed upload URLs live `upload_url_expiry` seconds.
     pub fn new(pool: PgPool, keys: JwtKeys, backend: Backend, upload_url_expiry: i64) -> Self {
@@ -82,15 +92,16 @@ impl StorageState {
         method: &str,
         path: &str,
     ) -> StorageResult<RequestContext> {
-        let token = gateway::bearer_token(headers).ok_or_else(|| {
-            StorageError::jwt("headers must have required property 'authorization'")
-        })?;
-        let ctx = gateway::resolve_caller(self.pool(), self.keys(), token)
-            .await
-            .map_err(|e| match e {
-                gateway::CallerError::Database(e) => StorageError::from(e),
-                other => StorageError::jwt(other.to_string()),
-            })?;
+        let gateway::Caller(ctx) =
+            gateway::Caller::of(self, headers)
+                .await
+                .map_err(|e| match e {
+                    gateway::CallerError::Missing => {
+                        StorageError::jwt("headers must have required property 'authorization'")
+                    }
+                    gateway::CallerError::Database(e) => StorageError::from(e),
+                    other => StorageError::jwt(other.to_string()),
+                })?;
         Ok(ctx.with_request(method, path, headers))
     }
 
