@@ -39,15 +39,14 @@ impl AuthState {
         })))
     }
 
-    /// Starts delivering the mail outbox over SMTP when `TALLY_SMTP_HOST` is set; a bad
+    /// The task that delivers the mail outbox over SMTP, when `TALLY_SMTP_HOST` is set; a bad
     /// SMTP setting is an error naming it.
-    pub fn start_mail_sender(&self) -> Result<bool, String> {
+    pub fn mail_sender(&self) -> Result<Option<tally_core::Task>, String> {
         let Some(sender) = Sender::from_settings(&self.0.config.auth, self.0.mail_wake.clone())?
         else {
-            return Ok(false);
+            return Ok(None);
         };
-        tokio::spawn(sender.run(self.0.pool.clone()));
-        Ok(true)
+        Ok(Some(Box::pin(sender.run(self.0.pool.clone()))))
     }
 
     /// Tells the mail sender that new mail may be waiting.

@@ -21,6 +21,9 @@ pub mod openapi;
 pub mod request;
 pub mod urls;
 
+/// A service's background loop (a listener, a sender), started and stopped by the server.
+pub type Task = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>>;
+
 pub use config::Config;
 pub use error::Error;
 pub use jwt::{Claims, JwtError, JwtKeys};

@@ -37,11 +37,13 @@ const CALLERS_PER_STATEMENT: usize = 500;
 /// How long spilled messages are kept for every instance to read.
 const SPILL_KEPT: &str = "10 minutes";
 
-/// Starts listening; the tasks run as long as the runtime.
-pub fn spawn(state: RealtimeState) {
+/// The feed's two tasks: one listens, one processes what it heard.
+pub fn tasks(state: RealtimeState) -> [tally_core::Task; 2] {
     let (tx, rx) = mpsc::channel(BACKLOG);
-    tokio::spawn(listen(state.clone(), tx));
-    tokio::spawn(process(state, rx));
+    [
+        Box::pin(listen(state.clone(), tx)),
+        Box::pin(process(state, rx)),
+    ]
 }
 
 async fn listen(state: RealtimeState, changes: mpsc::Sender<String>) {

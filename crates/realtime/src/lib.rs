@@ -43,6 +43,19 @@ const READ_BUFFER: usize = 4 * 1024;
 /// The largest message a client may send.
 const MAX_MESSAGE: usize = 1024 * 1024;
 
+/// The realtime state over the request pool, and its background tasks — the change feed's
+/// listener and processor, and the relay to other instances — for the server to run.
+pub fn start(
+    pool: sqlx::PgPool,
+    keys: tally_core::JwtKeys,
+) -> (RealtimeState, Vec<tally_core::Task>) {
+    let (relay, queue) = relay::channel();
+    let state = RealtimeState::new(pool.clone(), keys, relay);
+    let mut tasks: Vec<tally_core::Task> = feed::tasks(state.clone()).into();
+    tasks.push(relay::task(pool, queue));
+    (state, tasks)
+}
+
 /// The `/realtime/v1` router.
 pub fn router(state: RealtimeState) -> Router {
     Router::new()

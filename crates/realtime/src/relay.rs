@@ -46,19 +46,23 @@ fn publish(state: &RealtimeState, kind: &str, topic: &str, payload: &Value) {
     }
 }
 
-/// Starts the task that sends relayed messages, in batches.
-pub fn spawn(pool: sqlx::PgPool) -> mpsc::Sender<String> {
-    let (tx, mut rx) = mpsc::channel::<String>(BACKLOG);
-    tokio::spawn(async move {
+/// The queue of messages for other instances: what the state sends into, and what
+/// [`task`] reads.
+pub fn channel() -> (mpsc::Sender<String>, mpsc::Receiver<String>) {
+    mpsc::channel::<String>(BACKLOG)
+}
+
+/// The task that sends relayed messages, in batches.
+pub fn task(pool: sqlx::PgPool, mut queue: mpsc::Receiver<String>) -> tally_core::Task {
+    Box::pin(async move {
         let mut batch = Vec::new();
-        while rx.recv_many(&mut batch, 256).await > 0 {
+        while queue.recv_many(&mut batch, 256).await > 0 {
             if let Err(e) = send(&pool, &mut batch).await {
                 tracing::warn!(error = %e, "relaying realtime messages failed");
             }
             batch.clear();
         }
-    });
-    tx
+    })
 }
 
 async fn send(pool: &sqlx::PgPool, batch: &mut [String]) -> Result<(), sqlx::Error> {

@@ -18,7 +18,7 @@ use tally_core::{
 };
 use tokio::sync::{broadcast, mpsc, watch};
 
-use crate::{caller::Caller, catalog::Catalog, feed, presence::Book, registry::Registry, relay};
+use crate::{caller::Caller, catalog::Catalog, presence::Book, registry::Registry};
 
 /// Messages in flight to sockets before a slow one starts missing them.
 const HUB_CAPACITY: usize = 4096;
@@ -69,10 +69,11 @@ struct Inner {
 }
 
 impl RealtimeState {
-    /// State over the request pool, with the change feed and the relay started.
-    pub fn start(pool: PgPool, keys: JwtKeys) -> Self {
+    /// State over the request pool, sending to other instances through `relay` (see
+    /// [`crate::start`], which also makes the tasks).
+    pub(crate) fn new(pool: PgPool, keys: JwtKeys, relay: mpsc::Sender<String>) -> Self {
         let (hub, _) = broadcast::channel(HUB_CAPACITY);
-        let state = Self(Arc::new(Inner {
+        Self(Arc::new(Inner {
             keys,
             instance: uuid::Uuid::new_v4().to_string(),
             hub,
@@ -80,13 +81,11 @@ impl RealtimeState {
             registry: Registry::default(),
             catalog: Catalog::new(pool.clone()),
             book: Mutex::default(),
-            relay: relay::spawn(pool.clone()),
+            relay,
             listening: watch::Sender::new(false),
             synced: Mutex::default(),
             pool,
-        }));
-        feed::spawn(state.clone());
-        state
+        }))
     }
 
     /// The project's keys.

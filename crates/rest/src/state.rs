@@ -67,11 +67,10 @@ impl RestState {
         Ok(())
     }
 
-    /// Reloads the cache on `NOTIFY pgrst, 'reload schema'`, as PostgREST does, until the
-    /// process ends.
-    pub fn listen_for_reload(&self) {
+    /// The task that reloads the cache on `NOTIFY pgrst, 'reload schema'`, as PostgREST does.
+    pub fn reload_listener(&self) -> tally_core::Task {
         let state = self.clone();
-        tokio::spawn(async move {
+        Box::pin(async move {
             loop {
                 let listener = async {
                     let mut listener =
@@ -90,7 +89,7 @@ impl RestState {
                 }
                 tokio::time::sleep(std::time::Duration::from_secs(5)).await;
             }
-        });
+        })
     }
 
     /// The current schema cache.

@@ -37,8 +37,14 @@ struct Inner {
 }
 
 impl AppState {
-    /// State over the request pool (logged in as `tally_authenticator`).
-    pub async fn new(pool: PgPool, keys: JwtKeys, config: Config) -> anyhow::Result<Self> {
+    /// State over the request pool (logged in as `tally_authenticator`), and the services'
+    /// background tasks (the REST schema reload, realtime's feed and relay, the SMTP sender)
+    /// for the server to run.
+    pub async fn new(
+        pool: PgPool,
+        keys: JwtKeys,
+        config: Config,
+    ) -> anyhow::Result<(Self, Vec<tally_core::Task>)> {
         let auth = AuthState::new(pool.clone(), keys.clone(), config.clone())?;
         let schemas = config
             .rest_schemas
@@ -61,8 +67,13 @@ impl AppState {
             SecretBox::from_project_secret(&config.jwt_secret()?)?,
         )?;
         crate::metrics::install();
-        let realtime = RealtimeState::start(pool.clone(), keys.clone());
-        Ok(Self(Arc::new(Inner {
+        let (realtime, mut tasks) = tally_realtime::start(pool.clone(), keys.clone());
+        tasks.push(rest.reload_listener());
+        if let Some(mailer) = auth.mail_sender().map_err(anyhow::Error::msg)? {
+            tracing::info!("auth mails are delivered over SMTP");
+            tasks.push(mailer);
+        }
+        let state = Self(Arc::new(Inner {
             realtime,
             pool,
             keys,
@@ -71,7 +82,8 @@ impl AppState {
             rest,
             storage,
             functions,
-        })))
+        }));
+        Ok((state, tasks))
     }
 
     /// The REST service's state.

@@ -20,6 +20,8 @@ const REQUEST_POOL_SIZE: u32 = 16;
 pub struct Server {
     listener: TcpListener,
     state: AppState,
+    /// The services' background tasks, run by [`Server::run`] until shutdown.
+    tasks: Vec<tally_core::Task>,
 }
 
 impl Server {
@@ -44,18 +46,14 @@ impl Server {
             // Links (email, redirects) must name the port actually bound.
             config.api_external_url = Some(format!("http://{}", listener.local_addr()?));
         }
-        let state = AppState::new(pool, JwtKeys::new(&secret), config)
+        let (state, tasks) = AppState::new(pool, JwtKeys::new(&secret), config)
             .await
             .context("loading the schema cache")?;
-        state.rest().listen_for_reload();
-        if state
-            .auth()
-            .start_mail_sender()
-            .map_err(anyhow::Error::msg)?
-        {
-            tracing::info!("auth mails are delivered over SMTP");
-        }
-        Ok(Self { listener, state })
+        Ok(Self {
+            listener,
+            state,
+            tasks,
+        })
     }
 
     /// The address the server listens on.
@@ -74,6 +72,10 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let router = app::router(self.state.clone());
+        let mut background = tokio::task::JoinSet::new();
+        for task in self.tasks {
+            background.spawn(task);
+        }
         let (stop, stopped) = tokio::sync::watch::channel(false);
         // With a concurrency of 0 this instance only serves HTTP.
         let workers = if self.state.config().ai.worker_concurrency > 0 {
@@ -99,6 +101,8 @@ impl Server {
         {
             tracing::error!(error = %e, "the workers ended abnormally");
         }
+        // The listeners and senders loop until stopped.
+        background.shutdown().await;
         self.state.pool().close().await;
         Ok(())
     }
