@@ -23,6 +23,7 @@ pub mod otp;
 pub mod password;
 pub mod ratelimit;
 pub mod sessions;
+pub mod smtp;
 pub mod sso;
 pub mod state;
 pub mod users;

@@ -7,7 +7,7 @@ use tally_core::{Config, JwtKeys};
 
 use tokio::sync::Notify;
 
-use crate::{mail::Sender, sso::oidc::MetadataCache};
+use crate::{smtp::Sender, sso::oidc::MetadataCache};
 
 /// What the auth handlers reach.
 #[derive(Clone)]

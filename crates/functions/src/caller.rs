@@ -1,25 +1,9 @@
-//! Who is calling: the bearer token (a user's session, or a project key) checked like the
-//! hosted runtime's `verify_jwt`.
+//! What a function asks of its caller: a signed-in user, a member of the organization.
 
-use axum::http::HeaderMap;
-use tally_core::{RequestContext, gateway};
+use tally_core::RequestContext;
 use uuid::Uuid;
 
-use crate::{
-    error::{FnError, FnResult},
-    state::FunctionsState,
-};
-
-/// The caller of a function; a missing or bad token is 401.
-pub async fn resolve(state: &FunctionsState, headers: &HeaderMap) -> FnResult<RequestContext> {
-    gateway::Caller::of(state, headers)
-        .await
-        .map(|caller| caller.0)
-        .map_err(|e| match e {
-            gateway::CallerError::Database(e) => FnError::from(e),
-            other => FnError::unauthorized(other.to_string()),
-        })
-}
+use crate::error::{FnError, FnResult};
 
 /// The signed-in user behind `ctx`; a project key alone is refused.
 pub fn user(ctx: &RequestContext) -> FnResult<Uuid> {

@@ -27,6 +27,7 @@ mod providers;
 pub mod registry;
 mod state;
 pub mod sync;
+mod time_log;
 mod uploads;
 
 use axum::{
@@ -37,11 +38,12 @@ use axum::{
     response::{IntoResponse, Response},
     routing::post,
 };
+use tally_core::{RequestContext, gateway};
 
 pub use error::{FnError, FnResult};
-pub use logs::row::LogRow;
 pub use providers::{BuiltinSpeech, Embeddings, Loader, Providers, Speech, WhisperLoader};
 pub use state::FunctionsState;
+pub use time_log::LogRow;
 
 /// Bodies larger than this are refused (413).
 const MAX_BODY: usize = 1024 * 1024;
@@ -157,7 +159,7 @@ async fn ingest(
     }
     let provider = provider.to_ascii_lowercase();
     integrations::ingest::handle(
-        &state,
+        state.integration_doors(),
         &provider,
         &integration,
         query.as_deref(),
@@ -188,6 +190,18 @@ async fn dispatch(
             "The request body is larger than 1 MiB",
         ));
     }
-    let ctx = caller::resolve(state, headers).await?;
+    let ctx = resolve_caller(state, headers).await?;
     function.run(state, &ctx, body).await
+}
+
+/// The caller of a function: its bearer token checked like the hosted runtime's `verify_jwt`
+/// (a user's live session, or a project key); a missing or bad token is 401.
+async fn resolve_caller(state: &FunctionsState, headers: &HeaderMap) -> FnResult<RequestContext> {
+    gateway::Caller::of(state, headers)
+        .await
+        .map(|caller| caller.0)
+        .map_err(|e| match e {
+            gateway::CallerError::Database(e) => FnError::from(e),
+            other => FnError::unauthorized(other.to_string()),
+        })
 }

@@ -222,7 +222,9 @@ pub static FUNCTIONS: [Function; 10] = [
             )
         },
         run: |state, ctx, body| {
-            Box::pin(async move { ok(integrations::manage::run(state, ctx, parse(body)?).await) })
+            Box::pin(async move {
+                ok(integrations::manage::run(state.integration_doors(), ctx, parse(body)?).await)
+            })
         },
     },
 ];

@@ -9,7 +9,7 @@ use tally_core::{
 use tally_storage::StorageState;
 
 use crate::{
-    integrations::{Egress, SecretBox},
+    integrations::{Doors, Egress, SecretBox, Tools},
     providers::Providers,
 };
 
@@ -24,8 +24,7 @@ pub struct FunctionsState {
     external_url: String,
     sync: SyncSettings,
     integrations: IntegrationSettings,
-    secrets: SecretBox,
-    http: Egress,
+    doors: Doors,
 }
 
 impl tally_core::gateway::Gateway for FunctionsState {
@@ -49,6 +48,14 @@ impl FunctionsState {
         storage: StorageState,
         secrets: SecretBox,
     ) -> Result<Self, reqwest::Error> {
+        let doors = Doors {
+            pool: pool.clone(),
+            tools: Tools {
+                secrets,
+                http: Egress::from_settings(&config.integrations)?,
+            },
+            external_url: config.external_url(),
+        };
         Ok(Self {
             pool,
             keys,
@@ -58,8 +65,7 @@ impl FunctionsState {
             external_url: config.external_url(),
             sync: config.sync,
             integrations: config.integrations,
-            secrets,
-            http: Egress::from_settings(&config.integrations)?,
+            doors,
         })
     }
 
@@ -68,14 +74,9 @@ impl FunctionsState {
         &self.integrations
     }
 
-    /// Seals and opens integration secrets.
-    pub fn secrets(&self) -> &SecretBox {
-        &self.secrets
-    }
-
-    /// The HTTP client for the addresses integrations name.
-    pub fn http(&self) -> &Egress {
-        &self.http
+    /// What the integrations' doors reach (sealed secrets, the outbound client).
+    pub fn integration_doors(&self) -> &Doors {
+        &self.doors
     }
 
     /// Offline sync's limits.

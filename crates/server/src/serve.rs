@@ -7,11 +7,7 @@ use anyhow::Context;
 use tally_core::{Config, JwtKeys, db};
 use tokio::net::TcpListener;
 
-use crate::{
-    app::{self, AppState},
-    connections,
-    database::Database,
-};
+use crate::{app::AppState, connections, database::Database};
 
 /// Connections in the request pool.
 const REQUEST_POOL_SIZE: u32 = 16;
@@ -71,7 +67,7 @@ impl Server {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let router = app::router(self.state.clone());
+        let router = crate::router::router(self.state.clone());
         let mut background = tokio::task::JoinSet::new();
         for task in self.tasks {
             background.spawn(task);

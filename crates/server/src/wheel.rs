@@ -10,7 +10,7 @@ use std::{
 
 use tokio::process::Command;
 
-use crate::embedded::system_user::{is_root, traversable_by_others};
+use crate::access::{is_root, traversable_by_others};
 
 /// A wheel Tally installs.
 pub struct Wheel {

@@ -65,7 +65,7 @@ pub async fn sign_one(
     tx.commit().await?;
     found.ok_or_else(StorageError::no_such_key)?;
     let token = token::sign_download(state.keys(), bucket, name, expires)?;
-    Ok(json!({ "signedURL": signed_path(bucket, name, &token) }))
+    Ok(json!({ "signedURL": token::signed_path(bucket, name, &token) }))
 }
 
 /// `POST /object/sign/{bucket}` `{expiresIn, paths}` → one entry per path, with an error for
@@ -103,7 +103,7 @@ pub async fn sign_many(
         .map(|path| {
             if visible.contains(path) {
                 let token = token::sign_download(state.keys(), bucket, path, expires)?;
-                Ok(json!({"error": null, "path": path, "signedURL": signed_path(bucket, path, &token)}))
+                Ok(json!({"error": null, "path": path, "signedURL": token::signed_path(bucket, path, &token)}))
             } else {
                 Ok(json!({
                     "error": "Either the object does not exist or you do not have access to it",
@@ -114,10 +114,6 @@ pub async fn sign_many(
         })
         .collect::<StorageResult<Vec<_>>>()
         .map(Value::from)
-}
-
-pub(crate) fn signed_path(bucket: &str, name: &str, token: &str) -> String {
-    format!("/object/sign/{bucket}/{name}?token={token}")
 }
 
 /// `POST /object/list/{bucket}` body.

@@ -246,6 +246,6 @@ impl StorageState {
         expires_in: i64,
     ) -> StorageResult<String> {
         let token = token::sign_download(self.keys(), bucket, name, expires_in)?;
-        Ok(crate::objects::signed_path(bucket, name, &token))
+        Ok(crate::token::signed_path(bucket, name, &token))
     }
 }

@@ -36,6 +36,11 @@ pub struct UploadGrant {
     pub upsert: bool,
 }
 
+/// The path a signed download token opens (relative to `/storage/v1`).
+pub fn signed_path(bucket: &str, name: &str, token: &str) -> String {
+    format!("/object/sign/{bucket}/{name}?token={token}")
+}
+
 /// Signs a download token for `bucket/name`, valid `expires_in` seconds.
 pub fn sign_download(
     keys: &JwtKeys,

@@ -7,7 +7,7 @@ use sqlx::PgConnection;
 use tally_ai::{Candidates, Project, Term};
 use uuid::Uuid;
 
-use crate::{error::FnResult, logs::row::LogRow};
+use crate::{error::FnResult, time_log::LogRow};
 
 /// Everything the extractor needs about one log's surroundings.
 pub struct Context {

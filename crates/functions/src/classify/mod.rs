@@ -20,8 +20,8 @@ use uuid::Uuid;
 
 use crate::{
     error::{FnError, FnResult},
-    logs::row::{self, LogRow},
     providers::{Embeddings, Providers},
+    time_log::{self, LogRow},
 };
 
 /// The provider name recorded for the built-in extractor.
@@ -50,7 +50,7 @@ pub async fn classify(
 ) -> FnResult<Classified> {
     let (log, context) = {
         let mut tx = ctx.begin(pool).await?;
-        let log = row::load_for_update(&mut tx, log_id).await?;
+        let log = time_log::load_for_update(&mut tx, log_id).await?;
         check_may_classify(&mut tx, ctx, &log).await?;
         let context = context::load(&mut tx, &log).await?;
         tx.commit().await?;
@@ -70,7 +70,7 @@ pub async fn classify(
 
     let mut tx = ctx.begin(pool).await?;
     // The person may have edited the log meanwhile: apply to what is stored now.
-    let mut current = row::load_for_update(&mut tx, log_id).await?;
+    let mut current = time_log::load_for_update(&mut tx, log_id).await?;
     let mut candidates = context.candidates;
     if let Some((model, vector)) = &embedding {
         candidates.neighbours = vectors::neighbours(&mut tx, &current, model, vector).await?;
@@ -111,7 +111,7 @@ pub async fn classify(
         };
         current.ai_confidence = Some(extraction.confidence);
     }
-    let log = row::save(&mut tx, &current).await?;
+    let log = time_log::save(&mut tx, &current).await?;
     let extraction = sqlx::query_scalar::<_, Value>(
         "insert into public.ai_extractions as e (org_id, user_id, time_log_id, provider, model, \
                 prompt_version, input, output, confidences, status, latency_ms, tokens) \
@@ -230,7 +230,7 @@ pub async fn reembed(pool: &PgPool, embeddings: &Embeddings, log_id: Uuid) -> Fn
     let ctx = RequestContext::service();
     let (log, text, stored) = {
         let mut tx = ctx.begin(pool).await?;
-        let log = row::load_for_update(&mut tx, log_id).await?;
+        let log = time_log::load_for_update(&mut tx, log_id).await?;
         let context = context::load(&mut tx, &log).await?;
         let stored: Option<String> = sqlx::query_scalar(
             "select content_hash from public.time_log_embeddings where time_log_id = $1",
@@ -256,7 +256,7 @@ pub async fn reembed(pool: &PgPool, embeddings: &Embeddings, log_id: Uuid) -> Fn
 
 /// Loads log `id` for update as the transaction's caller (404 when not visible).
 pub async fn load_log(conn: &mut sqlx::PgConnection, id: Uuid) -> FnResult<LogRow> {
-    row::load_for_update(conn, id).await
+    time_log::load_for_update(conn, id).await
 }
 
 fn log_created(log: &LogRow) -> String {

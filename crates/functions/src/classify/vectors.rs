@@ -6,7 +6,7 @@ use sqlx::PgConnection;
 use tally_ai::Neighbour;
 use uuid::Uuid;
 
-use crate::{error::FnResult, logs::row::LogRow};
+use crate::{error::FnResult, time_log::LogRow};
 
 /// How many finalized logs vote.
 const NEIGHBOURS: i64 = 7;

@@ -8,12 +8,8 @@ use serde_json::Value;
 use sqlx::PgConnection;
 
 use super::{
-    Failure, Incoming, Source,
-    drafts::{self, Draft},
-    graph,
-    jira::summary,
-    json_with_id,
-    meeting::Meeting,
+    Failure, Incoming, Source, graph, json_with_id,
+    meeting::{self, Meeting},
     signature,
 };
 
@@ -89,61 +85,9 @@ pub async fn apply(
         "calendar_event" => {
             let meeting: Meeting = serde_json::from_value(payload["event"].clone())
                 .map_err(|e| Failure::Permanent(format!("invalid event: {e}")))?;
-            meeting_drafts(conn, source, &meeting).await
+            meeting::drafts_for(conn, source, &meeting).await
         }
         t if t.starts_with("graph:") => graph::apply(conn, source, payload).await,
         _ => Ok("stored".into()),
     }
-}
-
-/// Creates, moves or removes the drafts of `meeting`.
-pub async fn meeting_drafts(
-    conn: &mut PgConnection,
-    source: &Source,
-    meeting: &Meeting,
-) -> Result<String, Failure> {
-    meeting.validate().map_err(Failure::Permanent)?;
-    let key = format!("event:{}", meeting.uid);
-    let mut people = Vec::new();
-    if !meeting.cancelled {
-        for email in meeting.attending() {
-            if let Some(user) = source.person(conn, &email, Some(&email)).await? {
-                people.push(user);
-            }
-        }
-    }
-    people.sort();
-    people.dedup();
-    let title = meeting.title.trim();
-    let mut changes = Vec::new();
-    for user in &people {
-        let draft = Draft {
-            user: *user,
-            comment: if title.is_empty() {
-                "Meeting".into()
-            } else {
-                title.to_owned()
-            },
-            started_at: Some(meeting.start),
-            duration_minutes: Some(meeting.minutes()),
-            project_id: None,
-            work_mode: Some("meeting"),
-            activity_type: Some("meeting"),
-            source: "calendar",
-        };
-        changes.push(
-            drafts::upsert_linked(
-                conn,
-                source.org,
-                source.id,
-                &key,
-                &draft,
-                source.received_at,
-            )
-            .await?,
-        );
-    }
-    changes
-        .extend(drafts::remove_linked(conn, source.id, &key, &people, source.received_at).await?);
-    Ok(summary(&changes))
 }

@@ -9,10 +9,8 @@ use serde_json::Value;
 use sqlx::PgConnection;
 
 use super::{
-    Egress, Failure, Source,
-    calendar::meeting_drafts,
-    egress,
-    meeting::{Attendee, Meeting},
+    Egress, Failure, Source, egress,
+    meeting::{self, Attendee, Meeting},
 };
 
 /// Processes a stored Graph notification.
@@ -29,7 +27,7 @@ pub async fn apply(
         .ok_or_else(|| Failure::Permanent("the notification names no event".into()))?;
     let uid = format!("graph:{id}");
     if payload["changeType"] == "deleted" {
-        return meeting_drafts(conn, source, &gone(uid)).await;
+        return meeting::drafts_for(conn, source, &gone(uid)).await;
     }
     let Some(app) = GraphApp::from_config(&source.config, source.token.as_deref()) else {
         return Ok("stored; no Graph app configured to read the event".into());
@@ -47,7 +45,7 @@ pub async fn apply(
             Failure::Transient(format!("Graph is unreachable: {}", egress::explain(&e)))
         })?;
     if res.status() == reqwest::StatusCode::NOT_FOUND {
-        return meeting_drafts(conn, source, &gone(uid)).await;
+        return meeting::drafts_for(conn, source, &gone(uid)).await;
     }
     let event: Value = res
         .error_for_status()
@@ -56,7 +54,7 @@ pub async fn apply(
         .await
         .map_err(|e| Failure::Transient(format!("Graph answered no JSON: {e}")))?;
     let meeting = meeting(uid, &event).map_err(Failure::Permanent)?;
-    meeting_drafts(conn, source, &meeting).await
+    meeting::drafts_for(conn, source, &meeting).await
 }
 
 /// A Graph app registered in the tenant (`config.graph: {tenant_id, client_id}`, its client

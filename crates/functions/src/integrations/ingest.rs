@@ -17,17 +17,14 @@ use tally_core::RequestContext;
 use uuid::Uuid;
 
 use super::{
-    Incoming, Tools,
+    Doors, Incoming, Tools,
     calendar::{self, GraphError},
     generic, jira,
     process::{self, Outcome},
     signature::{self, SignatureError},
     slack,
 };
-use crate::{
-    error::{FnError, FnResult},
-    state::FunctionsState,
-};
+use crate::error::{FnError, FnResult};
 
 /// The largest body accepted.
 const MAX_BODY: usize = 1024 * 1024;
@@ -41,14 +38,14 @@ struct Target {
 
 /// Answers one webhook request.
 pub async fn handle(
-    state: &FunctionsState,
+    doors: &Doors,
     provider: &str,
     integration: &str,
     query: Option<&str>,
     headers: &HeaderMap,
     body: &Bytes,
 ) -> FnResult<Response> {
-    let target = load(state, provider, integration).await?;
+    let target = load(doors, provider, integration).await?;
     if provider == "graph"
         && let Some(token) = validation_token(query)
     {
@@ -63,8 +60,9 @@ pub async fn handle(
         ));
     }
     let secret = match &target.sealed {
-        Some(sealed) => state
-            .secrets()
+        Some(sealed) => doors
+            .tools
+            .secrets
             .open(target.id, sealed)
             .map_err(FnError::internal)?,
         None => {
@@ -88,8 +86,8 @@ pub async fn handle(
                 slack::Request::Challenge(challenge) => {
                     Ok(Json(json!({ "challenge": challenge })).into_response())
                 }
-                slack::Request::Events(events) => stored(store(state, &target, &events).await?),
-                slack::Request::Command(command) => slash_command(state, &target, command).await,
+                slack::Request::Events(events) => stored(store(doors, &target, &events).await?),
+                slack::Request::Command(command) => slash_command(doors, &target, command).await,
             }
         }
         "jira" => {
@@ -99,7 +97,7 @@ pub async fn handle(
                 .and_then(|v| v.to_str().ok());
             let (event, timestamp) = jira::parse(body, delivery).map_err(FnError::bad_request)?;
             signature::fresh_millis(timestamp, now).map_err(refused)?;
-            stored(store(state, &target, &[event]).await?)
+            stored(store(doors, &target, &[event]).await?)
         }
         "graph" => {
             let events = calendar::parse_graph(body, &secret).map_err(|e| match e {
@@ -110,18 +108,18 @@ pub async fn handle(
                     "clientState does not match the integration's secret",
                 ),
             })?;
-            store(state, &target, &events).await?;
+            store(doors, &target, &events).await?;
             Ok(StatusCode::ACCEPTED.into_response())
         }
         "calendar" => {
             signature::tally(headers, body, &secret, now).map_err(refused)?;
             let event = calendar::parse_event(body).map_err(FnError::bad_request)?;
-            stored(store(state, &target, &[event]).await?)
+            stored(store(doors, &target, &[event]).await?)
         }
         _ => {
             signature::tally(headers, body, &secret, now).map_err(refused)?;
             let event = generic::parse(body).map_err(FnError::bad_request)?;
-            stored(store(state, &target, &[event]).await?)
+            stored(store(doors, &target, &[event]).await?)
         }
     }
 }
@@ -135,14 +133,14 @@ fn validation_token(query: Option<&str>) -> Option<String> {
 }
 
 /// The enabled integration `id` of the provider the path names; 404 otherwise.
-async fn load(state: &FunctionsState, provider: &str, id: &str) -> FnResult<Target> {
+async fn load(doors: &Doors, provider: &str, id: &str) -> FnResult<Target> {
     let kind = match provider {
         "slack" | "jira" | "generic" => provider,
         "graph" | "calendar" => "calendar",
         _ => return Err(FnError::not_found("Integration")),
     };
     let id: Uuid = id.parse().map_err(|_| FnError::not_found("Integration"))?;
-    let mut tx = RequestContext::service().begin(state.pool()).await?;
+    let mut tx = RequestContext::service().begin(&doors.pool).await?;
     let row: Option<(Uuid, Option<Vec<u8>>)> = sqlx::query_as(
         "select i.org_id, s.sealed from public.integrations i \
          left join private.integration_secrets s on s.integration_id = i.id \
@@ -159,12 +157,8 @@ async fn load(state: &FunctionsState, provider: &str, id: &str) -> FnResult<Targ
 
 /// Stores each event once; new ones get a processing job. Returns the new events' ids
 /// (`None` for redeliveries).
-async fn store(
-    state: &FunctionsState,
-    target: &Target,
-    events: &[Incoming],
-) -> FnResult<Vec<Option<Uuid>>> {
-    let mut tx = RequestContext::service().begin(state.pool()).await?;
+async fn store(doors: &Doors, target: &Target, events: &[Incoming]) -> FnResult<Vec<Option<Uuid>>> {
+    let mut tx = RequestContext::service().begin(&doors.pool).await?;
     let mut ids = Vec::with_capacity(events.len());
     for event in events {
         let id = insert(&mut tx, target, event).await?;
@@ -201,19 +195,15 @@ fn stored(ids: Vec<Option<Uuid>>) -> FnResult<Response> {
 }
 
 /// A slash command is processed in the request, so Slack shows the person the outcome.
-async fn slash_command(
-    state: &FunctionsState,
-    target: &Target,
-    command: Incoming,
-) -> FnResult<Response> {
-    let mut tx = RequestContext::service().begin(state.pool()).await?;
+async fn slash_command(doors: &Doors, target: &Target, command: Incoming) -> FnResult<Response> {
+    let mut tx = RequestContext::service().begin(&doors.pool).await?;
     let Some(id) = insert(&mut tx, target, &command).await? else {
         tx.commit().await?;
         return Ok(Json(slack::ephemeral("Already received.")).into_response());
     };
     let tools = Tools {
-        secrets: state.secrets().clone(),
-        http: state.http().clone(),
+        secrets: doors.tools.secrets.clone(),
+        http: doors.tools.http.clone(),
     };
     let outcome = process::run(&mut tx, id, &tools)
         .await?

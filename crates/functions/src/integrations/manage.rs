@@ -10,11 +10,10 @@ use serde_json::{Value, json};
 use tally_core::RequestContext;
 use uuid::Uuid;
 
-use super::secret;
+use super::{Doors, secret};
 use crate::{
     caller,
     error::{FnError, FnResult},
-    state::FunctionsState,
 };
 
 /// The request body.
@@ -27,7 +26,7 @@ pub struct SetSecret {
 }
 
 /// Seals and stores the secret; 200 `{integration_id, secret, webhook_url}`.
-pub async fn run(state: &FunctionsState, ctx: &RequestContext, body: SetSecret) -> FnResult<Value> {
+pub async fn run(doors: &Doors, ctx: &RequestContext, body: SetSecret) -> FnResult<Value> {
     caller::user(ctx)?;
     let secret = match body.secret {
         Some(s) => {
@@ -41,8 +40,9 @@ pub async fn run(state: &FunctionsState, ctx: &RequestContext, body: SetSecret) 
         }
         None => secret::generate().map_err(FnError::internal)?,
     };
-    let sealed = state
-        .secrets()
+    let sealed = doors
+        .tools
+        .secrets
         .seal(body.integration_id, &secret)
         .map_err(FnError::internal)?;
     let token = match body.api_token.as_deref().map(str::trim) {
@@ -52,14 +52,15 @@ pub async fn run(state: &FunctionsState, ctx: &RequestContext, body: SetSecret) 
             ));
         }
         Some(t) => Some(
-            state
-                .secrets()
+            doors
+                .tools
+                .secrets
                 .seal_token(body.integration_id, t)
                 .map_err(FnError::internal)?,
         ),
         None => None,
     };
-    let mut tx = ctx.begin(state.pool()).await?;
+    let mut tx = ctx.begin(&doors.pool).await?;
     let provider: Option<String> =
         sqlx::query_scalar("select provider::text from public.integrations where id = $1")
             .bind(body.integration_id)
@@ -83,7 +84,7 @@ pub async fn run(state: &FunctionsState, ctx: &RequestContext, body: SetSecret) 
         "secret": secret,
         "webhook_url": format!(
             "{}/functions/v1/webhooks-ingest/{provider}/{}",
-            state.external_url(),
+            &doors.external_url,
             body.integration_id
         ),
     }))

@@ -1,10 +1,18 @@
-//! A calendar meeting, from a signed JSON event or an ICS feed's `VEVENT`, in one shape.
+//! A calendar meeting, from a signed JSON event, a Graph event or an ICS feed's `VEVENT`, in
+//! one shape, and the drafts it makes ([`drafts_for`]).
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use icalendar::{Component, DatePerhapsTime, EventLike, EventStatus, Tz};
 use serde::{Deserialize, Serialize};
+use sqlx::PgConnection;
+
+use super::{
+    Failure, Source,
+    drafts::{self, Draft},
+    jira::summary,
+};
 
 /// The longest meeting that becomes a draft (a log holds at most a day).
 const MAX_MINUTES: i64 = 24 * 60;
@@ -192,6 +200,58 @@ pub fn parse_ics(
 
 fn occurrence(uid: &str, start: DateTime<Utc>) -> String {
     format!("{uid}/{}", start.format("%Y%m%dT%H%M%SZ"))
+}
+
+/// Creates, moves or removes the drafts of `meeting`.
+pub async fn drafts_for(
+    conn: &mut PgConnection,
+    source: &Source,
+    meeting: &Meeting,
+) -> Result<String, Failure> {
+    meeting.validate().map_err(Failure::Permanent)?;
+    let key = format!("event:{}", meeting.uid);
+    let mut people = Vec::new();
+    if !meeting.cancelled {
+        for email in meeting.attending() {
+            if let Some(user) = source.person(conn, &email, Some(&email)).await? {
+                people.push(user);
+            }
+        }
+    }
+    people.sort();
+    people.dedup();
+    let title = meeting.title.trim();
+    let mut changes = Vec::new();
+    for user in &people {
+        let draft = Draft {
+            user: *user,
+            comment: if title.is_empty() {
+                "Meeting".into()
+            } else {
+                title.to_owned()
+            },
+            started_at: Some(meeting.start),
+            duration_minutes: Some(meeting.minutes()),
+            project_id: None,
+            work_mode: Some("meeting"),
+            activity_type: Some("meeting"),
+            source: "calendar",
+        };
+        changes.push(
+            drafts::upsert_linked(
+                conn,
+                source.org,
+                source.id,
+                &key,
+                &draft,
+                source.received_at,
+            )
+            .await?,
+        );
+    }
+    changes
+        .extend(drafts::remove_linked(conn, source.id, &key, &people, source.received_at).await?);
+    Ok(summary(&changes))
 }
 
 #[cfg(test)]

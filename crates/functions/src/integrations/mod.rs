@@ -58,6 +58,17 @@ pub struct Tools {
     pub http: Egress,
 }
 
+/// What the integrations' own doors (the webhook receiver, `integration-secret`) reach.
+#[derive(Clone)]
+pub struct Doors {
+    /// The request pool.
+    pub pool: sqlx::PgPool,
+    /// Sealed secrets and the outbound HTTP client.
+    pub tools: Tools,
+    /// The URL providers reach Tally at.
+    pub external_url: String,
+}
+
 /// The integration an event came through.
 #[derive(Clone)]
 pub struct Source {

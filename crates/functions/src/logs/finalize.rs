@@ -12,8 +12,8 @@ use tally_jobs::NewJob;
 use crate::{
     error::FnResult,
     job::EmbedLog,
-    logs::row::{self, LogRow},
     state::FunctionsState,
+    time_log::{self, LogRow},
 };
 
 /// The request body.
@@ -48,11 +48,11 @@ pub async fn run(
     body: FinalizeLog,
 ) -> FnResult<Value> {
     let mut tx = ctx.begin(state.pool()).await?;
-    let mut log = row::load_for_update(&mut tx, body.log_id).await?;
+    let mut log = time_log::load_for_update(&mut tx, body.log_id).await?;
     let new_text = body.overrides.comment.is_some();
     apply(&mut log, body.overrides);
     log.status = "finalized".into();
-    let saved = row::save(&mut tx, &log).await?;
+    let saved = time_log::save(&mut tx, &log).await?;
     if new_text {
         // The example is compared by its text: embed the corrected one.
         let job = NewJob::of(&EmbedLog { log_id: log.id })?

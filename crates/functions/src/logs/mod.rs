@@ -4,4 +4,3 @@ pub mod classify;
 pub mod create;
 pub mod finalize;
 pub mod recall;
-pub mod row;

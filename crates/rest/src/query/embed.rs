@@ -1,18 +1,23 @@
-//! Embedded resources: finding the relationship (many-to-one, one-to-many, one-to-one,
-//! many-to-many through a join table, computed by a function of the row; FK and column
-//! hints) and rendering the correlated subquery that nests the related rows as an object, an
-//! array, or spread columns.
+//! Select lists and the resources embedded in them (rendered together, as each renders the
+//! other): columns, aggregates (grouped by the other columns) and embeds — finding the
+//! relationship (many-to-one, one-to-many, one-to-one, many-to-many through a join table,
+//! computed by a function of the row; FK and column hints) and rendering the correlated
+//! subquery that nests the related rows as an object, an array, or spread columns.
 
 use axum::http::StatusCode;
 
 use crate::{
     error::{RestError, RestResult},
-    request::{ApiRequest, SelectItem, select::Join},
+    request::{
+        ApiRequest, Field, SelectItem,
+        filter::PathKey,
+        select::{Aggregate, Join},
+    },
     schema::{ComputedRelation, ForeignKey, SchemaCache, Table, qualified, quote},
 };
 
 use super::{
-    builder::{Scope, Sql, grouped_order_clause, order_clause, paging, select_list, where_clause},
+    builder::{Scope, Sql, field, grouped_order_clause, order_clause, paging, where_clause},
     suggest,
 };
 
@@ -389,5 +394,258 @@ pub fn render(
     Ok(Rendered {
         columns: vec![column],
         parent_conditions,
+    })
+}
+
+/// A relation's select list, ready to render with [`Selection::rows`].
+pub struct Selection {
+    /// `expr as "name"` entries; with aggregates, the grouped (outer) list.
+    pub columns: Vec<String>,
+    /// Conditions the relation's rows must meet (`!inner` embeds).
+    pub conditions: Vec<String>,
+    /// With aggregates: the per-row (inner) list and the `group by`.
+    grouped: Option<Grouped>,
+}
+
+struct Grouped {
+    inner: Vec<String>,
+    group_by: String,
+}
+
+impl Selection {
+    /// `select … from <source><filters><order><page>`; with aggregates, the rows are read in a
+    /// subquery and grouped by every column that is not an aggregate.
+    pub fn rows(&self, source: &str, filters: &str, order: &str, page: &str) -> String {
+        match &self.grouped {
+            None => format!(
+                "select {} from {source}{filters}{order}{page}",
+                self.columns.join(", ")
+            ),
+            Some(g) => format!(
+                "select {} from (select {} from {source}{filters}) _g{}{order}{page}",
+                self.columns.join(", "),
+                g.inner.join(", "),
+                g.group_by
+            ),
+        }
+    }
+
+    /// Whether the rows are grouped (order terms then name output columns).
+    pub fn is_grouped(&self) -> bool {
+        self.grouped.is_some()
+    }
+}
+
+/// One entry of a select list before it is rendered flat or grouped.
+enum Entry {
+    /// A column (or computed field): `expr`, output name (quoted).
+    Column(String, String),
+    /// An embed's output (JSON, or a spread's value): grouped as jsonb.
+    Embedded(String, String),
+    /// An aggregate: function, input expression, output cast, output name (quoted).
+    Aggregate(Aggregate, Option<String>, Option<String>, String),
+}
+
+/// The select list of a relation: columns (aliased, cast, JSON paths), aggregates and embeds.
+pub fn select_list(
+    sql: &mut Sql,
+    cache: &SchemaCache,
+    scope: Scope,
+    items: &[SelectItem],
+    request: &crate::request::ApiRequest,
+    path: &[String],
+) -> RestResult<Selection> {
+    let mut entries = Vec::new();
+    let mut conditions = Vec::new();
+    let mut embedded: Vec<&String> = Vec::new();
+    for item in items {
+        match item {
+            SelectItem::Star => {
+                for c in &scope.table.columns {
+                    entries.push(Entry::Column(
+                        format!("{}.{}", scope.alias, quote(&c.name)),
+                        quote(&c.name),
+                    ));
+                }
+            }
+            // A bare `count` where no column has that name counts the rows, even with
+            // aggregates off (PostgREST's `select=*,rel(count)`).
+            SelectItem::Column {
+                name,
+                path: json,
+                alias,
+                cast,
+            } if name == "count"
+                && json.is_empty()
+                && scope.table.column(name).is_none()
+                && scope.table.computed_field(name).is_none() =>
+            {
+                let output = quote(alias.as_deref().unwrap_or("count"));
+                entries.push(Entry::Aggregate(
+                    Aggregate::Count,
+                    None,
+                    cast.clone(),
+                    output,
+                ));
+            }
+            SelectItem::Column {
+                name,
+                path: json,
+                alias,
+                cast,
+            } => {
+                let (expr, _) = field(
+                    sql,
+                    scope,
+                    &Field {
+                        name: name.clone(),
+                        path: json.clone(),
+                    },
+                )?;
+                let expr = match cast {
+                    Some(ty) => format!("({expr})::{ty}"),
+                    None => expr,
+                };
+                let output = alias.clone().unwrap_or_else(|| match json.last() {
+                    Some(step) => match &step.key {
+                        PathKey::Field(k) => k.clone(),
+                        PathKey::Index(i) => i.to_string(),
+                    },
+                    None => name.clone(),
+                });
+                entries.push(Entry::Column(expr, quote(&output)));
+            }
+            SelectItem::Aggregate {
+                function,
+                input,
+                alias,
+                cast,
+            } => {
+                let input = match input {
+                    Some(i) => {
+                        let (expr, _) = field(
+                            sql,
+                            scope,
+                            &Field {
+                                name: i.name.clone(),
+                                path: i.path.clone(),
+                            },
+                        )?;
+                        Some(match &i.cast {
+                            Some(ty) => format!("({expr})::{ty}"),
+                            None => expr,
+                        })
+                    }
+                    None => None,
+                };
+                let output = quote(alias.as_deref().unwrap_or(function.name()));
+                entries.push(Entry::Aggregate(*function, input, cast.clone(), output));
+            }
+            SelectItem::Embed {
+                name,
+                alias,
+                items: inner,
+                ..
+            } => {
+                // The same embed output twice is refused as PostgREST's joins refuse it.
+                let output = alias.as_ref().unwrap_or(name);
+                if embedded.contains(&output) {
+                    return Err(RestError::new(
+                        StatusCode::BAD_REQUEST,
+                        "42712",
+                        format!("table name \"{output}\" specified more than once"),
+                    ));
+                }
+                embedded.push(output);
+                if inner.is_empty() {
+                    // `rel()`: joined (its filters, `!inner`) but left out of the output.
+                    let mut joined = item.clone();
+                    if let SelectItem::Embed { items, .. } = &mut joined {
+                        items.push(SelectItem::Star);
+                    }
+                    let rendered = render(sql, cache, scope, &joined, request, path)?;
+                    conditions.extend(rendered.parent_conditions);
+                    continue;
+                }
+                let rendered = render(sql, cache, scope, item, request, path)?;
+                for column in rendered.columns {
+                    let (expr, name) = column
+                        .rsplit_once(" as ")
+                        .map(|(e, n)| (e.to_owned(), n.to_owned()))
+                        .unwrap_or_else(|| (column.clone(), column.clone()));
+                    entries.push(Entry::Embedded(expr, name));
+                }
+                conditions.extend(rendered.parent_conditions);
+            }
+        }
+    }
+    if entries.is_empty() {
+        return Err(RestError::new(
+            StatusCode::BAD_REQUEST,
+            "PGRST100",
+            "select selects nothing",
+        ));
+    }
+    if !entries.iter().any(|e| matches!(e, Entry::Aggregate(..))) {
+        let columns = entries
+            .into_iter()
+            .filter_map(|e| match e {
+                Entry::Column(expr, name) | Entry::Embedded(expr, name) => {
+                    Some(format!("{expr} as {name}"))
+                }
+                Entry::Aggregate(..) => None,
+            })
+            .collect();
+        return Ok(Selection {
+            columns,
+            conditions,
+            grouped: None,
+        });
+    }
+    // Grouped: the rows are read with their columns and aggregate inputs (`_aN`), then
+    // grouped by every column that is not an aggregate.
+    let mut inner = Vec::new();
+    let mut outer = Vec::new();
+    let mut keys = Vec::new();
+    for (i, entry) in entries.into_iter().enumerate() {
+        match entry {
+            Entry::Column(expr, name) => {
+                outer.push(format!("_g.{name}"));
+                inner.push(format!("{expr} as {name}"));
+                keys.push((i + 1).to_string());
+            }
+            Entry::Embedded(expr, name) => {
+                outer.push(format!("to_jsonb(_g.{name}) as {name}"));
+                inner.push(format!("{expr} as {name}"));
+                keys.push((i + 1).to_string());
+            }
+            Entry::Aggregate(function, input, cast, name) => {
+                let argument = match input {
+                    Some(expr) => {
+                        inner.push(format!("{expr} as _a{i}"));
+                        format!("_g._a{i}")
+                    }
+                    None => "*".to_owned(),
+                };
+                let value = format!("{}({argument})", function.name());
+                outer.push(match cast {
+                    Some(ty) => format!("({value})::{ty} as {name}"),
+                    None => format!("{value} as {name}"),
+                });
+            }
+        }
+    }
+    if inner.is_empty() {
+        inner.push("1".to_owned());
+    }
+    let group_by = if keys.is_empty() {
+        String::new()
+    } else {
+        format!(" group by {}", keys.join(", "))
+    };
+    Ok(Selection {
+        columns: outer,
+        conditions,
+        grouped: Some(Grouped { inner, group_by }),
     })
 }

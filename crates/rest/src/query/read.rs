@@ -9,8 +9,9 @@ use crate::{
     schema::{SchemaCache, Table, qualified},
 };
 
-use super::builder::{
-    CountQuery, Scope, Sql, grouped_order_clause, order_clause, paging, select_list, where_clause,
+use super::{
+    builder::{CountQuery, Scope, Sql, grouped_order_clause, order_clause, paging, where_clause},
+    embed::select_list,
 };
 
 /// The relation a request targets, or PGRST205.

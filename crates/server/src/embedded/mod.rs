@@ -23,9 +23,9 @@ use std::{
 
 use tokio::process::Command;
 
+pub use crate::access::is_root;
 pub use install::{POSTGRES, ensure_binaries};
 use system_user::SystemUser;
-pub use system_user::is_root;
 
 /// The embedded cluster's superuser, which owns Tally's schema.
 pub const SUPERUSER: &str = "postgres";
@@ -345,7 +345,7 @@ fn cluster_home(data_dir: &Path, as_root: bool) -> Result<PathBuf, EmbeddedError
     // Absolute: the server's tools run with the cluster folder as their working directory.
     let absolute = std::path::absolute(data_dir)
         .map_err(|e| EmbeddedError::io("cannot resolve the data directory", e))?;
-    if !as_root || system_user::traversable_by_others(&absolute) {
+    if !as_root || crate::access::traversable_by_others(&absolute) {
         return Ok(absolute.join("postgres"));
     }
     let mut hasher = DefaultHasher::new();

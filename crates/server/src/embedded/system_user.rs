@@ -1,8 +1,6 @@
 //! PostgreSQL refuses to run as root. When Tally is root it runs the cluster as an
 //! unprivileged system user, `tally`, created when missing.
 
-use std::{os::unix::fs::MetadataExt, path::Path};
-
 use tokio::process::Command;
 
 use super::EmbeddedError;
@@ -17,14 +15,6 @@ pub struct SystemUser {
     pub uid: u32,
     /// Primary group id.
     pub gid: u32,
-}
-
-/// Whether this process runs as root.
-pub fn is_root() -> bool {
-    // The owner of /proc/self is the process's effective user.
-    std::fs::metadata("/proc/self")
-        .map(|m| m.uid() == 0)
-        .unwrap_or(false)
 }
 
 /// Finds the `tally` system user, creating it when missing.
@@ -75,14 +65,4 @@ async fn lookup() -> Option<SystemUser> {
         uid: id("-u").await?,
         gid: id("-g").await?,
     })
-}
-
-/// Whether a user other than the owner can reach `path` (every existing ancestor has the
-/// others-execute bit).
-pub fn traversable_by_others(path: &Path) -> bool {
-    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    absolute
-        .ancestors()
-        .filter_map(|dir| std::fs::metadata(dir).ok())
-        .all(|meta| meta.mode() & 0o001 != 0)
 }
