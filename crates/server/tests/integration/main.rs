@@ -10,6 +10,7 @@ mod eval;
 mod fixture;
 mod health;
 mod jobs;
+mod layout;
 mod openapi;
 mod refusals;
 mod request_tx;
