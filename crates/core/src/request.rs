@@ -178,3 +178,11 @@ impl RequestContext {
         Ok(tx)
     }
 }
+
+/// Whether the caller of the transaction `conn` is a member of `org` (any role).
+pub async fn is_member(conn: &mut sqlx::PgConnection, org: uuid::Uuid) -> sqlx::Result<bool> {
+    sqlx::query_scalar("select $1 = any ((select private.my_org_ids())::uuid[])")
+        .bind(org)
+        .fetch_one(conn)
+        .await
+}

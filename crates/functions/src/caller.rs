@@ -13,11 +13,7 @@ pub fn user(ctx: &RequestContext) -> FnResult<Uuid> {
 
 /// 403 unless the caller is a member of `org` (any role), checked in their transaction.
 pub async fn member(conn: &mut sqlx::PgConnection, org: Uuid) -> FnResult<()> {
-    let member: bool =
-        sqlx::query_scalar("select $1 = any ((select private.my_org_ids())::uuid[])")
-            .bind(org)
-            .fetch_one(conn)
-            .await?;
+    let member = tally_core::request::is_member(conn, org).await?;
     if member {
         Ok(())
     } else {

@@ -109,3 +109,22 @@ impl IntoResponse for FnError {
             .into_response()
     }
 }
+
+impl From<tally_sync::SyncError> for FnError {
+    /// Sync's errors in the functions' shape.
+    fn from(e: tally_sync::SyncError) -> Self {
+        use tally_sync::SyncError as E;
+        let message = e.to_string();
+        match e {
+            E::BadRequest(message) => Self::bad_request(message),
+            E::TooManyMutations(_) => {
+                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
+            }
+            E::RateLimited => Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message),
+            E::ResyncRequired => Self::new(StatusCode::GONE, "resync_required", message),
+            E::NeedsUser => Self::unauthorized(message),
+            E::NotMember => Self::forbidden(message),
+            E::Database(e) => Self::from(e),
+        }
+    }
+}

@@ -7,10 +7,10 @@
 //! (`log-create`, `log.create`).
 //!
 //! Also here: [`job::ClassifyLogJob`], the worker side of classification,
-//! [`extract::ExtractAttachmentJob`], which turns an attachment's file into text, and
-//! [`sync::purge::SyncPurgeJob`], which purges offline sync's old tombstones, and the
+//! [`extract::ExtractAttachmentJob`], which turns an attachment's file into text, and the
 //! [`integrations`]' jobs (processing webhook events, polling ICS feeds, delivering outbound
-//! webhooks). `webhooks-ingest/{provider}/{integration_id}` takes no user token: the
+//! webhooks); [`jobs`] registers them. Offline sync is its own crate ([`sync`], `tally-sync`),
+//! which `sync-pull` and `sync-push` call and whose errors [`FnError`] takes in. `webhooks-ingest/{provider}/{integration_id}` takes no user token: the
 //! provider's signature is checked instead.
 
 mod caller;
@@ -26,7 +26,6 @@ pub mod openapi;
 mod providers;
 pub mod registry;
 mod state;
-pub mod sync;
 mod time_log;
 mod uploads;
 
@@ -43,6 +42,8 @@ use tally_core::{RequestContext, gateway};
 pub use error::{FnError, FnResult};
 pub use providers::{BuiltinSpeech, Embeddings, Loader, Providers, Speech, WhisperLoader};
 pub use state::FunctionsState;
+/// Offline sync, which `sync-pull` and `sync-push` call.
+pub use tally_sync as sync;
 pub use time_log::LogRow;
 
 /// Bodies larger than this are refused (413).
@@ -63,7 +64,7 @@ pub enum SetupError {
 }
 
 /// Registers the jobs this crate runs: classification and embedding, attachment extraction,
-/// sync's purge, and the integrations' four (event processing, ICS polling, Graph
+/// and the integrations' four (event processing, ICS polling, Graph
 /// subscriptions, outbound deliveries).
 pub fn jobs(
     workers: tally_jobs::Workers,
@@ -85,10 +86,6 @@ pub fn jobs(
             pool.clone(),
             storage.clone(),
             providers.clone(),
-        ))
-        .job(sync::purge::SyncPurgeJob::new(
-            pool.clone(),
-            config.sync.sync_tombstone_retention_days,
         ))
         .job(integrations::process::ProcessEventJob::new(
             pool.clone(),

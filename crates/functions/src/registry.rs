@@ -194,7 +194,10 @@ pub static FUNCTIONS: [Function; 10] = [
             )
         },
         run: |state, ctx, body| {
-            Box::pin(async move { ok(sync::pull::run(state, ctx, parse(body)?).await) })
+            Box::pin(async move {
+                let pulled = sync::pull::run(state.pool(), state.sync(), ctx, parse(body)?).await;
+                ok(pulled.map_err(FnError::from))
+            })
         },
     },
     Function {
@@ -208,7 +211,10 @@ pub static FUNCTIONS: [Function; 10] = [
             )
         },
         run: |state, ctx, body| {
-            Box::pin(async move { sync::push::run(state, ctx, parse(body)?).await })
+            Box::pin(async move {
+                let pushed = sync::push::run(state.pool(), state.sync(), ctx, parse(body)?).await;
+                ok(pushed.map_err(FnError::from))
+            })
         },
     },
     Function {

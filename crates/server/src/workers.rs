@@ -22,5 +22,6 @@ pub fn workers(
         },
     );
     let workers = tally_functions::jobs(workers, pool, config, providers, storage)?;
+    let workers = tally_sync::jobs(workers, pool, &config.sync);
     Ok(tally_insights::jobs(workers, pool))
 }

@@ -7,19 +7,14 @@
 
 use std::collections::HashMap;
 
-use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sqlx::PgConnection;
-use tally_core::RequestContext;
+use sqlx::{PgConnection, PgPool};
+use tally_core::{RequestContext, config::SyncSettings};
 use uuid::Uuid;
 
 use super::{cursor::Cursor, rate_limit, tables};
-use crate::{
-    caller,
-    error::{FnError, FnResult},
-    state::FunctionsState,
-};
+use crate::error::{SyncError, SyncResult};
 
 /// Changes per pull unless asked otherwise.
 const DEFAULT_LIMIT: u32 = 500;
@@ -48,7 +43,7 @@ async fn rows(
     tx: &mut PgConnection,
     table: &'static str,
     ids: &[Uuid],
-) -> FnResult<HashMap<Uuid, Value>> {
+) -> SyncResult<HashMap<Uuid, Value>> {
     let rows: Vec<(Uuid, Value)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select t.id, to_jsonb(t) from public.{table} t where t.id = any($1)"
     )))
@@ -59,12 +54,17 @@ async fn rows(
 }
 
 /// 200 `{changes: [{table, op, row | id}], cursor, has_more}`.
-pub async fn run(state: &FunctionsState, ctx: &RequestContext, body: Pull) -> FnResult<Value> {
-    caller::user(ctx)?;
-    let max = state.sync().sync_max_pull;
+pub async fn run(
+    pool: &PgPool,
+    settings: &SyncSettings,
+    ctx: &RequestContext,
+    body: Pull,
+) -> SyncResult<Value> {
+    super::user(ctx)?;
+    let max = settings.sync_max_pull;
     let limit = body.limit.unwrap_or(DEFAULT_LIMIT.min(max));
     if !(1..=max).contains(&limit) {
-        return Err(FnError::bad_request(format!(
+        return Err(SyncError::BadRequest(format!(
             "limit must be between 1 and {max}"
         )));
     }
@@ -75,9 +75,9 @@ pub async fn run(state: &FunctionsState, ctx: &RequestContext, body: Pull) -> Fn
         .transpose()?
         .unwrap_or_default();
 
-    let mut tx = ctx.begin(state.pool()).await?;
-    rate_limit(state, &mut tx).await?;
-    caller::member(&mut tx, body.org_id).await?;
+    let mut tx = ctx.begin(pool).await?;
+    rate_limit(settings, &mut tx).await?;
+    super::member(&mut tx, body.org_id).await?;
     let generation: i64 = sqlx::query_scalar("select private.sync_generation($1)")
         .bind(body.org_id)
         .fetch_one(&mut *tx)
@@ -92,11 +92,7 @@ pub async fn run(state: &FunctionsState, ctx: &RequestContext, body: Pull) -> Fn
                 .fetch_one(&mut *tx)
                 .await?;
         if behind {
-            return Err(FnError::new(
-                StatusCode::GONE,
-                "resync_required",
-                "Deleted rows older than this cursor have been purged: pull again without a cursor and replace the local copy",
-            ));
+            return Err(SyncError::ResyncRequired);
         }
     }
     let mut entries: Vec<Entry> = sqlx::query_as(

@@ -9,11 +9,10 @@
 //! offline keeps it. Deletes are soft. New logs enter the pipeline like `log-create`'s
 //! (`pending`, the given fields locked). `cursor` is the position of this push's writes.
 
-use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use sqlx::{Acquire, PgConnection};
-use tally_core::RequestContext;
+use sqlx::{Acquire, PgConnection, PgPool};
+use tally_core::{RequestContext, config::SyncSettings};
 use uuid::Uuid;
 
 use super::{
@@ -21,11 +20,7 @@ use super::{
     rate_limit,
     tables::{self, LOCKABLE, Table},
 };
-use crate::{
-    caller,
-    error::{FnError, FnResult},
-    state::FunctionsState,
-};
+use crate::error::{SyncError, SyncResult};
 
 /// The request body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -243,27 +238,24 @@ async fn versioned(
     })
 }
 
-/// 200 `{results, cursor}`.
+/// `{results, cursor}`.
 pub async fn run(
-    state: &FunctionsState,
+    pool: &PgPool,
+    settings: &SyncSettings,
     ctx: &RequestContext,
     body: Push,
-) -> FnResult<(StatusCode, Value)> {
-    let user = caller::user(ctx)?;
-    let max = state.sync().sync_max_mutations;
+) -> SyncResult<Value> {
+    let user = super::user(ctx)?;
+    let max = settings.sync_max_mutations;
     if body.mutations.is_empty() {
-        return Err(FnError::bad_request("mutations must not be empty"));
+        return Err(SyncError::BadRequest("mutations must not be empty".into()));
     }
     if body.mutations.len() > max {
-        return Err(FnError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!("A push holds at most {max} mutations; send the rest in another"),
-        ));
+        return Err(SyncError::TooManyMutations(max));
     }
-    let mut tx = ctx.begin(state.pool()).await?;
-    rate_limit(state, &mut tx).await?;
-    caller::member(&mut tx, body.org_id).await?;
+    let mut tx = ctx.begin(pool).await?;
+    rate_limit(settings, &mut tx).await?;
+    super::member(&mut tx, body.org_id).await?;
     let mut results = Vec::with_capacity(body.mutations.len());
     for m in &body.mutations {
         let stored: Option<Value> = sqlx::query_scalar("select private.sync_result($1)")
@@ -301,8 +293,5 @@ pub async fn run(
         }
         .to_string()
     });
-    Ok((
-        StatusCode::OK,
-        json!({ "results": results, "cursor": cursor }),
-    ))
+    Ok(json!({ "results": results, "cursor": cursor }))
 }

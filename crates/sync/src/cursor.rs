@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use crate::error::{FnError, FnResult};
+use crate::error::{SyncError, SyncResult};
 
 /// A position in the change order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
@@ -19,8 +19,8 @@ pub struct Cursor {
 
 impl Cursor {
     /// Reads a cursor a pull or push handed out; anything else is a 400.
-    pub fn parse(text: &str) -> FnResult<Self> {
-        let bad = || FnError::bad_request("cursor is not one this server handed out");
+    pub fn parse(text: &str) -> SyncResult<Self> {
+        let bad = || SyncError::BadRequest("cursor is not one this server handed out".into());
         let mut parts = text
             .split('-')
             .map(|p| p.parse::<i64>().ok().filter(|n| *n >= 0));
