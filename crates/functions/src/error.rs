@@ -128,3 +128,23 @@ impl From<tally_sync::SyncError> for FnError {
         }
     }
 }
+
+impl From<tally_integrations::IntegrationError> for FnError {
+    /// The integrations' errors in the functions' shape.
+    fn from(e: tally_integrations::IntegrationError) -> Self {
+        use tally_integrations::IntegrationError as E;
+        let message = e.to_string();
+        match e {
+            E::BadRequest(message) => Self::bad_request(message),
+            E::InvalidSignature(message) => {
+                Self::new(StatusCode::UNAUTHORIZED, "invalid_signature", message)
+            }
+            E::Unauthorized(message) => Self::unauthorized(message),
+            E::NeedsUser => Self::unauthorized(message),
+            E::NotFound(what) => Self::not_found(what),
+            E::TooLarge => Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message),
+            E::Database(e) => Self::from(e),
+            E::Internal(message) => Self::internal(message),
+        }
+    }
+}

@@ -6,11 +6,11 @@
 //! in the caller's transaction, so RLS applies. Names are accepted with a dash or a dot
 //! (`log-create`, `log.create`).
 //!
-//! Also here: [`job::ClassifyLogJob`], the worker side of classification,
-//! [`extract::ExtractAttachmentJob`], which turns an attachment's file into text, and the
-//! [`integrations`]' jobs (processing webhook events, polling ICS feeds, delivering outbound
-//! webhooks); [`jobs`] registers them. Offline sync is its own crate ([`sync`], `tally-sync`),
-//! which `sync-pull` and `sync-push` call and whose errors [`FnError`] takes in. `webhooks-ingest/{provider}/{integration_id}` takes no user token: the
+//! Also here: [`job::ClassifyLogJob`], the worker side of classification, and
+//! [`extract::ExtractAttachmentJob`], which turns an attachment's file into text; [`jobs`]
+//! registers them. Offline sync ([`sync`], `tally-sync`) and integrations ([`integrations`],
+//! `tally-integrations`) are crates of their own, called from here, whose errors [`FnError`]
+//! takes in. `webhooks-ingest/{provider}/{integration_id}` takes no user token: the
 //! provider's signature is checked instead.
 
 mod caller;
@@ -19,7 +19,6 @@ mod error;
 mod exports;
 pub mod extract;
 mod insights;
-pub mod integrations;
 pub mod job;
 mod logs;
 pub mod openapi;
@@ -42,6 +41,8 @@ use tally_core::{RequestContext, gateway};
 pub use error::{FnError, FnResult};
 pub use providers::{BuiltinSpeech, Embeddings, Loader, Providers, Speech, WhisperLoader};
 pub use state::FunctionsState;
+/// Integrations, whose webhook receiver and `integration-secret` are served here.
+pub use tally_integrations as integrations;
 /// Offline sync, which `sync-pull` and `sync-push` call.
 pub use tally_sync as sync;
 pub use time_log::LogRow;
@@ -49,33 +50,15 @@ pub use time_log::LogRow;
 /// Bodies larger than this are refused (413).
 const MAX_BODY: usize = 1024 * 1024;
 
-/// What can stop the jobs from being set up (at start, never per request).
-#[derive(Debug, thiserror::Error)]
-pub enum SetupError {
-    /// A setting (the project's secret).
-    #[error(transparent)]
-    Config(#[from] tally_core::Error),
-    /// The key that seals integrations' secrets.
-    #[error(transparent)]
-    Secrets(#[from] integrations::secret::SecretError),
-    /// The HTTP client integrations call out with.
-    #[error("the integrations' HTTP client: {0}")]
-    Http(#[from] reqwest::Error),
-}
-
-/// Registers the jobs this crate runs: classification and embedding, attachment extraction,
-/// and the integrations' four (event processing, ICS polling, Graph
-/// subscriptions, outbound deliveries).
+/// Registers the jobs this crate runs: classification and embedding, attachment extraction.
 pub fn jobs(
     workers: tally_jobs::Workers,
     pool: &sqlx::PgPool,
     config: &tally_core::Config,
     providers: &Providers,
     storage: &tally_storage::StorageState,
-) -> Result<tally_jobs::Workers, SetupError> {
-    let secrets = integrations::SecretBox::from_project_secret(&config.jwt_secret()?)?;
-    let http = integrations::Egress::from_settings(&config.integrations)?;
-    Ok(workers
+) -> tally_jobs::Workers {
+    workers
         .job(job::ClassifyLogJob::new(
             pool.clone(),
             providers.clone(),
@@ -87,30 +70,6 @@ pub fn jobs(
             storage.clone(),
             providers.clone(),
         ))
-        .job(integrations::process::ProcessEventJob::new(
-            pool.clone(),
-            integrations::Tools {
-                secrets: secrets.clone(),
-                http: http.clone(),
-            },
-        ))
-        .job(integrations::ics::PollIcsJob::new(
-            pool.clone(),
-            http.clone(),
-            config.integrations.ics_lookback_days,
-        ))
-        .job(integrations::subscriptions::RenewGraphJob::new(
-            pool.clone(),
-            secrets.clone(),
-            http.clone(),
-            config.external_url(),
-        ))
-        .job(integrations::outbound::DeliverWebhookJob::new(
-            pool.clone(),
-            secrets,
-            http,
-            config.integrations.webhook_disable_after,
-        )))
 }
 
 /// The `/functions/v1` router.
@@ -164,6 +123,7 @@ async fn ingest(
         &body,
     )
     .await
+    .map_err(FnError::from)
     .unwrap_or_else(IntoResponse::into_response)
 }
 

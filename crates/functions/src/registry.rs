@@ -229,7 +229,8 @@ pub static FUNCTIONS: [Function; 10] = [
         },
         run: |state, ctx, body| {
             Box::pin(async move {
-                ok(integrations::manage::run(state.integration_doors(), ctx, parse(body)?).await)
+                let set = integrations::manage::run(state.integration_doors(), ctx, parse(body)?);
+                ok(set.await.map_err(FnError::from))
             })
         },
     },

@@ -8,10 +8,7 @@ use tally_core::{
 };
 use tally_storage::StorageState;
 
-use crate::{
-    integrations::{Doors, Egress, SecretBox, Tools},
-    providers::Providers,
-};
+use crate::{integrations::Doors, providers::Providers};
 
 /// The functions' shared state.
 #[derive(Clone)]
@@ -38,25 +35,17 @@ impl tally_core::gateway::Gateway for FunctionsState {
 }
 
 impl FunctionsState {
-    /// State over the request pool, with `config`'s settings; `secrets` seals integration
-    /// secrets.
+    /// State over the request pool, with `config`'s settings; `doors` are what the
+    /// integrations' doors reach.
     pub fn new(
         pool: PgPool,
         keys: JwtKeys,
         config: &Config,
         providers: Providers,
         storage: StorageState,
-        secrets: SecretBox,
-    ) -> Result<Self, reqwest::Error> {
-        let doors = Doors {
-            pool: pool.clone(),
-            tools: Tools {
-                secrets,
-                http: Egress::from_settings(&config.integrations)?,
-            },
-            external_url: config.external_url(),
-        };
-        Ok(Self {
+        doors: Doors,
+    ) -> Self {
+        Self {
             pool,
             keys,
             ai: config.ai.clone(),
@@ -66,7 +55,7 @@ impl FunctionsState {
             sync: config.sync,
             integrations: config.integrations,
             doors,
-        })
+        }
     }
 
     /// Integration settings (deliveries, ICS feeds).

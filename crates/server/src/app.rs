@@ -6,7 +6,8 @@ use anyhow::Context;
 use sqlx::PgPool;
 use tally_auth::AuthState;
 use tally_core::{Config, JwtKeys};
-use tally_functions::{FunctionsState, integrations::SecretBox};
+use tally_functions::FunctionsState;
+use tally_integrations::Doors;
 use tally_realtime::RealtimeState;
 use tally_rest::{Features, RestState};
 use tally_storage::{Backend, StorageState};
@@ -54,8 +55,8 @@ impl AppState {
             &config,
             crate::models::providers(&config)?,
             storage.clone(),
-            SecretBox::from_project_secret(&config.jwt_secret()?)?,
-        )?;
+            Doors::new(pool.clone(), &config)?,
+        );
         crate::metrics::install();
         let (realtime, mut tasks) = tally_realtime::start(pool.clone(), keys.clone());
         tasks.push(rest.reload_listener());

@@ -21,7 +21,9 @@ pub fn workers(
             ..WorkerOptions::default()
         },
     );
-    let workers = tally_functions::jobs(workers, pool, config, providers, storage)?;
+    let workers = tally_functions::jobs(workers, pool, config, providers, storage);
+    let doors = tally_integrations::Doors::new(pool.clone(), config)?;
+    let workers = tally_integrations::jobs(workers, &doors, &config.integrations);
     let workers = tally_sync::jobs(workers, pool, &config.sync);
     Ok(tally_insights::jobs(workers, pool))
 }

@@ -10,10 +10,14 @@
 //!   subscriptions alive. [`outbound`]: the delivery job of outbound webhooks.
 //! - [`secret`]: signing secrets sealed at rest; [`manage`]: `integration-secret`.
 //! - [`egress`]: the HTTP client for the URLs integrations name (public addresses only).
+//!
+//! The door: [`ingest::handle`] and [`manage::run`] (reaching [`Doors`]), their errors
+//! ([`IntegrationError`]), and [`jobs`], which registers the four jobs.
 
 pub mod calendar;
 pub mod drafts;
 pub mod egress;
+mod error;
 pub mod generic;
 pub mod graph;
 pub mod ics;
@@ -35,7 +39,71 @@ use tally_core::RequestContext;
 use uuid::Uuid;
 
 pub use egress::Egress;
+pub use error::{IntegrationError, IntegrationResult};
 pub use secret::SecretBox;
+
+/// What can stop the integrations from being set up (at start, never per request).
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// A setting (the project's secret).
+    #[error(transparent)]
+    Config(#[from] tally_core::Error),
+    /// The key that seals integrations' secrets.
+    #[error(transparent)]
+    Secrets(#[from] secret::SecretError),
+    /// The HTTP client integrations call out with.
+    #[error("the integrations' HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+}
+
+impl Doors {
+    /// The doors over the request pool, with `config`'s secret, egress rules and external URL.
+    pub fn new(pool: PgPool, config: &tally_core::Config) -> Result<Self, SetupError> {
+        Ok(Self {
+            pool,
+            tools: Tools {
+                secrets: SecretBox::from_project_secret(&config.jwt_secret()?)?,
+                http: Egress::from_settings(&config.integrations)?,
+            },
+            external_url: config.external_url(),
+        })
+    }
+}
+
+/// Registers the jobs this crate runs: processing stored events, polling ICS feeds, keeping
+/// Graph subscriptions alive, delivering outbound webhooks. `lookback_days` and
+/// `disable_after` are the ICS and delivery settings; `external_url` is where providers reach
+/// Tally.
+pub fn jobs(
+    workers: tally_jobs::Workers,
+    doors: &Doors,
+    settings: &tally_core::config::IntegrationSettings,
+) -> tally_jobs::Workers {
+    let Doors {
+        pool,
+        tools,
+        external_url,
+    } = doors;
+    workers
+        .job(process::ProcessEventJob::new(pool.clone(), tools.clone()))
+        .job(ics::PollIcsJob::new(
+            pool.clone(),
+            tools.http.clone(),
+            settings.ics_lookback_days,
+        ))
+        .job(subscriptions::RenewGraphJob::new(
+            pool.clone(),
+            tools.secrets.clone(),
+            tools.http.clone(),
+            external_url.clone(),
+        ))
+        .job(outbound::DeliverWebhookJob::new(
+            pool.clone(),
+            tools.secrets.clone(),
+            tools.http.clone(),
+            settings.webhook_disable_after,
+        ))
+}
 
 /// An event as received, before it is stored.
 #[derive(Debug, Clone)]

@@ -11,10 +11,7 @@ use tally_core::RequestContext;
 use uuid::Uuid;
 
 use super::{Doors, secret};
-use crate::{
-    caller,
-    error::{FnError, FnResult},
-};
+use crate::error::{IntegrationError, IntegrationResult};
 
 /// The request body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -26,29 +23,29 @@ pub struct SetSecret {
 }
 
 /// Seals and stores the secret; 200 `{integration_id, secret, webhook_url}`.
-pub async fn run(doors: &Doors, ctx: &RequestContext, body: SetSecret) -> FnResult<Value> {
-    caller::user(ctx)?;
+pub async fn run(doors: &Doors, ctx: &RequestContext, body: SetSecret) -> IntegrationResult<Value> {
+    ctx.user_id().ok_or(IntegrationError::NeedsUser)?;
     let secret = match body.secret {
         Some(s) => {
             let s = s.trim().to_owned();
             if !(8..=256).contains(&s.len()) || s.chars().any(char::is_control) {
-                return Err(FnError::bad_request(
-                    "secret must be 8 to 256 printable characters",
+                return Err(IntegrationError::BadRequest(
+                    "secret must be 8 to 256 printable characters".into(),
                 ));
             }
             s
         }
-        None => secret::generate().map_err(FnError::internal)?,
+        None => secret::generate().map_err(IntegrationError::internal)?,
     };
     let sealed = doors
         .tools
         .secrets
         .seal(body.integration_id, &secret)
-        .map_err(FnError::internal)?;
+        .map_err(IntegrationError::internal)?;
     let token = match body.api_token.as_deref().map(str::trim) {
         Some(t) if t.is_empty() || t.len() > 512 || t.chars().any(char::is_control) => {
-            return Err(FnError::bad_request(
-                "api_token must be 1 to 512 printable characters",
+            return Err(IntegrationError::BadRequest(
+                "api_token must be 1 to 512 printable characters".into(),
             ));
         }
         Some(t) => Some(
@@ -56,7 +53,7 @@ pub async fn run(doors: &Doors, ctx: &RequestContext, body: SetSecret) -> FnResu
                 .tools
                 .secrets
                 .seal_token(body.integration_id, t)
-                .map_err(FnError::internal)?,
+                .map_err(IntegrationError::internal)?,
         ),
         None => None,
     };
@@ -67,7 +64,7 @@ pub async fn run(doors: &Doors, ctx: &RequestContext, body: SetSecret) -> FnResu
             .fetch_optional(&mut *tx)
             .await?;
     let Some(provider) = provider else {
-        return Err(FnError::not_found("Integration"));
+        return Err(IntegrationError::NotFound("Integration"));
     };
     let set: bool = sqlx::query_scalar("select private.set_integration_secret($1, $2, $3)")
         .bind(body.integration_id)
@@ -76,7 +73,7 @@ pub async fn run(doors: &Doors, ctx: &RequestContext, body: SetSecret) -> FnResu
         .fetch_one(&mut *tx)
         .await?;
     if !set {
-        return Err(FnError::not_found("Integration"));
+        return Err(IntegrationError::NotFound("Integration"));
     }
     tx.commit().await?;
     Ok(json!({

@@ -24,7 +24,7 @@ use super::{
     signature::{self, SignatureError},
     slack,
 };
-use crate::error::{FnError, FnResult};
+use crate::error::{IntegrationError, IntegrationResult};
 
 /// The largest body accepted.
 const MAX_BODY: usize = 1024 * 1024;
@@ -44,7 +44,7 @@ pub async fn handle(
     query: Option<&str>,
     headers: &HeaderMap,
     body: &Bytes,
-) -> FnResult<Response> {
+) -> IntegrationResult<Response> {
     let target = load(doors, provider, integration).await?;
     if provider == "graph"
         && let Some(token) = validation_token(query)
@@ -53,28 +53,23 @@ pub async fn handle(
         return Ok((StatusCode::OK, [(CONTENT_TYPE, "text/plain")], token).into_response());
     }
     if body.len() > MAX_BODY {
-        return Err(FnError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            "The request body is larger than 1 MiB",
-        ));
+        return Err(IntegrationError::TooLarge);
     }
     let secret = match &target.sealed {
         Some(sealed) => doors
             .tools
             .secrets
             .open(target.id, sealed)
-            .map_err(FnError::internal)?,
+            .map_err(IntegrationError::internal)?,
         None => {
-            return Err(FnError::unauthorized(
-                "This integration has no signing secret yet (set one with integration-secret)",
+            return Err(IntegrationError::Unauthorized(
+                "This integration has no signing secret yet (set one with integration-secret)"
+                    .into(),
             ));
         }
     };
     let now = Utc::now().timestamp();
-    let refused = |e: SignatureError| {
-        FnError::new(StatusCode::UNAUTHORIZED, "invalid_signature", e.to_string())
-    };
+    let refused = |e: SignatureError| IntegrationError::InvalidSignature(e.to_string());
     match provider {
         "slack" => {
             signature::slack(headers, body, &secret, now).map_err(refused)?;
@@ -82,7 +77,7 @@ pub async fn handle(
                 .get(CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-            match slack::parse(form, body).map_err(FnError::bad_request)? {
+            match slack::parse(form, body).map_err(IntegrationError::BadRequest)? {
                 slack::Request::Challenge(challenge) => {
                     Ok(Json(json!({ "challenge": challenge })).into_response())
                 }
@@ -95,17 +90,16 @@ pub async fn handle(
             let delivery = headers
                 .get("x-atlassian-webhook-identifier")
                 .and_then(|v| v.to_str().ok());
-            let (event, timestamp) = jira::parse(body, delivery).map_err(FnError::bad_request)?;
+            let (event, timestamp) =
+                jira::parse(body, delivery).map_err(IntegrationError::BadRequest)?;
             signature::fresh_millis(timestamp, now).map_err(refused)?;
             stored(store(doors, &target, &[event]).await?)
         }
         "graph" => {
             let events = calendar::parse_graph(body, &secret).map_err(|e| match e {
-                GraphError::Malformed(why) => FnError::bad_request(why),
-                GraphError::ClientState => FnError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "invalid_signature",
-                    "clientState does not match the integration's secret",
+                GraphError::Malformed(why) => IntegrationError::BadRequest(why),
+                GraphError::ClientState => IntegrationError::InvalidSignature(
+                    "clientState does not match the integration's secret".into(),
                 ),
             })?;
             store(doors, &target, &events).await?;
@@ -113,12 +107,12 @@ pub async fn handle(
         }
         "calendar" => {
             signature::tally(headers, body, &secret, now).map_err(refused)?;
-            let event = calendar::parse_event(body).map_err(FnError::bad_request)?;
+            let event = calendar::parse_event(body).map_err(IntegrationError::BadRequest)?;
             stored(store(doors, &target, &[event]).await?)
         }
         _ => {
             signature::tally(headers, body, &secret, now).map_err(refused)?;
-            let event = generic::parse(body).map_err(FnError::bad_request)?;
+            let event = generic::parse(body).map_err(IntegrationError::BadRequest)?;
             stored(store(doors, &target, &[event]).await?)
         }
     }
@@ -133,13 +127,15 @@ fn validation_token(query: Option<&str>) -> Option<String> {
 }
 
 /// The enabled integration `id` of the provider the path names; 404 otherwise.
-async fn load(doors: &Doors, provider: &str, id: &str) -> FnResult<Target> {
+async fn load(doors: &Doors, provider: &str, id: &str) -> IntegrationResult<Target> {
     let kind = match provider {
         "slack" | "jira" | "generic" => provider,
         "graph" | "calendar" => "calendar",
-        _ => return Err(FnError::not_found("Integration")),
+        _ => return Err(IntegrationError::NotFound("Integration")),
     };
-    let id: Uuid = id.parse().map_err(|_| FnError::not_found("Integration"))?;
+    let id: Uuid = id
+        .parse()
+        .map_err(|_| IntegrationError::NotFound("Integration"))?;
     let mut tx = RequestContext::service().begin(&doors.pool).await?;
     let row: Option<(Uuid, Option<Vec<u8>>)> = sqlx::query_as(
         "select i.org_id, s.sealed from public.integrations i \
@@ -151,13 +147,17 @@ async fn load(doors: &Doors, provider: &str, id: &str) -> FnResult<Target> {
     .fetch_optional(&mut *tx)
     .await?;
     tx.commit().await?;
-    let (org, sealed) = row.ok_or_else(|| FnError::not_found("Integration"))?;
+    let (org, sealed) = row.ok_or_else(|| IntegrationError::NotFound("Integration"))?;
     Ok(Target { id, org, sealed })
 }
 
 /// Stores each event once; new ones get a processing job. Returns the new events' ids
 /// (`None` for redeliveries).
-async fn store(doors: &Doors, target: &Target, events: &[Incoming]) -> FnResult<Vec<Option<Uuid>>> {
+async fn store(
+    doors: &Doors,
+    target: &Target,
+    events: &[Incoming],
+) -> IntegrationResult<Vec<Option<Uuid>>> {
     let mut tx = RequestContext::service().begin(&doors.pool).await?;
     let mut ids = Vec::with_capacity(events.len());
     for event in events {
@@ -189,13 +189,17 @@ async fn insert(
     .await
 }
 
-fn stored(ids: Vec<Option<Uuid>>) -> FnResult<Response> {
+fn stored(ids: Vec<Option<Uuid>>) -> IntegrationResult<Response> {
     let received = ids.iter().flatten().count();
     Ok(Json(json!({ "received": received, "duplicates": ids.len() - received })).into_response())
 }
 
 /// A slash command is processed in the request, so Slack shows the person the outcome.
-async fn slash_command(doors: &Doors, target: &Target, command: Incoming) -> FnResult<Response> {
+async fn slash_command(
+    doors: &Doors,
+    target: &Target,
+    command: Incoming,
+) -> IntegrationResult<Response> {
     let mut tx = RequestContext::service().begin(&doors.pool).await?;
     let Some(id) = insert(&mut tx, target, &command).await? else {
         tx.commit().await?;
