@@ -71,6 +71,26 @@ async fn total(conn: &mut sqlx::PgConnection, count: CountQuery) -> Result<i64, 
     .try_get(0)
 }
 
+/// How a database error is answered to this caller (an anonymous one is told less).
+fn db_error(ctx: &RequestContext) -> impl Fn(sqlx::Error) -> RestError + Copy {
+    let anon = ctx.role() == tally_core::DbRole::Anon;
+    move |e| RestError::from_db(&e, anon)
+}
+
+/// The caller's transaction, read-only for reads.
+async fn begin<'a>(
+    pool: &PgPool,
+    ctx: &RequestContext,
+    read_only: bool,
+) -> RestResult<sqlx::Transaction<'a, sqlx::Postgres>> {
+    let begun = if read_only {
+        ctx.begin_read_only(pool).await
+    } else {
+        ctx.begin(pool).await
+    };
+    begun.map_err(db_error(ctx))
+}
+
 /// Runs `sql` as the caller. `check` may refuse the outcome, rolling the work back.
 pub async fn run(
     pool: &PgPool,
@@ -80,14 +100,8 @@ pub async fn run(
     rollback: bool,
     check: impl FnOnce(&Outcome) -> RestResult<()>,
 ) -> RestResult<Outcome> {
-    let anon = ctx.role() == tally_core::DbRole::Anon;
-    let db_error = |e: sqlx::Error| RestError::from_db(&e, anon);
-    let mut tx = if read_only {
-        ctx.begin_read_only(pool).await
-    } else {
-        ctx.begin(pool).await
-    }
-    .map_err(db_error)?;
+    let db_error = db_error(ctx);
+    let mut tx = begin(pool, ctx, read_only).await?;
     let query = with_binds(sqlx::query(sqlx::AssertSqlSafe(sql.text)), sql.binds);
     let mut outcome = if sql.counts_affected {
         let done = query.execute(&mut *tx).await.map_err(db_error)?;
@@ -129,14 +143,8 @@ pub async fn explain(
     read_only: bool,
     plan: &Plan,
 ) -> RestResult<String> {
-    let anon = ctx.role() == tally_core::DbRole::Anon;
-    let db_error = |e: sqlx::Error| RestError::from_db(&e, anon);
-    let mut tx = if read_only {
-        ctx.begin_read_only(pool).await
-    } else {
-        ctx.begin(pool).await
-    }
-    .map_err(db_error)?;
+    let db_error = db_error(ctx);
+    let mut tx = begin(pool, ctx, read_only).await?;
     let text = format!("{} {}", plan.explain(), sql.text);
     let rows = with_binds(sqlx::query(sqlx::AssertSqlSafe(text)), sql.binds)
         .fetch_all(&mut *tx)
