@@ -26,6 +26,38 @@ pub static MIGRATOR: Migrator = Migrator {
     ..sqlx::migrate!("../../migrations")
 };
 
+/// Functions and triggers that migrations replace, each defined once in
+/// `migrations/replaceable/` and applied after the numbered migrations on every [`migrate`], in
+/// this order: the current definition of each is in one place, and a fresh database and an
+/// upgraded one end the same. (A numbered migration keeps the definitions it had when it was
+/// applied: its checksum is recorded.)
+pub const REPLACEABLE: [(&str, &str); 6] = [
+    (
+        "uuid_v7",
+        include_str!("../../../migrations/replaceable/uuid_v7.sql"),
+    ),
+    (
+        "jobs",
+        include_str!("../../../migrations/replaceable/jobs.sql"),
+    ),
+    (
+        "storage",
+        include_str!("../../../migrations/replaceable/storage.sql"),
+    ),
+    (
+        "realtime",
+        include_str!("../../../migrations/replaceable/realtime.sql"),
+    ),
+    (
+        "day_summaries",
+        include_str!("../../../migrations/replaceable/day_summaries.sql"),
+    ),
+    (
+        "time_log_rules",
+        include_str!("../../../migrations/replaceable/time_log_rules.sql"),
+    ),
+];
+
 /// The login role of request connections.
 pub const AUTHENTICATOR: &str = "tally_authenticator";
 
@@ -46,9 +78,26 @@ pub async fn connect_owner(url: &str) -> Result<PgPool, Error> {
 }
 
 /// Applies pending migrations, each in its own transaction, tracked in
-/// `tally.schema_migrations`.
+/// `tally.schema_migrations`, then the [`REPLACEABLE`] definitions.
 pub async fn migrate(owner: &PgPool) -> Result<(), Error> {
     MIGRATOR.run(owner).await?;
+    let mut conn = owner.acquire().await?;
+    apply_replaceable(&mut conn).await
+}
+
+/// Applies the [`REPLACEABLE`] definitions in one transaction (one instance at a time).
+pub async fn apply_replaceable(conn: &mut sqlx::PgConnection) -> Result<(), Error> {
+    use sqlx::Connection;
+    let mut tx = conn.begin().await?;
+    sqlx::query(
+        "select pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('tally.replaceable'))",
+    )
+    .execute(&mut *tx)
+    .await?;
+    for (_, sql) in REPLACEABLE {
+        sqlx::raw_sql(sql).execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
     Ok(())
 }
 

@@ -102,6 +102,7 @@ fn template_name() -> String {
         migration.version.hash(&mut hasher);
         migration.checksum.hash(&mut hasher);
     }
+    db::REPLACEABLE.hash(&mut hasher);
     format!("tally_template_{:016x}", hasher.finish())
 }
 
@@ -129,6 +130,9 @@ async fn ensure_template(cluster: &Cluster, template: &str) -> anyhow::Result<()
         .run(&mut conn)
         .await
         .context("migrating the template")?;
+    db::apply_replaceable(&mut conn)
+        .await
+        .context("applying the replaceable definitions to the template")?;
     conn.close().await?;
     sqlx::query(AssertSqlSafe(format!(
         "alter database \"{building}\" rename to \"{template}\""

@@ -275,3 +275,61 @@ async fn create_organization_makes_the_caller_owner_with_a_unique_slug() -> anyh
     );
     Ok(())
 }
+
+/// The function definitions of a database, by signature.
+async fn functions(pool: &sqlx::PgPool) -> anyhow::Result<Vec<(String, String)>> {
+    Ok(sqlx::query_as(
+        "select n.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')', \
+                pg_get_functiondef(p.oid) \
+         from pg_proc p join pg_namespace n on n.oid = p.pronamespace \
+         where n.nspname in ('private', 'public', 'realtime', 'auth', 'storage') \
+           and p.prokind in ('f', 'p') order by 1",
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// A database migrated from an older release and a fresh one end with the same functions: the
+/// replaceable definitions (`migrations/replaceable/`) are applied after the numbered
+/// migrations either way.
+#[tokio::test]
+async fn a_fresh_database_and_an_upgraded_one_have_the_same_functions() -> anyhow::Result<()> {
+    use std::borrow::Cow;
+    use tally_core::db::{MIGRATOR, migrate};
+    let fresh = TestDb::new().await?;
+    let name = format!("tally_upgrade_{}", Uuid::new_v4().simple());
+    sqlx::query(sqlx::AssertSqlSafe(format!("create database \"{name}\"")))
+        .execute(&fresh.owner)
+        .await?;
+    let server = fresh
+        .owner_url()
+        .rsplit_once('/')
+        .map_or(fresh.owner_url(), |(server, _)| server);
+    let upgraded = sqlx::PgPool::connect(&format!("{server}/{name}")).await?;
+    // The release before the last three migrations, then an upgrade to this one.
+    let older = sqlx::migrate::Migrator {
+        migrations: Cow::Owned(MIGRATOR.migrations[..MIGRATOR.migrations.len() - 3].to_vec()),
+        table_name: MIGRATOR.table_name.clone(),
+        create_schemas: MIGRATOR.create_schemas.clone(),
+        ..sqlx::migrate::Migrator::DEFAULT
+    };
+    older.run(&upgraded).await?;
+    migrate(&upgraded).await?;
+    let (now, then) = (functions(&fresh.owner).await?, functions(&upgraded).await?);
+    upgraded.close().await;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "drop database \"{name}\" with (force)"
+    )))
+    .execute(&fresh.owner)
+    .await?;
+    assert!(now.len() > 50, "the functions were read: {}", now.len());
+    let differing: Vec<&str> = now
+        .iter()
+        .zip(&then)
+        .filter(|(a, b)| a != b)
+        .map(|(a, _)| a.0.as_str())
+        .collect();
+    assert_eq!(now.len(), then.len(), "the same functions");
+    assert!(differing.is_empty(), "different definitions: {differing:?}");
+    Ok(())
+}
