@@ -3,29 +3,5 @@
 -- cannot succeed leaves the attachment `failed` with the reason in `error`.
 alter table public.attachments add column error text;
 
-create or replace function private.object_arrived() returns trigger
-  language plpgsql security definer set search_path = ''
-as $$
-declare
-  queued integer;
-begin
-  with marked as (
-    update public.attachments a
-       set status = 'uploaded',
-           size_bytes = (new.metadata ->> 'size')::bigint,
-           content_type = new.metadata ->> 'mimetype',
-           sha256 = new.metadata ->> 'sha256',
-           extracted_text = null,
-           error = null
-     where a.bucket = new.bucket_id and a.object_path = new.name and a.deleted_at is null
-       and a.status in ('pending_upload', 'uploaded', 'processed', 'failed')
-    returning a.id, a.org_id
-  )
-  select count(private.enqueue_job('extract_attachment',
-                                   jsonb_build_object('attachment_id', m.id), m.org_id, m.id::text))
-    into queued
-    from marked m;
-  return null;
-end
-$$;
+-- (private.object_arrived: its definition lives in migrations/replaceable/storage.sql.)
 alter function private.object_arrived() owner to tally_definer;

@@ -29,8 +29,9 @@ pub static MIGRATOR: Migrator = Migrator {
 /// Functions and triggers that migrations replace, each defined once in
 /// `migrations/replaceable/` and applied after the numbered migrations on every [`migrate`], in
 /// this order: the current definition of each is in one place, and a fresh database and an
-/// upgraded one end the same. (A numbered migration keeps the definitions it had when it was
-/// applied: its checksum is recorded.)
+/// upgraded one end the same. Numbered migrations keep tables, types, indexes, grants and the
+/// first definition of what later ones need; the later redefinitions were moved out (see
+/// [`REWRITTEN`]).
 pub const REPLACEABLE: [(&str, &str); 6] = [
     (
         "uuid_v7",
@@ -58,6 +59,33 @@ pub const REPLACEABLE: [(&str, &str); 6] = [
     ),
 ];
 
+/// Numbered migrations whose text changed after release (the function definitions moved to
+/// `migrations/replaceable/`), with the SHA-384 checksum of the text as released. A database
+/// that recorded that checksum is brought to the current one before migrating; any other
+/// mismatch still stops [`migrate`].
+pub const REWRITTEN: [(i64, &str); 5] = [
+    (
+        20261128000002,
+        "bdd9d365cd9025940092e7bcfa16514d7e2484a1abc5157fefc6f30052386d67e9943458289d48104670d49a30510a81",
+    ),
+    (
+        20261128000003,
+        "eecfeb11fa506ce6801efb7a37301df76a68382a23e784377140dcf1b2e86047fbe7af1ad774c3b152259a926e72ebd6",
+    ),
+    (
+        20261130000005,
+        "82ef4f01f60200f8f2cf90bf0b315d2e226807d9272888405b01867480db516ca5b33cff1dd9e6d6b6e037ea921a6fe5",
+    ),
+    (
+        20261202000002,
+        "4715fd4c04f02a8430d4cabaf989dfca457b5ae85abedcbac423dc13df12e8dee33e5cbd60588f050afaed524747ddb7",
+    ),
+    (
+        20261204000002,
+        "e27075b455f31a2a32b4020ce18ca881abda80e64d9e5b1c2ba57c7ffa9f77ac8b233c815ff4590630ddd41473d68369",
+    ),
+];
+
 /// The login role of request connections.
 pub const AUTHENTICATOR: &str = "tally_authenticator";
 
@@ -80,9 +108,40 @@ pub async fn connect_owner(url: &str) -> Result<PgPool, Error> {
 /// Applies pending migrations, each in its own transaction, tracked in
 /// `tally.schema_migrations`, then the [`REPLACEABLE`] definitions.
 pub async fn migrate(owner: &PgPool) -> Result<(), Error> {
+    accept_rewritten(owner).await?;
     MIGRATOR.run(owner).await?;
     let mut conn = owner.acquire().await?;
     apply_replaceable(&mut conn).await
+}
+
+/// Records the current checksum of each [`REWRITTEN`] migration where its released one is
+/// recorded (a database migrated by an earlier release).
+async fn accept_rewritten(owner: &PgPool) -> Result<(), Error> {
+    let tracked: Option<String> =
+        sqlx::query_scalar("select pg_catalog.to_regclass('tally.schema_migrations')::text")
+            .fetch_one(owner)
+            .await?;
+    if tracked.is_none() {
+        return Ok(());
+    }
+    for (version, released) in REWRITTEN {
+        let (Some(current), Ok(released)) = (
+            MIGRATOR.iter().find(|m| m.version == version),
+            hex::decode(released),
+        ) else {
+            continue;
+        };
+        sqlx::query(
+            "update tally.schema_migrations set checksum = $1 \
+             where version = $2 and checksum = $3",
+        )
+        .bind(current.checksum.as_ref())
+        .bind(version)
+        .bind(released)
+        .execute(owner)
+        .await?;
+    }
+    Ok(())
 }
 
 /// Applies the [`REPLACEABLE`] definitions in one transaction (one instance at a time).
@@ -157,4 +216,24 @@ fn unreachable_db(url: &str, e: sqlx::Error) -> Error {
          DATABASE_URL is right",
         redact_url(url)
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{MIGRATOR, REWRITTEN};
+
+    #[test]
+    fn every_rewritten_migration_exists_and_changed() {
+        for (version, released) in REWRITTEN {
+            let migration = MIGRATOR.iter().find(|m| m.version == version);
+            let current = migration.map(|m| hex::encode(&m.checksum));
+            assert!(current.is_some(), "{version} is a migration");
+            assert_ne!(
+                current.as_deref(),
+                Some(released),
+                "{version} was rewritten"
+            );
+            assert_eq!(hex::decode(released).map(|c| c.len()).ok(), Some(48));
+        }
+    }
 }

@@ -295,7 +295,7 @@ async fn functions(pool: &sqlx::PgPool) -> anyhow::Result<Vec<(String, String)>>
 #[tokio::test]
 async fn a_fresh_database_and_an_upgraded_one_have_the_same_functions() -> anyhow::Result<()> {
     use std::borrow::Cow;
-    use tally_core::db::{MIGRATOR, migrate};
+    use tally_core::db::{MIGRATOR, REWRITTEN, migrate};
     let fresh = TestDb::new().await?;
     let name = format!("tally_upgrade_{}", Uuid::new_v4().simple());
     sqlx::query(sqlx::AssertSqlSafe(format!("create database \"{name}\"")))
@@ -314,7 +314,27 @@ async fn a_fresh_database_and_an_upgraded_one_have_the_same_functions() -> anyho
         ..sqlx::migrate::Migrator::DEFAULT
     };
     older.run(&upgraded).await?;
+    // That release recorded the text of the migrations that were rewritten since.
+    for (version, released) in REWRITTEN {
+        sqlx::query("update tally.schema_migrations set checksum = $1 where version = $2")
+            .bind(hex::decode(released)?)
+            .bind(version)
+            .execute(&upgraded)
+            .await?;
+    }
     migrate(&upgraded).await?;
+    let recorded: Vec<Vec<u8>> =
+        sqlx::query_scalar("select checksum from tally.schema_migrations order by version")
+            .fetch_all(&upgraded)
+            .await?;
+    let expected: Vec<Vec<u8>> = MIGRATOR.iter().map(|m| m.checksum.to_vec()).collect();
+    assert_eq!(recorded, expected, "the current checksums are recorded");
+    // A migration changed in any other way still stops the upgrade.
+    sqlx::query("update tally.schema_migrations set checksum = '\\x00' where version = $1")
+        .bind(REWRITTEN[0].0)
+        .execute(&upgraded)
+        .await?;
+    let refused = migrate(&upgraded).await;
     let (now, then) = (functions(&fresh.owner).await?, functions(&upgraded).await?);
     upgraded.close().await;
     sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -322,6 +342,10 @@ async fn a_fresh_database_and_an_upgraded_one_have_the_same_functions() -> anyho
     )))
     .execute(&fresh.owner)
     .await?;
+    let refused = refused
+        .expect_err("a foreign checksum is refused")
+        .to_string();
+    assert!(refused.contains("was previously applied"), "{refused}");
     assert!(now.len() > 50, "the functions were read: {}", now.len());
     let differing: Vec<&str> = now
         .iter()
