@@ -12,6 +12,7 @@
 
 pub mod candidates;
 pub mod embed;
+mod endpoint;
 pub mod extract;
 pub mod ggml;
 pub mod llm;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::{candidates::Candidates, candidates::Term, time::TimeFacts};
+use crate::{candidates::Candidates, candidates::Term, endpoint::Endpoint, time::TimeFacts};
 
 /// The prompt's version, recorded with every extraction.
 pub const PROMPT_VERSION: &str = "tally-llm-1";
@@ -48,10 +48,7 @@ pub struct LlmAnswer {
 
 /// An OpenAI-compatible chat model.
 pub struct Llm {
-    http: reqwest::Client,
-    url: String,
-    api_key: Option<String>,
-    model: String,
+    endpoint: Endpoint,
 }
 
 impl Llm {
@@ -62,17 +59,13 @@ impl Llm {
         model: &str,
         timeout: Duration,
     ) -> Result<Self, reqwest::Error> {
-        Ok(Self {
-            http: reqwest::Client::builder().timeout(timeout).build()?,
-            url: format!("{}/v1/chat/completions", base_url.trim_end_matches('/')),
-            api_key,
-            model: model.to_owned(),
-        })
+        Endpoint::new(base_url, "chat/completions", api_key, model, timeout)
+            .map(|endpoint| Self { endpoint })
     }
 
     /// The model's name, recorded with every extraction.
     pub fn model(&self) -> &str {
-        &self.model
+        &self.endpoint.model
     }
 
     /// Asks the model to file `text`.
@@ -84,7 +77,7 @@ impl Llm {
     ) -> Result<LlmAnswer, LlmError> {
         let schema = schema(candidates);
         let body = json!({
-            "model": self.model,
+            "model": self.endpoint.model,
             "temperature": 0,
             "messages": [
                 {"role": "system", "content": SYSTEM},
@@ -95,11 +88,7 @@ impl Llm {
                 "json_schema": {"name": "time_entry", "strict": true, "schema": schema},
             },
         });
-        let mut request = self.http.post(&self.url).json(&body);
-        if let Some(key) = &self.api_key {
-            request = request.bearer_auth(key);
-        }
-        let response = request.send().await.map_err(|e| {
+        let response = self.endpoint.post().json(&body).send().await.map_err(|e| {
             if e.is_timeout() || e.is_connect() {
                 LlmError::Unavailable(e.to_string())
             } else {
@@ -110,11 +99,14 @@ impl Llm {
         if status.as_u16() == 429 || status.is_server_error() {
             return Err(LlmError::Unavailable(format!(
                 "{} answered {status}",
-                self.url
+                self.endpoint.url
             )));
         }
         if !status.is_success() {
-            return Err(LlmError::Failed(format!("{} answered {status}", self.url)));
+            return Err(LlmError::Failed(format!(
+                "{} answered {status}",
+                self.endpoint.url
+            )));
         }
         let reply: Value = response
             .json()

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::endpoint::Endpoint;
+
 /// Why no transcript came back.
 #[derive(Debug, thiserror::Error)]
 pub enum SttError {
@@ -19,10 +21,7 @@ pub enum SttError {
 
 /// An OpenAI-compatible transcription service.
 pub struct Transcriber {
-    http: reqwest::Client,
-    url: String,
-    api_key: Option<String>,
-    model: String,
+    endpoint: Endpoint,
 }
 
 impl Transcriber {
@@ -33,17 +32,13 @@ impl Transcriber {
         model: &str,
         timeout: Duration,
     ) -> Result<Self, reqwest::Error> {
-        Ok(Self {
-            http: reqwest::Client::builder().timeout(timeout).build()?,
-            url: format!("{}/v1/audio/transcriptions", base_url.trim_end_matches('/')),
-            api_key,
-            model: model.to_owned(),
-        })
+        Endpoint::new(base_url, "audio/transcriptions", api_key, model, timeout)
+            .map(|endpoint| Self { endpoint })
     }
 
     /// The model's name.
     pub fn model(&self) -> &str {
-        &self.model
+        &self.endpoint.model
     }
 
     /// The words of `audio` (named `filename`, of type `content_type`), in English; `prompt`
@@ -61,15 +56,14 @@ impl Transcriber {
             .map_err(|e| SttError::Failed(e.to_string()))?;
         let form = reqwest::multipart::Form::new()
             .part("file", file)
-            .text("model", self.model.clone())
+            .text("model", self.endpoint.model.clone())
             .text("language", "en")
             .text("prompt", prompt.to_owned())
             .text("response_format", "json");
-        let mut request = self.http.post(&self.url).multipart(form);
-        if let Some(key) = &self.api_key {
-            request = request.bearer_auth(key);
-        }
-        let response = request
+        let response = self
+            .endpoint
+            .post()
+            .multipart(form)
             .send()
             .await
             .map_err(|e| SttError::Unavailable(e.to_string()))?;

@@ -13,7 +13,7 @@
 //! | ai_review_threshold | `TALLY_AI_REVIEW_THRESHOLD` | `0.6` |
 //! | worker_concurrency | `TALLY_WORKER_CONCURRENCY` | `2` |
 //! | embeddings | `TALLY_EMBEDDINGS` | `builtin` (`openai`, `none`) |
-//! | embeddings_url, embeddings_api_key, embeddings_model | `TALLY_EMBEDDINGS_URL`, `…_API_KEY`, `…_MODEL` | none, none, `all-minilm` |
+//! | embeddings_url, embeddings_api_key, embeddings_model, embeddings_timeout | `TALLY_EMBEDDINGS_URL`, `…_API_KEY`, `…_MODEL`, `…_TIMEOUT` | none, none, `all-minilm`, `30` seconds |
 //! | storage_backend | `TALLY_STORAGE_BACKEND` | `local` (`s3`) |
 //! | storage_dir | `TALLY_STORAGE_DIR` | `<data_dir>/storage` |
 //! | storage_upload_url_expiry | `TALLY_STORAGE_UPLOAD_URL_EXPIRY` | `60` seconds |
@@ -222,6 +222,9 @@ pub struct AiSettings {
     /// Its model, which must give 384 dimensions (`TALLY_EMBEDDINGS_MODEL`).
     #[serde(default = "defaults::embeddings_model")]
     pub embeddings_model: String,
+    /// Seconds before a call is given up (`TALLY_EMBEDDINGS_TIMEOUT`).
+    #[serde(default = "defaults::embeddings_timeout")]
+    pub embeddings_timeout: u64,
     /// Base URL of an OpenAI-compatible chat API; set, classification asks it
     /// (`TALLY_LLM_URL`).
     #[serde(default)]
@@ -386,6 +389,9 @@ mod defaults {
     }
     pub fn embeddings_model() -> String {
         "all-minilm".into()
+    }
+    pub fn embeddings_timeout() -> u64 {
+        30
     }
     pub fn llm_model() -> String {
         "gpt-4o-mini".into()

@@ -32,11 +32,7 @@ pub static MIGRATOR: Migrator = Migrator {
 /// upgraded one end the same. Numbered migrations keep tables, types, indexes, grants and the
 /// first definition of what later ones need; the later redefinitions were moved out (see
 /// [`REWRITTEN`]).
-pub const REPLACEABLE: [(&str, &str); 6] = [
-    (
-        "uuid_v7",
-        include_str!("../../../migrations/replaceable/uuid_v7.sql"),
-    ),
+pub const REPLACEABLE: [(&str, &str); 5] = [
     (
         "jobs",
         include_str!("../../../migrations/replaceable/jobs.sql"),

@@ -126,15 +126,15 @@ pub fn providers(config: &Config) -> Result<Providers, reqwest::Error> {
         })),
     };
     Ok(Providers {
-        embeddings: embeddings(config),
+        embeddings: embeddings(config)?,
         llm,
         ocr: Tesseract::default(),
         speech,
     })
 }
 
-fn embeddings(config: &Config) -> Embeddings {
-    match config.ai.embeddings {
+fn embeddings(config: &Config) -> Result<Embeddings, reqwest::Error> {
+    Ok(match config.ai.embeddings {
         EmbeddingsSetting::None => Embeddings::off(),
         EmbeddingsSetting::Builtin => Embeddings::new(Box::new(|| {
             Box::pin(async {
@@ -148,16 +148,16 @@ fn embeddings(config: &Config) -> Embeddings {
         })),
         EmbeddingsSetting::Openai => {
             let embedder = OpenAiEmbedder::new(
-                reqwest::Client::new(),
                 config.ai.embeddings_url.as_deref().unwrap_or_default(),
                 config.ai.embeddings_api_key.as_ref().map(|k| k.0.clone()),
                 &config.ai.embeddings_model,
-            );
+                Duration::from_secs(config.ai.embeddings_timeout),
+            )?;
             let embedder: Arc<dyn Embedder> = Arc::new(embedder);
             Embeddings::new(Box::new(move || {
                 let embedder = embedder.clone();
                 Box::pin(async move { Ok(embedder) })
             }))
         }
-    }
+    })
 }

@@ -4,14 +4,14 @@
 use serde::Deserialize;
 use serde_json::json;
 
+use std::time::Duration;
+
 use super::{DIM, EmbedError, EmbedFuture, Embedder};
+use crate::endpoint::Endpoint;
 
 /// Embeddings from `{base_url}/v1/embeddings`.
 pub struct OpenAiEmbedder {
-    http: reqwest::Client,
-    url: String,
-    api_key: Option<String>,
-    model: String,
+    endpoint: Endpoint,
 }
 
 #[derive(Deserialize)]
@@ -26,37 +26,29 @@ struct Item {
 }
 
 impl OpenAiEmbedder {
-    /// A provider at `base_url` (without `/v1`) using `model`.
+    /// A provider at `base_url` (without `/v1`) using `model`; calls time out after `timeout`.
     pub fn new(
-        http: reqwest::Client,
         base_url: &str,
         api_key: Option<String>,
         model: &str,
-    ) -> Self {
-        Self {
-            http,
-            url: format!("{}/v1/embeddings", base_url.trim_end_matches('/')),
-            api_key,
-            model: model.to_owned(),
-        }
+        timeout: Duration,
+    ) -> Result<Self, reqwest::Error> {
+        Endpoint::new(base_url, "embeddings", api_key, model, timeout)
+            .map(|endpoint| Self { endpoint })
     }
 }
 
 impl Embedder for OpenAiEmbedder {
     fn model_id(&self) -> &str {
-        &self.model
+        &self.endpoint.model
     }
 
     fn embed<'a>(&'a self, texts: &'a [String]) -> EmbedFuture<'a> {
         Box::pin(async move {
-            let mut request = self
-                .http
-                .post(&self.url)
-                .json(&json!({"model": self.model, "input": texts}));
-            if let Some(key) = &self.api_key {
-                request = request.bearer_auth(key);
-            }
-            let response = request
+            let response = self
+                .endpoint
+                .post()
+                .json(&json!({"model": self.endpoint.model, "input": texts}))
                 .send()
                 .await
                 .map_err(|e| EmbedError::Provider(e.to_string()))?;
@@ -64,7 +56,7 @@ impl Embedder for OpenAiEmbedder {
             if !status.is_success() {
                 return Err(EmbedError::Provider(format!(
                     "{} answered {status}",
-                    self.url
+                    self.endpoint.url
                 )));
             }
             let mut body: Response = response
@@ -94,4 +86,37 @@ fn normalized(mut v: Vec<f32>) -> Vec<f32> {
         v.iter_mut().for_each(|x| *x /= norm);
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::{EmbedError, Embedder, OpenAiEmbedder};
+
+    #[tokio::test]
+    async fn a_provider_that_never_answers_is_given_up_after_the_time_out() {
+        // Accepts connections and reads nothing: the request hangs until the time-out.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a local port");
+        let url = format!("http://{}", listener.local_addr().expect("its address"));
+        let held = tokio::spawn(async move {
+            let mut open = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                open.push(socket);
+            }
+        });
+        let embedder =
+            OpenAiEmbedder::new(&url, None, "m", Duration::from_millis(300)).expect("a client");
+        let started = Instant::now();
+        let result = embedder.embed(&["2h on apollo".to_owned()]).await;
+        held.abort();
+        assert!(matches!(result, Err(EmbedError::Provider(_))), "{result:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+    }
 }
