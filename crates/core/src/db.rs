@@ -32,7 +32,7 @@ pub static MIGRATOR: Migrator = Migrator {
 /// upgraded one end the same. Numbered migrations keep tables, types, indexes, grants and the
 /// first definition of what later ones need; the later redefinitions were moved out (see
 /// [`REWRITTEN`]).
-pub const REPLACEABLE: [(&str, &str); 5] = [
+pub const REPLACEABLE: [(&str, &str); 6] = [
     (
         "jobs",
         include_str!("../../../migrations/replaceable/jobs.sql"),
@@ -52,6 +52,10 @@ pub const REPLACEABLE: [(&str, &str); 5] = [
     (
         "time_log_rules",
         include_str!("../../../migrations/replaceable/time_log_rules.sql"),
+    ),
+    (
+        "audit",
+        include_str!("../../../migrations/replaceable/audit.sql"),
     ),
 ];
 
