@@ -23,6 +23,7 @@
 //! | webhook_allow_private | `TALLY_WEBHOOK_ALLOW_PRIVATE` | `false`: integrations reach public addresses only |
 //! | rest_aggregates | `TALLY_REST_AGGREGATES` | `false`: `select=` aggregates refused (PGRST123) |
 //! | rest_plan | `TALLY_REST_PLAN` | `false`: `Accept: application/vnd.pgrst.plan` refused (406) |
+//! | audit_retention_days | `TALLY_AUDIT_RETENTION_DAYS` | `365` days (purged daily) |
 //! | http_header_timeout | `TALLY_HTTP_HEADER_TIMEOUT` | `15` seconds to send headers (and idle keep-alive) |
 //! | http_body_timeout | `TALLY_HTTP_BODY_TIMEOUT` | `30` seconds without a body byte |
 //! | http_max_connections | `TALLY_HTTP_MAX_CONNECTIONS` | `4096` connections at once |
@@ -78,6 +79,9 @@ pub struct Config {
     /// (`TALLY_REST_PLAN`, default false, as PostgREST's `db-plan-enabled`).
     #[serde(default)]
     pub rest_plan: bool,
+    /// Days the audit trail keeps a row (`TALLY_AUDIT_RETENTION_DAYS`, default 365).
+    #[serde(default = "defaults::audit_retention_days")]
+    pub audit_retention_days: u32,
     /// Browser origins allowed by CORS, comma-separated (`*` for any).
     #[serde(default = "defaults::cors_origins")]
     pub cors_origins: String,
@@ -408,6 +412,9 @@ mod defaults {
     pub fn upload_url_expiry() -> i64 {
         60
     }
+    pub fn audit_retention_days() -> u32 {
+        365
+    }
     pub fn sync_tombstone_retention_days() -> u32 {
         30
     }
@@ -455,6 +462,7 @@ impl std::fmt::Debug for Config {
             .field("rest_schemas", &self.rest_schemas)
             .field("rest_aggregates", &self.rest_aggregates)
             .field("rest_plan", &self.rest_plan)
+            .field("audit_retention_days", &self.audit_retention_days)
             .field("cors_origins", &self.cors_origins)
             .field("auth", &self.auth)
             .field("ai", &self.ai)

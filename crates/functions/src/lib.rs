@@ -7,12 +7,13 @@
 //! (`log-create`, `log.create`).
 //!
 //! Also here: [`job::ClassifyLogJob`], the worker side of classification, and
-//! [`extract::ExtractAttachmentJob`], which turns an attachment's file into text; [`jobs`]
-//! registers them. Offline sync ([`sync`], `tally-sync`) and integrations ([`integrations`],
+//! [`extract::ExtractAttachmentJob`], which turns an attachment's file into text, and
+//! [`audit::AuditPurgeJob`], the audit trail's retention; [`jobs`] registers them. Offline sync ([`sync`], `tally-sync`) and integrations ([`integrations`],
 //! `tally-integrations`) are crates of their own, called from here, whose errors [`FnError`]
 //! takes in. `webhooks-ingest/{provider}/{integration_id}` takes no user token: the
 //! provider's signature is checked instead.
 
+pub mod audit;
 mod caller;
 pub mod classify;
 mod error;
@@ -69,6 +70,10 @@ pub fn jobs(
             pool.clone(),
             storage.clone(),
             providers.clone(),
+        ))
+        .job(audit::AuditPurgeJob::new(
+            pool.clone(),
+            config.audit_retention_days,
         ))
 }
 

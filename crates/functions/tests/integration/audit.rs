@@ -173,3 +173,40 @@ async fn every_door_writes_one_audit_row_per_changed_row_readable_by_admins_only
         .unwrap();
     assert_eq!(left, 0);
 }
+
+#[tokio::test]
+async fn the_trail_keeps_rows_for_the_retention_then_the_daily_job_removes_them() {
+    let w = World::new().await;
+    let org = w.id("org_a");
+    sqlx::query(
+        "insert into audit_log (org_id, action, table_name, created_at) values \
+         ($1, 'update', 'projects', now() - interval '400 days'), \
+         ($1, 'update', 'projects', now() - interval '300 days')",
+    )
+    .bind(org)
+    .execute(&w.app.db.owner)
+    .await
+    .unwrap();
+    let scheduled: String =
+        sqlx::query_scalar("select kind from private.schedules where name = 'audit.purge'")
+            .fetch_one(&w.app.db.owner)
+            .await
+            .unwrap();
+    assert_eq!(scheduled, "audit_purge");
+    let before: i64 = sqlx::query_scalar("select count(*) from audit_log")
+        .fetch_one(&w.app.db.owner)
+        .await
+        .unwrap();
+    let removed = tally_functions::audit::purge(&w.app.db.requests, 365)
+        .await
+        .unwrap();
+    assert_eq!(removed, 1);
+    let ages: Vec<i32> = sqlx::query_scalar(
+        "select extract(day from now() - created_at)::int from audit_log order by created_at",
+    )
+    .fetch_all(&w.app.db.owner)
+    .await
+    .unwrap();
+    assert_eq!(ages.len() as i64, before - 1);
+    assert_eq!(ages[0], 300, "the younger old row stays: {ages:?}");
+}
