@@ -1,7 +1,7 @@
 -- Day summaries: which days a change makes dirty, and recomputing them.
 -- The current definition, applied after the numbered migrations on every migrate.
 
--- private.compute_days (last changed in 20261130000005_rollup_batches.sql)
+-- private.compute_days (last changed in 20261206000001_timers.sql: running timers)
 create or replace function private.compute_days(k_org uuid[], k_user uuid[], k_day date[])
 returns setof public.user_day_summaries
   language sql stable set search_path = ''
@@ -20,7 +20,10 @@ as $$
     select l.id, l.org_id, l.user_id, pp.tz, pp.settings, l.project_id, l.billable,
            wm.key as mode, act.key as activity, l.duration_minutes, l.created_at,
            coalesce(l.started_at, l.ended_at - pg_catalog.make_interval(mins => l.duration_minutes)) as s,
-           coalesce(l.ended_at, l.started_at + pg_catalog.make_interval(mins => l.duration_minutes)) as e
+           -- A running timer counts up to now (at most a day).
+           coalesce(l.ended_at, l.started_at + pg_catalog.make_interval(mins => l.duration_minutes),
+                    case when private.timer_running(l)
+                         then least(pg_catalog.now(), l.started_at + interval '1 day') end) as e
     from people pp
     join public.time_logs l on l.org_id = pp.org_id and l.user_id = pp.user_id
     left join public.work_modes wm on wm.id = l.work_mode_id
@@ -177,3 +180,26 @@ begin
   return taken;
 end
 $$;
+
+-- Marks the days of every running timer dirty, so each rollup counts them up to its now.
+-- Returns how many days were marked.
+create or replace function private.mark_running_timers() returns int
+  language sql volatile set search_path = ''
+as $$
+  with marked as (
+    insert into private.dirty_days (org_id, user_id, day)
+    select distinct l.org_id, l.user_id, d
+    from public.time_logs l
+    join public.organizations o on o.id = l.org_id
+    left join public.profiles p on p.id = l.user_id,
+    lateral private.log_days(l.started_at, least(pg_catalog.now(), l.started_at + interval '1 day'),
+                             null, l.created_at, coalesce(p.timezone, o.timezone)) d
+    where l.source = 'timer' and l.ended_at is null and l.started_at is not null
+      and l.deleted_at is null
+    on conflict do nothing
+    returning 1
+  )
+  select count(*)::int from marked
+$$;
+revoke execute on function private.mark_running_timers() from public;
+grant execute on function private.mark_running_timers() to service_role;

@@ -1,6 +1,7 @@
 // supabase-js's realtime client against Tally's /realtime/v1 (vsn 2.0.0): broadcast between
 // two clients (realtime-js sends binary frames), with self and ack; httpSend; presence between them;
-// postgres_changes from /rest/v1 and from the log pipeline, filtered by RLS.
+// postgres_changes from /rest/v1 and from the log pipeline, filtered by RLS; a timer started and
+// stopped through functions.invoke, heard on its private channel and as changes.
 // Run by the Rust test `compat::supabase_js_realtime` (crates/realtime/tests/integration/compat.rs).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,6 +17,7 @@ const client = () =>
 
 function subscribed(channel) {
   return new Promise((resolve, reject) => {
+    setTimeout(() => reject(new Error(`${channel.topic}: not subscribed within 10 s`)), 10000);
     channel.subscribe((status, err) => {
       if (status === 'SUBSCRIBED') resolve();
       else if (status === 'CHANNEL_ERROR' || status === 'TIMED_OUT') reject(err ?? new Error(status));
@@ -167,5 +169,59 @@ test('postgres_changes from /rest/v1 and the log pipeline, for whom RLS allows',
 
     await sleep(300);
     assert.deepEqual(strangers, [], 'another org hears nothing');
+  }
+});
+
+test('a timer started and stopped through functions.invoke arrives through realtime', async () => {
+  const owner = await signedIn('timer-owner@example.com');
+  const stranger = await signedIn('timer-stranger@example.com');
+  const { data: org } = await owner.rpc('create_organization', { name: 'Timer Co' });
+  const { data: me } = await owner.auth.getUser();
+  const topic = `timer:${org.id}:${me.user.id}`;
+
+  const events = [];
+  const changes = [];
+  const mine = owner
+    .channel(topic, { config: { private: true } })
+    .on('broadcast', { event: 'timer.started' }, (m) => events.push(m))
+    .on('broadcast', { event: 'timer.stopped' }, (m) => events.push(m));
+  const feed = owner
+    .channel('timer-logs')
+    .on('postgres_changes', { event: '*', schema: 'public', table: 'time_logs', filter: 'source=eq.timer' },
+      (c) => changes.push(c));
+  await subscribed(mine);
+  await subscribed(feed);
+  // Someone outside the org may not listen to the person's timer, private or not.
+  await assert.rejects(subscribed(stranger.channel(topic, { config: { private: true } })),
+    /do not have permissions/);
+  await stranger.removeAllChannels();
+  await assert.rejects(subscribed(stranger.channel(topic)), /do not have permissions/);
+  try {
+    const { data: started, error } = await owner.functions.invoke('timer-start', {
+      body: { org_id: org.id, tags: ['focus'] },
+    });
+    assert.equal(error, null);
+    assert.equal(started.log.source, 'timer');
+    assert.equal(started.log.ended_at, null);
+    assert.equal(started.stopped, null);
+    await until(() => events.length === 1, 'timer.started arrives');
+    assert.equal(events[0].event, 'timer.started');
+    assert.equal(events[0].payload.log.id, started.log.id);
+
+    const { data: stopped, error: stopError } = await owner.functions.invoke('timer-stop', {
+      body: { org_id: org.id },
+    });
+    assert.equal(stopError, null);
+    assert.equal(stopped.log.id, started.log.id);
+    assert.ok(stopped.log.ended_at, 'stopped by the server');
+    await until(() => events.length === 2, 'timer.stopped arrives');
+    assert.equal(events[1].event, 'timer.stopped');
+    assert.equal(events[1].payload.log.ended_at, stopped.log.ended_at);
+    await until(() => changes.length === 2, 'the insert and the update arrive as changes too');
+    assert.deepEqual(changes.map((c) => c.eventType), ['INSERT', 'UPDATE']);
+    assert.equal(changes[1].new.ended_at, stopped.log.ended_at);
+  } finally {
+    await owner.removeAllChannels();
+    await stranger.removeAllChannels();
   }
 });

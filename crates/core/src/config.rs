@@ -24,6 +24,7 @@
 //! | rest_aggregates | `TALLY_REST_AGGREGATES` | `false`: `select=` aggregates refused (PGRST123) |
 //! | rest_plan | `TALLY_REST_PLAN` | `false`: `Accept: application/vnd.pgrst.plan` refused (406) |
 //! | audit_retention_days | `TALLY_AUDIT_RETENTION_DAYS` | `365` days (purged daily) |
+//! | timer_remind_hours | `TALLY_TIMER_REMIND_HOURS` | `8` hours (1–23) before `timer.running_long` |
 //! | http_header_timeout | `TALLY_HTTP_HEADER_TIMEOUT` | `15` seconds to send headers (and idle keep-alive) |
 //! | http_body_timeout | `TALLY_HTTP_BODY_TIMEOUT` | `30` seconds without a body byte |
 //! | http_max_connections | `TALLY_HTTP_MAX_CONNECTIONS` | `4096` connections at once |
@@ -82,6 +83,10 @@ pub struct Config {
     /// Days the audit trail keeps a row (`TALLY_AUDIT_RETENTION_DAYS`, default 365).
     #[serde(default = "defaults::audit_retention_days")]
     pub audit_retention_days: u32,
+    /// Hours a timer runs before `timer.running_long` is sent (`TALLY_TIMER_REMIND_HOURS`,
+    /// default 8, 1–23).
+    #[serde(default = "defaults::timer_remind_hours")]
+    pub timer_remind_hours: u32,
     /// Browser origins allowed by CORS, comma-separated (`*` for any).
     #[serde(default = "defaults::cors_origins")]
     pub cors_origins: String,
@@ -415,6 +420,9 @@ mod defaults {
     pub fn audit_retention_days() -> u32 {
         365
     }
+    pub fn timer_remind_hours() -> u32 {
+        8
+    }
     pub fn sync_tombstone_retention_days() -> u32 {
         30
     }
@@ -463,6 +471,7 @@ impl std::fmt::Debug for Config {
             .field("rest_aggregates", &self.rest_aggregates)
             .field("rest_plan", &self.rest_plan)
             .field("audit_retention_days", &self.audit_retention_days)
+            .field("timer_remind_hours", &self.timer_remind_hours)
             .field("cors_origins", &self.cors_origins)
             .field("auth", &self.auth)
             .field("ai", &self.ai)
@@ -541,6 +550,12 @@ impl Config {
         if !matches!(self.auth.smtp_tls.as_str(), "starttls" | "tls" | "none") {
             return Err(Error::Config(
                 "TALLY_SMTP_TLS must be starttls, tls or none".into(),
+            ));
+        }
+        if !(1..=23).contains(&self.timer_remind_hours) {
+            return Err(Error::Config(
+                "TALLY_TIMER_REMIND_HOURS must be between 1 and 23 (a timer runs at most a day)"
+                    .into(),
             ));
         }
         if !(0.0..=1.0).contains(&self.ai.ai_review_threshold) {

@@ -32,7 +32,7 @@ pub static MIGRATOR: Migrator = Migrator {
 /// upgraded one end the same. Numbered migrations keep tables, types, indexes, grants and the
 /// first definition of what later ones need; the later redefinitions were moved out (see
 /// [`REWRITTEN`]).
-pub const REPLACEABLE: [(&str, &str); 6] = [
+pub const REPLACEABLE: [(&str, &str); 8] = [
     (
         "jobs",
         include_str!("../../../migrations/replaceable/jobs.sql"),
@@ -46,6 +46,10 @@ pub const REPLACEABLE: [(&str, &str); 6] = [
         include_str!("../../../migrations/replaceable/realtime.sql"),
     ),
     (
+        "timers",
+        include_str!("../../../migrations/replaceable/timers.sql"),
+    ),
+    (
         "day_summaries",
         include_str!("../../../migrations/replaceable/day_summaries.sql"),
     ),
@@ -56,6 +60,10 @@ pub const REPLACEABLE: [(&str, &str); 6] = [
     (
         "audit",
         include_str!("../../../migrations/replaceable/audit.sql"),
+    ),
+    (
+        "log_events",
+        include_str!("../../../migrations/replaceable/log_events.sql"),
     ),
 ];
 

@@ -8,7 +8,9 @@
 //!
 //! Also here: [`job::ClassifyLogJob`], the worker side of classification, and
 //! [`extract::ExtractAttachmentJob`], which turns an attachment's file into text, and
-//! [`audit::AuditPurgeJob`], the audit trail's retention; [`jobs`] registers them. Offline sync ([`sync`], `tally-sync`) and integrations ([`integrations`],
+//! [`audit::AuditPurgeJob`], the audit trail's retention, and
+//! [`timers::remind::TimerRemindersJob`], which reminds of timers left running; [`jobs`]
+//! registers them. Offline sync ([`sync`], `tally-sync`) and integrations ([`integrations`],
 //! `tally-integrations`) are crates of their own, called from here, whose errors [`FnError`]
 //! takes in. `webhooks-ingest/{provider}/{integration_id}` takes no user token: the
 //! provider's signature is checked instead.
@@ -27,6 +29,7 @@ mod providers;
 pub mod registry;
 mod state;
 mod time_log;
+pub mod timers;
 mod uploads;
 
 use axum::{
@@ -74,6 +77,10 @@ pub fn jobs(
         .job(audit::AuditPurgeJob::new(
             pool.clone(),
             config.audit_retention_days,
+        ))
+        .job(timers::remind::TimerRemindersJob::new(
+            pool.clone(),
+            config.timer_remind_hours,
         ))
 }
 

@@ -17,7 +17,7 @@ use crate::{
     error::{FnError, FnResult},
     exports, insights, integrations, logs,
     state::FunctionsState,
-    sync, uploads,
+    sync, timers, uploads,
 };
 
 /// A function's answer: its status and JSON body.
@@ -84,7 +84,7 @@ fn ok(value: FnResult<Value>) -> Answer {
 }
 
 /// Every function called with a JSON body, in the order `/openapi.json` lists them.
-pub static FUNCTIONS: [Function; 10] = [
+pub static FUNCTIONS: [Function; 12] = [
     Function {
         name: "log-create",
         summary: "Log work from a line of text (classified in the background)",
@@ -139,6 +139,34 @@ pub static FUNCTIONS: [Function; 10] = [
         },
         run: |state, ctx, body| {
             Box::pin(async move { ok(logs::recall::run(state, ctx, parse(body)?).await) })
+        },
+    },
+    Function {
+        name: "timer-start",
+        summary: "Start a timer (the running one, if any, stops at the same instant)",
+        describe: |op| {
+            op.json_body::<timers::start::StartTimer>().answers(
+                201,
+                "`{log, stopped}`: the running log, and the timer it stopped or null",
+                Some(any_object()),
+            )
+        },
+        run: |state, ctx, body| {
+            Box::pin(async move { timers::start::run(state, ctx, parse(body)?).await })
+        },
+    },
+    Function {
+        name: "timer-stop",
+        summary: "Stop a running timer by the server's clock",
+        describe: |op| {
+            op.json_body::<timers::stop::StopTimer>().answers(
+                200,
+                "`{log, capped}`: the stopped log; `capped` when it ran over a day",
+                Some(any_object()),
+            )
+        },
+        run: |state, ctx, body| {
+            Box::pin(async move { ok(timers::stop::run(state, ctx, parse(body)?).await) })
         },
     },
     Function {

@@ -50,9 +50,13 @@ pub struct LogRow {
 }
 
 impl LogRow {
-    /// Whether the person locked `field`.
+    /// Whether the person locked `field`. A timer's times are its clock's, never read from
+    /// its text.
     pub fn locked(&self, field: &str) -> bool {
-        self.status == "finalized" || self.user_locked.iter().any(|f| f == field)
+        self.status == "finalized"
+            || self.user_locked.iter().any(|f| f == field)
+            || (self.source == "timer"
+                && matches!(field, "started_at" | "ended_at" | "duration_minutes"))
     }
 
     /// Locks `field` (the person set it).

@@ -20,9 +20,15 @@ impl Payload for InsightsRollup {
     const KIND: &'static str = "insights_rollup";
 }
 
-/// Recomputes every dirty day; returns how many. Safe to run on several instances at once:
+/// Recomputes every dirty day, running timers' days included (they count up to now);
+/// returns how many. Safe to run on several instances at once:
 /// each takes days the others have not locked.
 pub async fn dirty(pool: &PgPool) -> Result<u64, sqlx::Error> {
+    let mut tx = RequestContext::service().begin(pool).await?;
+    sqlx::query("select private.mark_running_timers()")
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
     let mut done = 0u64;
     loop {
         let mut tx = RequestContext::service().begin(pool).await?;

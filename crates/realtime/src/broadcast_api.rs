@@ -106,7 +106,7 @@ async fn send(state: &RealtimeState, headers: &HeaderMap, messages: Vec<Outgoing
     // Every message is authorized before any is sent: all or nothing.
     for m in &body.messages {
         let name = m.topic.strip_prefix("realtime:").unwrap_or(&m.topic);
-        if m.private || name.starts_with("org:") {
+        if m.private || crate::socket::always_private(name) {
             match state.channel_access(name, &caller).await {
                 Ok((_, true)) => {}
                 Ok((_, false)) => {

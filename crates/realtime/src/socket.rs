@@ -229,8 +229,7 @@ impl Socket {
         };
         let name = channel_name(&m.topic).to_owned();
         let mut can_write = true;
-        // An org's channel is always private: only its members may hear it.
-        if config["private"].as_bool() == Some(true) || name.starts_with("org:") {
+        if config["private"].as_bool() == Some(true) || always_private(&name) {
             match self.state.channel_access(&name, &caller).await {
                 Ok((true, write)) => can_write = write,
                 Ok((false, _)) => {
@@ -417,6 +416,13 @@ fn unwritable(topic: &str) -> String {
 /// `realtime:room` → `room`.
 fn channel_name(topic: &str) -> &str {
     topic.strip_prefix("realtime:").unwrap_or(topic)
+}
+
+/// Channels authorized as private however they are joined: an org's (`org:{org_id}`, its
+/// members) and a person's timer channel (`timer:{org_id}:{user_id}`, whoever may read their
+/// logs).
+pub(crate) fn always_private(name: &str) -> bool {
+    name.starts_with("org:") || name.starts_with("timer:")
 }
 
 /// Serves one upgraded socket until it closes.

@@ -9,5 +9,6 @@ mod integrations;
 mod llm;
 mod pipeline;
 mod sync;
+mod timers;
 mod uploads;
 mod world;

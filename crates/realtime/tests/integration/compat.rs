@@ -9,5 +9,5 @@ async fn supabase_js_realtime() {
         ("TALLY_URL", app.url("")),
         ("TALLY_ANON_KEY", app.keys.anon_key()),
     ];
-    run_node_suite("realtime.test.mjs", envs, 4).await;
+    run_node_suite("realtime.test.mjs", envs, 5).await;
 }
