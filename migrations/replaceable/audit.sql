@@ -46,7 +46,7 @@ declare
   t text;
 begin
   foreach t in array array['organizations', 'memberships', 'projects', 'integrations',
-      'time_logs'] loop
+      'time_logs', 'timesheet_periods'] loop
     execute pg_catalog.format(
       'create or replace trigger audit after insert or update or delete on public.%I '
       'for each row execute function private.audit_row()', t);

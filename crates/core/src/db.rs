@@ -32,7 +32,7 @@ pub static MIGRATOR: Migrator = Migrator {
 /// upgraded one end the same. Numbered migrations keep tables, types, indexes, grants and the
 /// first definition of what later ones need; the later redefinitions were moved out (see
 /// [`REWRITTEN`]).
-pub const REPLACEABLE: [(&str, &str); 8] = [
+pub const REPLACEABLE: [(&str, &str); 9] = [
     (
         "jobs",
         include_str!("../../../migrations/replaceable/jobs.sql"),
@@ -48,6 +48,10 @@ pub const REPLACEABLE: [(&str, &str); 8] = [
     (
         "timers",
         include_str!("../../../migrations/replaceable/timers.sql"),
+    ),
+    (
+        "timesheets",
+        include_str!("../../../migrations/replaceable/timesheets.sql"),
     ),
     (
         "day_summaries",

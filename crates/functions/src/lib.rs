@@ -30,6 +30,7 @@ pub mod registry;
 mod state;
 mod time_log;
 pub mod timers;
+mod timesheets;
 mod uploads;
 
 use axum::{

@@ -17,7 +17,7 @@ use crate::{
     error::{FnError, FnResult},
     exports, insights, integrations, logs,
     state::FunctionsState,
-    sync, timers, uploads,
+    sync, timers, timesheets, uploads,
 };
 
 /// A function's answer: its status and JSON body.
@@ -84,7 +84,7 @@ fn ok(value: FnResult<Value>) -> Answer {
 }
 
 /// Every function called with a JSON body, in the order `/openapi.json` lists them.
-pub static FUNCTIONS: [Function; 12] = [
+pub static FUNCTIONS: [Function; 14] = [
     Function {
         name: "log-create",
         summary: "Log work from a line of text (classified in the background)",
@@ -167,6 +167,34 @@ pub static FUNCTIONS: [Function; 12] = [
         },
         run: |state, ctx, body| {
             Box::pin(async move { ok(timers::stop::run(state, ctx, parse(body)?).await) })
+        },
+    },
+    Function {
+        name: "timesheet-submit",
+        summary: "Submit the caller's timesheet for the period holding a day",
+        describe: |op| {
+            op.json_body::<timesheets::Submit>().answers(
+                200,
+                "`{timesheet}`: the period, now submitted",
+                Some(any_object()),
+            )
+        },
+        run: |state, ctx, body| {
+            Box::pin(async move { ok(timesheets::submit(state, ctx, parse(body)?).await) })
+        },
+    },
+    Function {
+        name: "timesheet-review",
+        summary: "Approve, reject (with a reason) or reopen a timesheet",
+        describe: |op| {
+            op.json_body::<timesheets::Review>().answers(
+                200,
+                "`{timesheet}`: the period with its new status",
+                Some(any_object()),
+            )
+        },
+        run: |state, ctx, body| {
+            Box::pin(async move { ok(timesheets::review(state, ctx, parse(body)?).await) })
         },
     },
     Function {

@@ -187,13 +187,16 @@ pub enum Failure {
 
 impl From<sqlx::Error> for Failure {
     fn from(e: sqlx::Error) -> Self {
-        // Data and constraint errors (classes 22 and 23) will not go away on a retry.
+        // Data and constraint errors (classes 22 and 23) and a closed period (PT423) will not
+        // go away on a retry.
         match e.as_database_error().and_then(|d| d.code()) {
-            Some(code) if code.starts_with("22") || code.starts_with("23") => Self::Permanent(
-                e.as_database_error()
-                    .map(|d| d.message().to_owned())
-                    .unwrap_or_default(),
-            ),
+            Some(code) if code.starts_with("22") || code.starts_with("23") || code == "PT423" => {
+                Self::Permanent(
+                    e.as_database_error()
+                        .map(|d| d.message().to_owned())
+                        .unwrap_or_default(),
+                )
+            }
             _ => Self::Transient(format!("database: {e}")),
         }
     }

@@ -4,7 +4,7 @@
 //! Mutations apply in order, each in its own savepoint as the caller (RLS and every constraint
 //! apply): `applied` with the stored row; `conflict` with the server's row when `base_version`
 //! is not the row's current version (the server wins; a new row needs none); `rejected` with
-//! the database's message; `duplicate` when the `mutation_id` was pushed before — its stored
+//! the database's message (code `locked` for a log in a closed period); `duplicate` when the `mutation_id` was pushed before — its stored
 //! result comes back and nothing is applied again. `id` is the client's UUID: a row created
 //! offline keeps it. Deletes are soft. New logs enter the pipeline like `log-create`'s
 //! (`pending`, the given fields locked). `cursor` is the position of this push's writes.
@@ -204,9 +204,12 @@ async fn apply(
         }
         Err(sqlx::Error::Database(e)) => {
             savepoint.rollback().await?;
-            let code = e
-                .code()
-                .map_or_else(|| "database".to_owned(), |c| c.into_owned());
+            let code = match e.code().as_deref() {
+                None => "database".to_owned(),
+                // A log in an approved timesheet or before the org's lock date.
+                Some("PT423") => "locked".to_owned(),
+                Some(c) => c.to_owned(),
+            };
             Ok(rejected(m, &code, e.message()))
         }
         Err(e) => Err(e),

@@ -4,7 +4,10 @@
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::world::World;
+use crate::{
+    integrations::{hook, integration, now, tally_signature, until, verify_emails},
+    world::World,
+};
 
 /// The audit rows `actor` wrote about row `id`, oldest first, read as the database owner.
 async fn trail(w: &World, actor: &str, id: &str) -> Vec<(String, String, Value)> {
@@ -113,6 +116,45 @@ async fn every_door_writes_one_audit_row_per_changed_row_readable_by_admins_only
     assert_eq!(rows[1].2["before"]["comment"], "1h standup");
     assert_eq!(rows[1].2["after"], Value::Null);
 
+    // Integrations: a custom tool's time entry becomes a draft, one insert by no actor (the
+    // server wrote it), and the integration itself one insert by the admin who made it.
+    verify_emails(&w).await;
+    let (hook_id, secret) = integration(&w, "generic", json!({}), None).await;
+    let entry = json!({"id": "evt-audit", "type": "time_entry", "entry_id": "e-a",
+        "user_email": "ma@a.test", "comment": "Imported pairing", "duration_minutes": 40})
+    .to_string();
+    let headers = [(
+        "x-tally-signature",
+        tally_signature(&secret, now(), entry.as_bytes()),
+    )];
+    let path = format!("webhooks-ingest/generic/{hook_id}");
+    let (status, _) = hook(&w, &path, &headers, "application/json", entry.as_bytes()).await;
+    assert_eq!(status, 200);
+    until(
+        &w,
+        "the draft",
+        "select count(*) = 1 from time_logs where source = 'api'",
+    )
+    .await;
+    let (draft, inserts): (String, i64) = sqlx::query_as(
+        "select l.id::text, (select count(*) from audit_log a where a.row_id = l.id \
+           and a.action = 'insert' and a.actor_id is null) from time_logs l where l.source = 'api'",
+    )
+    .fetch_one(&w.app.db.owner)
+    .await
+    .unwrap();
+    assert_eq!(inserts, 1, "draft {draft}");
+    let made: Vec<(String, Option<uuid::Uuid>)> =
+        sqlx::query_as("select action, actor_id from audit_log where row_id = $1")
+            .bind(hook_id)
+            .fetch_all(&w.app.db.owner)
+            .await
+            .unwrap();
+    assert!(
+        made.contains(&("insert".to_owned(), Some(w.id("admin_a")))),
+        "{made:?}"
+    );
+
     // Owners and admins read their org's trail; members, viewers and other orgs read none of it.
     let (a, b) = (w.id("org_a").to_string(), w.id("org_b").to_string());
     // (Between the author's insert and update, the worker's classification: no actor.)
@@ -157,7 +199,12 @@ async fn every_door_writes_one_audit_row_per_changed_row_readable_by_admins_only
     let inserted: Vec<(&str, i64)> = inserted.iter().map(|(t, n)| (t.as_str(), *n)).collect();
     assert_eq!(
         inserted,
-        [("memberships", 5), ("organizations", 1), ("projects", 2)]
+        [
+            ("integrations", 1),
+            ("memberships", 5),
+            ("organizations", 1),
+            ("projects", 2)
+        ]
     );
 
     // Deleting an org takes its rows and its trail with it.

@@ -37,12 +37,12 @@ fn hmac_hex(secret: &str, parts: &[&[u8]]) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     Utc::now().timestamp()
 }
 
 /// `X-Tally-Signature` computed from its documented definition.
-fn tally_signature(secret: &str, ts: i64, body: &[u8]) -> String {
+pub(crate) fn tally_signature(secret: &str, ts: i64, body: &[u8]) -> String {
     format!(
         "t={ts},v1={}",
         hmac_hex(secret, &[ts.to_string().as_bytes(), b".", body])
@@ -91,7 +91,7 @@ async fn rest_insert(w: &World, who: &str, table: &str, row: Value) -> (u16, Val
 
 /// An integration created by org A's admin through `/rest/v1`, with its secret set through
 /// `integration-secret`; returns its id and the secret.
-async fn integration(
+pub(crate) async fn integration(
     w: &World,
     provider: &str,
     config: Value,
@@ -129,7 +129,7 @@ async fn integration(
 }
 
 /// POSTs a webhook; returns the status and the body as text.
-async fn hook(
+pub(crate) async fn hook(
     w: &World,
     path: &str,
     headers: &[(&'static str, String)],
@@ -181,7 +181,7 @@ async fn set_credentials(w: &World, id: Uuid, secret: &str, api_token: &str) {
 
 /// Polls `probe` (SQL returning one boolean) until true, moving due retries forward so the
 /// queue's backoff does not slow the test; fails after 30 s.
-async fn until(w: &World, what: &str, probe: &str) {
+pub(crate) async fn until(w: &World, what: &str, probe: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let done: bool = sqlx::query_scalar(sqlx::AssertSqlSafe(probe.to_owned()))
@@ -209,7 +209,7 @@ async fn until(w: &World, what: &str, probe: &str) {
 }
 
 /// Everyone of org A has a verified email (the fixture leaves them unconfirmed).
-async fn verify_emails(w: &World) {
+pub(crate) async fn verify_emails(w: &World) {
     sqlx::query("update auth.users set email_confirmed_at = now() where email like '%@a.test'")
         .execute(&w.app.db.owner)
         .await

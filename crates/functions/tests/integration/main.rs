@@ -10,5 +10,6 @@ mod llm;
 mod pipeline;
 mod sync;
 mod timers;
+mod timesheets;
 mod uploads;
 mod world;

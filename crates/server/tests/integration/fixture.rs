@@ -57,6 +57,9 @@ const NAMES: &[&str] = &[
     "identity_a",
     "delivery_a",
     "audit_a",
+    "ts_m1",
+    "ts_m2",
+    "ts_mgr",
 ];
 
 const SETUP: &str = r#"
@@ -104,6 +107,9 @@ insert into integration_identities (id, org_id, integration_id, external_id, use
 insert into webhook_deliveries (id, org_id, integration_id, event, payload) values
   ({delivery_a}, {org_a}, {integration_a}, 'log.created', '{}');
 insert into audit_log (id, org_id, actor_id, action) values ({audit_a}, {org_a}, {owner}, 'test');
+insert into timesheet_periods (id, org_id, user_id, period_start, status) values
+  ({ts_m1}, {org_a}, {member}, '2026-11-02', 'submitted'), ({ts_m2}, {org_a}, {m2}, '2026-11-02', 'submitted'),
+  ({ts_mgr}, {org_a}, {manager}, '2026-11-02', 'submitted');
 "#;
 
 impl Fixture {

@@ -255,6 +255,44 @@ const MATRIX: &[(&str, &str, &str)] = &[
         "delete from work_modes where org_id is null and key = 'deep_work' returning id",
         "NNNNNNN",
     ),
+    // timesheet periods: read like a person's data; the person submits, the managers of their
+    // teams (never for themselves), owners and admins decide; owners and admins delete.
+    (
+        "timesheet of m1 (led team): select",
+        "select id from timesheet_periods where id = {ts_m1}",
+        "YYYYNNN",
+    ),
+    (
+        "timesheet of m2 (other team): select",
+        "select id from timesheet_periods where id = {ts_m2}",
+        "YYNNNNN",
+    ),
+    (
+        "timesheet of m1: approve",
+        "update timesheet_periods set status = 'approved' where id = {ts_m1} returning id",
+        "YYYNNNN",
+    ),
+    (
+        "timesheet of m2: approve",
+        "update timesheet_periods set status = 'approved' where id = {ts_m2} returning id",
+        "YYNNNNN",
+    ),
+    (
+        "timesheet of the manager: approve",
+        "update timesheet_periods set status = 'approved' where id = {ts_mgr} returning id",
+        "YYNNNNN",
+    ),
+    (
+        "own timesheet in org A: submit",
+        "insert into timesheet_periods (org_id, user_id, period_start, status) \
+         values ({org_a}, {uid}, '2026-11-09', 'submitted') returning id",
+        "YYYYNNN",
+    ),
+    (
+        "timesheet of m1: delete",
+        "delete from timesheet_periods where id = {ts_m1} returning id",
+        "YYNNNNN",
+    ),
     // time logs: owners/admins all in the org; managers their own and (read) their team's;
     // members their own; viewers none.
     (
@@ -524,11 +562,12 @@ async fn allowed(db: &TestDb, fixture: &Fixture, actor: &str, sql: &str) -> anyh
     match result {
         Ok(touched) => Ok(touched),
         Err(sqlx::Error::Database(e)) => {
-            // Refusals come as privilege errors, policy violations or the rules' own checks;
-            // anything else is a broken statement in this table, not a refusal.
+            // Refusals come as privilege errors, policy violations or the rules' own checks
+            // (PT403: the timesheet rules' "not yours to decide"); anything else is a broken
+            // statement in this table, not a refusal.
             let code = e.code().unwrap_or_default().into_owned();
             anyhow::ensure!(
-                matches!(code.as_str(), "42501" | "23514" | "23503"),
+                matches!(code.as_str(), "42501" | "23514" | "23503" | "PT403"),
                 "{actor}: unexpected error {code} {}: {}",
                 e.message(),
                 sql

@@ -38,6 +38,7 @@ async fn every_reachable_table_has_rls_enabled_and_forced() -> anyhow::Result<()
             "teams",
             "time_log_embeddings",
             "time_logs",
+            "timesheet_periods",
             "user_day_summaries",
             "webhook_deliveries",
             "work_modes",
