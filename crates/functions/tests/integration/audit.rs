@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::{
-    integrations::{hook, integration, now, tally_signature, until, verify_emails},
+    integrations::{send_generic, until, verify_emails},
     world::World,
 };
 
@@ -119,17 +119,12 @@ async fn every_door_writes_one_audit_row_per_changed_row_readable_by_admins_only
     // Integrations: a custom tool's time entry becomes a draft, one insert by no actor (the
     // server wrote it), and the integration itself one insert by the admin who made it.
     verify_emails(&w).await;
-    let (hook_id, secret) = integration(&w, "generic", json!({}), None).await;
-    let entry = json!({"id": "evt-audit", "type": "time_entry", "entry_id": "e-a",
-        "user_email": "ma@a.test", "comment": "Imported pairing", "duration_minutes": 40})
-    .to_string();
-    let headers = [(
-        "x-tally-signature",
-        tally_signature(&secret, now(), entry.as_bytes()),
-    )];
-    let path = format!("webhooks-ingest/generic/{hook_id}");
-    let (status, _) = hook(&w, &path, &headers, "application/json", entry.as_bytes()).await;
-    assert_eq!(status, 200);
+    let hook_id = send_generic(
+        &w,
+        &json!({"id": "evt-audit", "type": "time_entry", "entry_id": "e-a",
+            "user_email": "ma@a.test", "comment": "Imported pairing", "duration_minutes": 40}),
+    )
+    .await;
     until(
         &w,
         "the draft",

@@ -147,6 +147,21 @@ pub(crate) async fn hook(
     (res.status().as_u16(), res.text().await.unwrap())
 }
 
+/// An admin makes a generic integration and a custom tool sends it `entry`, signed: the
+/// integration's id once the webhook is accepted.
+pub(crate) async fn send_generic(w: &World, entry: &Value) -> Uuid {
+    let (id, secret) = integration(w, "generic", json!({}), None).await;
+    let body = entry.to_string();
+    let headers = [(
+        "x-tally-signature",
+        tally_signature(&secret, now(), body.as_bytes()),
+    )];
+    let path = format!("webhooks-ingest/generic/{id}");
+    let (status, answer) = hook(w, &path, &headers, "application/json", body.as_bytes()).await;
+    assert_eq!(status, 200, "{answer}");
+    id
+}
+
 async fn stored_events(w: &World, integration: Uuid) -> i64 {
     sqlx::query_scalar("select count(*) from external_events where integration_id = $1")
         .bind(integration)

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::{
-    integrations::{hook, integration, now, tally_signature, until, verify_emails},
+    integrations::{send_generic, until, verify_emails},
     world::World,
 };
 
@@ -374,18 +374,13 @@ async fn writes_into_closed_periods_are_refused_at_every_door_and_overrides_are_
     }
 
     // An integration's draft for that week: the event is dead with the reason, no log made.
-    let (hook_id, secret) = integration(&w, "generic", json!({}), None).await;
-    let entry = json!({"id": "evt-lock", "type": "time_entry", "entry_id": "e-1",
-        "user_email": "ma@a.test", "comment": "Imported pairing", "started_at": "2026-11-04T13:00:00Z",
-        "duration_minutes": 50})
-    .to_string();
-    let headers = [(
-        "x-tally-signature",
-        tally_signature(&secret, now(), entry.as_bytes()),
-    )];
-    let path = format!("webhooks-ingest/generic/{hook_id}");
-    let (status, _) = hook(&w, &path, &headers, "application/json", entry.as_bytes()).await;
-    assert_eq!(status, 200);
+    let hook_id = send_generic(
+        &w,
+        &json!({"id": "evt-lock", "type": "time_entry", "entry_id": "e-1",
+            "user_email": "ma@a.test", "comment": "Imported pairing",
+            "started_at": "2026-11-04T13:00:00Z", "duration_minutes": 50}),
+    )
+    .await;
     until(
         &w,
         "the locked draft's event is dead",
