@@ -116,14 +116,16 @@ async fn two_starts_at_once_leave_one_timer_running_and_a_stop_uses_the_servers_
     assert!(running(&w, "member_a").await.is_empty());
     let stopped = body["log"]["id"].as_str().unwrap().to_owned();
     let events = deliveries(&w, &stopped).await;
-    // Started, (classified: log.updated, when the worker got there first), stopped.
+    // Started, then the stop's log.updated and timer.stopped (the worker's classification, a
+    // log.updated too, lands before or after it).
     assert_eq!(
         events.first().map(String::as_str),
         Some("timer.started"),
         "{events:?}"
     );
+    let stop = events.iter().position(|e| e == "timer.stopped");
     assert!(
-        events.ends_with(&["log.updated".into(), "timer.stopped".into()]),
+        stop.is_some_and(|i| events[i - 1] == "log.updated"),
         "{events:?}"
     );
     assert_eq!(
@@ -334,20 +336,31 @@ async fn a_running_timer_counts_in_the_day_summary_up_to_now_and_is_reminded_of_
     .execute(&w.app.db.owner)
     .await
     .unwrap();
-    let total = || async {
-        tally_insights::rollup::dirty(&w.app.db.owner)
+    // The person's summed minutes once a rollup has run and counted `want` (the in-process
+    // worker's rollup may hold the days a moment): the last sum seen, after 10 s at most.
+    let world = &w;
+    let total = |want: i64| async move {
+        let mut seen = None;
+        for _ in 0..50 {
+            tally_insights::rollup::dirty(&world.app.db.owner)
+                .await
+                .unwrap();
+            seen = sqlx::query_scalar::<_, Option<i64>>(
+                "select sum(total_minutes) from user_day_summaries where org_id = $1 and user_id = $2",
+            )
+            .bind(org)
+            .bind(world.id("member_a"))
+            .fetch_one(&world.app.db.owner)
             .await
             .unwrap();
-        sqlx::query_scalar::<_, Option<i64>>(
-            "select sum(total_minutes) from user_day_summaries where org_id = $1 and user_id = $2",
-        )
-        .bind(org)
-        .bind(w.id("member_a"))
-        .fetch_one(&w.app.db.owner)
-        .await
-        .unwrap()
+            if seen == Some(want) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        seen
     };
-    assert_eq!(total().await, Some(90), "running: counted up to now");
+    assert_eq!(total(90).await, Some(90), "running: counted up to now");
     sqlx::query(
         "update time_logs set started_at = now() - interval '100 minutes' where id = $1::uuid",
     )
@@ -355,7 +368,7 @@ async fn a_running_timer_counts_in_the_day_summary_up_to_now_and_is_reminded_of_
     .execute(&w.app.db.owner)
     .await
     .unwrap();
-    assert_eq!(total().await, Some(100), "each rollup counts it again");
+    assert_eq!(total(100).await, Some(100), "each rollup counts it again");
 
     // Eight hours by default: not yet; once past, one reminder, never two.
     assert_eq!(
@@ -369,23 +382,20 @@ async fn a_running_timer_counts_in_the_day_summary_up_to_now_and_is_reminded_of_
         .execute(&w.app.db.owner)
         .await
         .unwrap();
-    assert_eq!(
-        tally_functions::timers::remind::remind(&w.app.db.owner, 8)
+    // (The in-process worker runs the same job every five minutes: between it and these two
+    // runs, exactly one reminder.)
+    let mut reminded = 0;
+    for _ in 0..2 {
+        reminded += tally_functions::timers::remind::remind(&w.app.db.owner, 8)
             .await
-            .unwrap(),
-        1
-    );
-    assert_eq!(
-        tally_functions::timers::remind::remind(&w.app.db.owner, 8)
-            .await
-            .unwrap(),
-        0
-    );
+            .unwrap();
+    }
+    assert!(reminded <= 1, "{reminded}");
     assert_eq!(deliveries(&w, &id).await, ["timer.running_long"]);
 
     let (status, _) = w
         .call("member_a", "timer-stop", json!({"org_id": org}))
         .await;
     assert_eq!(status, 200);
-    assert_eq!(total().await, Some(540), "stopped: its whole span");
+    assert_eq!(total(540).await, Some(540), "stopped: its whole span");
 }
