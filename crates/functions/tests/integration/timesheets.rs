@@ -67,15 +67,33 @@ async fn log_at(w: &World, who: &str, start: &str) -> String {
     .to_string()
 }
 
+/// member_a submits the period holding `date`; status and body.
+async fn submit(w: &World, date: &str) -> (u16, Value) {
+    w.call(
+        "member_a",
+        "timesheet-submit",
+        json!({"org_id": w.id("org_a"), "date": date}),
+    )
+    .await
+}
+
+/// A timesheet's (period, first day, last day).
+fn span(sheet: &Value) -> (Option<&str>, Option<&str>, Option<&str>) {
+    (
+        sheet["period"].as_str(),
+        sheet["period_start"].as_str(),
+        sheet["period_end"].as_str(),
+    )
+}
+
+/// PATCHes `path` through REST as `token`; status and body.
+async fn patch(w: &World, token: &str, path: &str, body: Value) -> (u16, Value) {
+    rest(w, reqwest::Method::PATCH, token, path, Some(body)).await
+}
+
 /// Submits member_a's week of 2 November 2026 and has manager_a approve it; its id.
 async fn approved_week(w: &World) -> String {
-    let (status, body) = w
-        .call(
-            "member_a",
-            "timesheet-submit",
-            json!({"org_id": w.id("org_a"), "date": "2026-11-04"}),
-        )
-        .await;
+    let (status, body) = submit(w, "2026-11-04").await;
     assert_eq!(status, 200, "{body}");
     let id = body["timesheet"]["id"].as_str().unwrap().to_owned();
     let (status, body) = w
@@ -111,21 +129,11 @@ async fn timesheets_are_submitted_and_decided_by_whom_the_roles_allow() {
     assert_eq!(status, 403);
 
     // The member submits the week holding a Wednesday: the org's week, Monday to Sunday.
-    let (status, body) = w
-        .call(
-            "member_a",
-            "timesheet-submit",
-            json!({"org_id": org, "date": "2026-11-04"}),
-        )
-        .await;
+    let (status, body) = submit(&w, "2026-11-04").await;
     assert_eq!(status, 200, "{body}");
     let sheet = &body["timesheet"];
     assert_eq!(
-        (
-            sheet["period"].as_str(),
-            sheet["period_start"].as_str(),
-            sheet["period_end"].as_str()
-        ),
+        span(sheet),
         (Some("week"), Some("2026-11-02"), Some("2026-11-08"))
     );
     assert_eq!(sheet["status"], "submitted");
@@ -158,12 +166,11 @@ async fn timesheets_are_submitted_and_decided_by_whom_the_roles_allow() {
     assert_eq!(review("viewer_a", "approve", None).await.0, 404);
     assert_eq!(review("owner_b", "approve", None).await.0, 404);
     // Through REST the same rules hold.
-    let (status, body) = rest(
+    let (status, body) = patch(
         &w,
-        reqwest::Method::PATCH,
         &w.token("member_a"),
         &format!("timesheet_periods?id=eq.{id}"),
-        Some(json!({"status": "approved"})),
+        json!({"status": "approved"}),
     )
     .await;
     assert_eq!(
@@ -183,13 +190,7 @@ async fn timesheets_are_submitted_and_decided_by_whom_the_roles_allow() {
         ),
         (Some("rejected"), Some("Tuesday is missing"))
     );
-    let (status, body) = w
-        .call(
-            "member_a",
-            "timesheet-submit",
-            json!({"org_id": org, "date": "2026-11-08"}),
-        )
-        .await;
+    let (status, body) = submit(&w, "2026-11-08").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["timesheet"]["id"], id.as_str(), "the same period");
     assert_eq!(body["timesheet"]["reason"], Value::Null);
@@ -202,13 +203,7 @@ async fn timesheets_are_submitted_and_decided_by_whom_the_roles_allow() {
     );
 
     // An approved timesheet is not submitted again; the manager cannot reopen it, an admin can.
-    let (status, body) = w
-        .call(
-            "member_a",
-            "timesheet-submit",
-            json!({"org_id": org, "date": "2026-11-04"}),
-        )
-        .await;
+    let (status, body) = submit(&w, "2026-11-04").await;
     assert_eq!(
         (status, body["error"].as_str()),
         (409, Some("conflict")),
@@ -257,21 +252,11 @@ async fn timesheets_are_submitted_and_decided_by_whom_the_roles_allow() {
         .execute(&w.app.db.owner)
         .await
         .unwrap();
-    let (status, body) = w
-        .call(
-            "member_a",
-            "timesheet-submit",
-            json!({"org_id": org, "date": "2026-12-15"}),
-        )
-        .await;
+    let (status, body) = submit(&w, "2026-12-15").await;
     assert_eq!(status, 200, "{body}");
     let sheet = &body["timesheet"];
     assert_eq!(
-        (
-            sheet["period"].as_str(),
-            sheet["period_start"].as_str(),
-            sheet["period_end"].as_str()
-        ),
+        span(sheet),
         (Some("month"), Some("2026-12-01"), Some("2026-12-31"))
     );
 }
@@ -287,12 +272,11 @@ async fn writes_into_closed_periods_are_refused_at_every_door_and_overrides_are_
     let member = w.token("member_a");
 
     // REST: update, delete and a new log in the approved week are 423 with PostgREST's shape.
-    let (status, body) = rest(
+    let (status, body) = patch(
         &w,
-        reqwest::Method::PATCH,
         &member,
         &format!("time_logs?id=eq.{log}"),
-        Some(json!({"comment": "changed my mind"})),
+        json!({"comment": "changed my mind"}),
     )
     .await;
     assert_eq!(
@@ -405,12 +389,11 @@ async fn writes_into_closed_periods_are_refused_at_every_door_and_overrides_are_
     assert_eq!(comment, "design review");
 
     // An admin overrides: the write goes through and is audited as an override.
-    let (status, body) = rest(
+    let (status, body) = patch(
         &w,
-        reqwest::Method::PATCH,
         &w.token("admin_a"),
         &format!("time_logs?id=eq.{log}"),
-        Some(json!({"comment": "corrected by the admin"})),
+        json!({"comment": "corrected by the admin"}),
     )
     .await;
     assert_eq!(status, 200, "{body}");
@@ -438,21 +421,19 @@ async fn writes_into_closed_periods_are_refused_at_every_door_and_overrides_are_
     // The org's lock date closes every day up to it, for managers too.
     let manager_log = log_at(&w, "manager_a", "2026-10-30T09:00:00Z").await;
     let open_log = log_at(&w, "member_a", "2026-11-10T09:00:00Z").await;
-    let (status, _) = rest(
+    let (status, _) = patch(
         &w,
-        reqwest::Method::PATCH,
         &w.token("manager_a"),
         &format!("organizations?id=eq.{org}"),
-        Some(json!({"lock_date": "2026-10-31"})),
+        json!({"lock_date": "2026-10-31"}),
     )
     .await;
     assert_eq!(status, 200, "a manager sees no row to change");
-    let (status, body) = rest(
+    let (status, body) = patch(
         &w,
-        reqwest::Method::PATCH,
         &w.token("owner_a"),
         &format!("organizations?id=eq.{org}"),
-        Some(json!({"lock_date": "2026-10-31"})),
+        json!({"lock_date": "2026-10-31"}),
     )
     .await;
     assert_eq!(
@@ -460,12 +441,11 @@ async fn writes_into_closed_periods_are_refused_at_every_door_and_overrides_are_
         (200, Some("2026-10-31")),
         "{body}"
     );
-    let (status, body) = rest(
+    let (status, body) = patch(
         &w,
-        reqwest::Method::PATCH,
         &w.token("manager_a"),
         &format!("time_logs?id=eq.{manager_log}"),
-        Some(json!({"comment": "moved"})),
+        json!({"comment": "moved"}),
     )
     .await;
     assert_eq!(status, 423, "{body}");
@@ -475,22 +455,20 @@ async fn writes_into_closed_periods_are_refused_at_every_door_and_overrides_are_
             .unwrap()
             .contains("closed up to 2026-10-31")
     );
-    let (status, _) = rest(
+    let (status, _) = patch(
         &w,
-        reqwest::Method::PATCH,
         &member,
         &format!("time_logs?id=eq.{open_log}"),
-        Some(json!({"comment": "still open"})),
+        json!({"comment": "still open"}),
     )
     .await;
     assert_eq!(status, 200);
     // Moving an open log into a closed period is refused too.
-    let (status, _) = rest(
+    let (status, _) = patch(
         &w,
-        reqwest::Method::PATCH,
         &member,
         &format!("time_logs?id=eq.{open_log}"),
-        Some(json!({"started_at": "2026-11-03T09:00:00Z", "ended_at": "2026-11-03T10:00:00Z"})),
+        json!({"started_at": "2026-11-03T09:00:00Z", "ended_at": "2026-11-03T10:00:00Z"}),
     )
     .await;
     assert_eq!(status, 423);
@@ -504,12 +482,11 @@ async fn writes_into_closed_periods_are_refused_at_every_door_and_overrides_are_
         )
         .await;
     assert_eq!(status, 200);
-    let (status, _) = rest(
+    let (status, _) = patch(
         &w,
-        reqwest::Method::PATCH,
         &member,
         &format!("time_logs?id=eq.{log}"),
-        Some(json!({"comment": "one more detail"})),
+        json!({"comment": "one more detail"}),
     )
     .await;
     assert_eq!(status, 200);
