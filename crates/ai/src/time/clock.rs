@@ -4,11 +4,39 @@
 use chrono::NaiveTime;
 use regex::Captures;
 
-/// The regex of one clock time with named groups `{p}h`, `{p}m`, `{p}ap` and `{p}word`.
+/// Hours as words, as they appear in a clock time ("half past nine", "nine o'clock").
+const HOUR_WORDS: &str = "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve";
+
+/// The regex of one clock time with named groups `{p}word` (noon, midnight), `{p}rel` and
+/// `{p}rh` (`half past nine`, `quarter to 3`), and `{p}h`, `{p}m`, `{p}oc` (o'clock) and `{p}ap`
+/// (am, pm, `in the morning`).
 pub fn pattern(p: &str) -> String {
     format!(
-        r"(?:(?P<{p}word>noon|midnight)|(?P<{p}h>\d{{1,2}})(?:[:.h](?P<{p}m>\d{{2}}))?(?:\s*(?P<{p}ap>a\.?m\.?|p\.?m\.?))?)"
+        r"(?:(?P<{p}word>noon|midday|midnight)|(?P<{p}rel>half past|quarter past|quarter to)\s+(?P<{p}rh>\d{{1,2}}|{HOUR_WORDS})\b|(?P<{p}h>\d{{1,2}}|(?:{HOUR_WORDS})\b)(?:[:.h](?P<{p}m>\d{{2}}))?(?P<{p}oc>\s*o'clock)?(?:\s*(?P<{p}ap>a\.?m\.?|p\.?m\.?|in the morning|in the afternoon|in the evening|at night))?)"
     )
+}
+
+/// The meridiem a written marker stands for: `am` and `in the morning` are morning.
+pub fn meridiem_of(marker: &str) -> Meridiem {
+    if marker.starts_with('p')
+        || ["afternoon", "evening", "night"]
+            .iter()
+            .any(|w| marker.contains(w))
+    {
+        Meridiem::Pm
+    } else {
+        Meridiem::Am
+    }
+}
+
+/// An hour written in digits or as a word.
+fn hour_value(text: &str) -> Option<u32> {
+    text.parse().ok().or_else(|| {
+        HOUR_WORDS
+            .split('|')
+            .position(|w| w == text)
+            .and_then(|i| u32::try_from(i + 1).ok())
+    })
 }
 
 /// Morning or afternoon, when the person said which.
@@ -33,34 +61,49 @@ pub struct Clock {
     pub has_minutes: bool,
     /// Whether the hour is unambiguous (24-hour form, a leading zero, noon or midnight).
     pub twenty_four: bool,
+    /// Whether the hour was a bare word ("nine"), which reads as a time only in a range.
+    pub worded: bool,
 }
 
 impl Clock {
     /// The clock time captured under prefix `p`, if it is a valid one.
     pub fn from_captures(caps: &Captures<'_>, p: &str) -> Option<Self> {
-        if let Some(word) = caps.name(&format!("{p}word")) {
-            let hour = if word.as_str() == "noon" { 12 } else { 0 };
+        let group = |name: &str| caps.name(&format!("{p}{name}"));
+        if let Some(word) = group("word") {
+            let hour = if word.as_str() == "midnight" { 0 } else { 12 };
             return Some(Self {
                 hour,
                 minute: 0,
                 meridiem: None,
                 has_minutes: true,
                 twenty_four: true,
+                worded: false,
             });
         }
-        let hour_text = caps.name(&format!("{p}h"))?.as_str();
-        let hour: u32 = hour_text.parse().ok()?;
-        let minute: u32 = match caps.name(&format!("{p}m")) {
+        if let (Some(rel), Some(of)) = (group("rel"), group("rh")) {
+            let hour = hour_value(of.as_str()).filter(|h| (1..=12).contains(h))?;
+            let (hour, minute) = match rel.as_str() {
+                "half past" => (hour, 30),
+                "quarter past" => (hour, 15),
+                _ => (if hour == 1 { 12 } else { hour - 1 }, 45),
+            };
+            return Some(Self {
+                hour,
+                minute,
+                meridiem: None,
+                has_minutes: true,
+                twenty_four: false,
+                worded: false,
+            });
+        }
+        let hour_text = group("h")?.as_str();
+        let hour = hour_value(hour_text)?;
+        let worded = !hour_text.starts_with(|c: char| c.is_ascii_digit());
+        let minute: u32 = match group("m") {
             Some(m) => m.as_str().parse().ok()?,
             None => 0,
         };
-        let meridiem = caps.name(&format!("{p}ap")).map(|m| {
-            if m.as_str().starts_with('a') {
-                Meridiem::Am
-            } else {
-                Meridiem::Pm
-            }
-        });
+        let meridiem = group("ap").map(|m| meridiem_of(m.as_str()));
         let valid_hour = match meridiem {
             Some(_) => (1..=12).contains(&hour),
             None => hour <= 24,
@@ -72,9 +115,10 @@ impl Clock {
             hour,
             minute,
             meridiem,
-            has_minutes: caps.name(&format!("{p}m")).is_some(),
+            has_minutes: group("m").is_some() || group("oc").is_some(),
             twenty_four: meridiem.is_none()
                 && (hour >= 13 || hour == 0 || hour_text.starts_with('0')),
+            worded: worded && group("oc").is_none(),
         })
     }
 
@@ -167,6 +211,7 @@ mod tests {
             meridiem,
             has_minutes: minute.is_some(),
             twenty_four: meridiem.is_none() && hour >= 13,
+            worded: false,
         }
     }
 

@@ -77,12 +77,16 @@ pub struct Scan {
 
 const HOURS: &str = r"(?:hours?|hrs?|h)";
 const MINUTES: &str = r"(?:minutes?|mins?|m)";
+/// Words between a number and its unit that do not change it: "2 more minutes", "a full hour".
+const MORE: &str = r"(?:(?:more|extra|additional|full|whole|solid|straight)\s+)?";
 
-/// A number of digits (glued to its unit or not) or of words (followed by a space).
+/// A number of digits (glued to its unit or not) or of words (followed by a space); it
+/// carries its own word boundary.
 fn num(p: &str) -> String {
     format!(
-        r"(?:(?P<{p}d>\d+(?:[.,]\d+)?)\s*|(?P<{p}w>{words})\s+)",
-        words = numbers::WORDS
+        r"(?:(?P<{p}d>{digits})\s*|\b(?P<{p}w>{words})\s+)",
+        digits = numbers::DIGITS,
+        words = numbers::words()
     )
 }
 
@@ -106,6 +110,8 @@ struct Rules {
     colon_hours: Regex,
     for_colon: Regex,
     hours_and_minutes: Regex,
+    hours_then_number: Regex,
+    primes: Regex,
     and_a_half_before: Regex,
     and_a_half_after: Regex,
     fraction_of_hour: Regex,
@@ -124,34 +130,46 @@ static RULES: LazyLock<Rules> = LazyLock::new(|| {
         day_word: re(
             r"\b(?:(?P<today>today|tonight)|(?P<dby>(?:the )?day before yesterday)|(?P<yesterday>yesterday))\b",
         ),
-        days_ago: re(&format!(r"\b{}days? ago\b", num("n"))),
+        days_ago: re(&format!(r"{}days? ago\b", num("n"))),
         weekday: re(
             r"\b(?:(?P<last>last|this past|past|previous)\s+|on\s+)?(?P<wd>monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b",
         ),
         range: re(&format!(
             r"\b(?:(?P<lead>from|between)\s+)?{t1}\s*(?P<conn>-|–|—|to|until|till|til|and)\s*{t2}"
         )),
-        hm_glued: re(r"\b(?P<h>\d{1,2})\s*h\s*(?P<m>\d{1,2})\s*(?:minutes?|mins?|m)?\b"),
+        hm_glued: re(
+            r"\b(?P<h>\d{1,2})\s*(?:h|hrs?|hours?)\s*(?P<m>\d{1,2})\s*(?:minutes?|mins?|m)?\b",
+        ),
         colon_hours: re(&format!(r"\b(?P<h>\d{{1,2}}):(?P<m>\d{{2}})\s*{HOURS}\b")),
         for_colon: re(r"\bfor\s+(?P<h>\d{1,2}):(?P<m>\d{2})\b"),
         hours_and_minutes: re(&format!(
-            r"\b{}{HOURS}\s*(?:and\s+|,\s*)?{}{MINUTES}\b",
+            r"{}{HOURS}\s*(?:and\s+|,\s*)?{}{MINUTES}\b",
             num("h"),
             num("m")
         )),
+        // "1 hour 30", "an hour forty five": minutes with no unit after the hours.
+        hours_then_number: re(&format!(
+            r"{}{HOURS}\s*(?:and\s+)?(?:(?P<md>\d{{1,2}})|\b(?P<mw>{}))\b",
+            num("h"),
+            numbers::words()
+        )),
+        primes: re(r"\b(?P<n>\d{1,3})\s*['’′]"),
         and_a_half_before: re(&format!(
-            r"\b{}and\s+(?P<frac>a half|a quarter|three quarters)\s+{HOURS}\b",
+            r"{}and\s+(?P<frac>a half|a quarter|three[- ]quarters?)\s+{HOURS}\b",
             num("h")
         )),
         and_a_half_after: re(&format!(
-            r"\b{}{HOURS}\s+and\s+(?P<frac>a half|a quarter)\b",
+            r"(?:{}|\b){HOURS}\s+and\s+(?P<frac>a half|a quarter)\b",
             num("h")
         )),
         fraction_of_hour: re(
-            r"\b(?:(?P<half>(?:a\s+)?half\s+(?:an?\s+)?hour|half-hour)|(?P<tq>three\s+quarters\s+of\s+an?\s+hour)|(?P<q>(?:a\s+)?quarter\s+(?:of\s+)?an?\s+hour))\b",
+            r"\b(?:(?P<half>(?:a\s+)?half[\s-](?:an?\s+)?hour)|(?P<tq>three[\s-]quarters?\s+(?:of\s+)?(?:an?\s+)?hour)|(?P<q>(?:a\s+)?quarter[\s-](?:of\s+)?(?:an?\s+)?hour))\b",
         ),
-        hours: re(&format!(r"\b{}{HOURS}\b", num("h"))),
-        minutes: re(&format!(r"\b{}{MINUTES}\b", num("m"))),
+        hours: re(&format!(
+            r"{}{MORE}(?:of\s+(?:an?\s+)?)?{HOURS}\b",
+            num("h")
+        )),
+        minutes: re(&format!(r"{}{MORE}{MINUTES}\b", num("m"))),
         start: re(&format!(
             r"\b(?P<kind>at|since|starting at|started at|from|around)\s+{t1}\b"
         )),
@@ -206,6 +224,75 @@ fn unit_follows(rest: &str) -> bool {
     ["h", "min", "m "].iter().any(|u| rest.starts_with(u)) || rest == "m"
 }
 
+/// Whether `rest` (the text after a range of bare numbers) names what was counted: "1 to 2
+/// people", "12 to 15 of the pages".
+fn counts_follow(rest: &str) -> bool {
+    let word = rest
+        .trim_start()
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .next()
+        .unwrap_or("");
+    matches!(
+        word,
+        "of" | "per"
+            | "percent"
+            | "x"
+            | "times"
+            | "people"
+            | "persons"
+            | "folks"
+            | "candidates"
+            | "users"
+            | "devices"
+            | "participants"
+            | "attendees"
+            | "engineers"
+            | "developers"
+            | "clients"
+            | "customers"
+            | "members"
+            | "pages"
+            | "items"
+            | "points"
+            | "days"
+            | "weeks"
+            | "months"
+            | "years"
+    )
+}
+
+/// Whether the word before a range of bare numbers is something numbered: "page 12 to 15",
+/// "steps 3-5".
+fn counts_precede(before: &str) -> bool {
+    let word = before
+        .trim_end()
+        .rsplit(|c: char| !c.is_ascii_alphabetic())
+        .next()
+        .unwrap_or("");
+    matches!(
+        word.trim_end_matches('s'),
+        "page"
+            | "chapter"
+            | "step"
+            | "item"
+            | "slide"
+            | "section"
+            | "line"
+            | "row"
+            | "level"
+            | "version"
+            | "v"
+            | "sprint"
+            | "ticket"
+            | "issue"
+            | "question"
+            | "part"
+            | "lesson"
+            | "week"
+            | "day"
+    )
+}
+
 /// Scans one line. `text` may be any case; spans index into it.
 pub fn scan(text: &str) -> Scan {
     let lower = text.to_ascii_lowercase();
@@ -213,6 +300,45 @@ pub fn scan(text: &str) -> Scan {
     let rules = &*RULES;
     let mut claims = Claims::default();
     let mut out = Scan::default();
+
+    each(&rules.iso_date, text, &mut claims, |c, _| {
+        let date = (|| {
+            NaiveDate::from_ymd_opt(
+                c.name("y")?.as_str().parse().ok()?,
+                c.name("m")?.as_str().parse().ok()?,
+                c.name("d")?.as_str().parse().ok()?,
+            )
+        })();
+        date.map(|d| out.day.get_or_insert(DayRef::Date(d)))
+            .is_some()
+    });
+    each(&rules.range, text, &mut claims, |c, rest| {
+        let (Some(a), Some(b)) = (Clock::from_captures(c, "a"), Clock::from_captures(c, "b"))
+        else {
+            return false;
+        };
+        let lead = c.name("lead").map(|m| m.as_str());
+        let conn = c.name("conn").map(|m| m.as_str()).unwrap_or("");
+        if conn == "and" && lead != Some("between") {
+            return false;
+        }
+        let before = c.get(0).map_or("", |m| &text[..m.start()]);
+        // "2-3 hours" is a duration; "1 to 2 people", "page 12 to 15" and "one to one" are
+        // not times at all.
+        let marked = lead.is_some() || a.is_explicit() || b.is_explicit();
+        if unit_follows(rest)
+            || a == b
+            || ((a.worded || b.worded) && lead.is_none() && !(a.is_explicit() || b.is_explicit()))
+            || (!(a.has_minutes || b.has_minutes || a.meridiem.is_some() || b.meridiem.is_some())
+                && (counts_follow(rest) || counts_precede(before)))
+            || !(marked || conn != "and")
+            || out.range.is_some()
+        {
+            return false;
+        }
+        out.range = Some(clock::range(a, b));
+        true
+    });
 
     each(&rules.part_of_day, text, &mut claims, |c, _| {
         let part = if c.name("whole").is_some() {
@@ -231,17 +357,6 @@ pub fn scan(text: &str) -> Scan {
         true
     });
 
-    each(&rules.iso_date, text, &mut claims, |c, _| {
-        let date = (|| {
-            NaiveDate::from_ymd_opt(
-                c.name("y")?.as_str().parse().ok()?,
-                c.name("m")?.as_str().parse().ok()?,
-                c.name("d")?.as_str().parse().ok()?,
-            )
-        })();
-        date.map(|d| out.day.get_or_insert(DayRef::Date(d)))
-            .is_some()
-    });
     each(&rules.day_word, text, &mut claims, |c, _| {
         let day = if c.name("dby").is_some() {
             DayRef::DaysAgo(2)
@@ -284,30 +399,6 @@ pub fn scan(text: &str) -> Scan {
         true
     });
 
-    each(&rules.range, text, &mut claims, |c, rest| {
-        let (Some(a), Some(b)) = (Clock::from_captures(c, "a"), Clock::from_captures(c, "b"))
-        else {
-            return false;
-        };
-        let lead = c.name("lead").map(|m| m.as_str());
-        let conn = c.name("conn").map(|m| m.as_str()).unwrap_or("");
-        if conn == "and" && lead != Some("between") {
-            return false;
-        }
-        let dash = matches!(conn, "-" | "–" | "—");
-        // "2-3 hours" is a duration; "1 to 2 people" is not a time at all.
-        if unit_follows(rest)
-            || !(lead.is_some() || a.is_explicit() || b.is_explicit() || dash || conn != "and")
-        {
-            return false;
-        }
-        if out.range.is_some() {
-            return false;
-        }
-        out.range = Some(clock::range(a, b));
-        true
-    });
-
     let mut add = |minutes: f64| -> bool {
         let minutes = minutes.round();
         if !(1.0..=1440.0).contains(&minutes) {
@@ -339,15 +430,40 @@ pub fn scan(text: &str) -> Scan {
             _ => false,
         }
     });
+    each(&rules.hours_then_number, text, &mut claims, |c, rest| {
+        let minutes = c
+            .name("md")
+            .or_else(|| c.name("mw"))
+            .and_then(|m| numbers::value(m.as_str()));
+        // A round number of minutes with nothing counted after it: "1 hour 30", not "1h 2 people".
+        let counted = rest
+            .trim_start()
+            .starts_with(|ch: char| ch.is_ascii_alphabetic())
+            && !rest.trim_start().starts_with("on ")
+            && !rest.trim_start().starts_with("of ");
+        match (num_value(c, "h"), minutes) {
+            (Some(h), Some(m)) if (10.0..60.0).contains(&m) && m % 5.0 == 0.0 && !counted => {
+                add(h * 60.0 + m)
+            }
+            _ => false,
+        }
+    });
+    each(&rules.primes, text, &mut claims, |c, rest| {
+        // `2'` is two minutes; `2''` seconds, and a quote in a word is no unit.
+        let glued = rest.starts_with(|ch: char| ch.is_alphanumeric() || "'’′".contains(ch));
+        !glued && c["n"].parse::<f64>().is_ok_and(&mut add)
+    });
     for rule in [&rules.and_a_half_before, &rules.and_a_half_after] {
         each(rule, text, &mut claims, |c, _| {
             let frac = match c.name("frac").map(|m| m.as_str()) {
                 Some("a half") => 0.5,
                 Some("a quarter") => 0.25,
-                Some("three quarters") => 0.75,
+                Some(f) if f.starts_with("three") => 0.75,
                 _ => return false,
             };
-            num_value(c, "h").is_some_and(|h| add((h + frac) * 60.0))
+            // "hour and a half": one hour.
+            let h = num_value(c, "h").or_else(|| c[0].starts_with("hour").then_some(1.0));
+            h.is_some_and(|h| add((h + frac) * 60.0))
         });
     }
     each(&rules.fraction_of_hour, text, &mut claims, |c, _| {
@@ -374,8 +490,9 @@ pub fn scan(text: &str) -> Scan {
         if out.range.is_some() || out.start.is_some() || unit_follows(rest) {
             return false;
         }
-        // "at 3" is a time; "from 3" alone could be anything, so it needs a clear clock time.
-        if kind == "from" && !a.is_explicit() {
+        // "at 3" is a time; "from 3" alone could be anything, so it needs a clear clock time,
+        // and "at one point" is no time at all.
+        if (kind == "from" && !a.is_explicit()) || a.worded {
             return false;
         }
         out.start = Some(a.alone());
@@ -412,6 +529,7 @@ pub fn scan(text: &str) -> Scan {
             meridiem,
             has_minutes: true,
             twenty_four: meridiem.is_none() && hour >= 13,
+            worded: false,
         };
         out.start = Some(clock.alone());
         true

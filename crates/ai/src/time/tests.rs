@@ -75,6 +75,63 @@ fn durations_in_words() {
 }
 
 #[test]
+fn durations_as_duckling_writes_them() {
+    for (text, minutes) in [
+        ("2'", 2),
+        ("5' on the deploy", 5),
+        ("2 more minutes", 2),
+        ("two additional minutes", 2),
+        ("2 extra minutes", 2),
+        ("a full hour of planning", 60),
+        ("1/2 hour", 30),
+        ("2 1/2 hours", 150),
+        ("1½ hours", 90),
+        (".5h", 30),
+        ("three-quarters of an hour", 45),
+        ("quarter-hour sync", 15),
+        ("hour and a half", 90),
+        ("1 hour 30", 90),
+        ("an hour forty five", 105),
+        ("seventy five minutes", 75),
+        ("a couple hours", 120),
+    ] {
+        assert_eq!(duration(text), Some(minutes), "{text}");
+    }
+}
+
+#[test]
+fn clock_times_in_words_and_marked_ranges() {
+    let today = |a: &str, b: &str| (format!("2026-03-10 {a}"), format!("2026-03-10 {b}"));
+    assert_eq!(span("from 9am till noon"), today("09:00", "12:00"));
+    assert_eq!(span("between 2 and 4 pm"), today("14:00", "16:00"));
+    assert_eq!(span("from nine to half past ten"), today("09:00", "10:30"));
+    assert_eq!(span("10 to quarter to 12"), today("10:00", "11:45"));
+    assert_eq!(
+        span("from 2 in the afternoon to 4"),
+        today("14:00", "16:00")
+    );
+    assert_eq!(span("midday to 13:30 lunch"), today("12:00", "13:30"));
+}
+
+#[test]
+fn counts_and_numbered_things_are_not_times() {
+    for text in [
+        "interviewed 2 to 3 candidates",
+        "read page 12 to 15 of the spec",
+        "one to one with sam",
+        "at one point the build broke",
+        "it's 2'' long",
+    ] {
+        let facts = parse(text, now(), TZ);
+        assert_eq!(
+            (facts.duration_minutes, facts.started_at),
+            (None, None),
+            "{text}"
+        );
+    }
+}
+
+#[test]
 fn several_durations_add_up() {
     assert_eq!(duration("1h meeting, 30m email"), Some(90));
     assert_eq!(duration("2h coding and 45 minutes of review"), Some(165));
