@@ -13,6 +13,18 @@ use super::{EmbedError, EmbedFuture, Embedder};
 /// The model id stored with its vectors.
 pub const MODEL_ID: &str = "all-MiniLM-L6-v2";
 
+/// How many texts go through the model at once.
+const BATCH: usize = 16;
+
+/// The tokens of an encoding that are not padding.
+fn real_len(encoding: &tokenizers::Encoding) -> usize {
+    encoding
+        .get_attention_mask()
+        .iter()
+        .filter(|m| **m != 0)
+        .count()
+}
+
 /// The loaded model; cheap to clone.
 #[derive(Clone)]
 pub struct MiniLm(Arc<Inner>);
@@ -53,27 +65,42 @@ impl MiniLm {
         Ok(Self(Arc::new(Inner { model, tokenizer })))
     }
 
-    /// Embeds `texts` on the calling thread (CPU-bound: call it off the async executor).
+    /// Embeds `texts` on the calling thread (CPU-bound: call it off the async executor). Texts
+    /// of like length go through the model together, [`BATCH`] at a time, so a long one does
+    /// not pad every other.
     pub fn embed_blocking(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        if texts.is_empty() {
-            return Ok(Vec::new());
-        }
         let encodings = self
             .0
             .tokenizer
             .encode_batch(texts.to_vec(), true)
             .map_err(inference_err)?;
-        let rows = |f: &dyn Fn(&tokenizers::Encoding) -> Vec<u32>| -> Result<Tensor, EmbedError> {
+        let mut order: Vec<usize> = (0..encodings.len()).collect();
+        order.sort_by_key(|&i| real_len(&encodings[i]));
+        let mut out = vec![Vec::new(); encodings.len()];
+        for chunk in order.chunks(BATCH) {
+            let batch: Vec<&tokenizers::Encoding> = chunk.iter().map(|&i| &encodings[i]).collect();
+            for (&i, vector) in chunk.iter().zip(self.forward(&batch)?) {
+                out[i] = vector;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Unit mean-pooled vectors of one batch of encodings (padded on the right to the longest
+    /// of the whole call; cut here to the longest of this batch).
+    fn forward(&self, encodings: &[&tokenizers::Encoding]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let len = encodings.iter().map(|e| real_len(e)).max().unwrap_or(0);
+        let rows = |f: &dyn Fn(&tokenizers::Encoding) -> &[u32]| -> Result<Tensor, EmbedError> {
             let rows: Vec<Tensor> = encodings
                 .iter()
-                .map(|e| Tensor::new(f(e).as_slice(), &Device::Cpu))
+                .map(|e| Tensor::new(&f(e)[..len], &Device::Cpu))
                 .collect::<Result<_, _>>()
                 .map_err(inference_err)?;
             Tensor::stack(&rows, 0).map_err(inference_err)
         };
-        let ids = rows(&|e| e.get_ids().to_vec())?;
-        let types = rows(&|e| e.get_type_ids().to_vec())?;
-        let mask = rows(&|e| e.get_attention_mask().to_vec())?;
+        let ids = rows(&|e| e.get_ids())?;
+        let types = rows(&|e| e.get_type_ids())?;
+        let mask = rows(&|e| e.get_attention_mask())?;
         let hidden = self
             .0
             .model
