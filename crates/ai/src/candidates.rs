@@ -1,6 +1,8 @@
 //! What a log can be classified as: the org's projects and vocabulary, and its nearest
 //! finalized logs. The caller loads them (under the caller's RLS); the extractor only reads.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -30,6 +32,29 @@ pub struct Term {
     pub name: String,
     /// Words that point to it.
     pub keywords: Vec<String>,
+    /// What it means, in a sentence.
+    #[serde(default)]
+    pub description: String,
+    /// Example log lines of this kind.
+    #[serde(default)]
+    pub examples: Vec<String>,
+    /// Unit vectors of [`Term::prototype_texts`], in order, when embeddings are on.
+    #[serde(skip)]
+    pub prototypes: Vec<Arc<Vec<f32>>>,
+}
+
+impl Term {
+    /// The texts a log's embedding is compared with: the name with the description, and each
+    /// example (the keywords are matched as words already).
+    pub fn prototype_texts(&self) -> Vec<String> {
+        let mut texts = vec![if self.description.is_empty() {
+            self.name.clone()
+        } else {
+            format!("{}: {}", self.name, self.description)
+        }];
+        texts.extend(self.examples.iter().cloned());
+        texts
+    }
 }
 
 #[cfg(test)]
@@ -41,6 +66,9 @@ impl Term {
             key: key.into(),
             name: key.replace('_', " "),
             keywords: keywords.iter().map(|k| (*k).into()).collect(),
+            description: String::new(),
+            examples: Vec::new(),
+            prototypes: Vec::new(),
         }
     }
 }
@@ -73,6 +101,10 @@ pub struct Candidates {
     pub task_categories: Vec<Term>,
     /// The nearest finalized logs, most similar first.
     pub neighbours: Vec<Neighbour>,
+    /// The log's own unit vector, when embeddings are on (the vocabulary's prototypes are of
+    /// the same model).
+    #[serde(skip)]
+    pub embedding: Option<Vec<f32>>,
 }
 
 impl Candidates {

@@ -2,6 +2,7 @@
 //!
 //! - [`time`]: a deterministic parser for times, ranges and durations in free text.
 //! - [`matching`]: vocabulary keywords, project names (exact and fuzzy), neighbour votes.
+//! - [`ensemble`]: with embeddings, zero-shot similarity, keywords and votes as one softmax.
 //! - [`extract`]: puts them together into an [`extract::Extraction`] with confidences.
 //! - [`candidates`]: what the caller loads for it (projects, vocabulary, nearest logs).
 //! - [`llm`]: the optional OpenAI-compatible chat path with a strict JSON schema.
@@ -13,6 +14,7 @@
 pub mod candidates;
 pub mod embed;
 mod endpoint;
+pub mod ensemble;
 pub mod extract;
 pub mod ggml;
 pub mod llm;

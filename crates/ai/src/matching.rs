@@ -34,6 +34,8 @@ pub enum Source {
     Fuzzy,
     /// The nearest finalized logs.
     Neighbours,
+    /// The log's embedding is closest to the term's description and examples.
+    Semantic,
     /// Implied by another field (a meeting is in meeting mode).
     Implied,
     /// A language model's answer.
@@ -59,11 +61,10 @@ impl Choice {
     }
 }
 
-/// Scores every term by the keywords (and its name and key) found in `tokens`; a phrase of
-/// several words weighs more than one word. The winner's confidence grows with its margin over
-/// the runner-up.
-pub fn terms(tokens: &[String], terms: &[Term]) -> Choice {
-    let mut scored: Vec<(f32, usize, &Term)> = terms
+/// Each term's keyword score in `tokens` (its keywords, name and key found; a phrase of several
+/// words weighs more than one word), and the index of the first token that matched.
+pub fn term_scores(tokens: &[String], terms: &[Term]) -> Vec<(f32, usize)> {
+    terms
         .iter()
         .map(|term| {
             let phrases = term
@@ -92,8 +93,18 @@ pub fn terms(tokens: &[String], terms: &[Term]) -> Choice {
                     Some(m * weight)
                 })
                 .sum::<f32>();
-            (score, first, term)
+            (score, first)
         })
+        .collect()
+}
+
+/// The term the keywords point to; the winner's confidence grows with its margin over the
+/// runner-up.
+pub fn terms(tokens: &[String], terms: &[Term]) -> Choice {
+    let mut scored: Vec<(f32, usize, &Term)> = term_scores(tokens, terms)
+        .into_iter()
+        .zip(terms)
+        .map(|((score, first), term)| (score, first, term))
         .filter(|(score, _, _)| *score > 0.0)
         .collect();
     // Higher scores first; on a tie, the word that comes first in the line (which usually

@@ -3,11 +3,11 @@
 //! loaded, classification goes on without nearest-neighbour votes and `recall` answers 503),
 //! the optional LLM, OCR (tesseract) and the optional speech-to-text service.
 
-use std::sync::Arc;
+use std::{collections::HashMap, sync::Arc};
 
 use tally_ai::{embed::Embedder, llm::Llm, ocr::Tesseract, stt::Transcriber, whisper::Whisper};
 use tally_jobs::BoxFuture;
-use tokio::sync::OnceCell;
+use tokio::sync::{Mutex, OnceCell};
 
 /// Loads the embedder.
 pub type Loader =
@@ -86,7 +86,13 @@ pub struct Embeddings(Arc<Inner>);
 struct Inner {
     loader: Option<Loader>,
     loaded: OnceCell<Option<Arc<dyn Embedder>>>,
+    /// Vectors of vocabulary texts (names, descriptions, examples), which every log is
+    /// compared with: embedded once per process and text.
+    cache: Mutex<HashMap<String, Arc<Vec<f32>>>>,
 }
+
+/// How many cached vocabulary vectors are kept before the cache starts over.
+const CACHE_LIMIT: usize = 20_000;
 
 impl Embeddings {
     /// No embeddings.
@@ -94,6 +100,7 @@ impl Embeddings {
         Self(Arc::new(Inner {
             loader: None,
             loaded: OnceCell::new(),
+            cache: Mutex::default(),
         }))
     }
 
@@ -102,6 +109,7 @@ impl Embeddings {
         Self(Arc::new(Inner {
             loader: Some(loader),
             loaded: OnceCell::new(),
+            cache: Mutex::default(),
         }))
     }
 
@@ -123,6 +131,40 @@ impl Embeddings {
             })
             .await
             .clone()
+    }
+
+    /// The vectors of `texts` and the model that made them, from the cache where it has them
+    /// and embedded in one call where not; `None` when off or failing (logged). Concurrent
+    /// callers wait for one another, so each text is embedded once.
+    pub async fn embed_cached(&self, texts: &[String]) -> Option<(String, Vec<Arc<Vec<f32>>>)> {
+        let embedder = self.get().await?;
+        let mut cache = self.0.cache.lock().await;
+        let mut missing: Vec<String> = texts
+            .iter()
+            .filter(|t| !cache.contains_key(*t))
+            .cloned()
+            .collect();
+        missing.sort();
+        missing.dedup();
+        if !missing.is_empty() {
+            let vectors = match embedder.embed(&missing).await {
+                Ok(v) if v.len() == missing.len() => v,
+                Ok(_) => {
+                    tracing::warn!("embedding failed: the embedder answered the wrong count");
+                    return None;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "embedding failed");
+                    return None;
+                }
+            };
+            if cache.len() + missing.len() > CACHE_LIMIT {
+                cache.clear();
+            }
+            cache.extend(missing.into_iter().zip(vectors.into_iter().map(Arc::new)));
+        }
+        let found: Option<Vec<_>> = texts.iter().map(|t| cache.get(t).cloned()).collect();
+        found.map(|v| (embedder.model_id().to_owned(), v))
     }
 
     /// One text's vector and the model that made it; `None` when off or failing (logged).

@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::{
-    candidates::Candidates,
+    candidates::{Candidates, Neighbour},
+    ensemble,
     matching::{self, Choice, Source},
     text, time,
 };
@@ -147,7 +148,7 @@ pub fn extract(input: &Input<'_>, candidates: &Candidates, review_threshold: f32
     let project = pick(
         given.project_id,
         matching::project(&tokens, &candidates.projects),
-        |n: &crate::candidates::Neighbour| n.project_id,
+        |n: &Neighbour| n.project_id,
     );
     // The project's own words named the project; the rest says what the work was.
     let tokens: Vec<String> = match project
@@ -160,15 +161,64 @@ pub fn extract(input: &Input<'_>, candidates: &Candidates, review_threshold: f32
         }
         None => tokens,
     };
-    let mut activity_type = pick(
+    // With embeddings, activity types and work modes are weighed by the ensemble: zero-shot
+    // similarity, keywords, votes and, for the mode, what the activity implies. Without, by
+    // keywords and votes, then the rules of what implies what below.
+    let log_vector = candidates.embedding.as_deref().filter(|_| {
+        candidates
+            .activity_types
+            .iter()
+            .chain(&candidates.work_modes)
+            .any(|t| !t.prototypes.is_empty())
+    });
+    let weigh = |given: Option<Uuid>,
+                 terms: &[crate::Term],
+                 field: fn(&Neighbour) -> Option<Uuid>,
+                 weights: ensemble::Weights,
+                 implied: Vec<f32>| match (given, log_vector) {
+        (None, Some(log)) => {
+            let evidence = ensemble::Evidence {
+                keywords: matching::term_scores(&tokens, terms)
+                    .into_iter()
+                    .map(|(score, _)| score)
+                    .collect(),
+                similarity: ensemble::similarities(log, terms),
+                votes: ensemble::vote_shares(terms, neighbours, field),
+                implied,
+            };
+            ensemble::decide(terms, &evidence, weights)
+        }
+        _ => pick(given, matching::terms(&tokens, terms), field),
+    };
+    let mut activity_type = weigh(
         given.activity_type_id,
-        matching::terms(&tokens, &candidates.activity_types),
+        &candidates.activity_types,
         |n| n.activity_type_id,
+        ensemble::ACTIVITY,
+        Vec::new(),
     );
-    let mut work_mode = pick(
+    let implied_mode = activity_type
+        .id
+        .and_then(|id| Candidates::id_key(&candidates.activity_types, id))
+        .and_then(|k| lookup(MODE_OF_ACTIVITY, k))
+        .and_then(|k| Candidates::key_id(&candidates.work_modes, k));
+    let implied = candidates
+        .work_modes
+        .iter()
+        .map(|m| {
+            if Some(m.id) == implied_mode {
+                activity_type.confidence
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let mut work_mode = weigh(
         given.work_mode_id,
-        matching::terms(&tokens, &candidates.work_modes),
+        &candidates.work_modes,
         |n| n.work_mode_id,
+        ensemble::WORK_MODE,
+        implied,
     );
     let mut task_category = pick(
         given.task_category_id,
@@ -187,6 +237,7 @@ pub fn extract(input: &Input<'_>, candidates: &Candidates, review_threshold: f32
     if let Some(implied) = activity_key
         .and_then(|k| lookup(MODE_OF_ACTIVITY, k))
         .and_then(|k| Candidates::key_id(&candidates.work_modes, k))
+        .filter(|_| log_vector.is_none())
     {
         let overrides = activity_key == Some("meeting") && activity_type.confidence >= 0.6;
         if work_mode.source != Source::User
@@ -195,7 +246,8 @@ pub fn extract(input: &Input<'_>, candidates: &Candidates, review_threshold: f32
             work_mode = implied_choice(implied, activity_type.confidence);
         }
     }
-    if mode_key == Some("meeting")
+    if log_vector.is_none()
+        && mode_key == Some("meeting")
         && activity_type.confidence < 0.6
         && let Some(id) = Candidates::key_id(&candidates.activity_types, "meeting")
     {

@@ -41,6 +41,7 @@ fn fixture() -> Candidates {
             term("internal", &["internal", "tooling"]),
         ],
         neighbours: vec![],
+        embedding: None,
     }
 }
 

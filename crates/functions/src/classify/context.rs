@@ -63,21 +63,23 @@ pub async fn load(conn: &mut PgConnection, log: &LogRow) -> FnResult<Context> {
             work_modes,
             task_categories,
             neighbours: Vec::new(),
+            embedding: None,
         },
     })
 }
 
 /// The three vocabularies in one round trip: activity types, work modes, task categories.
 async fn vocabularies(conn: &mut PgConnection, org: Uuid) -> FnResult<[Vec<Term>; 3]> {
-    let rows = sqlx::query_as::<_, (i32, Uuid, String, String, Vec<String>)>(
+    let rows = sqlx::query_as::<_, (i32, Uuid, String, String, Vec<String>, String, Vec<String>)>(
         "with terms as ( \
-           select 0 as vocabulary, id, org_id, key, name, keywords, deleted_at, archived_at \
-             from public.activity_types \
-           union all select 1, id, org_id, key, name, keywords, deleted_at, archived_at \
-             from public.work_modes \
-           union all select 2, id, org_id, key, name, keywords, deleted_at, archived_at \
-             from public.task_categories) \
-         select distinct on (vocabulary, key) vocabulary, id, key, name, keywords from terms \
+           select 0 as vocabulary, id, org_id, key, name, keywords, description, examples, \
+                  deleted_at, archived_at from public.activity_types \
+           union all select 1, id, org_id, key, name, keywords, description, examples, \
+                  deleted_at, archived_at from public.work_modes \
+           union all select 2, id, org_id, key, name, keywords, description, examples, \
+                  deleted_at, archived_at from public.task_categories) \
+         select distinct on (vocabulary, key) vocabulary, id, key, name, keywords, \
+                description, examples from terms \
          where (org_id = $1 or org_id is null) and deleted_at is null and archived_at is null \
          order by vocabulary, key, org_id nulls last",
     )
@@ -85,7 +87,7 @@ async fn vocabularies(conn: &mut PgConnection, org: Uuid) -> FnResult<[Vec<Term>
     .fetch_all(conn)
     .await?;
     let mut out: [Vec<Term>; 3] = Default::default();
-    for (vocabulary, id, key, name, keywords) in rows {
+    for (vocabulary, id, key, name, keywords, description, examples) in rows {
         if let Some(terms) = usize::try_from(vocabulary)
             .ok()
             .and_then(|v| out.get_mut(v))
@@ -95,6 +97,9 @@ async fn vocabularies(conn: &mut PgConnection, org: Uuid) -> FnResult<[Vec<Term>
                 key,
                 name,
                 keywords,
+                description,
+                examples,
+                prototypes: Vec::new(),
             });
         }
     }

@@ -68,10 +68,14 @@ pub async fn classify(
         None => None,
     };
 
+    let mut candidates = context.candidates;
+    if let Some((_, vector)) = &embedding {
+        prototypes(&providers.embeddings, &mut candidates, vector).await;
+    }
+
     let mut tx = ctx.begin(pool).await?;
     // The person may have edited the log meanwhile: apply to what is stored now.
     let mut current = time_log::load_for_update(&mut tx, log_id).await?;
-    let mut candidates = context.candidates;
     if let Some((model, vector)) = &embedding {
         candidates.neighbours = vectors::neighbours(&mut tx, &current, model, vector).await?;
     }
@@ -143,6 +147,29 @@ pub async fn classify(
     }
     tx.commit().await?;
     Ok(Classified { log, extraction })
+}
+
+/// Gives the activity types and work modes their prototype vectors (from the embedder's
+/// cache) and the candidates the log's vector, so the extractor compares them. Without the
+/// vectors the extractor goes on with keywords and votes.
+async fn prototypes(embeddings: &Embeddings, candidates: &mut tally_ai::Candidates, log: &[f32]) {
+    let terms = candidates
+        .activity_types
+        .iter()
+        .chain(&candidates.work_modes);
+    let texts: Vec<String> = terms.flat_map(|t| t.prototype_texts()).collect();
+    let Some((_, mut vectors)) = embeddings.embed_cached(&texts).await else {
+        return;
+    };
+    for term in candidates
+        .activity_types
+        .iter_mut()
+        .chain(candidates.work_modes.iter_mut())
+    {
+        let n = term.prototype_texts().len().min(vectors.len());
+        term.prototypes = vectors.drain(..n).collect();
+    }
+    candidates.embedding = Some(log.to_vec());
 }
 
 /// What the LLM said: its valid answer (if any) and the attempts that failed.

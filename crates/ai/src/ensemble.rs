@@ -1,0 +1,220 @@
+//! One label from three kinds of evidence when embeddings are on: the log's embedding against
+//! each term's prototypes (zero-shot: its name and description, its keywords, its examples),
+//! the keywords found in the line, and the votes of the nearest finalized logs. They add up as
+//! logits of a softmax that also holds "none of these", so the winner's probability is the
+//! confidence: a line that resembles nothing, or two terms alike, comes out unsure.
+
+use uuid::Uuid;
+
+use crate::{
+    candidates::{Neighbour, Term},
+    matching::{Choice, Source},
+};
+
+/// The weights of the evidence, fitted on `eval/logs.tsv` (never on the held-out file).
+#[derive(Debug, Clone, Copy)]
+pub struct Weights {
+    /// Softmax temperature of the cosine similarities.
+    pub temperature: f32,
+    /// Logit per unit of keyword score (capped at [`KEYWORD_CAP`]).
+    pub keyword: f32,
+    /// Logit of a unanimous, close neighbour vote.
+    pub votes: f32,
+    /// The similarity "none of these" stands at.
+    pub none: f32,
+    /// Logit of what another field implies (a development activity: deep work), times that
+    /// field's confidence.
+    pub implied: f32,
+}
+
+/// The weights for activity types (grid-searched on `eval/logs.tsv`).
+pub const ACTIVITY: Weights = Weights {
+    temperature: 0.07,
+    keyword: 5.0,
+    votes: 8.0,
+    none: 0.40,
+    implied: 0.0,
+};
+
+/// The weights for work modes, which mostly follow from the activity.
+pub const WORK_MODE: Weights = Weights {
+    temperature: 0.10,
+    keyword: 5.0,
+    votes: 4.0,
+    none: 0.30,
+    implied: 4.0,
+};
+
+/// Keyword scores above this add no more.
+const KEYWORD_CAP: f32 = 3.0;
+
+/// The best cosine similarity of `log` (a unit vector) to each term's prototypes; `None` for a
+/// term without prototypes.
+pub fn similarities(log: &[f32], terms: &[Term]) -> Vec<Option<f32>> {
+    terms
+        .iter()
+        .map(|t| {
+            t.prototypes
+                .iter()
+                .map(|p| dot(log, p))
+                .max_by(f32::total_cmp)
+        })
+        .collect()
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// The similarity-weighted share of the nearest logs' votes for each term, scaled by how close
+/// the closest voter is.
+pub fn vote_shares(
+    terms: &[Term],
+    neighbours: &[Neighbour],
+    field: impl Fn(&Neighbour) -> Option<Uuid>,
+) -> Vec<f32> {
+    let voters: Vec<&Neighbour> = neighbours.iter().take(7).collect();
+    let total: f32 = voters.iter().map(|n| n.similarity.max(0.0)).sum();
+    terms
+        .iter()
+        .map(|t| {
+            let mine = voters.iter().filter(|n| field(n) == Some(t.id));
+            let (weight, closest) = mine.fold((0.0f32, 0.0f32), |(w, c), n| {
+                (w + n.similarity.max(0.0), c.max(n.similarity))
+            });
+            if total <= f32::EPSILON {
+                0.0
+            } else {
+                weight / total * closest.clamp(0.0, 1.0)
+            }
+        })
+        .collect()
+}
+
+/// Each term's evidence, in the order of the terms.
+#[derive(Debug, Clone, Default)]
+pub struct Evidence {
+    /// Keyword score (0 for none).
+    pub keywords: Vec<f32>,
+    /// Best prototype similarity, from [`similarities`].
+    pub similarity: Vec<Option<f32>>,
+    /// Vote share, from [`vote_shares`].
+    pub votes: Vec<f32>,
+    /// What another field implies: its confidence for the implied term, 0 for the others.
+    pub implied: Vec<f32>,
+}
+
+/// Combines the evidence for `terms` with weights `w`.
+pub fn decide(terms: &[Term], evidence: &Evidence, w: Weights) -> Choice {
+    let Evidence {
+        keywords,
+        similarity,
+        votes,
+        implied,
+    } = evidence;
+    let logits: Vec<f32> = (0..terms.len())
+        .map(|i| {
+            let zero_shot = similarity.get(i).copied().flatten().unwrap_or(w.none - 1.0);
+            zero_shot / w.temperature
+                + w.keyword * keywords.get(i).copied().unwrap_or(0.0).min(KEYWORD_CAP)
+                + w.votes * votes.get(i).copied().unwrap_or(0.0)
+                + w.implied * implied.get(i).copied().unwrap_or(0.0)
+        })
+        .collect();
+    let none = w.none / w.temperature;
+    let top = logits.iter().copied().fold(none, f32::max);
+    let z: f32 = logits.iter().map(|l| (l - top).exp()).sum::<f32>() + (none - top).exp();
+    let best = logits
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .filter(|(_, l)| **l > none);
+    match best {
+        Some((i, l)) => {
+            let source = if keywords.get(i).is_some_and(|k| *k > 0.0) {
+                Source::Keyword
+            } else if votes.get(i).is_some_and(|v| *v > 0.3) {
+                Source::Neighbours
+            } else if implied.get(i).is_some_and(|v| *v > 0.5) {
+                Source::Implied
+            } else {
+                Source::Semantic
+            };
+            Choice {
+                id: Some(terms[i].id),
+                confidence: ((l - top).exp() / z).clamp(0.0, 1.0),
+                source,
+            }
+        }
+        None => Choice::NONE,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn term(key: &str, prototypes: &[[f32; 2]]) -> Term {
+        let mut t = Term::for_test(key, &[]);
+        t.prototypes = prototypes.iter().map(|p| Arc::new(p.to_vec())).collect();
+        t
+    }
+
+    #[test]
+    fn the_closest_prototype_wins_and_confidence_follows_the_margin() {
+        let dev = term("development", &[[1.0, 0.0]]);
+        let meet = term("meeting", &[[0.0, 1.0]]);
+        let terms = [dev.clone(), meet.clone()];
+        let near_dev = [0.95, 0.31];
+        let ev = |log: &[f32], keywords: [f32; 2]| Evidence {
+            keywords: keywords.to_vec(),
+            similarity: similarities(log, &terms),
+            ..Evidence::default()
+        };
+        let pick = decide(&terms, &ev(&near_dev, [0.0, 0.0]), ACTIVITY);
+        assert_eq!((pick.id, pick.source), (Some(dev.id), Source::Semantic));
+        assert!(pick.confidence > 0.9, "{pick:?}");
+        // Halfway between the two: the winner is unsure.
+        let between = [0.71, 0.70];
+        let pick = decide(&terms, &ev(&between, [0.0, 0.0]), ACTIVITY);
+        assert!(pick.confidence < 0.6, "{pick:?}");
+        // A keyword tips it.
+        let pick = decide(&terms, &ev(&between, [0.0, 1.0]), ACTIVITY);
+        assert_eq!((pick.id, pick.source), (Some(meet.id), Source::Keyword));
+    }
+
+    #[test]
+    fn nothing_alike_chooses_nothing_and_votes_can_decide() {
+        let dev = term("development", &[[1.0, 0.0]]);
+        let meet = term("meeting", &[[0.0, 1.0]]);
+        let terms = [dev.clone(), meet.clone()];
+        let unlike = [0.1, 0.1];
+        let mut evidence = Evidence {
+            similarity: similarities(&unlike, &terms),
+            ..Evidence::default()
+        };
+        assert_eq!(decide(&terms, &evidence, ACTIVITY), Choice::NONE);
+        let n = |similarity, id| Neighbour {
+            similarity,
+            project_id: None,
+            activity_type_id: Some(id),
+            work_mode_id: None,
+            task_category_id: None,
+        };
+        evidence.votes = vote_shares(&terms, &[n(0.9, meet.id), n(0.8, meet.id)], |n| {
+            n.activity_type_id
+        });
+        let pick = decide(&terms, &evidence, ACTIVITY);
+        assert_eq!((pick.id, pick.source), (Some(meet.id), Source::Neighbours));
+        // What another field implies decides when nothing else does.
+        let implied = Evidence {
+            similarity: similarities(&unlike, &terms),
+            implied: vec![0.9, 0.0],
+            ..Evidence::default()
+        };
+        let pick = decide(&terms, &implied, WORK_MODE);
+        assert_eq!((pick.id, pick.source), (Some(dev.id), Source::Implied));
+    }
+}
