@@ -32,14 +32,16 @@ pub enum Command {
     Demo,
     /// Fetch the model files Tally runs offline (the embedding model) now, not on first use.
     Models,
-    /// Run the labelled set of log comments through the extractor and print its accuracy.
+    /// Read the expression set with the time parser and run the labelled log comments through
+    /// the extractor; print per-field accuracy, the activity confusion table and calibration.
     Eval {
         /// The directory with `fixture.json` and `logs.tsv`.
         #[arg(long, default_value = "eval")]
         set: PathBuf,
-        /// The file of labelled comments in that directory (`holdout.tsv` was never tuned on).
-        #[arg(long, default_value = "logs.tsv")]
-        cases: String,
+        /// Only this file of labelled comments in that directory (default: `logs.tsv`, which
+        /// the extractor is tuned on, and `holdout.tsv`, which it never was).
+        #[arg(long)]
+        cases: Option<String>,
         /// Also list every miss.
         #[arg(long)]
         misses: bool,
@@ -86,7 +88,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Eval { set, cases, misses } => {
-            crate::eval::command(config, &set, &cases, misses).await
+            crate::eval::command(config, &set, cases.as_deref(), misses).await
         }
         Command::Migrate => migrate(&config).await,
         Command::Keys { json } => keys(&config, json),

@@ -133,19 +133,25 @@ pub fn providers(config: &Config) -> Result<Providers, reqwest::Error> {
     })
 }
 
-fn embeddings(config: &Config) -> Result<Embeddings, reqwest::Error> {
+/// The built-in all-MiniLM-L6-v2, fetched and loaded on first use.
+pub fn builtin_embeddings() -> Embeddings {
+    Embeddings::new(Box::new(|| {
+        Box::pin(async {
+            let dir = minilm_dir().await?;
+            let model = tokio::task::spawn_blocking(move || MiniLm::load(&dir))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
+            Ok(Arc::new(model) as Arc<dyn Embedder>)
+        })
+    }))
+}
+
+/// The configured embedder.
+pub fn embeddings(config: &Config) -> Result<Embeddings, reqwest::Error> {
     Ok(match config.ai.embeddings {
         EmbeddingsSetting::None => Embeddings::off(),
-        EmbeddingsSetting::Builtin => Embeddings::new(Box::new(|| {
-            Box::pin(async {
-                let dir = minilm_dir().await?;
-                let model = tokio::task::spawn_blocking(move || MiniLm::load(&dir))
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .map_err(|e| e.to_string())?;
-                Ok(Arc::new(model) as Arc<dyn Embedder>)
-            })
-        })),
+        EmbeddingsSetting::Builtin => builtin_embeddings(),
         EmbeddingsSetting::Openai => {
             let embedder = OpenAiEmbedder::new(
                 config.ai.embeddings_url.as_deref().unwrap_or_default(),
