@@ -16,7 +16,7 @@ use tally_core::RequestContext;
 use tally_functions::Providers;
 use uuid::Uuid;
 
-pub use report::{FIELDS, Report};
+pub use report::{FIELDS, Report, Review};
 
 /// The org the set's comments are written in.
 #[derive(Debug, Deserialize)]
@@ -187,12 +187,11 @@ async fn score(
         report
             .activity_confidence
             .push((activity_confidence, case.activity == answer.activity));
-        if done.log["status"] == "needs_review" {
-            report.review.0 += 1;
-            if case.activity != answer.activity || case.mode != answer.mode {
-                report.review.1 += 1;
-            }
-        }
+        let wrong = case.activity != answer.activity || case.mode != answer.mode;
+        let marked = done.log["status"] == "needs_review";
+        report.review.marked += usize::from(marked);
+        report.review.wrong += usize::from(wrong);
+        report.review.caught += usize::from(marked && wrong);
         for (i, (expected, got)) in checks.into_iter().enumerate() {
             if expected == got {
                 report.correct[i] += 1;

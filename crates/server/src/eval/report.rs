@@ -29,8 +29,19 @@ pub struct Report {
     pub confusion: BTreeMap<(String, String), usize>,
     /// The activity type's confidence and whether it was right, per case.
     pub activity_confidence: Vec<(f32, bool)>,
-    /// Cases marked `needs_review`, and how many of those had a wrong activity or mode.
-    pub review: (usize, usize),
+    /// How well `needs_review` points at the wrong answers.
+    pub review: Review,
+}
+
+/// Cases marked `needs_review`, cases with a wrong activity or mode, and cases both.
+#[derive(Debug, Default)]
+pub struct Review {
+    /// Marked `needs_review`.
+    pub marked: usize,
+    /// With a wrong activity type or work mode.
+    pub wrong: usize,
+    /// Both: a wrong answer a person is asked to look at.
+    pub caught: usize,
 }
 
 impl Report {
@@ -109,8 +120,8 @@ impl fmt::Display for Report {
         }
         writeln!(
             f,
-            "  needs_review   {:>4}/{:<4} marked, {} of them with a wrong activity or mode",
-            self.review.0, self.total, self.review.1
+            "  needs_review   {:>4}/{:<4} marked; {} of the {} with a wrong activity or mode among them",
+            self.review.marked, self.total, self.review.caught, self.review.wrong
         )?;
         writeln!(
             f,
