@@ -39,9 +39,13 @@ pub enum Command {
         #[arg(long, default_value = "eval")]
         set: PathBuf,
         /// Only this file of labelled comments in that directory (default: `logs.tsv`, which
-        /// the extractor is tuned on, and `holdout.tsv`, which it never was).
+        /// the extractor is tuned on, and `holdout.tsv` and `sealed.tsv`, which it never was).
         #[arg(long)]
         cases: Option<String>,
+        /// Run the other files in an org whose finalized logs are this file's comments, filed
+        /// under their labels, so their votes count as in an org with history.
+        #[arg(long)]
+        history: Option<String>,
         /// Also list every miss.
         #[arg(long)]
         misses: bool,
@@ -87,9 +91,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", whisper.display());
             Ok(())
         }
-        Command::Eval { set, cases, misses } => {
-            crate::eval::command(config, &set, cases.as_deref(), misses).await
-        }
+        Command::Eval {
+            set,
+            cases,
+            history,
+            misses,
+        } => crate::eval::command(config, &set, cases.as_deref(), history.as_deref(), misses).await,
         Command::Migrate => migrate(&config).await,
         Command::Keys { json } => keys(&config, json),
         Command::Db { action: None } => {

@@ -96,16 +96,27 @@ pub fn read_cases(path: &Path) -> anyhow::Result<Vec<Case>> {
         .collect()
 }
 
-/// Runs the cases in `cases` (a file of the set in `dir`) on `owner` (to create and remove the
-/// scratch org) and `requests` (to classify, as the service role, with `providers`), with
-/// review threshold `threshold`.
+/// Where and how the cases run: `owner` creates and removes the scratch org, `requests`
+/// classifies as the service role with `providers`, and `threshold` is the review threshold.
+pub struct Setup<'a> {
+    /// The owner pool.
+    pub owner: &'a PgPool,
+    /// The request pool.
+    pub requests: &'a PgPool,
+    /// The embedder (and rules) to classify with.
+    pub providers: &'a Providers,
+    /// The review threshold.
+    pub threshold: f32,
+}
+
+/// Runs the cases in `cases` (a file of the set in `dir`) in a scratch org. With `history`
+/// (another file of the set), the org first has that file's comments as finalized logs with
+/// their labels, embedded as classification embeds them, so their votes count too.
 pub async fn run(
-    owner: &PgPool,
-    requests: &PgPool,
-    providers: &Providers,
+    setup: &Setup<'_>,
     dir: &Path,
     cases: &str,
-    threshold: f32,
+    history: Option<&str>,
 ) -> anyhow::Result<Report> {
     let fixture_path = dir.join("fixture.json");
     let fixture: Fixture = serde_json::from_str(
@@ -114,47 +125,90 @@ pub async fn run(
     )
     .with_context(|| format!("{} is not a valid fixture", fixture_path.display()))?;
     let cases = read_cases(&dir.join(cases))?;
-    let scratch = Scratch::create(owner, &fixture).await?;
-    let result = score(
-        owner, requests, providers, &scratch, &fixture, &cases, threshold,
-    )
+    let history = history.map(|h| read_cases(&dir.join(h))).transpose()?;
+    let scratch = Scratch::create(setup.owner, &fixture).await?;
+    let result = async {
+        if let Some(history) = &history {
+            finalize_history(setup, &scratch, &fixture, history).await?;
+        }
+        score(setup, &scratch, &fixture, &cases).await
+    }
     .await;
-    scratch.remove(owner).await?;
+    scratch.remove(setup.owner).await?;
     result
 }
 
+/// Inserts one comment as a log of the scratch org's person and classifies it.
+async fn classify(
+    setup: &Setup<'_>,
+    scratch: &Scratch,
+    fixture: &Fixture,
+    comment: &str,
+) -> anyhow::Result<tally_functions::classify::Classified> {
+    let id: Uuid = sqlx::query_scalar(
+        "insert into public.time_logs (org_id, user_id, comment, status, user_locked, created_at) \
+         values ($1, $2, $3, 'processing', '{comment}', $4) returning id",
+    )
+    .bind(scratch.org)
+    .bind(scratch.user)
+    .bind(comment)
+    .bind(fixture.now)
+    .fetch_one(setup.owner)
+    .await?;
+    tally_functions::classify::classify(
+        setup.requests,
+        setup.providers,
+        &RequestContext::service(),
+        id,
+        setup.threshold,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("classifying {comment:?}: {e}"))
+}
+
+/// Classifies each history case (which stores its embedding), then files it under its labels
+/// and finalizes it, as a person reviewing their logs would.
+async fn finalize_history(
+    setup: &Setup<'_>,
+    scratch: &Scratch,
+    fixture: &Fixture,
+    history: &[Case],
+) -> anyhow::Result<()> {
+    let projects: HashMap<&String, Uuid> = scratch.codes.iter().map(|(id, c)| (c, *id)).collect();
+    for case in history {
+        let done = classify(setup, scratch, fixture, &case.comment).await?;
+        sqlx::query(
+            "update public.time_logs set project_id = $2, \
+               activity_type_id = (select id from public.activity_types \
+                                    where org_id is null and key = $3), \
+               work_mode_id = (select id from public.work_modes where org_id is null and key = $4), \
+               status = 'finalized' \
+             where id = ($1->>'id')::uuid",
+        )
+        .bind(&done.log)
+        .bind(case.project.as_ref().and_then(|c| projects.get(c)).copied())
+        .bind(&case.activity)
+        .bind(&case.mode)
+        .execute(setup.owner)
+        .await?;
+    }
+    Ok(())
+}
+
 async fn score(
-    owner: &PgPool,
-    requests: &PgPool,
-    providers: &Providers,
+    setup: &Setup<'_>,
     scratch: &Scratch,
     fixture: &Fixture,
     cases: &[Case],
-    threshold: f32,
 ) -> anyhow::Result<Report> {
-    let keys = vocabulary_keys(owner).await?;
+    let keys = vocabulary_keys(setup.owner).await?;
     let mut report = Report {
         total: cases.len(),
         ..Report::default()
     };
-    let service = RequestContext::service();
     for case in cases {
-        let id: Uuid = sqlx::query_scalar(
-            "insert into public.time_logs (org_id, user_id, comment, status, user_locked, created_at) \
-             values ($1, $2, $3, 'processing', '{comment}', $4) returning id",
-        )
-        .bind(scratch.org)
-        .bind(scratch.user)
-        .bind(&case.comment)
-        .bind(fixture.now)
-        .fetch_one(owner)
-        .await?;
         let started = Instant::now();
-        // A scratch org has no finalized logs, so no neighbours vote.
-        let done =
-            tally_functions::classify::classify(requests, providers, &service, id, threshold)
-                .await
-                .map_err(|e| anyhow::anyhow!("classifying {:?}: {e}", case.comment))?;
+        let done = classify(setup, scratch, fixture, &case.comment).await?;
         report.seconds += started.elapsed().as_secs_f64();
         let id_at = |field: &str| {
             done.log[field]
@@ -293,6 +347,7 @@ pub async fn command(
     config: tally_core::Config,
     dir: &Path,
     cases: Option<&str>,
+    history: Option<&str>,
     misses: bool,
 ) -> anyhow::Result<()> {
     let expressions = times::read(&dir.join("times.tsv"))?;
@@ -315,11 +370,19 @@ pub async fn command(
     let database = crate::database::Database::open(&config).await?;
     let result = async {
         let (owner, requests) = database.pools(&config, 4).await?;
+        let setup = Setup {
+            owner: &owner,
+            requests: &requests,
+            providers: &providers,
+            threshold: config.ai.ai_review_threshold,
+        };
         let files = cases.map_or(LOG_FILES.to_vec(), |c| vec![c]);
-        for file in files {
-            let threshold = config.ai.ai_review_threshold;
-            let report = run(&owner, &requests, &providers, dir, file, threshold).await?;
-            println!("\n{file}: {report}");
+        for file in files.into_iter().filter(|f| Some(*f) != history) {
+            let report = run(&setup, dir, file, history).await?;
+            match history {
+                Some(h) => println!("\n{file} (in an org whose finalized logs are {h}): {report}"),
+                None => println!("\n{file}: {report}"),
+            }
             // The sealed file's misses are read only when asked for by name: reading them is
             // what would make it one more file to tune on.
             if misses && (file != SEALED || cases.is_some()) {

@@ -20,9 +20,13 @@ async fn the_labelled_set_meets_the_targets_and_leaves_nothing_behind() {
         embeddings: models::builtin_embeddings(),
         ..Providers::rules_only()
     };
-    let report = eval::run(&db.owner, &db.requests, &providers, &set(), "logs.tsv", 0.6)
-        .await
-        .unwrap();
+    let setup = eval::Setup {
+        owner: &db.owner,
+        requests: &db.requests,
+        providers: &providers,
+        threshold: 0.6,
+    };
+    let report = eval::run(&setup, &set(), "logs.tsv", None).await.unwrap();
     assert!(report.total >= 150, "{} cases", report.total);
     assert!(report.meets_targets(), "{report}");
     let (orgs, logs): (i64, i64) = sqlx::query_as(
@@ -32,6 +36,50 @@ async fn the_labelled_set_meets_the_targets_and_leaves_nothing_behind() {
     .await
     .unwrap();
     assert_eq!((orgs, logs), (0, 0));
+}
+
+/// A line no keyword or example names is filed by what the org's finalized logs say: the
+/// history's votes decide it, and without the history nothing does.
+#[tokio::test]
+async fn an_org_history_votes_for_what_the_vocabulary_cannot_tell() {
+    let db = TestDb::new().await.unwrap();
+    let providers = Providers {
+        embeddings: models::builtin_embeddings(),
+        ..Providers::rules_only()
+    };
+    let setup = eval::Setup {
+        owner: &db.owner,
+        requests: &db.requests,
+        providers: &providers,
+        threshold: 0.6,
+    };
+    let dir = std::env::temp_dir().join(format!("tally-eval-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(set().join("fixture.json"), dir.join("fixture.json")).unwrap();
+    std::fs::write(
+        dir.join("history.tsv"),
+        "60\t-\tsupport\tcommunication\t1h zorblax rota\n\
+         30\t-\tsupport\tcommunication\t30m zorblax rota again\n\
+         45\t-\tsupport\tcommunication\t45m the zorblax rota\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("cases.tsv"),
+        "90\t-\tsupport\tcommunication\t1.5h zorblax rota\n",
+    )
+    .unwrap();
+    let cold = eval::run(&setup, &dir, "cases.tsv", None).await.unwrap();
+    let warm = eval::run(&setup, &dir, "cases.tsv", Some("history.tsv"))
+        .await
+        .unwrap();
+    // Duration, project, activity type, work mode.
+    assert_eq!(warm.correct, [1, 1, 1, 1], "{warm}");
+    assert_eq!(cold.correct[2], 0, "{cold}");
+    let logs: i64 = sqlx::query_scalar("select count(*) from time_logs")
+        .fetch_one(&db.owner)
+        .await
+        .unwrap();
+    assert_eq!(logs, 0);
 }
 
 #[test]
