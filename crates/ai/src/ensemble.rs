@@ -27,7 +27,8 @@ pub struct Weights {
     pub implied: f32,
 }
 
-/// The weights for activity types (grid-searched on `eval/logs.tsv`).
+/// The weights for activity types, grid-searched on `eval/logs.tsv` (the votes with each line's
+/// neighbours among the file's other lines).
 pub const ACTIVITY: Weights = Weights {
     temperature: 0.07,
     keyword: 5.0,
