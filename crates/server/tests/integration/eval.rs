@@ -13,19 +13,29 @@ fn set() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../eval")
 }
 
+/// Rules and the built-in embedder.
+fn builtin() -> Providers {
+    Providers {
+        embeddings: models::builtin_embeddings(),
+        ..Providers::rules_only()
+    }
+}
+
+/// The test database's pools with `providers`, at the default review threshold.
+fn setup<'a>(db: &'a TestDb, providers: &'a Providers) -> eval::Setup<'a> {
+    eval::Setup {
+        owner: &db.owner,
+        requests: &db.requests,
+        providers,
+        threshold: 0.6,
+    }
+}
+
 #[tokio::test]
 async fn the_labelled_set_meets_the_targets_and_leaves_nothing_behind() {
     let db = TestDb::new().await.unwrap();
-    let providers = Providers {
-        embeddings: models::builtin_embeddings(),
-        ..Providers::rules_only()
-    };
-    let setup = eval::Setup {
-        owner: &db.owner,
-        requests: &db.requests,
-        providers: &providers,
-        threshold: 0.6,
-    };
+    let providers = builtin();
+    let setup = setup(&db, &providers);
     let report = eval::run(&setup, &set(), "logs.tsv", None).await.unwrap();
     assert!(report.total >= 150, "{} cases", report.total);
     assert!(report.meets_targets(), "{report}");
@@ -43,16 +53,8 @@ async fn the_labelled_set_meets_the_targets_and_leaves_nothing_behind() {
 #[tokio::test]
 async fn an_org_history_votes_for_what_the_vocabulary_cannot_tell() {
     let db = TestDb::new().await.unwrap();
-    let providers = Providers {
-        embeddings: models::builtin_embeddings(),
-        ..Providers::rules_only()
-    };
-    let setup = eval::Setup {
-        owner: &db.owner,
-        requests: &db.requests,
-        providers: &providers,
-        threshold: 0.6,
-    };
+    let providers = builtin();
+    let setup = setup(&db, &providers);
     let dir = std::env::temp_dir().join(format!("tally-eval-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::copy(set().join("fixture.json"), dir.join("fixture.json")).unwrap();
