@@ -26,8 +26,10 @@ test('log-create, then the classified log through /rest/v1', async () => {
   assert.equal(data.log.status, 'pending');
   assert.deepEqual(data.log.user_locked, ['comment']);
 
+  // The first classification after a start may wait for the vocabulary's prototypes to be
+  // embedded (a few seconds on a busy machine): poll for up to 60 s.
   let log;
-  for (let i = 0; i < 100; i += 1) {
+  for (let i = 0; i < 600; i += 1) {
     const read = await supabase
       .from('time_logs')
       .select('status, duration_minutes, project:projects(name), activity:activity_types(key)')

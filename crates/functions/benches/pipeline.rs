@@ -99,6 +99,7 @@ async fn main() -> anyhow::Result<()> {
     let model = MiniLm::load(&dir)?;
     let mut candidates = candidates;
     let started = Instant::now();
+    let mut prototypes = 0;
     for term in candidates
         .activity_types
         .iter_mut()
@@ -109,14 +110,17 @@ async fn main() -> anyhow::Result<()> {
             .into_iter()
             .map(Arc::new)
             .collect();
+        prototypes += term.prototypes.len();
     }
     println!(
-        "  the vocabulary's prototypes embedded once in {:.2} s",
+        "  the vocabulary's {prototypes} prototypes embedded once in {:.2} s",
         started.elapsed().as_secs_f64()
     );
     let started = Instant::now();
     for text in comments.iter() {
-        let vector = model.embed_blocking(std::slice::from_ref(text))?;
+        // As `classify` does: the log is embedded without the times it states.
+        let embedded = tally_ai::time::without_times(text, now, chrono_tz::Europe::Berlin);
+        let vector = model.embed_blocking(&[embedded])?;
         candidates.embedding = vector.into_iter().next();
         anyhow::ensure!(candidates.embedding.is_some(), "one vector per text");
         extract(

@@ -106,6 +106,12 @@ pub fn parse(text: &str, now: DateTime<Utc>, tz: Tz) -> TimeFacts {
     facts
 }
 
+/// `text` without the times, dates and durations it states: what a log is embedded as, so
+/// that "2h" or "9-11" do not pull two unlike lines together.
+pub fn without_times(text: &str, now: DateTime<Utc>, tz: Tz) -> String {
+    remainder(text, &parse(text, now, tz).spans)
+}
+
 /// `text` with the parsed spans cut out and the whitespace tidied: what is left to classify.
 pub fn remainder(text: &str, spans: &[Range<usize>]) -> String {
     let mut out = String::with_capacity(text.len());

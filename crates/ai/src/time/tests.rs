@@ -263,6 +263,19 @@ fn the_remainder_is_what_is_left_to_classify() {
     assert_eq!(remainder(text, &facts.spans), "Fixed login bug");
 }
 
+#[test]
+fn a_log_is_embedded_without_its_times() {
+    assert_eq!(
+        without_times("an hour and a half of sprint retro, 9-10:30", now(), TZ),
+        "of sprint retro,"
+    );
+    assert_eq!(without_times("45 min", now(), TZ), "");
+    assert_eq!(
+        without_times("interviewed 2 to 3 candidates", now(), TZ),
+        "interviewed 2 to 3 candidates"
+    );
+}
+
 proptest! {
     #[test]
     fn never_panics_and_spans_are_in_bounds(text in "\\PC{0,80}") {

@@ -57,10 +57,12 @@ pub async fn classify(
         (log, context)
     };
     let text = log_text(&log, context.attachment_text.as_deref());
-    let embedding = if text.trim().is_empty() {
+    // A line that is only a time ("2h") says nothing to compare.
+    let embedded = embedded_text(&text, &log, &context);
+    let embedding = if embedded.is_empty() {
         None
     } else {
-        providers.embeddings.embed(&text).await
+        providers.embeddings.embed(&embedded).await
     };
     // The LLM is asked outside any transaction: a slow answer holds no lock.
     let asked = match &providers.llm {
@@ -172,6 +174,57 @@ async fn prototypes(embeddings: &Embeddings, candidates: &mut tally_ai::Candidat
     candidates.embedding = Some(log.to_vec());
 }
 
+/// Embeds the default vocabulary's prototypes ahead of the first classification, so that the
+/// first log after a start does not wait for them (hundreds of example lines); as the service
+/// role. A failure is logged and leaves the work to the first classification.
+pub async fn warm_prototypes(pool: PgPool, embeddings: Embeddings) {
+    let ctx = RequestContext::service();
+    let rows = async {
+        let mut tx = ctx.begin_read_only(&pool).await?;
+        let rows = sqlx::query_as::<_, (String, String, Vec<String>)>(
+            "select name, description, examples from public.activity_types \
+             where org_id is null and deleted_at is null \
+             union all select name, description, examples from public.work_modes \
+             where org_id is null and deleted_at is null",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(rows)
+    }
+    .await;
+    let rows = match rows {
+        Ok(rows) => rows,
+        Err(e) => {
+            tracing::warn!(error = %e, "the vocabulary's prototypes were not embedded ahead");
+            return;
+        }
+    };
+    let texts: Vec<String> = rows
+        .into_iter()
+        .flat_map(|(name, description, examples)| {
+            tally_ai::Term {
+                id: Uuid::nil(),
+                key: String::new(),
+                name,
+                keywords: Vec::new(),
+                description,
+                examples,
+                prototypes: Vec::new(),
+            }
+            .prototype_texts()
+        })
+        .collect();
+    let started = Instant::now();
+    if embeddings.embed_cached(&texts).await.is_some() {
+        tracing::info!(
+            prototypes = texts.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "embedded the vocabulary's prototypes"
+        );
+    }
+}
+
 /// What the LLM said: its valid answer (if any) and the attempts that failed.
 struct Asked {
     model: String,
@@ -251,11 +304,16 @@ pub fn log_text(log: &LogRow, attachment_text: Option<&str>) -> String {
     }
 }
 
+/// What a log is embedded as: its text without the times it states.
+fn embedded_text(text: &str, log: &LogRow, context: &context::Context) -> String {
+    tally_ai::time::without_times(text, log.created_at, context.tz)
+}
+
 /// Embeds log `log_id` again when its text changed since it was last embedded (a corrected
 /// comment); as the service role.
 pub async fn reembed(pool: &PgPool, embeddings: &Embeddings, log_id: Uuid) -> FnResult<()> {
     let ctx = RequestContext::service();
-    let (log, text, stored) = {
+    let (log, text, stored, context) = {
         let mut tx = ctx.begin(pool).await?;
         let log = time_log::load_for_update(&mut tx, log_id).await?;
         let context = context::load(&mut tx, &log).await?;
@@ -267,12 +325,13 @@ pub async fn reembed(pool: &PgPool, embeddings: &Embeddings, log_id: Uuid) -> Fn
         .await?;
         tx.commit().await?;
         let text = log_text(&log, context.attachment_text.as_deref());
-        (log, text, stored)
+        (log, text, stored, context)
     };
-    if text.trim().is_empty() || stored.as_deref() == Some(vectors::content_hash(&text).as_str()) {
+    let embedded = embedded_text(&text, &log, &context);
+    if embedded.is_empty() || stored.as_deref() == Some(vectors::content_hash(&text).as_str()) {
         return Ok(());
     }
-    let Some((model, vector)) = embeddings.embed(&text).await else {
+    let Some((model, vector)) = embeddings.embed(&embedded).await else {
         return Ok(());
     };
     let mut tx = ctx.begin(pool).await?;

@@ -553,8 +553,9 @@ async fn simulate(seed: u64) -> (usize, usize) {
             client.queue.clear();
         }
     }
-    // Let the pipeline finish classifying, so the server stops changing under the check.
-    for _ in 0..200 {
+    // Let the pipeline finish classifying, so the server stops changing under the check (the
+    // first classification also embeds the vocabulary's prototypes: allow a minute).
+    for _ in 0..600 {
         let busy: i64 = sqlx::query_scalar("select count(*) from private.jobs where kind in ('classify_log', 'embed_log') and not dead")
             .fetch_one(&w.app.db.owner)
             .await

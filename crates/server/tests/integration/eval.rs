@@ -60,14 +60,14 @@ async fn an_org_history_votes_for_what_the_vocabulary_cannot_tell() {
     std::fs::copy(set().join("fixture.json"), dir.join("fixture.json")).unwrap();
     std::fs::write(
         dir.join("history.tsv"),
-        "60\t-\tsupport\tcommunication\t1h zorblax rota\n\
-         30\t-\tsupport\tcommunication\t30m zorblax rota again\n\
-         45\t-\tsupport\tcommunication\t45m the zorblax rota\n",
+        "60\t-\tsupport\tcommunication\t1h zorblax wibble\n\
+         30\t-\tsupport\tcommunication\t30m zorblax wibble again\n\
+         45\t-\tsupport\tcommunication\t45m the zorblax wibble\n",
     )
     .unwrap();
     std::fs::write(
         dir.join("cases.tsv"),
-        "90\t-\tsupport\tcommunication\t1.5h zorblax rota\n",
+        "90\t-\tsupport\tcommunication\t1.5h zorblax wibble\n",
     )
     .unwrap();
     let cold = eval::run(&setup, &dir, "cases.tsv", None).await.unwrap();
