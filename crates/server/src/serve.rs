@@ -115,7 +115,18 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         println!("  anon key:         {}", keys.anon_key());
         println!("  service_role key: {}", keys.service_role_key());
         tracing::info!(%addr, "listening");
-        server.run(shutdown_signal()).await
+        // The workers' first classification would otherwise wait for the prototypes.
+        let warm = (server.state().config().ai.worker_concurrency > 0).then(|| {
+            tokio::spawn(tally_functions::classify::warm_prototypes(
+                server.state().pool().clone(),
+                server.state().functions().providers().embeddings.clone(),
+            ))
+        });
+        let served = server.run(shutdown_signal()).await;
+        if let Some(warm) = warm {
+            warm.abort();
+        }
+        served
     }
     .await;
     let closed = database.close().await;
@@ -139,10 +150,15 @@ pub async fn work(config: Config) -> anyhow::Result<()> {
         let workers = tokio::spawn(
             crate::workers::workers(&pool, &config, &providers, &storage)?.run(stopped),
         );
+        let warm = tokio::spawn(tally_functions::classify::warm_prototypes(
+            pool.clone(),
+            providers.embeddings.clone(),
+        ));
         println!("Tally workers are running");
         shutdown_signal().await;
         let _ = stop.send(true);
         workers.await.context("the workers ended abnormally")?;
+        warm.abort();
         pool.close().await;
         anyhow::Ok(())
     }

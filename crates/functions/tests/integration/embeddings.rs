@@ -28,6 +28,14 @@ async fn create(w: &World, who: &str, org: &str, comment: &str) -> String {
     id
 }
 
+/// Serves `router` (a fake provider) on a local port; its base URL.
+async fn serve(router: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    url
+}
+
 #[tokio::test]
 async fn recall_finds_similar_logs_the_caller_may_see() {
     let w = World::new().await;
@@ -192,9 +200,7 @@ async fn an_openai_compatible_provider_is_used_when_configured() {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, fake).await });
+    let url = serve(fake).await;
 
     let app = TestApp::spawn_with(|c| {
         c.ai.embeddings = Setting::Openai;
@@ -215,4 +221,73 @@ async fn an_openai_compatible_provider_is_used_when_configured() {
     assert_eq!(model, "fake-embed");
     assert!((norm - 1.0).abs() < 1e-4, "stored normalised: {norm}");
     assert!(calls.load(Ordering::SeqCst) >= 1);
+}
+
+#[tokio::test]
+async fn the_default_vocabulary_is_embedded_ahead_and_once() {
+    // A fake `/v1/embeddings` that records what it is asked to embed.
+    let asked = Arc::new(std::sync::Mutex::new(Vec::<Vec<String>>::new()));
+    let seen = asked.clone();
+    let fake = Router::new().route(
+        "/v1/embeddings",
+        post(move |Json(body): Json<Value>| {
+            let seen = seen.clone();
+            async move {
+                let input: Vec<String> = serde_json::from_value(body["input"].clone()).unwrap();
+                let data: Vec<Value> = (0..input.len())
+                    .map(|index| json!({"index": index, "embedding": vec![0.05f32; 384]}))
+                    .collect();
+                seen.lock().unwrap().push(input);
+                Json(json!({"data": data, "model": "fake-embed"}))
+            }
+        }),
+    );
+    let url = serve(fake).await;
+    let embedder: Arc<dyn tally_ai::embed::Embedder> = Arc::new(
+        tally_ai::embed::OpenAiEmbedder::new(
+            &url,
+            None,
+            "fake-embed",
+            std::time::Duration::from_secs(10),
+        )
+        .unwrap(),
+    );
+    let embeddings = tally_functions::Embeddings::new(Box::new(move || {
+        let embedder = embedder.clone();
+        Box::pin(async move { Ok(embedder) })
+    }));
+    let db = tally_testkit::TestDb::new().await.unwrap();
+
+    tally_functions::classify::warm_prototypes(db.requests.clone(), embeddings.clone()).await;
+    let calls = asked.lock().unwrap().clone();
+    assert_eq!(calls.len(), 1, "one call for the whole vocabulary");
+    let texts = &calls[0];
+    for expected in [
+        "Development: Writing, changing and debugging software.",
+        "reviewed a pull request",
+        "Deep work: Uninterrupted, focused work on a single demanding task.",
+        "lunch break",
+    ] {
+        assert!(
+            texts.iter().any(|t| t == expected),
+            "{expected} in {texts:?}"
+        );
+    }
+    // Each distinct text once: the names with descriptions and every example line.
+    let distinct: i64 = sqlx::query_scalar(
+        "select count(distinct t) from ( \
+           select name || ': ' || description as t from activity_types where org_id is null \
+           union all select unnest(examples) from activity_types where org_id is null \
+           union all select name || ': ' || description from work_modes where org_id is null \
+           union all select unnest(examples) from work_modes where org_id is null) x",
+    )
+    .fetch_one(&db.owner)
+    .await
+    .unwrap();
+    assert_eq!(texts.len() as i64, distinct);
+    assert!(distinct > 500, "{distinct} prototypes");
+
+    // Classifications and a second start find them cached: nothing more is sent.
+    tally_functions::classify::warm_prototypes(db.requests.clone(), embeddings).await;
+    assert_eq!(asked.lock().unwrap().len(), 1);
 }
