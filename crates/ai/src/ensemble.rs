@@ -4,6 +4,8 @@
 //! logits of a softmax that also holds "none of these", so the winner's probability is the
 //! confidence: a line that resembles nothing, or two terms alike, comes out unsure.
 
+use std::sync::Arc;
+
 use uuid::Uuid;
 
 use crate::{
@@ -63,13 +65,17 @@ const CLOSEST: usize = 5;
 pub fn similarities(log: &[f32], terms: &[Term]) -> Vec<Option<f32>> {
     terms
         .iter()
-        .map(|t| {
-            let mut sims: Vec<f32> = t.prototypes.iter().map(|p| dot(log, p)).collect();
-            sims.sort_unstable_by(|a, b| b.total_cmp(a));
-            sims.truncate(CLOSEST);
-            (!sims.is_empty()).then(|| sims.iter().sum::<f32>() / sims.len() as f32)
-        })
+        .map(|t| similarity(log, &t.prototypes))
         .collect()
+}
+
+/// The mean cosine similarity of `log` to its [`CLOSEST`] closest `prototypes`; `None` for
+/// none.
+pub fn similarity(log: &[f32], prototypes: &[Arc<Vec<f32>>]) -> Option<f32> {
+    let mut sims: Vec<f32> = prototypes.iter().map(|p| dot(log, p)).collect();
+    sims.sort_unstable_by(|a, b| b.total_cmp(a));
+    sims.truncate(CLOSEST);
+    (!sims.is_empty()).then(|| sims.iter().sum::<f32>() / sims.len() as f32)
 }
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {
@@ -112,6 +118,9 @@ pub struct Evidence {
     pub votes: Vec<f32>,
     /// What another field implies: its confidence for the implied term, 0 for the others.
     pub implied: Vec<f32>,
+    /// The similarity of the log to lines that have no term of this field (for activity types:
+    /// breaks and plain communication); "none of these" stands at least this high.
+    pub unlabelled: Option<f32>,
 }
 
 /// Combines the evidence for `terms` with weights `w`.
@@ -121,6 +130,7 @@ pub fn decide(terms: &[Term], evidence: &Evidence, w: Weights) -> Choice {
         similarity,
         votes,
         implied,
+        unlabelled,
     } = evidence;
     let logits: Vec<f32> = (0..terms.len())
         .map(|i| {
@@ -131,7 +141,7 @@ pub fn decide(terms: &[Term], evidence: &Evidence, w: Weights) -> Choice {
                 + w.implied * implied.get(i).copied().unwrap_or(0.0)
         })
         .collect();
-    let none = w.none / w.temperature;
+    let none = unlabelled.map_or(w.none, |u| u.max(w.none)) / w.temperature;
     let top = logits.iter().copied().fold(none, f32::max);
     let z: f32 = logits.iter().map(|l| (l - top).exp()).sum::<f32>() + (none - top).exp();
     let best = logits
@@ -156,14 +166,19 @@ pub fn decide(terms: &[Term], evidence: &Evidence, w: Weights) -> Choice {
                 source,
             }
         }
+        // Like a line that has no term (a lunch break): as sure of "none" as its probability.
+        None if unlabelled.is_some_and(|u| u > w.none) => Choice {
+            id: None,
+            confidence: ((none - top).exp() / z).clamp(0.0, 1.0),
+            source: Source::Semantic,
+        },
+        // Like nothing at all: unsure.
         None => Choice::NONE,
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
 
     fn term(key: &str, prototypes: &[[f32; 2]]) -> Term {
@@ -218,6 +233,35 @@ mod tests {
         assert_eq!(pick.id, Some(meet.id));
         // A term without prototypes has no similarity.
         assert_eq!(similarities(&log, &[term("travel", &[])]), [None]);
+    }
+
+    #[test]
+    fn a_line_like_those_without_a_term_is_surely_none() {
+        let dev = term("development", &[[1.0, 0.0]]);
+        let meet = term("meeting", &[[0.0, 1.0]]);
+        let terms = [dev, meet];
+        // "lunch": far from both terms, and (below) close to the lines that have none.
+        let lunch = [0.1, 0.1];
+        let evidence = |unlabelled| Evidence {
+            similarity: similarities(&lunch, &terms),
+            unlabelled,
+            ..Evidence::default()
+        };
+        let pick = decide(&terms, &evidence(Some(0.95)), ACTIVITY);
+        assert_eq!((pick.id, pick.source), (None, Source::Semantic));
+        assert!(pick.confidence > 0.9, "{pick:?}");
+        // Without that evidence it is none too, but unsure: a person should look.
+        assert_eq!(decide(&terms, &evidence(None), ACTIVITY), Choice::NONE);
+        // A keyword for a term still counts against it.
+        let pick = decide(
+            &terms,
+            &Evidence {
+                keywords: vec![0.0, 3.0],
+                ..evidence(Some(0.3))
+            },
+            ACTIVITY,
+        );
+        assert_eq!(pick.id, Some(terms[1].id));
     }
 
     #[test]

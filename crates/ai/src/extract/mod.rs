@@ -102,6 +102,9 @@ const MODE_OF_ACTIVITY: &[(&str, &str)] = &[
     ("sales", "communication"),
 ];
 
+/// Work modes whose time has no activity type: a line most like theirs gets none.
+const MODES_WITHOUT_ACTIVITY: &[&str] = &["break", "communication"];
+
 /// What an activity implies for the task category.
 const CATEGORY_OF_ACTIVITY: &[(&str, &str)] = &[
     ("sales", "sales_marketing"),
@@ -175,7 +178,8 @@ pub fn extract(input: &Input<'_>, candidates: &Candidates, review_threshold: f32
                  terms: &[crate::Term],
                  field: fn(&Neighbour) -> Option<Uuid>,
                  weights: ensemble::Weights,
-                 implied: Vec<f32>| match (given, log_vector) {
+                 implied: Vec<f32>,
+                 unlabelled: Option<f32>| match (given, log_vector) {
         (None, Some(log)) => {
             let evidence = ensemble::Evidence {
                 keywords: matching::term_scores(&tokens, terms)
@@ -185,17 +189,29 @@ pub fn extract(input: &Input<'_>, candidates: &Candidates, review_threshold: f32
                 similarity: ensemble::similarities(log, terms),
                 votes: ensemble::vote_shares(terms, neighbours, field),
                 implied,
+                unlabelled,
             };
             ensemble::decide(terms, &evidence, weights)
         }
         _ => pick(given, matching::terms(&tokens, terms), field),
     };
+    // A line like a break or plain communication ("lunch", "answering emails") is no activity.
+    let unlabelled = log_vector.and_then(|log| {
+        let prototypes: Vec<_> = candidates
+            .work_modes
+            .iter()
+            .filter(|m| MODES_WITHOUT_ACTIVITY.contains(&m.key.as_str()))
+            .flat_map(|m| m.prototypes.iter().cloned())
+            .collect();
+        ensemble::similarity(log, &prototypes)
+    });
     let mut activity_type = weigh(
         given.activity_type_id,
         &candidates.activity_types,
         |n| n.activity_type_id,
         ensemble::ACTIVITY,
         Vec::new(),
+        unlabelled,
     );
     let implied_mode = activity_type
         .id
@@ -219,6 +235,7 @@ pub fn extract(input: &Input<'_>, candidates: &Candidates, review_threshold: f32
         |n| n.work_mode_id,
         ensemble::WORK_MODE,
         implied,
+        None,
     );
     let mut task_category = pick(
         given.task_category_id,
