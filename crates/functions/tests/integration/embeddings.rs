@@ -291,3 +291,27 @@ async fn the_default_vocabulary_is_embedded_ahead_and_once() {
     tally_functions::classify::warm_prototypes(db.requests.clone(), embeddings).await;
     assert_eq!(asked.lock().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn an_orgs_own_activity_type_is_recognised_from_its_description_and_examples() {
+    let w = World::new().await;
+    // Org A's own term, named by no keyword in the line below.
+    let copywriting: uuid::Uuid = sqlx::query_scalar(
+        "insert into activity_types (org_id, key, name, description, examples) \
+         values ($1, 'copywriting', 'Copywriting', 'Writing marketing and advertising copy.', \
+                 array['ad copy for the spring campaign', 'taglines for the landing page', \
+                       'slogans and headlines for a print advert']) returning id",
+    )
+    .bind(w.id("org_a"))
+    .fetch_one(&w.app.db.owner)
+    .await
+    .unwrap();
+    let line = "three headline options for the billboard ad";
+    let ours = create(&w, "member_a", "org_a", line).await;
+    let row = w.classified(&ours).await;
+    assert_eq!(row["activity_type_id"], json!(copywriting), "{row}");
+    // Another org's log of the same words never gets org A's term.
+    let theirs = create(&w, "owner_b", "org_b", line).await;
+    let row = w.classified(&theirs).await;
+    assert_ne!(row["activity_type_id"], json!(copywriting), "{row}");
+}
