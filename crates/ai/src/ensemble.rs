@@ -2,7 +2,9 @@
 //! each term's prototypes (its name and description, and its example lines), the keywords
 //! found in the line, and the votes of the nearest finalized logs. They add up as
 //! logits of a softmax that also holds "none of these", so the winner's probability is the
-//! confidence: a line that resembles nothing, or two terms alike, comes out unsure.
+//! confidence: a line that resembles nothing, or two terms alike, comes out unsure. "None"
+//! stands at least as high as the log's likeness to lines that have no term (for activity
+//! types: breaks and plain communication), so such a line is surely none.
 
 use std::sync::Arc;
 
