@@ -1,6 +1,7 @@
 //! One label from three kinds of evidence when embeddings are on: the log's embedding against
 //! each term's prototypes (its name and description, and its example lines), the keywords
-//! found in the line, and the votes of the nearest finalized logs. They add up as
+//! found in the line, the words those lines use ([`crate::words`]), and the votes of the
+//! nearest finalized logs. They add up as
 //! logits of a softmax that also holds "none of these", so the winner's probability is the
 //! confidence: a line that resembles nothing, or two terms alike, comes out unsure. "None"
 //! stands at least as high as the log's likeness to lines that have no term (for activity
@@ -22,6 +23,8 @@ pub struct Weights {
     pub temperature: f32,
     /// Logit per unit of keyword score (capped at [`KEYWORD_CAP`]).
     pub keyword: f32,
+    /// Logit per unit of word log-likelihood ([`crate::words::scores`]); 0 leaves words out.
+    pub words: f32,
     /// Logit of a unanimous, close neighbour vote.
     pub votes: f32,
     /// The similarity "none of these" stands at.
@@ -33,13 +36,15 @@ pub struct Weights {
 
 /// The weights for activity types, grid-searched on `eval/logs.tsv` together with each default
 /// example line scored against the others. Keywords weigh little: on text written without the
-/// keyword list in mind a keyword points the wrong way about one time in three. The
+/// keyword list in mind a keyword points the wrong way about one time in three. The words the
+/// examples use weigh a quarter of a logit per unit of log-likelihood. The
 /// temperature is the one whose confidences match the accuracy on `eval/logs.tsv`; the votes
 /// keep their weight relative to the similarities (chosen with each line's neighbours among
 /// the file's other lines).
 pub const ACTIVITY: Weights = Weights {
     temperature: 0.05,
     keyword: 1.4,
+    words: 0.25,
     votes: 11.2,
     none: 0.20,
     implied: 0.0,
@@ -50,6 +55,7 @@ pub const ACTIVITY: Weights = Weights {
 pub const WORK_MODE: Weights = Weights {
     temperature: 0.10,
     keyword: 5.0,
+    words: 0.0,
     votes: 4.0,
     none: 0.30,
     implied: 8.0,
@@ -114,8 +120,10 @@ pub fn vote_shares(
 pub struct Evidence {
     /// Keyword score (0 for none).
     pub keywords: Vec<f32>,
-    /// Best prototype similarity, from [`similarities`].
+    /// Prototype similarity, from [`similarities`].
     pub similarity: Vec<Option<f32>>,
+    /// Word log-likelihood relative to the likeliest term, from [`crate::words::scores`].
+    pub words: Vec<f32>,
     /// Vote share, from [`vote_shares`].
     pub votes: Vec<f32>,
     /// What another field implies: its confidence for the implied term, 0 for the others.
@@ -130,6 +138,7 @@ pub fn decide(terms: &[Term], evidence: &Evidence, w: Weights) -> Choice {
     let Evidence {
         keywords,
         similarity,
+        words,
         votes,
         implied,
         unlabelled,
@@ -139,6 +148,7 @@ pub fn decide(terms: &[Term], evidence: &Evidence, w: Weights) -> Choice {
             let zero_shot = similarity.get(i).copied().flatten().unwrap_or(w.none - 1.0);
             zero_shot / w.temperature
                 + w.keyword * keywords.get(i).copied().unwrap_or(0.0).min(KEYWORD_CAP)
+                + w.words * words.get(i).copied().unwrap_or(0.0)
                 + w.votes * votes.get(i).copied().unwrap_or(0.0)
                 + w.implied * implied.get(i).copied().unwrap_or(0.0)
         })

@@ -2,7 +2,8 @@
 //!
 //! - [`time`]: a deterministic parser for times, ranges and durations in free text.
 //! - [`matching`]: vocabulary keywords, project names (exact and fuzzy), neighbour votes.
-//! - [`ensemble`]: with embeddings, zero-shot similarity, keywords and votes as one softmax.
+//! - [`ensemble`]: with embeddings, zero-shot similarity, keywords, [`words`] learnt from the
+//!   vocabulary's example lines and votes as one softmax.
 //! - [`extract`]: puts them together into an [`extract::Extraction`] with confidences.
 //! - [`candidates`]: what the caller loads for it (projects, vocabulary, nearest logs).
 //! - [`llm`]: the optional OpenAI-compatible chat path with a strict JSON schema.
@@ -24,6 +25,7 @@ pub mod stt;
 mod text;
 pub mod time;
 pub mod whisper;
+pub mod words;
 
 pub use candidates::{Candidates, Neighbour, Project, Term};
 pub use extract::{Extraction, Given, Input, RULES_VERSION, extract};

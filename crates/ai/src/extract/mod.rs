@@ -187,6 +187,11 @@ pub fn extract(input: &Input<'_>, candidates: &Candidates, review_threshold: f32
                     .map(|(score, _)| score)
                     .collect(),
                 similarity: ensemble::similarities(log, terms),
+                words: if weights.words > 0.0 {
+                    crate::words::scores(&tokens, terms)
+                } else {
+                    Vec::new()
+                },
                 votes: ensemble::vote_shares(terms, neighbours, field),
                 implied,
                 unlabelled,
