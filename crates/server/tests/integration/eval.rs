@@ -1,7 +1,8 @@
 //! `tally eval`'s labelled set through the real classification code with the built-in embedder
 //! (fetched by `tally models`, as the test script does first): the targets hold on the file the
 //! classifier is tuned on (a regression guard for the extractor, the ensemble and the default
-//! vocabulary), the scratch org is gone afterwards, and the expression set meets its targets.
+//! vocabulary) and the activity and work-mode ones on the two held-out files, the scratch org is
+//! gone afterwards, and the expression set meets its targets.
 
 use std::path::PathBuf;
 
@@ -46,6 +47,24 @@ async fn the_labelled_set_meets_the_targets_and_leaves_nothing_behind() {
     .await
     .unwrap();
     assert_eq!((orgs, logs), (0, 0));
+}
+
+/// Issue 19's targets on the two files never tuned on: activity types 85 %, work modes 80 %.
+/// Only totals are printed on failure: `sealed.tsv`'s misses stay unread.
+#[tokio::test]
+async fn the_held_out_files_meet_the_activity_and_work_mode_targets() {
+    let db = TestDb::new().await.unwrap();
+    let providers = builtin();
+    let setup = setup(&db, &providers);
+    for file in ["holdout.tsv", "sealed.tsv"] {
+        let report = eval::run(&setup, &set(), file, None).await.unwrap();
+        assert!(report.total >= 75, "{file}: {} cases", report.total);
+        let (activity, mode) = (report.accuracy(2), report.accuracy(3));
+        assert!(
+            activity >= 0.85 && mode >= 0.80,
+            "{file}: activity {activity:.3}, work mode {mode:.3}"
+        );
+    }
 }
 
 /// A line no keyword or example names is filed by what the org's finalized logs say: the
