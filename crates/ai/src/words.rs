@@ -2,7 +2,11 @@
 //! term's name, description and examples use. Where the embedding sees "terraform changes" as
 //! close to many things, the word "terraform" in a development example says more.
 
-use std::collections::{HashMap, HashSet};
+use std::{
+    collections::{HashMap, HashSet},
+    hash::{DefaultHasher, Hash, Hasher},
+    sync::{Arc, LazyLock, Mutex},
+};
 
 use crate::{candidates::Term, text};
 
@@ -32,45 +36,87 @@ fn stems<'a>(tokens: impl IntoIterator<Item = &'a str>) -> HashSet<&'a str> {
         .collect()
 }
 
+/// What each term's lines say, counted once per vocabulary: per term, how many of its lines
+/// use each stem, and their sum; and how many stems the vocabulary knows.
+struct Model {
+    counts: Vec<HashMap<String, f32>>,
+    totals: Vec<f32>,
+    vocabulary: f32,
+}
+
+impl Model {
+    fn new(terms: &[Term]) -> Self {
+        let counts: Vec<HashMap<String, f32>> = terms
+            .iter()
+            .map(|t| {
+                let mut counts = HashMap::new();
+                for line in t.prototype_texts() {
+                    let words = text::tokens(&line);
+                    for stem in stems(words.iter().map(String::as_str)) {
+                        *counts.entry(stem.to_owned()).or_insert(0.0) += 1.0;
+                    }
+                }
+                counts
+            })
+            .collect();
+        let totals = counts.iter().map(|c| c.values().sum()).collect();
+        let known: HashSet<&String> = counts.iter().flat_map(HashMap::keys).collect();
+        let vocabulary = known.len() as f32;
+        Self {
+            counts,
+            totals,
+            vocabulary,
+        }
+    }
+
+    /// The model of `terms`, counted on first use: every log of an org is classified against
+    /// the same vocabulary, so its lines are not read again for each one.
+    fn of(terms: &[Term]) -> Arc<Self> {
+        /// Vocabularies kept before the cache starts over.
+        const KEPT: usize = 256;
+        static MODELS: LazyLock<Mutex<HashMap<u64, Arc<Model>>>> = LazyLock::new(Mutex::default);
+        let mut hasher = DefaultHasher::new();
+        for t in terms {
+            (&t.name, &t.description, &t.examples).hash(&mut hasher);
+        }
+        let key = hasher.finish();
+        let cached = MODELS
+            .lock()
+            .map(|models| models.get(&key).cloned())
+            .unwrap_or_default();
+        cached.unwrap_or_else(|| {
+            let model = Arc::new(Self::new(terms));
+            if let Ok(mut models) = MODELS.lock() {
+                if models.len() >= KEPT {
+                    models.clear();
+                }
+                models.insert(key, model.clone());
+            }
+            model
+        })
+    }
+}
+
 /// For each term, the log-likelihood of the line's words (`tokens`, lower-cased) under the
 /// words of the term's prototype texts, less the best term's: 0 for the likeliest, negative
 /// for the others. Words no term uses count for none; all zeros when no word is known.
 pub fn scores(tokens: &[String], terms: &[Term]) -> Vec<f32> {
-    let lines: Vec<Vec<Vec<String>>> = terms
-        .iter()
-        .map(|t| {
-            t.prototype_texts()
-                .iter()
-                .map(|p| text::tokens(p))
-                .collect()
-        })
-        .collect();
-    let counts: Vec<HashMap<&str, f32>> = lines
-        .iter()
-        .map(|texts| {
-            let mut counts = HashMap::new();
-            for words in texts {
-                for stem in stems(words.iter().map(String::as_str)) {
-                    *counts.entry(stem).or_insert(0.0) += 1.0;
-                }
-            }
-            counts
-        })
-        .collect();
-    let known: HashSet<&str> = counts.iter().flat_map(|c| c.keys().copied()).collect();
-    let vocabulary = known.len() as f32;
+    let model = Model::of(terms);
     let words: Vec<&str> = stems(tokens.iter().map(String::as_str))
         .into_iter()
-        .filter(|w| known.contains(w))
+        .filter(|w| model.counts.iter().any(|c| c.contains_key(*w)))
         .collect();
-    let scores: Vec<f32> = counts
+    let scores: Vec<f32> = model
+        .counts
         .iter()
-        .map(|c| {
-            let total: f32 = c.values().sum();
+        .zip(&model.totals)
+        .map(|(c, total)| {
             words
                 .iter()
                 .map(|w| {
-                    ((c.get(w).copied().unwrap_or(0.0) + ALPHA) / (total + ALPHA * vocabulary)).ln()
+                    ((c.get(*w).copied().unwrap_or(0.0) + ALPHA)
+                        / (total + ALPHA * model.vocabulary))
+                        .ln()
                 })
                 .sum()
         })
