@@ -28,19 +28,24 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
             .map_err(|e| AuthError::new(StatusCode::BAD_REQUEST, "bad_json", e.to_string()))?;
-        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
-            b"{}"
-        } else {
-            &bytes
-        };
-        serde_json::from_slice(bytes).map(JsonBody).map_err(|e| {
-            AuthError::new(
-                StatusCode::BAD_REQUEST,
-                "bad_json",
-                format!("Could not parse request body as JSON: {e}"),
-            )
-        })
+        parse_json(&bytes).map(JsonBody)
     }
+}
+
+/// A JSON body already read, as [`JsonBody`] reads it (blank is `{}`).
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AuthError> {
+    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        bytes
+    };
+    serde_json::from_slice(bytes).map_err(|e| {
+        AuthError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_json",
+            format!("Could not parse request body as JSON: {e}"),
+        )
+    })
 }
 
 /// The client's IP address: the socket's peer, or the first `X-Forwarded-For` hop when
@@ -106,9 +111,12 @@ impl FromRequestParts<AuthState> for CurrentUser {
                 "invalid claim: sub claim must be a UUID",
             )
         })?;
-        let session_id = claims
-            .str("session_id")
-            .and_then(|s| s.parse::<Uuid>().ok());
+        // A session id that is not a UUID names no session: such a token could never be
+        // revoked, so it is refused as one whose session is gone (as GoTrue does).
+        let session_id = match claims.str("session_id") {
+            None => None,
+            Some(s) => Some(s.parse::<Uuid>().map_err(|_| session_not_found())?),
+        };
         let mut tx = db::begin(state.pool()).await?;
         if let Some(session) = session_id {
             let alive: bool = sqlx::query_scalar(
@@ -120,11 +128,7 @@ impl FromRequestParts<AuthState> for CurrentUser {
             .fetch_one(&mut *tx)
             .await?;
             if !alive {
-                return Err(AuthError::new(
-                    StatusCode::FORBIDDEN,
-                    "session_not_found",
-                    "Session from session_id claim in JWT does not exist",
-                ));
+                return Err(session_not_found());
             }
         }
         let user = users::by_id(&mut tx, id).await?;
@@ -147,7 +151,8 @@ impl FromRequestParts<AuthState> for CurrentUser {
     }
 }
 
-/// A caller holding the service_role key (or another token whose role is service_role).
+/// A caller holding the service_role key (or another token whose role is `service_role` or
+/// `supabase_admin`).
 pub struct Admin;
 
 impl FromRequestParts<AuthState> for Admin {
@@ -159,12 +164,21 @@ impl FromRequestParts<AuthState> for Admin {
     ) -> Result<Self, Self::Rejection> {
         let token = bearer(parts)?;
         let claims = state.keys().verify(token).map_err(AuthError::bad_jwt)?;
-        if claims.role() == Some("service_role") {
+        // GoTrue's default admin roles (`JWT_ADMIN_ROLES`).
+        if matches!(claims.role(), Some("service_role" | "supabase_admin")) {
             Ok(Admin)
         } else {
             Err(AuthError::not_admin())
         }
     }
+}
+
+fn session_not_found() -> AuthError {
+    AuthError::new(
+        StatusCode::FORBIDDEN,
+        "session_not_found",
+        "Session from session_id claim in JWT does not exist",
+    )
 }
 
 fn bearer(parts: &Parts) -> Result<&str, AuthError> {

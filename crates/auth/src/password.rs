@@ -50,10 +50,23 @@ pub async fn verify(password: &str, hash: Option<&str>) -> AuthResult<bool> {
     Ok(known && matches)
 }
 
-/// Checks a new password against the configured minimum length.
+/// The longest password that may be set, in characters (GoTrue's limit).
+pub const MAX_LENGTH: usize = 72;
+
+/// The most bytes of a password a sign-in hashes: a longer one cannot be a password Tally
+/// stored, and is refused without spending a hash on it.
+pub const MAX_SIGN_IN_BYTES: usize = 1024;
+
+/// Checks a new password against the configured minimum length and [`MAX_LENGTH`].
 pub fn check_strength(password: &str, min_length: usize) -> AuthResult<()> {
-    if password.chars().count() < min_length {
+    let length = password.chars().count();
+    if length < min_length {
         return Err(AuthError::weak_password(min_length));
+    }
+    if length > MAX_LENGTH {
+        return Err(AuthError::validation(format!(
+            "Password cannot be longer than {MAX_LENGTH} characters"
+        )));
     }
     Ok(())
 }
@@ -94,5 +107,8 @@ mod tests {
             "weak_password"
         );
         assert!(check_strength("long enough", 8).is_ok());
+        assert!(check_strength(&"x".repeat(MAX_LENGTH), 8).is_ok());
+        let long = check_strength(&"x".repeat(MAX_LENGTH + 1), 8).expect_err("too long");
+        assert_eq!(long.code(), "validation_failed");
     }
 }

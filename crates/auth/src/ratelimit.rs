@@ -40,7 +40,9 @@ pub async fn hit(
 }
 
 /// Counts an auth attempt (sign-in, sign-up, recover, ...) against the five-minute limit
-/// both per client IP (`{bucket}_ip`) and per email (`{bucket}_email`).
+/// per client IP (`{bucket}_ip`) and per client IP and email (`{bucket}_ip_email`). Never
+/// per email alone: then anyone could lock an account's owner out by failing on purpose,
+/// from anywhere.
 pub async fn attempt(
     pool: &PgPool,
     bucket: &str,
@@ -49,7 +51,14 @@ pub async fn attempt(
     limit: u32,
 ) -> AuthResult<()> {
     hit(pool, &format!("{bucket}_ip"), ip, limit, FIVE_MINUTES).await?;
-    hit(pool, &format!("{bucket}_email"), email, limit, FIVE_MINUTES).await
+    hit(
+        pool,
+        &format!("{bucket}_ip_email"),
+        &format!("{ip} {email}"),
+        limit,
+        FIVE_MINUTES,
+    )
+    .await
 }
 
 /// Five minutes.

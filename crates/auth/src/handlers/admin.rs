@@ -31,7 +31,9 @@ pub async fn list_users(
 ) -> AuthResult<(HeaderMap, Json<Value>)> {
     let number =
         |name: &str, default: i64| -> AuthResult<i64> {
-            match query.get(name) {
+            // An empty parameter (`?page=&per_page=`, as supabase-js sends no choice) is the
+            // default, as GoTrue reads it.
+            match query.get(name).filter(|v| !v.is_empty()) {
                 None => Ok(default),
                 Some(v) => v.parse::<i64>().ok().filter(|n| *n >= 1).ok_or_else(|| {
                     AuthError::validation(format!("Bad Pagination Parameters: {name}"))
@@ -125,8 +127,12 @@ pub async fn create_user(
             id: body.id,
             email: &email,
             password_hash: hash,
-            user_metadata: body.user_metadata.clone().unwrap_or_else(|| json!({})),
-            app_metadata: body.app_metadata.clone().unwrap_or_else(|| json!({})),
+            user_metadata: users::bounded_metadata(
+                body.user_metadata.clone().unwrap_or_else(|| json!({})),
+            )?,
+            app_metadata: users::bounded_metadata(
+                body.app_metadata.clone().unwrap_or_else(|| json!({})),
+            )?,
             confirmed: body.email_confirm.unwrap_or(false),
             identity: None,
         },
@@ -198,14 +204,14 @@ pub async fn update_user(
     if let Some(data) = &body.user_metadata {
         sqlx::query("update auth.users set raw_user_meta_data = $2 where id = $1")
             .bind(id)
-            .bind(users::merge_metadata(&user.raw_user_meta_data, data))
+            .bind(users::merge_metadata(&user.raw_user_meta_data, data)?)
             .execute(&mut *tx)
             .await?;
     }
     if let Some(data) = &body.app_metadata {
         sqlx::query("update auth.users set raw_app_meta_data = $2 where id = $1")
             .bind(id)
-            .bind(users::merge_metadata(&user.raw_app_meta_data, data))
+            .bind(users::merge_metadata(&user.raw_app_meta_data, data)?)
             .execute(&mut *tx)
             .await?;
     }
@@ -298,7 +304,9 @@ pub async fn generate_link(
                     id: None,
                     email: &email,
                     password_hash: hash,
-                    user_metadata: body.data.clone().unwrap_or_else(|| json!({})),
+                    user_metadata: users::bounded_metadata(
+                        body.data.clone().unwrap_or_else(|| json!({})),
+                    )?,
                     app_metadata: json!({}),
                     confirmed: false,
                     identity: None,

@@ -63,7 +63,7 @@ pub async fn otp(
                     id: None,
                     email: &email,
                     password_hash: None,
-                    user_metadata: body.data.unwrap_or_else(|| json!({})),
+                    user_metadata: users::bounded_metadata(body.data.unwrap_or_else(|| json!({})))?,
                     app_metadata: json!({}),
                     confirmed: false,
                     identity: None,

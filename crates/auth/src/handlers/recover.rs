@@ -1,5 +1,7 @@
-//! `POST /recover`: mails a password-recovery link. Always 200 `{}`, so that the answer
-//! does not tell whether the address has an account.
+//! `POST /recover`: mails a password-recovery link. Always 200 `{}`, and in the same time
+//! whether or not the address has an account: the answer is sent once the request is checked
+//! and counted, and the account is looked up and mailed after it, so neither the body nor the
+//! timing tells which emails exist.
 
 use axum::{
     Json,
@@ -47,25 +49,41 @@ pub async fn recover(
     )?;
     let auth = &state.config().auth;
     ratelimit::attempt(state.pool(), "recover", &ip, &email, auth.rate_limit_auth).await?;
+    let redirect = state.redirect_target(query.redirect_to.as_deref());
+    tokio::spawn(async move {
+        if let Err(e) = mail_recovery(&state, &email, challenge.as_ref(), &redirect).await {
+            tracing::warn!(error = %e.message(), "a recovery mail could not be queued");
+        }
+    });
+    Ok(Json(json!({})))
+}
+
+/// Mails the recovery link when `email` has an account.
+async fn mail_recovery(
+    state: &AuthState,
+    email: &str,
+    challenge: Option<&flow::Challenge>,
+    redirect: &str,
+) -> AuthResult<()> {
     let mut tx = db::begin(state.pool()).await?;
-    if let Some(user) = users::by_email(&mut tx, &email).await? {
-        let redirect = state.redirect_target(query.redirect_to.as_deref());
-        mail::send_link(
-            &mut tx,
-            &state,
-            user.id,
-            &email,
-            Purpose::Recovery,
-            challenge.as_ref(),
-            &redirect,
-        )
+    let Some(user) = users::by_email(&mut tx, email).await? else {
+        return Ok(());
+    };
+    mail::send_link(
+        &mut tx,
+        state,
+        user.id,
+        email,
+        Purpose::Recovery,
+        challenge,
+        redirect,
+    )
+    .await?;
+    sqlx::query("update auth.users set recovery_sent_at = now() where id = $1")
+        .bind(user.id)
+        .execute(&mut *tx)
         .await?;
-        sqlx::query("update auth.users set recovery_sent_at = now() where id = $1")
-            .bind(user.id)
-            .execute(&mut *tx)
-            .await?;
-    }
     tx.commit().await?;
     state.wake_mailer();
-    Ok(Json(json!({})))
+    Ok(())
 }

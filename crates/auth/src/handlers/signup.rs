@@ -83,7 +83,7 @@ pub async fn signup(
         body.code_challenge_method.as_deref(),
     )?;
     ratelimit::attempt(state.pool(), "signup", &ip, &email, auth.rate_limit_auth).await?;
-    let data = body.data.unwrap_or_else(|| json!({}));
+    let data = users::bounded_metadata(body.data.unwrap_or_else(|| json!({})))?;
     let redirect = state.redirect_target(query.redirect_to.as_deref());
 
     let mut tx = db::begin(state.pool()).await?;

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use axum::{
     Json,
+    body::Bytes,
     extract::{Query, State},
     http::{StatusCode, header::LOCATION},
     response::{IntoResponse, Response},
@@ -16,7 +17,7 @@ use uuid::Uuid;
 use crate::{
     db,
     error::{AuthError, AuthResult},
-    extract::JsonBody,
+    extract::parse_json,
     flow, links, sessions,
     sso::{
         oidc::{Oidc, Verified},
@@ -66,11 +67,18 @@ pub struct SsoBody {
 }
 
 /// Starts SSO by provider id or email domain: 200 `{url}` with `skip_http_redirect`, else 303.
-pub async fn sso(
-    State(state): State<AuthState>,
-    JsonBody(body): JsonBody<SsoBody>,
-) -> AuthResult<Response> {
+/// With no provider enabled, SSO is off and answers as GoTrue does with SAML off, before the
+/// body is read.
+pub async fn sso(State(state): State<AuthState>, body: Bytes) -> AuthResult<Response> {
     let mut tx = db::begin(state.pool()).await?;
+    if !providers::any_enabled(&mut tx).await? {
+        return Err(AuthError::new(
+            StatusCode::NOT_FOUND,
+            "saml_provider_disabled",
+            "SAML 2.0 is disabled",
+        ));
+    }
+    let body: SsoBody = parse_json(&body)?;
     let provider = match (body.provider_id, body.domain.as_deref()) {
         (Some(_), Some(_)) => {
             return Err(AuthError::validation(

@@ -28,6 +28,7 @@ pub struct TokenBody {
     refresh_token: Option<String>,
     auth_code: Option<String>,
     code_verifier: Option<String>,
+    provider: Option<String>,
 }
 
 /// Issues tokens for a grant.
@@ -81,10 +82,43 @@ pub async fn token(
             tx.commit().await?;
             Ok(Json(session))
         }
+        // Sign-in with a wallet: no Web3 provider is configurable in Tally.
+        Some("web3") => Err(AuthError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "web3_provider_disabled",
+            "Web3 provider is disabled",
+        )),
+        // Sign-in with a social provider's ID token: none is configurable in Tally (SSO over
+        // OpenID Connect goes through `/sso`).
+        Some("id_token") => Err(id_token_disabled(body.provider.as_deref())),
         _ => Err(AuthError::new(
             StatusCode::BAD_REQUEST,
             "invalid_credentials",
             "unsupported_grant_type",
+        )),
+    }
+}
+
+/// GoTrue's answer to an ID token from a provider that is not enabled: the provider's issuer
+/// for the ones it knows by name, else "not allowed".
+fn id_token_disabled(provider: Option<&str>) -> AuthError {
+    let issuer = match provider.unwrap_or_default() {
+        "google" => Some("https://accounts.google.com"),
+        "apple" => Some("https://appleid.apple.com"),
+        "azure" => Some("https://login.microsoftonline.com/common/v2.0"),
+        "facebook" => Some("https://www.facebook.com"),
+        "kakao" => Some("https://kauth.kakao.com"),
+        _ => None,
+    };
+    match issuer {
+        Some(issuer) => AuthError::new(
+            StatusCode::BAD_REQUEST,
+            "provider_disabled",
+            format!("Provider (issuer {issuer:?}) is not enabled"),
+        ),
+        None => AuthError::validation(format!(
+            "Custom OIDC provider {:?} not allowed",
+            provider.unwrap_or_default()
         )),
     }
 }
@@ -104,6 +138,12 @@ async fn password_grant(state: &AuthState, ip: &str, body: TokenBody) -> AuthRes
         .unwrap_or_default()
         .to_lowercase();
     let password = body.password.unwrap_or_default();
+    if password.len() > password::MAX_SIGN_IN_BYTES {
+        return Err(AuthError::validation(format!(
+            "Password cannot be longer than {} characters",
+            password::MAX_LENGTH
+        )));
+    }
     let auth = &state.config().auth;
     ratelimit::attempt(state.pool(), "signin", ip, &email, auth.rate_limit_auth).await?;
     let mut tx = db::begin(state.pool()).await?;

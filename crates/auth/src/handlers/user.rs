@@ -99,7 +99,7 @@ pub async fn update_user(
             .await?;
     }
     if let Some(data) = &body.data {
-        let merged = users::merge_metadata(&user.raw_user_meta_data, data);
+        let merged = users::merge_metadata(&user.raw_user_meta_data, data)?;
         sqlx::query("update auth.users set raw_user_meta_data = $2 where id = $1")
             .bind(user.id)
             .bind(merged)

@@ -55,6 +55,13 @@ pub async fn by_name(conn: &mut PgConnection, name: &str) -> sqlx::Result<Option
     .await
 }
 
+/// Whether any provider is enabled (SSO is on).
+pub async fn any_enabled(conn: &mut PgConnection) -> sqlx::Result<bool> {
+    sqlx::query_scalar("select exists (select from auth.sso_providers where enabled)")
+        .fetch_one(conn)
+        .await
+}
+
 /// A provider by id.
 pub async fn by_id(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Provider>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(

@@ -213,3 +213,68 @@ async fn only_the_service_role_reaches_the_admin_api() {
     let res = api.req(Method::GET, "/admin/users").send().await.unwrap();
     assert_eq!(error_of(res).await.1, "not_admin");
 }
+
+/// GoTrue's admin roles are `service_role` and `supabase_admin` (its `JWT_ADMIN_ROLES`): a
+/// `supabase_admin` token (as auth-js's suite signs one) reaches the admin API.
+#[tokio::test]
+async fn the_supabase_admin_role_reaches_the_admin_api() {
+    let api = Api::new().await;
+    let admin = api
+        .app
+        .keys
+        .sign(&json!({"sub": "1234567890", "role": "supabase_admin", "exp": 4102444800_i64}))
+        .unwrap();
+    let res = api
+        .as_user(Method::GET, "/admin/users", &admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok_json(res).await["aud"], "authenticated");
+}
+
+/// Bad input to the admin API answers as GoTrue does: an address outside its format is 400
+/// `validation_failed` (and no user is made, so a link for it fails the same way); empty
+/// paging parameters (as supabase-js sends them) are the defaults.
+#[tokio::test]
+async fn admin_input_is_checked_as_gotrue_checks_it() {
+    let api = Api::new().await;
+    let res = api
+        .as_admin(Method::POST, "/admin/users")
+        .json(&json!({"email": "xx:;x@x.x", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(res).await,
+        (
+            400,
+            "validation_failed".into(),
+            "Unable to validate email address: invalid format".into()
+        )
+    );
+    let res = api
+        .as_admin(Method::POST, "/admin/generate_link")
+        .json(&json!({"type": "signup", "email": "xx:;x@x.x", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(res).await.1, "validation_failed");
+
+    api.sign_up("listed@example.com").await;
+    let res = api
+        .as_admin(Method::GET, "/admin/users?page=&per_page=")
+        .send()
+        .await
+        .unwrap();
+    let page = ok_json(res).await;
+    assert_eq!(page["users"][0]["email"], "listed@example.com");
+
+    // A password longer than GoTrue's 72 characters is refused, and no user is made.
+    let res = api
+        .as_admin(Method::POST, "/admin/users")
+        .json(&json!({"email": "long@example.com", "password": "p".repeat(73)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(res).await.0, 400);
+}

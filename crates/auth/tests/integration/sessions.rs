@@ -2,7 +2,7 @@
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::support::{Api, error_of, ok_json};
@@ -281,4 +281,48 @@ async fn revoked_sessions_are_refused_by_the_shared_caller_check() {
         ctx,
         Err(tally_core::gateway::CallerError::SessionRevoked)
     ));
+}
+
+/// A token whose `session_id` is not a UUID names no session and could never be revoked: the
+/// auth service refuses it as GoTrue does (403 `session_not_found`), and so does every other
+/// service, each in its own error shape.
+#[tokio::test]
+async fn a_session_id_that_is_not_a_uuid_is_refused_everywhere() {
+    let api = Api::new().await;
+    let session = api.sign_up("n@example.com").await;
+    let token = session["access_token"].as_str().unwrap();
+    let mut claims = api.app.keys.verify(token).unwrap().0;
+    claims["session_id"] = json!("not-a-session");
+    let forged = api.app.keys.sign(&Value::Object(claims)).unwrap();
+
+    let (status, code, _) = error_of(
+        api.as_user(Method::GET, "/user", &forged)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, code.as_str()), (403, "session_not_found"));
+
+    let anon = api.app.keys.anon_key();
+    let http = reqwest::Client::new();
+    // Each service's own refusal of a bad token: PostgREST 401, Storage 400 `InvalidJWT`.
+    for (method, path, expected, field) in [
+        (Method::GET, "/rest/v1/time_logs", 401, "code"),
+        (Method::GET, "/storage/v1/bucket", 400, "statusCode"),
+        (Method::POST, "/functions/v1/log-create", 401, "error"),
+    ] {
+        let res = http
+            .request(method, api.app.url(path))
+            .header("apikey", &anon)
+            .bearer_auth(&forged)
+            .json(&json!({"comment": "1h review"}))
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(status, expected, "{path}: {body}");
+        assert!(body.get(field).is_some(), "{path}: {body}");
+    }
 }

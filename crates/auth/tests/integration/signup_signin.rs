@@ -252,25 +252,37 @@ async fn unconfirmed_users_cannot_sign_in_until_they_confirm() {
     api.sign_in("new@example.com").await;
 }
 
+/// Wrong passwords are limited per client address (and address and email), never per email
+/// alone: an attacker failing on purpose locks themselves out, not the account's owner.
 #[tokio::test]
 async fn sign_in_is_rate_limited_per_ip_and_email() {
-    let api = Api::with(|c| c.auth.rate_limit_auth = 3).await;
+    let api = Api::with(|c| {
+        c.auth.rate_limit_auth = 3;
+        c.auth.trust_proxy = true;
+    })
+    .await;
     api.sign_up("limited@example.com").await;
+    let sign_in = |from: &'static str, password: &'static str| {
+        api.req(Method::POST, "/token?grant_type=password")
+            .header("x-forwarded-for", from)
+            .json(&json!({"email": "limited@example.com", "password": password}))
+            .send()
+    };
     let mut codes = Vec::new();
     for _ in 0..4 {
-        let res = api
-            .req(Method::POST, "/token?grant_type=password")
-            .json(&json!({"email": "limited@example.com", "password": "wrong-password"}))
-            .send()
-            .await
-            .unwrap();
-        codes.push(error_of(res).await);
+        codes.push(error_of(sign_in("203.0.113.9", "wrong-password").await.unwrap()).await);
     }
     assert_eq!(codes[2].1, "invalid_credentials");
     assert_eq!(
         (codes[3].0, codes[3].1.as_str()),
         (429, "over_request_rate_limit")
     );
+    // The attacker stays locked out, even with the right password...
+    let (status, _, _) = error_of(sign_in("203.0.113.9", PASSWORD).await.unwrap()).await;
+    assert_eq!(status, 429);
+    // ...while the owner, from their own address, signs in.
+    let session = ok_json(sign_in("198.51.100.7", PASSWORD).await.unwrap()).await;
+    assert_eq!(session["user"]["email"], "limited@example.com");
 }
 
 /// A NUL character (PostgreSQL's 22021 in text, 22P05 in jsonb) is a 400 in GoTrue's shape
@@ -323,4 +335,115 @@ async fn nul_characters_are_400_and_write_nothing() {
     .await
     .unwrap();
     assert!(meta.get("nick").is_none(), "{meta}");
+}
+
+/// Every password and metadata object a client sends is bounded: a 1 MB password is refused
+/// at sign-up and sign-in without being hashed, metadata over 16 KiB at sign-up and on
+/// `PUT /user`; nothing is written.
+#[tokio::test]
+async fn oversized_passwords_and_metadata_are_400() {
+    let api = Api::new().await;
+    let huge = "p".repeat(1024 * 1024);
+    for (path, body) in [
+        (
+            "/signup",
+            json!({"email": "big@example.com", "password": huge}),
+        ),
+        (
+            "/signup",
+            json!({"email": "big@example.com", "password": "p".repeat(73)}),
+        ),
+        (
+            "/signup",
+            json!({"email": "big@example.com", "password": PASSWORD,
+                   "data": {"bio": "b".repeat(17 * 1024)}}),
+        ),
+        (
+            "/token?grant_type=password",
+            json!({"email": "big@example.com", "password": huge}),
+        ),
+    ] {
+        let res = api
+            .req(Method::POST, path)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let (status, code, message) = error_of(res).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (400, "validation_failed"),
+            "{path}: {message}"
+        );
+    }
+    let users: i64 = sqlx::query_scalar("select count(*) from auth.users")
+        .fetch_one(&api.app.db.owner)
+        .await
+        .unwrap();
+    assert_eq!(users, 0);
+
+    let session = api.sign_up("big@example.com").await;
+    let token = session["access_token"].as_str().unwrap();
+    let res = api
+        .as_user(Method::PUT, "/user", token)
+        .json(&json!({"data": {"bio": "b".repeat(17 * 1024)}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(res).await.1, "validation_failed");
+}
+
+/// What Tally does not offer answers as a GoTrue with it switched off: wallet (Web3) and
+/// social ID-token sign-ins, and codes sent by SMS (after the number's E.164 check).
+#[tokio::test]
+async fn sign_ins_tally_does_not_offer_answer_as_gotrue_does() {
+    let api = Api::new().await;
+    let cases = [
+        (
+            "/token?grant_type=web3",
+            json!({"chain": "solana", "message": "m", "signature": "s"}),
+            (422, "web3_provider_disabled", "Web3 provider is disabled"),
+        ),
+        (
+            "/token?grant_type=id_token",
+            json!({"provider": "google", "id_token": "t", "nonce": "n"}),
+            (
+                400,
+                "provider_disabled",
+                "Provider (issuer \"https://accounts.google.com\") is not enabled",
+            ),
+        ),
+        (
+            "/verify",
+            json!({"type": "sms", "phone": "+1 555 0100 123", "token": "123456"}),
+            (403, "otp_expired", "Token has expired or is invalid"),
+        ),
+        (
+            "/verify",
+            json!({"type": "phone_change", "phone": "15550100123", "token": "123456"}),
+            (403, "otp_expired", "Token has expired or is invalid"),
+        ),
+        (
+            "/verify",
+            json!({"type": "sms", "phone": "15550100123-invalid", "token": "123456"}),
+            (
+                400,
+                "validation_failed",
+                "Invalid phone number format (E.164 required)",
+            ),
+        ),
+    ];
+    for (path, body, (status, code, message)) in cases {
+        let res = api
+            .req(Method::POST, path)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            error_of(res).await,
+            (status, code.into(), message.into()),
+            "{path} {body}"
+        );
+    }
 }

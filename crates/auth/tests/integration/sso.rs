@@ -434,3 +434,32 @@ async fn sso_request_errors() {
             .contains("error_code=bad_oauth_state")
     );
 }
+
+/// With no SSO provider enabled, `/sso` answers as GoTrue does with SAML off (404
+/// `saml_provider_disabled`), whatever the body holds: a provider id that is no UUID, a
+/// domain, nothing at all.
+#[tokio::test]
+async fn sso_without_a_provider_is_disabled() {
+    let api = Api::new().await;
+    for body in [
+        json!({"provider_id": "valid-provider-id", "skip_http_redirect": true}),
+        json!({"domain": "acme.test"}),
+        json!({}),
+    ] {
+        let res = api
+            .req(Method::POST, "/sso")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            error_of(res).await,
+            (
+                404,
+                "saml_provider_disabled".into(),
+                "SAML 2.0 is disabled".into()
+            ),
+            "{body}"
+        );
+    }
+}

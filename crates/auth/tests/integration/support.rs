@@ -87,15 +87,24 @@ impl Api {
             .to_owned()
     }
 
-    /// The newest mail to `to` in the outbox: (template, link, otp).
+    /// The newest mail to `to` in the outbox: (template, link, otp). Waits up to 5 s for one
+    /// (a recovery mail is queued after `/recover` has answered).
     pub async fn last_mail(&self, to: &str) -> (String, String, String) {
-        sqlx::query_as(
-            "select template, link, otp from auth.mail_outbox where recipient = $1 order by created_at desc limit 1",
-        )
-        .bind(to)
-        .fetch_one(&self.app.db.owner)
-        .await
-        .expect("a mail")
+        for _ in 0..100 {
+            let mail = sqlx::query_as(
+                "select template, link, otp from auth.mail_outbox where recipient = $1 \
+                 order by created_at desc limit 1",
+            )
+            .bind(to)
+            .fetch_optional(&self.app.db.owner)
+            .await
+            .expect("the outbox");
+            if let Some(mail) = mail {
+                return mail;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("no mail to {to}")
     }
 }
 
