@@ -109,6 +109,8 @@ pub async fn connect_owner(url: &str) -> Result<PgPool, Error> {
     let options: PgConnectOptions = url
         .parse()
         .map_err(|e| Error::Config(format!("DATABASE_URL is not a valid URL: {e}")))?;
+    // Migrations' `if exists`/`if not exists` notices say nothing a user can act on.
+    let options = options.options([("client_min_messages", "warning")]);
     PgPoolOptions::new()
         .max_connections(2)
         .acquire_timeout(CONNECT_TIMEOUT)

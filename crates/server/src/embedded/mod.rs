@@ -343,7 +343,10 @@ fn is_postgres_process(pid: u32) -> bool {
 /// unprivileged user could not reach the data directory.
 fn cluster_home(data_dir: &Path, as_root: bool) -> Result<PathBuf, EmbeddedError> {
     // Absolute: the server's tools run with the cluster folder as their working directory.
-    let absolute = std::path::absolute(data_dir)
+    // Canonical where it exists, so that every spelling of one folder (`target/x`,
+    // `crates/y/../../target/x`, a symlink) finds the same relocated cluster.
+    let absolute = std::fs::canonicalize(data_dir)
+        .or_else(|_| std::path::absolute(data_dir))
         .map_err(|e| EmbeddedError::io("cannot resolve the data directory", e))?;
     if !as_root || crate::access::traversable_by_others(&absolute) {
         return Ok(absolute.join("postgres"));

@@ -1,16 +1,21 @@
 //! The embedded cluster's life: first start (initdb), a second start that reuses it, a
 //! crash that leaves a stale postmaster.pid, and a clean stop.
 
-use std::{net::TcpListener, path::PathBuf, process::Command};
+use std::{net::TcpListener, os::unix::fs::PermissionsExt, path::PathBuf, process::Command};
 
 use sqlx::{Connection, PgConnection};
 use tally_server::embedded::{Cluster, ClusterOptions, stop_running};
 
 #[tokio::test]
 async fn cluster_starts_is_reused_survives_a_crash_and_stops() -> anyhow::Result<()> {
-    let data_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    // Inside a folder only its owner may enter: run as root (as CI is), the cluster is kept
+    // under /var/lib/tally instead, where the unprivileged user can reach it.
+    let private = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../target/tally-test")
         .join(format!("lifecycle-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&private)?;
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700))?;
+    let data_dir = private.join("data");
     let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let options = ClusterOptions {
         data_dir: data_dir.clone(),
@@ -59,11 +64,26 @@ async fn cluster_starts_is_reused_survives_a_crash_and_stops() -> anyhow::Result
 
     let third = Cluster::start(&options).await?;
     PgConnection::connect(&third.url()).await?.close().await?;
-    third.stop().await?;
+    // `tally db stop` finds it under another spelling of the same folder (as the test script
+    // names it: relative, without the `..`).
+    let respelled = private.canonicalize()?.join("data/../data");
+    assert!(
+        stop_running(&respelled).await?,
+        "the cluster was not found through {}",
+        respelled.display()
+    );
+    assert!(
+        PgConnection::connect(&third.url()).await.is_err(),
+        "the cluster still answers"
+    );
     assert!(
         !stop_running(&data_dir).await?,
         "the cluster should be stopped"
     );
-    std::fs::remove_dir_all(&data_dir)?;
+    // The cluster's own folder, wherever it was kept.
+    if let Some(home) = third.data().parent() {
+        std::fs::remove_dir_all(home)?;
+    }
+    std::fs::remove_dir_all(&private)?;
     Ok(())
 }

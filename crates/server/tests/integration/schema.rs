@@ -88,6 +88,29 @@ async fn every_reachable_table_has_rls_enabled_and_forced() -> anyhow::Result<()
     Ok(())
 }
 
+/// Supabase's linter (lint 0011): a function whose `search_path` the caller decides can be
+/// made to call the caller's objects. Every function in every schema Tally owns pins it.
+#[tokio::test]
+async fn every_function_has_a_fixed_search_path() -> anyhow::Result<()> {
+    let db = TestDb::new().await?;
+    let (count, mutable): (i64, Vec<String>) = sqlx::query_as(
+        "select count(*), coalesce(array_agg(n.nspname || '.' || p.proname) filter ( \
+                  where not exists (select from unnest(coalesce(p.proconfig, '{}')) c \
+                                    where c like 'search_path=%')), '{}') \
+         from pg_proc p join pg_namespace n on n.oid = p.pronamespace \
+         where n.nspname not in ('pg_catalog', 'information_schema', 'pg_toast') \
+           and not exists (select from pg_depend d where d.objid = p.oid and d.deptype = 'e')",
+    )
+    .fetch_one(&db.owner)
+    .await?;
+    assert!(count > 50, "only {count} functions found");
+    assert!(
+        mutable.is_empty(),
+        "functions with a role-mutable search_path: {mutable:?}"
+    );
+    Ok(())
+}
+
 #[tokio::test]
 async fn the_request_role_cannot_bypass_rls() -> anyhow::Result<()> {
     let db = TestDb::new().await?;
