@@ -257,13 +257,16 @@ async fn wait_for_health(port: &str) -> reqwest::StatusCode {
 async fn serve_runs_the_embedded_cluster_and_stops_it() -> anyhow::Result<()> {
     let dir = temp_dir();
     let (port, pg_port) = (free_port(), free_port());
+    // At the default log level: what a new user sees.
     let envs = [
         ("TALLY_PORT", port.as_str()),
         ("TALLY_PG_PORT", pg_port.as_str()),
+        ("TALLY_LOG", "info"),
     ];
+    let log = dir.join("serve.log");
     let mut child = tally(&dir, &envs, &["serve"])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&log)?)
         .spawn()?;
     assert_eq!(wait_for_health(&port).await, 200);
     assert!(
@@ -293,6 +296,16 @@ async fn serve_runs_the_embedded_cluster_and_stops_it() -> anyhow::Result<()> {
             .success()
     );
     assert!(child.wait()?.success());
+    // Nothing a user cannot act on: no `if exists`/`if not exists` notices of the migrations,
+    // neither on the first start nor on a later one.
+    let first = std::fs::read_to_string(&log)?;
+    let later = String::from_utf8_lossy(&out.stderr);
+    for text in [first.as_str(), &later] {
+        assert!(
+            !text.contains("skipping") && !text.contains("notice"),
+            "{text}"
+        );
+    }
     let out = run(&dir, &envs, &["db", "stop"]);
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
