@@ -9,14 +9,14 @@ use axum::{
     Json,
     body::Bytes,
     extract::{Path, Query, State},
-    http::{HeaderMap, StatusCode},
+    http::{HeaderMap, StatusCode, header::CONTENT_TYPE},
     response::{IntoResponse, Response},
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::{
-    relay,
+    frame, relay,
     state::{Fanout, RealtimeState},
 };
 
@@ -64,7 +64,8 @@ pub async fn broadcast(
     }
 }
 
-/// `POST /api/broadcast/{topic}/events/{event}`: one message, its payload the JSON body.
+/// `POST /api/broadcast/{topic}/events/{event}`: one message, its payload the body — JSON, or
+/// bytes when sent as `application/octet-stream` (delivered as a binary broadcast).
 pub async fn broadcast_one(
     State(state): State<RealtimeState>,
     Path((topic, event)): Path<(String, String)>,
@@ -72,39 +73,66 @@ pub async fn broadcast_one(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match serde_json::from_slice::<Value>(&body) {
-        Ok(payload) => {
-            let message = Outgoing {
-                topic,
-                event,
-                payload,
-                private: privacy.private,
-            };
-            send(&state, &headers, vec![message]).await
+    let binary = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.trim().starts_with("application/octet-stream"));
+    let envelope = if binary {
+        frame::binary_broadcast(&event, &body)
+    } else {
+        match serde_json::from_slice::<Value>(&body) {
+            Ok(payload) => json!({"type": "broadcast", "event": event, "payload": payload}),
+            Err(e) => {
+                return refuse(
+                    StatusCode::BAD_REQUEST,
+                    &format!(
+                        "The payload must be JSON (or bytes sent as application/octet-stream): {e}"
+                    ),
+                );
+            }
         }
-        Err(e) => refuse(
-            StatusCode::BAD_REQUEST,
-            &format!("The payload must be JSON: {e}"),
-        ),
-    }
+    };
+    let message = Outgoing {
+        topic,
+        event,
+        payload: Value::Null,
+        private: privacy.private,
+    };
+    send_enveloped(&state, &headers, vec![(message, envelope)]).await
 }
 
-/// Sends each message to the sockets of every instance listening on its topic, once every
-/// one of them is authorized.
+/// Sends each message, its envelope made of its event and payload.
 async fn send(state: &RealtimeState, headers: &HeaderMap, messages: Vec<Outgoing>) -> Response {
+    let messages = messages
+        .into_iter()
+        .map(|mut m| {
+            let payload = std::mem::take(&mut m.payload);
+            let envelope = json!({"type": "broadcast", "event": m.event, "payload": payload});
+            (m, envelope)
+        })
+        .collect();
+    send_enveloped(state, headers, messages).await
+}
+
+/// Sends each message's envelope to the sockets of every instance listening on its topic, once
+/// every one of them is authorized.
+async fn send_enveloped(
+    state: &RealtimeState,
+    headers: &HeaderMap,
+    messages: Vec<(Outgoing, Value)>,
+) -> Response {
     let caller = match state.check_headers(headers).await {
         Ok(caller) => caller,
         Err(reason) => return refuse(StatusCode::UNAUTHORIZED, &reason),
     };
-    let body = Body { messages };
-    if body.messages.len() > MAX_MESSAGES {
+    if messages.len() > MAX_MESSAGES {
         return refuse(
             StatusCode::PAYLOAD_TOO_LARGE,
             &format!("At most {MAX_MESSAGES} messages a request"),
         );
     }
     // Every message is authorized before any is sent: all or nothing.
-    for m in &body.messages {
+    for (m, _) in &messages {
         let name = m.topic.strip_prefix("realtime:").unwrap_or(&m.topic);
         if m.private || crate::socket::always_private(name) {
             match state.channel_access(name, &caller).await {
@@ -127,10 +155,9 @@ async fn send(state: &RealtimeState, headers: &HeaderMap, messages: Vec<Outgoing
             }
         }
     }
-    for m in body.messages {
+    for (m, payload) in messages {
         let name = m.topic.strip_prefix("realtime:").unwrap_or(&m.topic);
         let topic = format!("realtime:{name}");
-        let payload = json!({"type": "broadcast", "event": m.event, "payload": m.payload});
         relay::broadcast(state, &topic, &payload);
         state.fan_out(Fanout::remote(&topic, "broadcast", payload));
     }

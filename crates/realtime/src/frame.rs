@@ -1,7 +1,25 @@
 //! Phoenix messages on the wire: vsn 1.0.0 as JSON objects, vsn 2.0.0 as JSON arrays
-//! `[join_ref, ref, topic, event, payload]` plus realtime-js's binary broadcast push (kind 3).
+//! `[join_ref, ref, topic, event, payload]` plus realtime-js's binary user broadcasts: pushed
+//! as kind 3, delivered as kind 4.
+//!
+//! A broadcast whose payload is bytes (a kind 3 push with binary encoding, or bytes sent to
+//! `httpSend`) travels through Tally as a JSON array of numbers with [`BINARY`] set in its
+//! envelope; a vsn 2.0.0 socket gets it as a binary frame again, a 1.0.0 socket as the array.
 
 use serde_json::{Value, json};
+
+/// The envelope key that marks a broadcast's payload as bytes (never sent to a client).
+pub const BINARY: &str = "binary";
+
+/// Kind of realtime-js's binary user broadcast push (client → server).
+const USER_BROADCAST_PUSH: u8 = 3;
+/// Kind of realtime-js's binary user broadcast (server → client).
+const USER_BROADCAST: u8 = 4;
+
+/// The envelope of a broadcast of `event` whose payload is `bytes`.
+pub fn binary_broadcast(event: &str, bytes: &[u8]) -> Value {
+    json!({"type": "broadcast", "event": event, "payload": bytes, BINARY: true})
+}
 
 /// The protocol version a socket speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,7 +102,7 @@ impl Message {
     /// Reads realtime-js's binary user broadcast (kind 3) as a `broadcast` push.
     pub fn parse_binary(bytes: &[u8]) -> Option<Self> {
         let (&kind, rest) = bytes.split_first()?;
-        if kind != 3 || rest.len() < 6 {
+        if kind != USER_BROADCAST_PUSH || rest.len() < 6 {
             return None;
         }
         let lens: Vec<usize> = rest[..5].iter().map(|b| usize::from(*b)).collect();
@@ -102,32 +120,66 @@ impl Message {
         let _meta = field(lens[4])?;
         let body = rest.get(at..)?;
         let payload = if encoding == 1 {
-            serde_json::from_slice(body).ok()?
+            json!({"type": "broadcast", "event": event, "payload": serde_json::from_slice::<Value>(body).ok()?})
         } else {
-            // Raw bytes travel as an array of numbers over text frames.
-            Value::from(body.to_vec())
+            binary_broadcast(&event, body)
         };
         Some(Self {
             join_ref: Some(join_ref).filter(|s| !s.is_empty()),
             reference: Some(reference).filter(|s| !s.is_empty()),
             topic,
             event: "broadcast".to_owned(),
-            payload: json!({"type": "broadcast", "event": event, "payload": payload}),
+            payload,
         })
+    }
+
+    /// The bytes of a broadcast whose payload is bytes.
+    fn binary_payload(&self) -> Option<Vec<u8>> {
+        if self.event != "broadcast" || self.payload.get(BINARY) != Some(&Value::Bool(true)) {
+            return None;
+        }
+        self.payload
+            .get("payload")?
+            .as_array()?
+            .iter()
+            .map(|b| b.as_u64().and_then(|b| u8::try_from(b).ok()))
+            .collect()
+    }
+
+    /// A broadcast of bytes as realtime-js's binary user broadcast (kind 4): `None` for any
+    /// other message (or a topic or event longer than the frame's 255 bytes).
+    pub fn to_binary(&self) -> Option<Vec<u8>> {
+        let bytes = self.binary_payload()?;
+        let event = self.payload.get("event")?.as_str()?;
+        let topic = u8::try_from(self.topic.len()).ok()?;
+        let event_len = u8::try_from(event.len()).ok()?;
+        let mut frame = Vec::with_capacity(5 + self.topic.len() + event.len() + bytes.len());
+        // kind, topic size, event size, metadata size, payload encoding (0: bytes).
+        frame.extend_from_slice(&[USER_BROADCAST, topic, event_len, 0, 0]);
+        frame.extend_from_slice(self.topic.as_bytes());
+        frame.extend_from_slice(event.as_bytes());
+        frame.extend_from_slice(&bytes);
+        Some(frame)
     }
 
     /// Writes a text frame.
     pub fn to_text(&self, vsn: Vsn) -> String {
+        let mut payload = std::borrow::Cow::Borrowed(&self.payload);
+        if payload.get(BINARY).is_some()
+            && let Value::Object(envelope) = payload.to_mut()
+        {
+            envelope.remove(BINARY);
+        }
         match vsn {
             Vsn::V2 => json!([
                 self.join_ref,
                 self.reference,
                 self.topic,
                 self.event,
-                self.payload
+                payload
             ]),
             Vsn::V1 => json!({
-                "topic": self.topic, "event": self.event, "payload": self.payload,
+                "topic": self.topic, "event": self.event, "payload": payload,
                 "ref": self.reference,
             }),
         }
@@ -174,5 +226,27 @@ mod tests {
         );
         assert!(Message::parse_binary(&[4, 0, 0]).is_none());
         assert!(Message::parse_binary(&[3, 9, 9, 9, 9, 9, 1]).is_none());
+    }
+
+    #[test]
+    fn binary_payloads_come_back_as_binary_frames() {
+        let mut push = vec![3u8, 0, 0, 13, 3, 0, 0];
+        push.extend_from_slice(b"realtime:roompng");
+        push.extend_from_slice(&[0, 1, 255]);
+        let m = Message::parse_binary(&push).expect("a kind 3 frame");
+        let mut delivered = vec![4u8, 13, 3, 0, 0];
+        delivered.extend_from_slice(b"realtime:roompng");
+        delivered.extend_from_slice(&[0, 1, 255]);
+        assert_eq!(m.to_binary(), Some(delivered));
+        // Over text (vsn 1.0.0) the bytes are an array, and the marker stays inside Tally.
+        let text: Value = serde_json::from_str(&m.to_text(Vsn::V1)).expect("JSON");
+        assert_eq!(
+            text["payload"],
+            json!({"type": "broadcast", "event": "png", "payload": [0, 1, 255]})
+        );
+        // A JSON broadcast is no binary frame.
+        let json_push = Message::parse_binary(b"\x03\x00\x00\x0d\x01\x00\x01realtime:roomx{}")
+            .expect("a kind 3 frame");
+        assert_eq!(json_push.to_binary(), None);
     }
 }

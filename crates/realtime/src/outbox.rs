@@ -63,12 +63,23 @@ impl Outbox {
     }
 
     fn frame(&self, message: &Message) -> (Ws, u32) {
-        let text = message.to_text(self.vsn);
-        let charge = text.len().clamp(MIN_CHARGE, BUDGET);
-        (
-            Ws::Text(text.into()),
-            u32::try_from(charge).unwrap_or(u32::MAX),
-        )
+        let binary = match self.vsn {
+            Vsn::V2 => message.to_binary(),
+            Vsn::V1 => None,
+        };
+        let (frame, len) = match binary {
+            Some(bytes) => {
+                let len = bytes.len();
+                (Ws::Binary(bytes.into()), len)
+            }
+            None => {
+                let text = message.to_text(self.vsn);
+                let len = text.len();
+                (Ws::Text(text.into()), len)
+            }
+        };
+        let charge = len.clamp(MIN_CHARGE, BUDGET);
+        (frame, u32::try_from(charge).unwrap_or(u32::MAX))
     }
 
     fn queue(&self, frame: Ws, permit: OwnedSemaphorePermit) -> Result<(), Stop> {

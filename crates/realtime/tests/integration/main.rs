@@ -45,6 +45,19 @@ pub async fn next(ws: &mut Client) -> Value {
     }
 }
 
+/// The next frame, which must be binary (five seconds at most).
+pub async fn next_binary(ws: &mut Client) -> Vec<u8> {
+    let frame = tokio::time::timeout(Duration::from_secs(5), ws.next())
+        .await
+        .expect("a message within 5 s")
+        .unwrap()
+        .unwrap();
+    match frame {
+        Ws::Binary(bytes) => bytes.to_vec(),
+        other => panic!("expected a binary frame, got {other:?}"),
+    }
+}
+
 /// Nothing arrives for a moment.
 pub async fn silent(ws: &mut Client) {
     let got = tokio::time::timeout(Duration::from_millis(300), ws.next()).await;

@@ -8,7 +8,8 @@ use tally_testkit::Fixture;
 use uuid::Uuid;
 
 use crate::{
-    Client, changes, connect, drain, drain_some, join, next, parts, send, silent, sql, subscribe,
+    Client, changes, connect, drain, drain_some, join, next, next_binary, parts, send, silent, sql,
+    subscribe,
 };
 
 fn heard(messages: &[serde_json::Value]) -> BTreeSet<(String, String)> {
@@ -474,8 +475,28 @@ async fn broadcasts_over_http_follow_the_socket_rules() {
     let (topic, _, payload) = parts(&next(&mut ws).await);
     assert_eq!(
         (topic, &payload["payload"]),
-        (org, &json!({"from": "member"}))
+        (org.clone(), &json!({"from": "member"}))
     );
+    // Bytes (realtime-js `httpSend` of a Uint8Array, protocol 2.0.0) to the org's private
+    // channel arrive as realtime-js's binary broadcast frame (kind 4), bytes intact.
+    let bytes = [1u8, 2, 3, 4, 5, 0, 255];
+    let res = reqwest::Client::new()
+        .post(app.url(&format!(
+            "/realtime/v1/api/broadcast/{org_topic}/events/binary?private=true"
+        )))
+        .header("apikey", app.keys.anon_key())
+        .header("content-type", "application/octet-stream")
+        .bearer_auth(f.token(&app, "member_a"))
+        .body(bytes.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+    let mut expected = vec![4u8, u8::try_from(org.len()).unwrap(), 6, 0, 0];
+    expected.extend_from_slice(org.as_bytes());
+    expected.extend_from_slice(b"binary");
+    expected.extend_from_slice(&bytes);
+    assert_eq!(next_binary(&mut ws).await, expected);
     // A bad token or a bad body sends nothing.
     let bad = send_http("not-a-jwt".into(), json!([{"topic": "room", "event": "x"}]))
         .await
