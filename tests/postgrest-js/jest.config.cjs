@@ -34,5 +34,7 @@ module.exports = {
   },
   setupFiles: [path.join(__dirname, 'setup.cjs')],
   snapshotFormat: { escapeString: legacy, printBasicPrototype: legacy },
+  // As upstream's config: the client retries failed requests with backoff.
+  testTimeout: 30000,
   ci: true,
 }

@@ -180,10 +180,12 @@ pub fn created_at(request: &ApiRequest, table: &str, outcome: &Outcome) -> Respo
     response
 }
 
-/// An RPC's response: 204 for void, the scalar or object for a single result.
+/// An RPC's response: 204 for void, the scalar or object for a single result — one item, so
+/// `0-0/*`, or `0-0/1` when a count was asked for.
 pub fn single_value(request: &ApiRequest, outcome: Outcome) -> Response {
     let body = outcome.first.or_else(|| Some("null".to_owned()));
-    build(StatusCode::OK, request, None, body)
+    let range = content_range(0, 1, request.prefer.count.is_some().then_some(1));
+    build(StatusCode::OK, request, Some(range), body)
 }
 
 /// 204 No Content.

@@ -29,7 +29,9 @@ impl Database {
             data_dir: config.data_dir.clone(),
             port: config.pg_port,
             pg_bin: config.pg_bin.clone(),
-            settings: Vec::new(),
+            // As on Supabase (where pg_stat_statements turns it on): `EXPLAIN VERBOSE`, through
+            // `/rest/v1`'s plans too, shows each statement's query identifier.
+            settings: vec!["compute_query_id=on".to_owned()],
         })
         .await?;
         Ok(Self {

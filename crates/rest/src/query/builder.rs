@@ -71,11 +71,16 @@ pub struct Scope<'a> {
 }
 
 impl Scope<'_> {
-    /// A column of this relation, or 42703.
+    /// A column of this relation, or 42703 naming the relation as PostgREST aliases it: the
+    /// table at the top, `{table}_{depth}` inside an embed.
     pub fn column(&self, name: &str) -> RestResult<&Column> {
-        self.table
-            .column(name)
-            .ok_or_else(|| RestError::unknown_column(&self.table.name, name))
+        self.table.column(name).ok_or_else(|| {
+            let relation = match self.depth {
+                0 => self.table.name.clone(),
+                depth => format!("{}_{depth}", self.table.name),
+            };
+            RestError::unknown_column(&relation, name)
+        })
     }
 }
 

@@ -134,10 +134,13 @@ fn resolve<'a>(
             ),
         )
         .details(format!(
-            "Searched for a foreign key relationship between '{}' and '{name}' in the schema '{}', but no matches were found.",
-            parent.name, parent.schema
+            "Searched for a foreign key relationship between '{}' and '{name}'{} in the schema '{}', but no matches were found.",
+            parent.name,
+            hint.map(|h| format!(" using the hint '{h}'")).unwrap_or_default(),
+            parent.schema
         ));
-        match suggest::closest(name, related) {
+        // No suggestion when the name is one the parent is related to (only the hint missed).
+        match suggest::closest(name, related).filter(|near| *near != name) {
             Some(near) => error.hint(format!("Perhaps you meant '{near}' instead of '{name}'.")),
             None => error,
         }
@@ -180,7 +183,12 @@ fn resolve<'a>(
         }
     }
     if let Some(hint) = hint {
-        candidates.retain(|c| c.matches_hint(hint));
+        // A table embedding itself (its children) is hinted by the key's referenced column
+        // only (`auditees:organizations!auditor(*)`), as PostgREST reads self-references.
+        candidates.retain(|c| match c {
+            Relationship::OneToMany(fk, _) if pk == ck => fk.ref_columns == [hint],
+            _ => c.matches_hint(hint),
+        });
     }
     match candidates.len() {
         0 => Err(not_found()),
@@ -547,13 +555,18 @@ pub fn select_list(
                 items: inner,
                 ..
             } => {
-                // The same embed output twice is refused as PostgREST's joins refuse it.
+                // The same embed output twice is refused as PostgREST's joins refuse it, naming
+                // the join as PostgREST aliases it (`{parent}_{embed}_{depth}`).
                 let output = alias.as_ref().unwrap_or(name);
                 if embedded.contains(&output) {
                     return Err(RestError::new(
                         StatusCode::BAD_REQUEST,
                         "42712",
-                        format!("table name \"{output}\" specified more than once"),
+                        format!(
+                            "table name \"{}_{output}_{}\" specified more than once",
+                            scope.table.name,
+                            scope.depth + 1
+                        ),
                     ));
                 }
                 embedded.push(output);

@@ -88,25 +88,34 @@ pub fn build(cache: &SchemaCache, request: &ApiRequest, name: &str) -> RestResul
             let mut text = if cols.is_empty() {
                 format!("insert into {target} as t0 default values")
             } else if request.prefer.missing_default {
-                // A key missing from a row takes the column's default, not null.
+                // A key missing from a row takes the column's default, not null. As in
+                // PostgREST, every row's defaults are evaluated (a sequence advances for each
+                // row, whether or not the row gives the column): the subquery is correlated
+                // with the row, so it runs once per row.
+                let mut defaults = Vec::new();
                 let values = cols
                     .iter()
-                    .map(|c| {
+                    .enumerate()
+                    .map(|(i, c)| {
                         let key = sql.bind(Bind::Text(c.clone()));
-                        let default = table
-                            .column(c)
-                            .and_then(|col| col.default.clone())
-                            .unwrap_or_else(|| "null".to_owned());
-                        format!(
-                            "case when _j ? {key} then _b.{} else {default} end",
-                            quote(c)
-                        )
+                        let default = table.column(c).map_or_else(
+                            || "null".to_owned(),
+                            |col| {
+                                col.default
+                                    .clone()
+                                    .unwrap_or_else(|| format!("null::{}", col.type_name))
+                            },
+                        );
+                        defaults.push(format!("{default} as d{i}"));
+                        format!("case when _j ? {key} then _b.{} else _d.d{i} end", quote(c))
                     })
                     .collect::<Vec<_>>()
                     .join(", ");
+                let defaults = defaults.join(", ");
                 format!(
                     "insert into {target} as t0 ({list}) select {values} from jsonb_array_elements({json}::jsonb) _j \
-                     cross join lateral jsonb_populate_record(null::{target}, _j) _b"
+                     cross join lateral jsonb_populate_record(null::{target}, _j) _b \
+                     cross join lateral (select {defaults} where _j is not null) _d"
                 )
             } else {
                 format!(

@@ -163,7 +163,37 @@ pub fn parse(
             .map_err(|e| RestError::body(format!("Empty or invalid json: {e}")))?;
         request.body = Some(value);
     }
+    check_embedded(&request)?;
     Ok(request)
+}
+
+/// PostgREST's PGRST108: every modifier or filter for an embed (`rel.limit=`, `rel.id=eq.1`)
+/// names an embed of `select=`, by its alias or its name; the first segment of a path that
+/// leads nowhere is named.
+fn check_embedded(request: &ApiRequest) -> RestResult<()> {
+    for (path, _) in &request.modifiers {
+        let mut items = &request.select;
+        for segment in path {
+            let embed = items.iter().find_map(|item| match item {
+                SelectItem::Embed {
+                    name, alias, items, ..
+                } if alias.as_ref() == Some(segment) || name == segment => Some(items),
+                _ => None,
+            });
+            let Some(embedded) = embed else {
+                return Err(RestError::new(
+                    axum::http::StatusCode::BAD_REQUEST,
+                    "PGRST108",
+                    format!("'{segment}' is not an embedded resource in this request"),
+                )
+                .hint(format!(
+                    "Verify that '{segment}' is included in the 'select' query parameter."
+                )));
+            };
+            items = embedded;
+        }
+    }
+    Ok(())
 }
 
 fn profile(method: &Method, headers: &HeaderMap, exposed: &[String]) -> RestResult<String> {
@@ -357,6 +387,27 @@ mod tests {
         assert_eq!(r.modifiers(&["project".to_owned()]).limit, Some(2));
         assert!(r.modifiers(&["project".to_owned()]).order[0].desc);
         assert_eq!(r.columns, Some(vec!["a".to_owned(), "b".to_owned()]));
+    }
+
+    #[test]
+    fn modifiers_of_embeds_the_select_lacks_are_pgrst108() {
+        for query in [
+            "nope.limit=1",
+            "nope.id=eq.1",
+            "select=id,project(name)&nope.order=id",
+            "select=id,project(name)&project.nope.id=eq.1",
+            "select=id,p:project(name)&p.nope.limit=1",
+        ] {
+            let err = get(query).expect_err(query);
+            assert_eq!((err.status.as_u16(), err.code.as_str()), (400, "PGRST108"));
+            assert!(err.message.starts_with("'nope' "), "{}", err.message);
+        }
+        for query in [
+            "select=id,project(name,team(name))&project.team.limit=1",
+            "select=id,p:project(name)&p.limit=1&project.limit=1",
+        ] {
+            assert!(get(query).is_ok(), "{query}");
+        }
     }
 
     #[test]

@@ -44,7 +44,8 @@ impl Plan {
             match part.split_once('=') {
                 Some(("for", media)) => plan.media = media.trim_matches('"').to_owned(),
                 Some(("options", list)) => {
-                    for option in list.split('|') {
+                    // `options=;` (postgrest-js without options) asks for none.
+                    for option in list.split('|').filter(|o| !o.is_empty()) {
                         let known = OPTIONS
                             .iter()
                             .find(|o| **o == option)
@@ -119,6 +120,12 @@ mod tests {
         assert_eq!(text.explain(), "explain (format text)");
         assert_eq!(Plan::parse("application/json").expect("valid"), None);
         assert!(Plan::parse("application/vnd.pgrst.plan+json; options=drop").is_err());
+        // As postgrest-js sends it without options.
+        let none =
+            Plan::parse("application/vnd.pgrst.plan+json; for=\"application/json\"; options=;")
+                .expect("valid")
+                .expect("a plan");
+        assert_eq!(none.explain(), "explain (format json)");
         assert!(Plan::parse("application/vnd.pgrst.plan+xml").is_err());
     }
 }

@@ -554,7 +554,13 @@ async fn empty_embeds_join_without_output_and_duplicates_are_refused() {
         .send()
         .await
         .unwrap();
-    assert_eq!(error(res).await, (400, "42712".into()));
+    let (status, _, twice) = parts(res).await;
+    assert_eq!((status, &twice["code"]), (400, &json!("42712")));
+    // Named as PostgREST's join aliases it: `{parent}_{embed}_{depth}`.
+    assert_eq!(
+        twice["message"],
+        "table name \"books_authors_1\" specified more than once"
+    );
     // Under different aliases the same relation embeds twice.
     assert_eq!(
         get(
@@ -688,6 +694,71 @@ async fn self_references_embed_children_by_name_and_the_parent_by_column() {
         get(&rest, "/collections?select=id,parent_id(id)&id=eq.2").await,
         json!([{"id": 2, "parent_id": {"id": 1}}])
     );
+    // The children hinted by the key's referenced column; a hint by the constraint's name is
+    // no self-reference PostgREST finds (PGRST200, naming the hint, suggesting nothing).
+    assert_eq!(
+        get(
+            &rest,
+            "/collections?select=id,collections!id(id)&id=eq.1&collections.order=id"
+        )
+        .await,
+        json!([{"id": 1, "collections": [{"id": 2}, {"id": 3}]}])
+    );
+    let res = rest
+        .req(
+            Method::GET,
+            "/collections?select=*,collections!collections_parent_id_fkey(*)",
+        )
+        .send()
+        .await
+        .unwrap();
+    let (status, _, body) = parts(res).await;
+    assert_eq!(
+        (status, body),
+        (
+            400,
+            json!({"code": "PGRST200", "hint": null,
+                   "message": "Could not find a relationship between 'collections' and 'collections' in the schema cache",
+                   "details": "Searched for a foreign key relationship between 'collections' and 'collections' using the hint 'collections_parent_id_fkey' in the schema 'public', but no matches were found."})
+        )
+    );
+}
+
+/// A modifier or filter for an embed the request does not select is PGRST108, naming it; a
+/// column an embed lacks is named as PostgREST aliases the embed (`{table}_{depth}`).
+#[tokio::test]
+async fn modifiers_and_columns_of_missing_embeds_are_refused() {
+    let rest = Rest::library().await;
+    for path in [
+        "/books?nope.limit=1",
+        "/books?nope.id=eq.1",
+        "/books?select=id,authors!books_author_id_fkey(name)&nope.order=id",
+    ] {
+        let (status, _, body) = parts(rest.req(Method::GET, path).send().await.unwrap()).await;
+        assert_eq!(
+            (status, body),
+            (
+                400,
+                json!({"code": "PGRST108", "details": null,
+                       "message": "'nope' is not an embedded resource in this request",
+                       "hint": "Verify that 'nope' is included in the 'select' query parameter."})
+            ),
+            "{path}"
+        );
+    }
+    for (path, message) in [
+        ("/books?select=nope", "column books.nope does not exist"),
+        (
+            "/books?select=id,authors!books_author_id_fkey(nope)",
+            "column authors_1.nope does not exist",
+        ),
+    ] {
+        let (status, _, body) = parts(rest.req(Method::GET, path).send().await.unwrap()).await;
+        assert_eq!(
+            (status, &body["code"], &body["message"]),
+            (400, &json!("42703"), &json!(message))
+        );
+    }
 }
 
 /// Functions of a row: a scalar one is a column (select, filter, order), one returning rows
@@ -907,4 +978,19 @@ async fn query_plans_when_enabled() {
         .await
         .unwrap();
     assert!(parts(res).await.2[0]["Plan"].is_object());
+    // As postgrest-js's `explain()` asks: the media type it is for, and an empty option list.
+    for format in ["json", "text"] {
+        let res = rest
+            .req(Method::GET, "/books")
+            .header(
+                "accept",
+                format!("application/vnd.pgrst.plan+{format}; for=\"application/json\"; options=;"),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{format}");
+        let text = res.text().await.unwrap();
+        assert!(text.contains("Aggregate"), "{format}: {text}");
+    }
 }

@@ -100,7 +100,8 @@ async fn max_affected_is_enforced_on_rpc_under_strict_handling() {
 }
 
 /// `Prefer: count=exact` on a set-returning function answers the total in `Content-Range`,
-/// for GET, HEAD and POST, for sets of rows and sets of scalars.
+/// for GET, HEAD and POST, for sets of rows and sets of scalars; a function returning one
+/// scalar counts one (`0-0/1`, so postgrest-js's `count` is 1).
 #[tokio::test]
 async fn rpc_counts_go_in_content_range() {
     let rest = Rest::library().await;
@@ -125,6 +126,14 @@ async fn rpc_counts_go_in_content_range() {
             "/rpc/evens",
             Some(json!({"below": 6})),
             "0-2/3",
+        ),
+        (Method::GET, "/rpc/add?a=1&b=2", None, "0-0/1"),
+        (Method::HEAD, "/rpc/add?a=1&b=2", None, "0-0/1"),
+        (
+            Method::POST,
+            "/rpc/add",
+            Some(json!({"a": 1, "b": 2})),
+            "0-0/1",
         ),
     ];
     for (method, path, body, range) in cases {

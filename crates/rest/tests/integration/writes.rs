@@ -339,7 +339,9 @@ async fn missing_default_fills_identities_and_generated_columns() {
                    {"id": 2, "serial_no": 2, "title": "b", "shout": "B"}])
         )
     );
-    // Only some rows give the id (as supabase-js sends it, with `columns=`).
+    // Only some rows give the id (as supabase-js sends it, with `columns=`). As in PostgREST,
+    // every row's default is evaluated: the identity advances for the row that gives its id
+    // too, so the next one gets 4.
     let (status, _, body) = parts(
         insert(
             json!([{"id": 10, "title": "c"}, {"title": "d"}]),
@@ -353,7 +355,7 @@ async fn missing_default_fills_identities_and_generated_columns() {
         (status, body),
         (
             201,
-            json!([{"id": 10, "title": "c"}, {"id": 3, "title": "d"}])
+            json!([{"id": 10, "title": "c"}, {"id": 4, "title": "d"}])
         )
     );
 }
