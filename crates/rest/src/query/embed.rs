@@ -183,10 +183,10 @@ fn resolve<'a>(
         }
     }
     if let Some(hint) = hint {
-        // A table embedding itself (its children) is hinted by the key's referenced column
-        // only (`auditees:organizations!auditor(*)`), as PostgREST reads self-references.
+        // A table embedding itself (its children) is hinted by the key's column only
+        // (`auditees:organizations!auditor(*)`), as PostgREST reads self-references.
         candidates.retain(|c| match c {
-            Relationship::OneToMany(fk, _) if pk == ck => fk.ref_columns == [hint],
+            Relationship::OneToMany(fk, _) if pk == ck => fk.columns == [hint],
             _ => c.matches_hint(hint),
         });
     }

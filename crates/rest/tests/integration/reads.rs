@@ -694,12 +694,12 @@ async fn self_references_embed_children_by_name_and_the_parent_by_column() {
         get(&rest, "/collections?select=id,parent_id(id)&id=eq.2").await,
         json!([{"id": 2, "parent_id": {"id": 1}}])
     );
-    // The children hinted by the key's referenced column; a hint by the constraint's name is
-    // no self-reference PostgREST finds (PGRST200, naming the hint, suggesting nothing).
+    // The children hinted by the key's column; a hint by the constraint's name is no
+    // self-reference PostgREST finds (PGRST200, naming the hint, suggesting nothing).
     assert_eq!(
         get(
             &rest,
-            "/collections?select=id,collections!id(id)&id=eq.1&collections.order=id"
+            "/collections?select=id,collections!parent_id(id)&id=eq.1&collections.order=id"
         )
         .await,
         json!([{"id": 1, "collections": [{"id": 2}, {"id": 3}]}])
