@@ -11,9 +11,15 @@ use crate::{
     write,
 };
 
-const BUCKET_JSON: &str = "json_build_object('id', b.id, 'name', b.name, 'owner', coalesce(b.owner::text, ''), \
+const BUCKET_JSON: &str = concat!(
+    "json_build_object('id', b.id, 'name', b.name, 'owner', coalesce(b.owner::text, ''), \
      'public', b.public, 'file_size_limit', b.file_size_limit, \
-     'allowed_mime_types', b.allowed_mime_types, 'created_at', b.created_at, 'updated_at', b.updated_at)";
+     'allowed_mime_types', b.allowed_mime_types, 'created_at', ",
+    rows::iso_time!("b.created_at"),
+    ", 'updated_at', ",
+    rows::iso_time!("b.updated_at"),
+    ")"
+);
 
 /// `GET /bucket`.
 pub async fn list(state: &StorageState, ctx: &RequestContext) -> StorageResult<Value> {
@@ -51,11 +57,12 @@ fn size_limit(value: Option<&Value>) -> StorageResult<Option<i64>> {
             let s = s.trim().to_ascii_uppercase();
             let digits = s.trim_end_matches(|c: char| c.is_ascii_alphabetic());
             let unit = s[digits.len()..].trim();
+            // Decimal units, as Supabase Storage reads them: `20mb` is 20,000,000 bytes.
             let factor: i64 = match unit {
                 "" | "B" => 1,
-                "KB" => 1024,
-                "MB" => 1024 * 1024,
-                "GB" => 1024 * 1024 * 1024,
+                "KB" => 1000,
+                "MB" => 1000 * 1000,
+                "GB" => 1000 * 1000 * 1000,
                 _ => return Err(invalid()),
             };
             digits
@@ -155,7 +162,10 @@ pub async fn empty(state: &StorageState, ctx: &RequestContext, id: &str) -> Stor
     for (name, version) in removed {
         write::discard(state.backend(), id, &name, &version).await;
     }
-    Ok(json!({ "message": "Successfully emptied" }))
+    // Current Storage's words (it empties in the background); Tally has emptied it already.
+    Ok(json!({
+        "message": "Empty bucket has been queued. Completion may take up to an hour."
+    }))
 }
 
 /// `DELETE /bucket/{id}`: only an empty bucket.
@@ -193,12 +203,9 @@ mod tests {
         assert_eq!(size_limit(Some(&json!(1024))).ok(), Some(Some(1024)));
         assert_eq!(
             size_limit(Some(&json!("25MB"))).ok(),
-            Some(Some(25 * 1024 * 1024))
+            Some(Some(25_000_000))
         );
-        assert_eq!(
-            size_limit(Some(&json!("10 kb"))).ok(),
-            Some(Some(10 * 1024))
-        );
+        assert_eq!(size_limit(Some(&json!("10 kb"))).ok(), Some(Some(10_000)));
         assert_eq!(size_limit(None).ok(), Some(None));
         assert!(size_limit(Some(&json!("lots"))).is_err());
         assert!(size_limit(Some(&json!(-1))).is_err());

@@ -1,6 +1,12 @@
 //! Downloads: `GET|HEAD /object/{bucket}/{name}` (and `/object/authenticated/…`) as the
 //! caller, `GET /object/sign/…?token=` and `/object/public/…` as the server. The row decides
 //! (RLS for callers); the bytes are streamed from the backend, never held whole in memory.
+//!
+//! Whatever a bucket stores, it is served so that it cannot run as a page of the API's origin
+//! (stored XSS): every response says `X-Content-Type-Options: nosniff`, so a browser takes the
+//! stored type at its word, and a type a browser would run (HTML, SVG, XML — see
+//! [`is_active`]) is served as an attachment under `Content-Security-Policy: sandbox`, so it
+//! is downloaded, or at worst shown with no script and no origin of its own.
 
 use axum::{
     body::Body,
@@ -101,13 +107,19 @@ async fn respond(
             headers.insert(name, v);
         }
     };
-    set(
-        headers,
-        header::CONTENT_TYPE,
-        object
-            .meta("mimetype")
-            .unwrap_or("application/octet-stream"),
-    );
+    let mimetype = object
+        .meta("mimetype")
+        .unwrap_or("application/octet-stream");
+    set(headers, header::CONTENT_TYPE, mimetype);
+    set(headers, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    let active = is_active(mimetype);
+    if active {
+        set(
+            headers,
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; sandbox",
+        );
+    }
     if let Some(size) = object.size() {
         set(headers, header::CONTENT_LENGTH, &size.to_string());
     }
@@ -129,7 +141,8 @@ async fn respond(
             .to_string();
         set(headers, header::LAST_MODIFIED, &http_date);
     }
-    if let Some(download) = &options.download {
+    let download = options.download.as_deref().or(active.then_some(""));
+    if let Some(download) = download {
         let file = if download.is_empty() {
             name.rsplit('/').next().unwrap_or(name)
         } else {
@@ -146,4 +159,43 @@ async fn respond(
         );
     }
     Ok(response)
+}
+
+/// Types a browser would run as a document of the origin that served it: HTML, SVG and any
+/// XML (which may carry XHTML or XSLT).
+pub fn is_active(mimetype: &str) -> bool {
+    let essence = crate::sniff::essence(mimetype);
+    matches!(
+        essence.as_str(),
+        "text/html" | "application/xhtml+xml" | "image/svg+xml" | "text/xml" | "application/xml"
+    ) || essence.ends_with("+xml")
+        || essence.ends_with("/xml")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents_a_browser_would_run_are_active() {
+        for active in [
+            "text/html",
+            "Text/HTML; charset=utf-8",
+            "image/svg+xml",
+            "application/xhtml+xml",
+            "text/xml",
+            "application/rss+xml",
+        ] {
+            assert!(is_active(active), "{active}");
+        }
+        for inert in [
+            "text/plain;charset=UTF-8",
+            "image/png",
+            "application/json",
+            "application/octet-stream",
+            "text/csv",
+        ] {
+            assert!(!is_active(inert), "{inert}");
+        }
+    }
 }

@@ -78,13 +78,13 @@ impl StorageError {
         )
     }
 
-    /// 413 EntityTooLarge.
-    pub fn too_large(limit: u64) -> Self {
+    /// 413 EntityTooLarge (in Supabase's words; the limit is the bucket's `file_size_limit`).
+    pub fn too_large() -> Self {
         Self::new(
             413,
             "EntityTooLarge",
             "Payload too large",
-            format!("The object exceeded the maximum allowed size of {limit} bytes"),
+            "The object exceeded the maximum allowed size",
         )
     }
 

@@ -15,6 +15,7 @@ pub mod backend;
 mod buckets;
 mod download;
 pub mod error;
+mod listing;
 pub mod names;
 mod objects;
 pub mod openapi;
@@ -222,7 +223,13 @@ async fn dispatch(
         (Method::POST, "list") => {
             let bucket = names::bucket_id(rest)?;
             let ctx = caller().await?;
-            let listed = objects::list(state, &ctx, &bucket, json_body(body).await?).await?;
+            let listed = listing::list(state, &ctx, &bucket, json_body(body).await?).await?;
+            Ok(Json(listed).into_response())
+        }
+        (Method::POST, "list-v2") => {
+            let bucket = names::bucket_id(rest)?;
+            let ctx = caller().await?;
+            let listed = listing::list_v2(state, &ctx, &bucket, json_body(body).await?).await?;
             Ok(Json(listed).into_response())
         }
         (Method::POST, "move" | "copy") if rest.is_empty() => {

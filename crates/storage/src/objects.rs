@@ -1,4 +1,4 @@
-//! The JSON object operations: sign, list, remove, move, copy, info — each in the caller's
+//! The JSON object operations: sign, remove, move, copy, info — each in the caller's
 //! transaction, so `storage.objects`' policies decide.
 
 use object_store::ObjectStoreExt;
@@ -116,113 +116,6 @@ pub async fn sign_many(
         .map(Value::from)
 }
 
-/// `POST /object/list/{bucket}` body.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ListBody {
-    #[serde(default)]
-    prefix: String,
-    limit: Option<i64>,
-    offset: Option<i64>,
-    sort_by: Option<SortBy>,
-    search: Option<String>,
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-struct SortBy {
-    column: Option<String>,
-    order: Option<String>,
-}
-
-fn like_escape(text: &str) -> String {
-    text.replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
-}
-
-/// `POST /object/list/{bucket}`: the direct children of `prefix` the caller may see — files
-/// with their metadata, folders as `{name, id: null, …}`.
-pub async fn list(
-    state: &StorageState,
-    ctx: &RequestContext,
-    bucket: &str,
-    body: ListBody,
-) -> StorageResult<Value> {
-    let prefix = body.prefix.trim_matches('/');
-    let prefix = if prefix.is_empty() {
-        String::new()
-    } else {
-        format!("{prefix}/")
-    };
-    let column = match body
-        .sort_by
-        .as_ref()
-        .and_then(|s| s.column.as_deref())
-        .unwrap_or("name")
-    {
-        "name" => "name",
-        "created_at" => "created_at",
-        "updated_at" => "updated_at",
-        "last_accessed_at" => "last_accessed_at",
-        other => {
-            return Err(StorageError::invalid(format!(
-                "sortBy.column must be name, created_at, updated_at or last_accessed_at, not {other}"
-            )));
-        }
-    };
-    let order = match body
-        .sort_by
-        .as_ref()
-        .and_then(|s| s.order.as_deref())
-        .unwrap_or("asc")
-        .to_ascii_lowercase()
-        .as_str()
-    {
-        "asc" => "asc",
-        "desc" => "desc",
-        _ => return Err(StorageError::invalid("sortBy.order must be asc or desc")),
-    };
-    let limit = body.limit.unwrap_or(100).clamp(1, 1000);
-    let offset = body.offset.unwrap_or(0).max(0);
-    let search = format!("{}%", like_escape(body.search.as_deref().unwrap_or("")));
-    // Identifiers come from the fixed lists above; every value is a bind parameter.
-    let sql = format!(
-        "with children as (
-           select split_part(substr(o.name, $3 + 1), '/', 1) as entry,
-                  strpos(substr(o.name, $3 + 1), '/') > 0 as folder, o.*
-           from storage.objects o
-           where o.bucket_id = $1 and o.name like $2 escape '\\'
-         ), listed as (
-           select distinct on (entry) entry as name, null::uuid as id, null::timestamptz as updated_at,
-                  null::timestamptz as created_at, null::timestamptz as last_accessed_at,
-                  null::jsonb as metadata
-           from children where folder
-           union all
-           select entry, id, updated_at, created_at, last_accessed_at, metadata
-           from children where not folder
-         )
-         select coalesce(json_agg(json_build_object('name', l.name, 'id', l.id,
-                  'updated_at', l.updated_at, 'created_at', l.created_at,
-                  'last_accessed_at', l.last_accessed_at, 'metadata', l.metadata)), '[]')
-         from (select * from listed where name ilike $4 escape '\\'
-               order by {column} {order} nulls first, name
-               limit $5 offset $6) l"
-    );
-    let mut tx = ctx.begin_read_only(state.pool()).await?;
-    rows::bucket(&mut tx, bucket).await?;
-    let listed: Value = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-        .bind(bucket)
-        .bind(format!("{}%", like_escape(&prefix)))
-        .bind(i32::try_from(prefix.chars().count()).unwrap_or(i32::MAX))
-        .bind(search)
-        .bind(limit)
-        .bind(offset)
-        .fetch_one(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    Ok(listed)
-}
-
 /// `DELETE /object/{bucket}` `{prefixes}`: removes what the caller may remove; answers the
 /// removed objects.
 pub async fn remove(
@@ -296,7 +189,7 @@ pub async fn relocate(
     if let (Some(limit), Some(size)) = (destination.file_size_limit, object.size())
         && size > limit.unsigned_abs()
     {
-        return Err(StorageError::too_large(limit.unsigned_abs()));
+        return Err(StorageError::too_large());
     }
     let version = uuid::Uuid::now_v7().to_string();
     let row: Value = match how {

@@ -7,7 +7,10 @@ use utoipa::openapi::{
     schema::{ArrayBuilder, ObjectBuilder, Type},
 };
 
-use crate::objects::{ListBody, RelocateBody};
+use crate::{
+    listing::{ListBody, ListV2Body},
+    objects::RelocateBody,
+};
 
 /// The storage operations.
 pub fn openapi() -> OpenApi {
@@ -82,6 +85,17 @@ pub fn openapi() -> OpenApi {
     )
     .json_body::<ListBody>()
     .answers(200, "Objects and folders", json()))
+    .op(Op::new(
+        Post,
+        "/object/list-v2/{bucket}",
+        "List objects under a prefix (or one level of it), paged by cursor",
+    )
+    .json_body::<ListV2Body>()
+    .answers(
+        200,
+        "`{hasNext, nextCursor?, folders: [{key, name}], objects}`",
+        json(),
+    ))
     .op(Op::new(Post, "/object/move", "Move an object")
         .json_body::<RelocateBody>()
         .answers(200, "Moved", message()))

@@ -18,12 +18,15 @@ pub struct Bucket {
     pub file_size_limit: Option<i64>,
     /// MIME types allowed (`type/*` patterns); none allows all.
     pub allowed_mime_types: Option<Vec<String>>,
+    /// Whether uploads' bytes must be what their declared type says (the buckets Tally reads).
+    pub check_content: bool,
 }
 
 /// The bucket `id`, or NoSuchBucket.
 pub async fn bucket(conn: &mut PgConnection, id: &str) -> StorageResult<Bucket> {
     let row = sqlx::query(
-        "select id, public, file_size_limit, allowed_mime_types from storage.buckets where id = $1",
+        "select id, public, file_size_limit, allowed_mime_types, check_content \
+         from storage.buckets where id = $1",
     )
     .bind(id)
     .fetch_optional(conn)
@@ -34,6 +37,7 @@ pub async fn bucket(conn: &mut PgConnection, id: &str) -> StorageResult<Bucket> 
         public: row.try_get("public")?,
         file_size_limit: row.try_get("file_size_limit")?,
         allowed_mime_types: row.try_get("allowed_mime_types")?,
+        check_content: row.try_get("check_content")?,
     })
 }
 
@@ -81,20 +85,44 @@ pub async fn object(
     .transpose()
 }
 
-/// Supabase's FileObject (list, remove) for an object row aliased `o`.
-pub const FILE_OBJECT: &str = "json_build_object('name', o.name, 'id', o.id, 'bucket_id', o.bucket_id, \
-     'owner', o.owner, 'owner_id', o.owner_id, 'version', o.version, \
-     'updated_at', o.updated_at, 'created_at', o.created_at, \
-     'last_accessed_at', o.last_accessed_at, 'metadata', o.metadata, \
-     'user_metadata', o.user_metadata)";
+/// A `timestamptz` column as Supabase Storage writes times: ISO 8601 in UTC with
+/// milliseconds, `2021-02-17T04:43:32.770Z`.
+macro_rules! iso_time {
+    ($column:literal) => {
+        concat!(
+            "to_char(",
+            $column,
+            " at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+        )
+    };
+}
+pub(crate) use iso_time;
 
-/// Supabase's FileObjectV2 (info) for an object row aliased `o`.
-const FILE_OBJECT_V2: &str = "json_build_object('id', o.id, 'version', o.version, 'name', o.name, \
-     'bucket_id', o.bucket_id, 'updated_at', o.updated_at, 'created_at', o.created_at, \
-     'last_accessed_at', o.last_accessed_at, 'size', (o.metadata ->> 'size')::bigint, \
+/// Supabase's FileObject (list, remove) for an object row aliased `o`.
+pub const FILE_OBJECT: &str = concat!(
+    "json_build_object('name', o.name, 'id', o.id, 'bucket_id', o.bucket_id, \
+     'owner', o.owner, 'owner_id', o.owner_id, 'version', o.version, 'updated_at', ",
+    iso_time!("o.updated_at"),
+    ", 'created_at', ",
+    iso_time!("o.created_at"),
+    ", 'last_accessed_at', ",
+    iso_time!("o.last_accessed_at"),
+    ", 'metadata', o.metadata, 'user_metadata', o.user_metadata)"
+);
+
+/// Supabase's FileObjectV2 (info) for an object row aliased `o`: no `updated_at`, and the
+/// user's metadata `{}` when there is none.
+const FILE_OBJECT_V2: &str = concat!(
+    "json_build_object('id', o.id, 'version', o.version, 'name', o.name, \
+     'bucket_id', o.bucket_id, 'created_at', ",
+    iso_time!("o.created_at"),
+    ", 'last_accessed_at', ",
+    iso_time!("o.last_accessed_at"),
+    ", 'size', (o.metadata ->> 'size')::bigint, \
      'cache_control', o.metadata ->> 'cacheControl', 'content_type', o.metadata ->> 'mimetype', \
      'etag', o.metadata ->> 'eTag', 'last_modified', o.metadata ->> 'lastModified', \
-     'metadata', o.user_metadata)";
+     'metadata', coalesce(o.user_metadata, '{}'::jsonb))"
+);
 
 /// FileObjectV2 of the object the caller may read at `bucket/name`.
 pub async fn info(conn: &mut PgConnection, bucket: &str, name: &str) -> StorageResult<Value> {

@@ -96,11 +96,13 @@ impl StorageState {
             gateway::Caller::of(self, headers)
                 .await
                 .map_err(|e| match e {
+                    // As current Storage: a token that is missing (an empty one, to its
+                    // JWT library) or bad is 403 AccessDenied with the library's reason.
                     gateway::CallerError::Missing => {
-                        StorageError::jwt("headers must have required property 'authorization'")
+                        StorageError::unauthorized("Invalid Compact JWS")
                     }
                     gateway::CallerError::Database(e) => StorageError::from(e),
-                    other => StorageError::jwt(other.to_string()),
+                    other => StorageError::unauthorized(other.to_string()),
                 })?;
         Ok(ctx.with_request(method, path, headers))
     }
@@ -160,7 +162,7 @@ impl StorageState {
             if let Some(limit) = settings.file_size_limit
                 && declared.size > limit
             {
-                return Err(StorageError::too_large(limit.unsigned_abs()));
+                return Err(StorageError::too_large());
             }
         }
         rows::check_write(conn, &bucket, &name, owner, upsert).await?;

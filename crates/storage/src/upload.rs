@@ -112,7 +112,7 @@ pub async fn upload(
         if let (Some(limit), Some(length)) = (bucket_row.file_size_limit, content_length(headers))
             && length > limit
         {
-            return Err(StorageError::too_large(limit.unsigned_abs()));
+            return Err(StorageError::too_large());
         }
         let mime = content_type.unwrap_or_else(|| "text/plain;charset=UTF-8".to_owned());
         let cache_control = header_str(headers, header::CACHE_CONTROL)

@@ -1,5 +1,6 @@
-//! Streams an upload into the backend: the first bytes are checked against the declared type,
-//! the size against the bucket's limit as the bytes arrive, and the SHA-256 computed on the way.
+//! Streams an upload into the backend: in the buckets Tally reads, the first bytes are checked
+//! against the declared type; everywhere the type against the bucket's allow-list, the size
+//! against its limit as the bytes arrive, and the SHA-256 computed on the way.
 //! Memory stays at one part (8 MiB) whatever the object's size; a failed or oversized upload is
 //! aborted, leaving no file behind.
 
@@ -32,7 +33,7 @@ pub struct Stored {
     pub size: u64,
     /// Hex SHA-256 of the bytes.
     pub sha256: String,
-    /// The content type, without parameters.
+    /// The content type as declared (with its parameters).
     pub mimetype: String,
     /// The `Cache-Control` to serve it with.
     pub cache_control: String,
@@ -69,10 +70,12 @@ where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
-    let mimetype = sniff::essence(content_type);
-    if !sniff::allowed(bucket.allowed_mime_types.as_deref(), &mimetype) {
+    // Stored and served as declared (`text/plain;charset=UTF-8`); its essence is checked.
+    let mimetype = content_type.trim().to_owned();
+    let essence = sniff::essence(&mimetype);
+    if !sniff::allowed(bucket.allowed_mime_types.as_deref(), &essence) {
         return Err(StorageError::mime(format!(
-            "mime type {mimetype} is not supported"
+            "mime type {essence} is not supported"
         )));
     }
     let limit = bucket
@@ -91,9 +94,11 @@ where
         }
     }
     if head.len() as u64 > limit {
-        return Err(StorageError::too_large(limit));
+        return Err(StorageError::too_large());
     }
-    sniff::check(&mimetype, &head)?;
+    if bucket.check_content {
+        sniff::check(&essence, &head)?;
+    }
 
     let version = Uuid::now_v7().to_string();
     let path = key(&bucket.id, name, &version);
@@ -112,7 +117,7 @@ where
             let chunk = chunk.map_err(interrupted)?;
             size += chunk.len() as u64;
             if size > limit {
-                return Err(StorageError::too_large(limit));
+                return Err(StorageError::too_large());
             }
             hasher.update(&chunk);
             writer

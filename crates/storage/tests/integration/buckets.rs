@@ -108,7 +108,10 @@ async fn buckets_are_managed_by_the_service_role_only() {
     let (status, emptied) = w.post("service", "/bucket/scratch/empty", json!({})).await;
     assert_eq!(
         (status, emptied["message"].as_str()),
-        (200, Some("Successfully emptied"))
+        (
+            200,
+            Some("Empty bucket has been queued. Completion may take up to an hour.")
+        )
     );
     let (status, deleted) = w.delete("service", "/bucket/scratch", json!({})).await;
     assert_eq!(

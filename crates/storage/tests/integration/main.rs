@@ -9,6 +9,7 @@ mod s3;
 mod safety;
 mod security;
 mod signed;
+mod wire;
 
 use reqwest::{Method, RequestBuilder, Response};
 use serde_json::Value;
