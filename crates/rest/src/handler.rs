@@ -98,7 +98,12 @@ async fn serve(
     let ctx = caller(state, headers)
         .await?
         .with_request(method.as_str(), path, headers)
-        .with_search_path(format!("{}, extensions", quote(&request.schema)));
+        // PostgREST's: the request's schema, then the extra search path (Supabase's
+        // `extra_search_path`: public and extensions), each quoted.
+        .with_search_path(format!(
+            "{}, \"public\", \"extensions\"",
+            quote(&request.schema)
+        ));
     let cache = state.cache();
     match (&request.target, &method) {
         (Target::Relation(name), &Method::GET | &Method::HEAD) => {

@@ -5,7 +5,9 @@
 //! may do what). The bytes live in an `object_store` backend ([`backend`]: local files by
 //! default, S3-compatible by config) under `{bucket}/{name}/{version}`. Signed URLs are tokens
 //! signed with the project's secret over path, operation and expiry ([`token`]). Uploads are
-//! streamed: type sniffed from the first bytes, size enforced as they arrive ([`write`]).
+//! streamed: in the buckets Tally reads, type sniffed from the first bytes; size enforced as
+//! they arrive ([`write`]). Images are resized and re-encoded on request ([`transform`],
+//! `/render/image/…`).
 //!
 //! Its doors for other services: [`StorageState::sign_upload`] (used by `upload-presign`),
 //! [`StorageState::put_stream`] and [`StorageState::sign_download`] (files the server makes:
@@ -19,10 +21,12 @@ mod listing;
 pub mod names;
 mod objects;
 pub mod openapi;
+mod render;
 mod rows;
 pub mod sniff;
 mod state;
 pub mod token;
+pub mod transform;
 mod upload;
 pub mod write;
 
@@ -63,6 +67,7 @@ pub fn router(state: StorageState) -> Router {
         )
         .route("/bucket/{id}/empty", post(bucket_empty))
         .route("/object/{*path}", any(object))
+        .route("/render/image/{*path}", get(render_image))
         .with_state(state)
 }
 
@@ -192,6 +197,19 @@ async fn object(
     }
 }
 
+/// `GET /render/image/…`: an image transformed.
+async fn render_image(
+    State(state): State<StorageState>,
+    Path(path): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    match render::render(&state, &path, &query, &headers).await {
+        Ok(response) => response,
+        Err(e) => e.into_response(),
+    }
+}
+
 fn uploaded(u: Uploaded) -> Response {
     Json(json!({"Id": u.id, "Key": u.key})).into_response()
 }
@@ -257,7 +275,16 @@ async fn dispatch(
         }
         (Method::GET | Method::HEAD, "sign") => {
             let (bucket, name) = names::bucket_and_name(rest)?;
-            token::verify(state.keys(), token()?, Scope::Download, &bucket, &name)?;
+            let grant = token::verify(state.keys(), token()?, Scope::Download, &bucket, &name)?;
+            // A transformed image's token opens its rendering only (`/render/image/sign/…`).
+            if grant.transform.is_some() {
+                return Err(StorageError::new(
+                    400,
+                    "InvalidSignature",
+                    "Unauthorized",
+                    "The token is for the transformed image",
+                ));
+            }
             let ctx = tally_core::RequestContext::service();
             let options = Options {
                 redirect: true,

@@ -12,7 +12,9 @@ use crate::{
     error::{StorageError, StorageResult},
     names, rows,
     state::StorageState,
-    token, write,
+    token,
+    transform::Transform,
+    write,
 };
 
 /// Signed URLs are valid at least this long and at most a year.
@@ -49,7 +51,8 @@ fn expires_in(value: Option<&Value>) -> StorageResult<i64> {
     }
 }
 
-/// `POST /object/sign/{bucket}/{name}` `{expiresIn}` → `{signedURL}`.
+/// `POST /object/sign/{bucket}/{name}` `{expiresIn, transform?}` → `{signedURL}` (with a
+/// transformation, a URL of the rendered image).
 pub async fn sign_one(
     state: &StorageState,
     ctx: &RequestContext,
@@ -58,14 +61,20 @@ pub async fn sign_one(
     body: &Value,
 ) -> StorageResult<Value> {
     let expires = expires_in(body.get("expiresIn"))?;
+    let transform = body
+        .get("transform")
+        .map(Transform::from_json)
+        .transpose()?
+        .flatten();
     let mut tx = ctx.begin_read_only(state.pool()).await?;
     operation(&mut tx, "object.sign").await?;
     rows::bucket(&mut tx, bucket).await?;
     let found = rows::object(&mut tx, bucket, name).await?;
     tx.commit().await?;
     found.ok_or_else(StorageError::no_such_key)?;
-    let token = token::sign_download(state.keys(), bucket, name, expires)?;
-    Ok(json!({ "signedURL": token::signed_path(bucket, name, &token) }))
+    let token = token::sign_download(state.keys(), bucket, name, expires, transform.as_ref())?;
+    let path = token::signed_path(bucket, name, &token, transform.is_some());
+    Ok(json!({ "signedURL": path }))
 }
 
 /// `POST /object/sign/{bucket}` `{expiresIn, paths}` → one entry per path, with an error for
@@ -102,8 +111,9 @@ pub async fn sign_many(
         .iter()
         .map(|path| {
             if visible.contains(path) {
-                let token = token::sign_download(state.keys(), bucket, path, expires)?;
-                Ok(json!({"error": null, "path": path, "signedURL": token::signed_path(bucket, path, &token)}))
+                let token = token::sign_download(state.keys(), bucket, path, expires, None)?;
+                let signed = token::signed_path(bucket, path, &token, false);
+                Ok(json!({"error": null, "path": path, "signedURL": signed}))
             } else {
                 Ok(json!({
                     "error": "Either the object does not exist or you do not have access to it",

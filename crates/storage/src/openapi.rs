@@ -196,5 +196,50 @@ pub fn openapi() -> OpenApi {
             message(),
         ),
     )
+    .op(transformed(
+        Op::new(
+            Get,
+            "/render/image/authenticated/{bucket}/{path}",
+            "An image transformed, as the caller",
+        )
+        .access(Access::User),
+    ))
+    .op(transformed(
+        Op::new(
+            Get,
+            "/render/image/public/{bucket}/{path}",
+            "An image of a public bucket transformed",
+        )
+        .access(Access::Open),
+    ))
+    .op(Op::new(
+        Get,
+        "/render/image/sign/{bucket}/{path}",
+        "An image transformed through a signed URL (the token holds the transformation)",
+    )
+    .access(Access::Open)
+    .query("token", "The URL's token")
+    .answers(
+        200,
+        "The image; `x-transformations` says what was applied",
+        None,
+    ))
     .build()
+}
+
+/// The transformation parameters of `/render/image/…`.
+fn transformed(op: Op) -> Op {
+    op.query("width", "Width in pixels (at most 2000; never enlarged)")
+        .query("height", "Height in pixels (at most 2000; never enlarged)")
+        .query(
+            "resize",
+            "`cover` (default: fill and crop), `contain` or `fill` (stretch)",
+        )
+        .query("quality", "JPEG quality, 20 to 100 (default 80)")
+        .query("format", "`origin` (default) or `webp`")
+        .answers(
+            200,
+            "The image; `x-transformations` says what was applied",
+            None,
+        )
 }

@@ -247,7 +247,7 @@ impl StorageState {
         name: &str,
         expires_in: i64,
     ) -> StorageResult<String> {
-        let token = token::sign_download(self.keys(), bucket, name, expires_in)?;
-        Ok(crate::token::signed_path(bucket, name, &token))
+        let token = token::sign_download(self.keys(), bucket, name, expires_in, None)?;
+        Ok(crate::token::signed_path(bucket, name, &token, false))
     }
 }

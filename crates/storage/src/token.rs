@@ -1,13 +1,17 @@
 //! Signed-URL tokens, as Supabase Storage makes them: JWTs signed (HMAC-SHA256) with the
 //! project's secret over the object's `{bucket}/{name}`, the operation (`scope`: download or
-//! upload, so a download URL cannot be replayed as an upload) and an expiry.
+//! upload, so a download URL cannot be replayed as an upload), an expiry, and for a download
+//! of a transformed image the transformation (which the URL's holder cannot change).
 
 use chrono::Utc;
 use serde_json::{Value, json};
 use tally_core::{JwtError, JwtKeys};
 use uuid::Uuid;
 
-use crate::error::{StorageError, StorageResult};
+use crate::{
+    error::{StorageError, StorageResult},
+    transform::Transform,
+};
 
 /// What a signed URL allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,35 +31,48 @@ impl Scope {
     }
 }
 
-/// A verified upload grant.
+/// What a verified token grants.
 #[derive(Debug, Clone)]
-pub struct UploadGrant {
-    /// Who asked for the URL: the object's owner.
+pub struct Grant {
+    /// Who asked for an upload URL: the object's owner.
     pub owner: Option<Uuid>,
-    /// May it replace an existing object.
+    /// May the upload replace an existing object.
     pub upsert: bool,
+    /// The transformation a download applies.
+    pub transform: Option<Transform>,
 }
 
-/// The path a signed download token opens (relative to `/storage/v1`).
-pub fn signed_path(bucket: &str, name: &str, token: &str) -> String {
-    format!("/object/sign/{bucket}/{name}?token={token}")
+/// The path a signed download opens (relative to `/storage/v1`): the object, or with a
+/// transformation its rendering.
+pub fn signed_path(bucket: &str, name: &str, token: &str, transformed: bool) -> String {
+    let route = if transformed {
+        "render/image"
+    } else {
+        "object"
+    };
+    format!("/{route}/sign/{bucket}/{name}?token={token}")
 }
 
-/// Signs a download token for `bucket/name`, valid `expires_in` seconds.
+/// Signs a download token for `bucket/name` (with a transformation, if any), valid
+/// `expires_in` seconds.
 pub fn sign_download(
     keys: &JwtKeys,
     bucket: &str,
     name: &str,
     expires_in: i64,
+    transform: Option<&Transform>,
 ) -> StorageResult<String> {
     let iat = Utc::now().timestamp();
-    keys.sign(&json!({
+    let mut claims = json!({
         "url": format!("{bucket}/{name}"),
         "scope": Scope::Download.as_str(),
         "iat": iat,
         "exp": iat + expires_in,
-    }))
-    .map_err(StorageError::internal)
+    });
+    if let (Some(transform), Value::Object(map)) = (transform, &mut claims) {
+        map.insert("transform".into(), transform.to_json());
+    }
+    keys.sign(&claims).map_err(StorageError::internal)
 }
 
 /// Signs an upload token for `bucket/name` on behalf of `owner`; returns it and its expiry
@@ -90,7 +107,7 @@ pub fn verify(
     scope: Scope,
     bucket: &str,
     name: &str,
-) -> StorageResult<UploadGrant> {
+) -> StorageResult<Grant> {
     let claims = keys.verify(token).map_err(|e| match e {
         JwtError::Expired => StorageError::new(400, "ExpiredToken", "Unauthorized", "jwt expired"),
         JwtError::Invalid(m) if m == "JWSInvalidSignature" => {
@@ -116,7 +133,7 @@ pub fn verify(
             "The url does not match the signature",
         ));
     }
-    Ok(UploadGrant {
+    Ok(Grant {
         owner: claims
             .get("owner")
             .and_then(Value::as_str)
@@ -125,6 +142,11 @@ pub fn verify(
             .get("upsert")
             .and_then(Value::as_bool)
             .unwrap_or(false),
+        transform: claims
+            .get("transform")
+            .map(Transform::from_json)
+            .transpose()?
+            .flatten(),
     })
 }
 
@@ -139,7 +161,7 @@ mod tests {
     #[test]
     fn a_token_opens_only_its_own_object_for_its_own_operation() {
         let keys = keys();
-        let token = sign_download(&keys, "images", "o/l/a.png", 60).expect("signs");
+        let token = sign_download(&keys, "images", "o/l/a.png", 60, None).expect("signs");
         assert!(verify(&keys, &token, Scope::Download, "images", "o/l/a.png").is_ok());
         let other = verify(&keys, &token, Scope::Download, "images", "o/l/b.png")
             .expect_err("another path");
@@ -157,7 +179,7 @@ mod tests {
     #[test]
     fn expired_tokens_are_refused() {
         let keys = keys();
-        let token = sign_download(&keys, "images", "a.png", -120).expect("signs");
+        let token = sign_download(&keys, "images", "a.png", -120, None).expect("signs");
         let e = verify(&keys, &token, Scope::Download, "images", "a.png").expect_err("expired");
         assert_eq!(e.code, "ExpiredToken");
     }
