@@ -3,7 +3,8 @@
 // TALLY_URL and TALLY_ANON_KEY.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { signedIn } from './clients.mjs';
+import * as tus from 'tus-js-client';
+import { anonKey, signedIn, url } from './clients.mjs';
 
 // A 1×1 PNG.
 const png = Buffer.from(
@@ -122,4 +123,48 @@ test('another organization sees nothing, and upload-presign hands out a URL stor
   const removed = await theirs.remove([`${folder}/screen.png`]);
   assert.deepEqual(removed.data, []);
   assert.equal((await a.supabase.storage.from('images').exists(`${folder}/screen.png`)).data, true);
+});
+
+test('a long voice note goes up resumably with tus-js-client, in 1 MB pieces, and reads back whole', async () => {
+  const { supabase, org, log } = await personWithLog('storage-tus@example.com');
+  const { data: session } = await supabase.auth.getSession();
+  // A WAV of 2.5 MB: three pieces.
+  const samples = 2_500_000;
+  const header = Buffer.alloc(44);
+  header.write('RIFF', 0);
+  header.writeUInt32LE(36 + samples, 4);
+  header.write('WAVEfmt ', 8);
+  header.writeUInt32LE(16, 16);
+  header.writeUInt16LE(1, 20);
+  header.writeUInt16LE(1, 22);
+  header.writeUInt32LE(8000, 24);
+  header.writeUInt32LE(8000, 28);
+  header.writeUInt16LE(1, 32);
+  header.writeUInt16LE(8, 34);
+  header.write('data', 36);
+  header.writeUInt32LE(samples, 40);
+  const note = Buffer.concat([header, Buffer.alloc(samples, 128)]);
+  const objectName = `${org.id}/${log.id}/note.wav`;
+
+  const progress = [];
+  await new Promise((resolve, reject) => {
+    const upload = new tus.Upload(note, {
+      endpoint: `${url}/storage/v1/upload/resumable`,
+      retryDelays: [0, 500],
+      headers: { authorization: `Bearer ${session.session.access_token}`, apikey: anonKey, 'x-upsert': 'true' },
+      uploadDataDuringCreation: true,
+      removeFingerprintOnSuccess: true,
+      metadata: { bucketName: 'voices', objectName, contentType: 'audio/wav', cacheControl: '3600' },
+      chunkSize: 1024 * 1024,
+      onProgress: (sent) => progress.push(sent),
+      onError: reject,
+      onSuccess: resolve,
+    });
+    upload.start();
+  });
+  assert.ok(progress.length >= 3, `progress reported ${progress.length} times`);
+
+  const down = await supabase.storage.from('voices').download(objectName);
+  assert.equal(down.error, null);
+  assert.ok(Buffer.from(await down.data.arrayBuffer()).equals(note), 'the note reads back whole');
 });

@@ -66,6 +66,12 @@ fn cors(origins: &str) -> CorsLayer {
                 "date",
                 "server",
                 "transfer-encoding",
+                // Storage: what was applied to an image, and the tus protocol's answers.
+                "x-transformations",
+                "tus-resumable",
+                "upload-offset",
+                "upload-length",
+                "upload-expires",
             ]
             .map(HeaderName::from_static),
         )

@@ -6,7 +6,8 @@
 //! default, S3-compatible by config) under `{bucket}/{name}/{version}`. Signed URLs are tokens
 //! signed with the project's secret over path, operation and expiry ([`token`]). Uploads are
 //! streamed: in the buckets Tally reads, type sniffed from the first bytes; size enforced as
-//! they arrive ([`write`]). Images are resized and re-encoded on request ([`transform`],
+//! they arrive ([`write`]); large files may also come in pieces over the tus protocol
+//! (`/upload/resumable`). Images are resized and re-encoded on request ([`transform`],
 //! `/render/image/…`).
 //!
 //! Its doors for other services: [`StorageState::sign_upload`] (used by `upload-presign`),
@@ -22,6 +23,7 @@ pub mod names;
 mod objects;
 pub mod openapi;
 mod render;
+mod resumable;
 mod rows;
 pub mod sniff;
 mod state;
@@ -68,6 +70,8 @@ pub fn router(state: StorageState) -> Router {
         .route("/bucket/{id}/empty", post(bucket_empty))
         .route("/object/{*path}", any(object))
         .route("/render/image/{*path}", get(render_image))
+        .route("/upload/resumable", any(resumable_upload))
+        .route("/upload/resumable/{id}", any(resumable_part))
         .with_state(state)
 }
 
@@ -208,6 +212,27 @@ async fn render_image(
         Ok(response) => response,
         Err(e) => e.into_response(),
     }
+}
+
+/// `POST|OPTIONS /upload/resumable`: a resumable (tus) upload starts.
+async fn resumable_upload(
+    State(state): State<StorageState>,
+    method: Method,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    resumable::handle(&state, &method, None, &headers, body).await
+}
+
+/// `HEAD|PATCH|DELETE /upload/resumable/{id}`: a resumable upload goes on.
+async fn resumable_part(
+    State(state): State<StorageState>,
+    method: Method,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    resumable::handle(&state, &method, Some(&id), &headers, body).await
 }
 
 fn uploaded(u: Uploaded) -> Response {

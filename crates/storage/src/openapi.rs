@@ -224,6 +224,42 @@ pub fn openapi() -> OpenApi {
         "The image; `x-transformations` says what was applied",
         None,
     ))
+    .op(Op::new(
+        Post,
+        "/upload/resumable",
+        "Start a resumable upload (tus 1.0.0: creation, creation-with-upload)",
+    )
+    .header("tus-resumable", "`1.0.0`")
+    .header("upload-length", "The file's size in bytes")
+    .header(
+        "upload-metadata",
+        "`bucketName`, `objectName`, `contentType`, `cacheControl`, `metadata` (base64 each)",
+    )
+    .header("x-upsert", upsert)
+    .answers(201, "Started: `Location` is the upload's URL", None))
+    .op(Op::new(
+        Head,
+        "/upload/resumable/{id}",
+        "How far a resumable upload is (`Upload-Offset`)",
+    )
+    .header("tus-resumable", "`1.0.0`")
+    .answers(200, "`Upload-Offset`, `Upload-Length`", None))
+    .op(Op::new(
+        Patch,
+        "/upload/resumable/{id}",
+        "Bytes of a resumable upload at `Upload-Offset`; the last completes the object",
+    )
+    .header("tus-resumable", "`1.0.0`")
+    .header("upload-offset", "Where these bytes go")
+    .body("application/offset+octet-stream", binary())
+    .answers(204, "Appended: the new `Upload-Offset`", None))
+    .op(Op::new(
+        Delete,
+        "/upload/resumable/{id}",
+        "Abandon a resumable upload",
+    )
+    .header("tus-resumable", "`1.0.0`")
+    .answers(204, "Abandoned", None))
     .build()
 }
 

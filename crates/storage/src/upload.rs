@@ -183,7 +183,7 @@ fn json_metadata(text: &str) -> StorageResult<Value> {
 }
 
 /// `3600` (as storage-js sends it in forms) → `max-age=3600`.
-fn max_age(value: &str) -> String {
+pub(crate) fn max_age(value: &str) -> String {
     let value = value.trim();
     if value.bytes().all(|b| b.is_ascii_digit()) && !value.is_empty() {
         format!("max-age={value}")

@@ -102,9 +102,37 @@ where
 
     let version = Uuid::now_v7().to_string();
     let path = key(&bucket.id, name, &version);
+    let options = backend.put_options(&mimetype, cache_control);
+    let (size, sha256) = stream_to(backend, &path, options, head.freeze(), body, limit).await?;
+    Ok(Stored {
+        version,
+        size,
+        sha256,
+        mimetype,
+        cache_control: cache_control.to_owned(),
+        last_modified: Utc::now(),
+    })
+}
+
+/// Streams `head` then `body` into `path`, at most `limit` bytes in all, one part (8 MiB) in
+/// memory at a time; answers the size and hex SHA-256. A failure or an overflow aborts the
+/// write and leaves no file.
+pub async fn stream_to<S, E>(
+    backend: &Backend,
+    path: &object_store::path::Path,
+    options: object_store::PutMultipartOptions,
+    head: Bytes,
+    mut body: S,
+    limit: u64,
+) -> StorageResult<(u64, String)>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let interrupted = |e: E| StorageError::invalid(format!("The upload was interrupted: {e}"));
     let upload = backend
         .store()
-        .put_multipart_opts(&path, backend.put_options(&mimetype, cache_control))
+        .put_multipart_opts(path, options)
         .await
         .map_err(StorageError::internal)?;
     let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
@@ -136,14 +164,7 @@ where
         return Err(e);
     }
     writer.finish().await.map_err(StorageError::internal)?;
-    Ok(Stored {
-        version,
-        size,
-        sha256: hex::encode(hasher.finalize()),
-        mimetype,
-        cache_control: cache_control.to_owned(),
-        last_modified: Utc::now(),
-    })
+    Ok((size, hex::encode(hasher.finalize())))
 }
 
 /// Removes one version's bytes, logging (not failing) when that is impossible: the row is

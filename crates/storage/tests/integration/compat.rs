@@ -9,5 +9,5 @@ async fn supabase_js_storage() {
         ("TALLY_URL", app.url("")),
         ("TALLY_ANON_KEY", app.keys.anon_key()),
     ];
-    run_node_suite("storage.test.mjs", envs, 2).await;
+    run_node_suite("storage.test.mjs", envs, 3).await;
 }

@@ -5,6 +5,7 @@
 mod buckets;
 mod compat;
 mod objects;
+mod resumable;
 mod s3;
 mod safety;
 mod security;
