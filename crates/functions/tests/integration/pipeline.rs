@@ -265,6 +265,22 @@ async fn bad_requests_are_4xx_and_write_nothing() {
             403,
             "forbidden",
         ),
+        // Bounded input: 100,000 tags, one tag of 101 characters, a comment over 10,000.
+        (
+            json!({"org_id": org, "comment": "x", "tags": vec!["t"; 100_000]}),
+            400,
+            "invalid_request",
+        ),
+        (
+            json!({"org_id": org, "comment": "x", "tags": ["t".repeat(101)]}),
+            400,
+            "invalid_request",
+        ),
+        (
+            json!({"org_id": org, "comment": "c".repeat(10_001)}),
+            400,
+            "invalid_request",
+        ),
     ];
     for (body, status, code) in cases {
         let (got, err) = w.call("member_a", "log-create", body.clone()).await;

@@ -88,6 +88,33 @@ async fn every_reachable_table_has_rls_enabled_and_forced() -> anyhow::Result<()
     Ok(())
 }
 
+/// Every text, array of texts and JSON value a signed-in client may write in `public` has a
+/// bound the database checks (so 100,000 tags or a megabyte of metadata is a 400 through every
+/// door, never a stored row).
+#[tokio::test]
+async fn every_column_a_client_writes_is_bounded() -> anyhow::Result<()> {
+    let db = TestDb::new().await?;
+    let unbounded: Vec<String> = sqlx::query_scalar(
+        "select c.relname || '.' || a.attname \
+         from pg_attribute a join pg_class c on c.oid = a.attrelid \
+         where c.relnamespace = 'public'::regnamespace and c.relkind = 'r' \
+           and a.attnum > 0 and not a.attisdropped \
+           and a.atttypid in ('text'::regtype, 'text[]'::regtype, 'jsonb'::regtype) \
+           and (has_column_privilege('authenticated', c.oid, a.attnum, 'INSERT') \
+                or has_column_privilege('authenticated', c.oid, a.attnum, 'UPDATE')) \
+           and not exists (select from pg_constraint k where k.conrelid = c.oid \
+                           and k.contype = 'c' and a.attnum = any (k.conkey)) \
+         order by 1",
+    )
+    .fetch_all(&db.owner)
+    .await?;
+    assert!(
+        unbounded.is_empty(),
+        "columns without a bound: {unbounded:?}"
+    );
+    Ok(())
+}
+
 /// Supabase's linter (lint 0011): a function whose `search_path` the caller decides can be
 /// made to call the caller's objects. Every function in every schema Tally owns pins it.
 #[tokio::test]
