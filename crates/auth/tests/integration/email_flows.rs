@@ -97,9 +97,10 @@ async fn recover_answers_the_same_for_unknown_addresses_and_redirects_stay_on_th
     );
 }
 
-/// Whether an address has an account shows in neither the answer nor its time: known and
-/// unknown addresses, asked in turn, are answered within a millisecond of each other (the
-/// median of 40 each; the account's mail is made after the answer).
+/// Whether an address has an account shows in neither the answer nor its time. Asked in pairs
+/// (a known and an unknown address, in turns of who goes first), the known one is not the
+/// slower of the two more often than chance allows: 40 pairs, at most 30 (a path with the
+/// account's mail work in it, ~2.7 ms more, is slower in nearly every pair).
 #[tokio::test]
 async fn recover_takes_as_long_for_known_and_unknown_addresses() {
     let api = Api::with(|c| {
@@ -115,24 +116,27 @@ async fn recover_takes_as_long_for_known_and_unknown_addresses() {
         async move {
             let start = std::time::Instant::now();
             let res = request.send().await.unwrap();
-            let elapsed = start.elapsed().as_secs_f64() * 1000.0;
+            let elapsed = start.elapsed();
             assert_eq!(ok_json(res).await, json!({}));
             elapsed
         }
     };
-    let (mut known, mut unknown) = (Vec::new(), Vec::new());
+    let mut known_slower = 0;
     for i in 0..40 {
-        known.push(time("known@example.com".into()).await);
-        unknown.push(time(format!("ghost{i}@example.com")).await);
+        let (known, unknown) = if i % 2 == 0 {
+            let known = time("known@example.com".into()).await;
+            (known, time(format!("ghost{i}@example.com")).await)
+        } else {
+            let unknown = time(format!("ghost{i}@example.com")).await;
+            (time("known@example.com".into()).await, unknown)
+        };
+        if known > unknown {
+            known_slower += 1;
+        }
     }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let (known, unknown) = (median(&mut known), median(&mut unknown));
     assert!(
-        (known - unknown).abs() < 1.0,
-        "known {known:.2} ms, unknown {unknown:.2} ms"
+        known_slower <= 30,
+        "the known address was slower in {known_slower} of 40 pairs"
     );
     // The known address got its mails all the same.
     let mails: i64 = sqlx::query_scalar(
