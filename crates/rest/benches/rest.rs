@@ -1,9 +1,15 @@
-//! REST vs direct SQL: 1,000,000 time logs across 100 orgs and 1,000 users; concurrent
-//! clients on loopback (a) list a member's 50 newest logs with the project embedded, and
-//! (b) insert one log with `return=representation` — through `/rest/v1`, and side by side
-//! the same SQL over the same pool with the same role and claims. Prints requests/s, p50,
-//! p99 and the ratio. The server runs no workers (`TALLY_WORKER_CONCURRENCY=0`, as an
-//! HTTP-only instance would), so classifying the inserted logs does not share its cores. Run with `scripts/bench-rest` (release build).
+//! REST over 1,000,000 time logs in 100 orgs of unequal size — one holds half the logs and
+//! 100 people, the other 99 hold 5,056 logs and 9 people each; every org has an owner, an
+//! admin, a manager leading a team of five, a viewer and members. Concurrent clients on
+//! loopback (a) list a member's 50 newest logs with the project embedded, and (b) insert one
+//! log with `return=representation` — through `/rest/v1`, and side by side the same SQL over
+//! the same pool with the same role and claims; then (c) the newest 50 as row-level security
+//! decides, for a member and an admin of the big org and of a small one, unfiltered and with
+//! the filter a client adds (`user_id=eq.`/`org_id=eq.`): the plan, the latency of the SQL as
+//! that person one call at a time, and `/rest/v1` next to the same rows read by index without
+//! row-level security. Prints requests/s, p50, p99 and the ratios. The server runs no workers
+//! (`TALLY_WORKER_CONCURRENCY=0`, as an HTTP-only instance would), so classifying the inserted
+//! logs does not share its cores. Run with `scripts/bench-rest` (release build).
 
 use std::{
     sync::Arc,
@@ -28,13 +34,25 @@ const CONCURRENCY: usize = 8;
 const ROUND: Duration = Duration::from_secs(3);
 /// Rounds alternate REST and direct, so drift (autovacuum, caches) hits both alike.
 const ROUNDS: usize = 4;
+/// Rounds of section (c), shorter: it compares eight cases.
+const LIST_ROUND: Duration = Duration::from_secs(2);
+const LIST_ROUNDS: usize = 2;
+/// Sequential calls timed per case of section (c).
+const LATENCY_CALLS: usize = 200;
 const ORGS: i64 = 100;
-const USERS_PER_ORG: i64 = 10;
-const LOGS: i64 = 1_000_000;
+/// People of the big org, and of each other org.
+const BIG_ORG_PEOPLE: i64 = 100;
+const ORG_PEOPLE: i64 = 9;
+/// Logs of the big org, and of each other org (about 1,000,000 in all).
+const BIG_ORG_LOGS: i64 = 500_000;
+const ORG_LOGS: i64 = 5_056;
 
+#[derive(Clone)]
 struct Person {
     id: Uuid,
     org: Uuid,
+    role: String,
+    big_org: bool,
     token: String,
 }
 
@@ -45,23 +63,33 @@ async fn main() -> anyhow::Result<()> {
     let app = TestApp::spawn_with(|c| c.ai.worker_concurrency = 0).await?;
     let started = Instant::now();
     load(&app.db.owner).await?;
+    let logs: i64 = sqlx::query_scalar("select count(*) from time_logs")
+        .fetch_one(&app.db.owner)
+        .await?;
     println!(
-        "loaded {LOGS} time logs, {} users, {ORGS} orgs in {:.1}s",
-        ORGS * USERS_PER_ORG,
+        "loaded {logs} time logs, {} people, {ORGS} orgs in {:.1}s",
+        BIG_ORG_PEOPLE + (ORGS - 1) * ORG_PEOPLE,
         started.elapsed().as_secs_f64()
     );
-    let people: Vec<(Uuid, Uuid)> =
-        sqlx::query_as("select user_id, org_id from memberships order by user_id")
-            .fetch_all(&app.db.owner)
-            .await?;
+    let rows: Vec<(Uuid, Uuid, String, bool)> = sqlx::query_as(
+        "select m.user_id, m.org_id, m.role::text, m.org_id = (select min(id::text)::uuid from organizations) \
+         from memberships m order by m.user_id",
+    )
+    .fetch_all(&app.db.owner)
+    .await?;
     let now = chrono::Utc::now().timestamp();
+    let everyone: Vec<Person> = rows
+        .into_iter()
+        .map(|(id, org, role, big_org)| {
+            let claims = json!({"sub": id, "role": "authenticated", "aud": "authenticated", "exp": now + 3600});
+            Person { id, org, role, big_org, token: app.keys.sign(&claims).unwrap_or_default() }
+        })
+        .collect();
     let people: Arc<Vec<Person>> = Arc::new(
-        people
-            .into_iter()
-            .map(|(id, org)| {
-                let claims = json!({"sub": id, "role": "authenticated", "aud": "authenticated", "exp": now + 3600});
-                Person { id, org, token: app.keys.sign(&claims).unwrap_or_default() }
-            })
+        everyone
+            .iter()
+            .filter(|p| p.role == "member")
+            .cloned()
             .collect(),
     );
     let cache = Arc::new(SchemaCache::load(&app.db.requests, &["public".to_owned()]).await?);
@@ -135,7 +163,157 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     compare(rest_b, direct_b).await;
+
+    println!("\n(c) the newest 50 logs with the project embedded, as row-level security decides");
+    let owner = PgPool::connect(app.db.owner_url()).await?;
+    for (big_org, role) in [
+        (true, "member"),
+        (true, "admin"),
+        (false, "member"),
+        (false, "admin"),
+    ] {
+        let Some(p) = everyone
+            .iter()
+            .find(|p| p.big_org == big_org && p.role == role)
+        else {
+            continue;
+        };
+        let filter = if role == "admin" {
+            format!("org_id=eq.{}", p.org)
+        } else {
+            format!("user_id=eq.{}", p.id)
+        };
+        for filtered in [false, true] {
+            let query = format!(
+                "select=id,comment,started_at,project:projects(name)&order=started_at.desc&limit=50{}",
+                if filtered {
+                    format!("&{filter}")
+                } else {
+                    String::new()
+                }
+            );
+            println!(
+                "\n  {} of the {} org, {}:",
+                role,
+                if big_org { "big" } else { "small" },
+                if filtered {
+                    filter.split('=').next().unwrap_or_default()
+                } else {
+                    "unfiltered"
+                }
+            );
+            list_reads(&app, &cache, &owner, p, &query).await?;
+        }
+    }
     app.stop().await?;
+    Ok(())
+}
+
+/// One case of section (c): the plan, the latency as the person, and `/rest/v1` next to the
+/// same rows read by index without row-level security.
+async fn list_reads(
+    app: &TestApp,
+    cache: &Arc<SchemaCache>,
+    owner: &PgPool,
+    p: &Person,
+    query: &str,
+) -> anyhow::Result<()> {
+    let (sql, ctx) = prepare(cache, Method::GET, query, None, p);
+    print_plan(&app.db.requests, &ctx, &sql).await?;
+    let mut latencies = Vec::with_capacity(LATENCY_CALLS);
+    for _ in 0..LATENCY_CALLS {
+        let (sql, ctx) = prepare(cache, Method::GET, query, None, p);
+        let t = Instant::now();
+        if direct(&app.db.requests, ctx, sql, true).await {
+            latencies.push(t.elapsed());
+        }
+    }
+    latencies.sort();
+    let ms = |q: f64| {
+        latencies
+            .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    };
+    println!(
+        "    as the person, one at a time: p50 {:.2} ms, p99 {:.2} ms ({} calls)",
+        ms(0.5),
+        ms(0.99),
+        latencies.len()
+    );
+    let rest = {
+        let (http, url, anon, token) = (
+            reqwest::Client::new(),
+            app.url(&format!("/rest/v1/time_logs?{query}")),
+            app.keys.anon_key(),
+            p.token.clone(),
+        );
+        move |_: usize| {
+            let request = http
+                .get(&url)
+                .header("apikey", &anon)
+                .header("authorization", format!("Bearer {token}"));
+            async move {
+                request
+                    .send()
+                    .await
+                    .map(|r| r.status().is_success())
+                    .unwrap_or(false)
+            }
+        }
+    };
+    // What the caller may read, written out and read by the table's owner (no RLS) by index:
+    // an admin's org, a member's own logs.
+    let by_index = {
+        let (owner, org, user) = (owner.clone(), p.org, p.id);
+        let whose = if p.role == "admin" {
+            "l.org_id = $1"
+        } else {
+            "l.org_id = $1 and l.user_id = $2"
+        };
+        let sql = format!(
+            "select json_agg(t) from (select l.id, l.comment, l.started_at, \
+               json_build_object('name', pr.name) as project \
+             from time_logs l left join projects pr on pr.id = l.project_id \
+             where {whose} order by l.started_at desc limit 50) t"
+        );
+        move |_: usize| {
+            let (owner, sql) = (owner.clone(), sql.clone());
+            async move {
+                sqlx::query_scalar::<_, Option<Value>>(sqlx::AssertSqlSafe(sql))
+                    .bind(org)
+                    .bind(user)
+                    .fetch_one(&owner)
+                    .await
+                    .is_ok()
+            }
+        }
+    };
+    compare_rounds(rest, by_index, LIST_ROUND, LIST_ROUNDS, "by index, no RLS").await;
+    Ok(())
+}
+
+/// Prints the lines of the statement's plan, as the person, that read `time_logs`.
+async fn print_plan(pool: &PgPool, ctx: &RequestContext, sql: &Sql) -> anyhow::Result<()> {
+    let mut tx = ctx.begin_read_only(pool).await?;
+    let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(format!(
+        "explain (costs off) {}",
+        sql.text
+    )));
+    for bind in sql.binds.clone() {
+        query = match bind {
+            Bind::Text(v) => query.bind(v),
+            Bind::TextArray(v) => query.bind(v),
+            Bind::Int(v) => query.bind(v),
+        };
+    }
+    let plan = query.fetch_all(&mut *tx).await?;
+    tx.rollback().await?;
+    for line in plan
+        .iter()
+        .filter(|l| l.contains("time_logs") || l.contains("Bitmap") || l.contains("Sort Key"))
+    {
+        println!("    plan: {}", line.trim_end());
+    }
     Ok(())
 }
 
@@ -173,7 +351,7 @@ fn prepare(
     };
     let ctx = RequestContext::from_claims(Claims(map))
         .expect("a role")
-        .with_search_path("\"public\", extensions");
+        .with_search_path("\"public\", \"public\", \"extensions\"");
     (sql, ctx)
 }
 
@@ -201,22 +379,39 @@ async fn direct(pool: &PgPool, ctx: RequestContext, sql: Sql, read_only: bool) -
 }
 
 async fn load(owner: &PgPool) -> anyhow::Result<()> {
-    let users = ORGS * USERS_PER_ORG;
+    let people = BIG_ORG_PEOPLE + (ORGS - 1) * ORG_PEOPLE;
+    // Org 0 (the first by id) is the big one; people take their place in their org's order:
+    // 0 owner, 1 admin, 2 manager (leading 4 to 8), 3 viewer (who logs nothing), the rest members.
     let sql = format!(
-        "insert into auth.users (email) select 'user' || g || '@bench.test' from generate_series(1, {users}) g;
+        "insert into auth.users (email) select 'user' || g || '@bench.test' from generate_series(1, {people}) g;
          insert into organizations (name, slug) select 'Org ' || g, 'org-' || g from generate_series(1, {ORGS}) g;
+         create temp table o as select id, row_number() over (order by id) - 1 as n from organizations;
+         create temp table u as select id, row_number() over (order by id) - 1 as n from auth.users;
+         create temp table m as
+           select o.id as org_id, o.n = 0 as big, u.id as user_id,
+                  case when o.n = 0 then u.n else (u.n - {BIG_ORG_PEOPLE}) % {ORG_PEOPLE} end as pos
+           from u join o on (o.n = 0 and u.n < {BIG_ORG_PEOPLE})
+                         or (o.n > 0 and u.n >= {BIG_ORG_PEOPLE} and (u.n - {BIG_ORG_PEOPLE}) / {ORG_PEOPLE} = o.n - 1);
+         alter table memberships disable trigger user;
          insert into memberships (org_id, user_id, role)
-           select o.id, u.id, 'member' from
-             (select id, row_number() over (order by id) - 1 as n from organizations) o
-             join (select id, row_number() over (order by id) - 1 as n from auth.users) u on u.n / {USERS_PER_ORG} = o.n;
+           select org_id, user_id, (case pos when 0 then 'owner' when 1 then 'admin' when 2 then 'manager'
+                                             when 3 then 'viewer' else 'member' end)::org_role from m;
+         alter table memberships enable trigger user;
+         insert into teams (org_id, name) select id, 'Team' from organizations;
+         insert into team_members (org_id, team_id, user_id, is_lead)
+           select m.org_id, t.id, m.user_id, m.pos = 2 from m join teams t on t.org_id = m.org_id
+           where m.pos in (2, 4, 5, 6, 7, 8);
          insert into projects (org_id, name, code) select o.id, 'Project ' || p, 'P' || p from organizations o, generate_series(1, 10) p;
-         alter table time_logs disable trigger time_logs_prepare;
+         alter table time_logs disable trigger user;
          insert into time_logs (org_id, user_id, project_id, comment, started_at, ended_at, duration_minutes, status)
            select m.org_id, m.user_id, (select id from projects pr where pr.org_id = m.org_id order by id limit 1),
-                  'log ' || g, now() - make_interval(mins => g), now() - make_interval(mins => g) + interval '30 minutes', 30, 'ready'
-           from memberships m, generate_series(1, {per_user}) g;
-         alter table time_logs enable trigger time_logs_prepare;",
-        per_user = LOGS / users
+                  'log ' || g, now() - make_interval(mins => g * 97 + abs(hashtext(m.user_id::text)) % 1000),
+                  now() - make_interval(mins => g * 97 + abs(hashtext(m.user_id::text)) % 1000) + interval '30 minutes',
+                  30, 'ready'
+           from m, generate_series(1, case when m.big then {BIG_ORG_LOGS} / ({BIG_ORG_PEOPLE} - 1)
+                                           else {ORG_LOGS} / ({ORG_PEOPLE} - 1) end) g
+           where m.pos <> 3;
+         alter table time_logs enable trigger user;"
     );
     sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
         .execute(owner)
@@ -249,17 +444,33 @@ where
     D: Fn(usize) -> DF + Clone + Send + 'static,
     DF: std::future::Future<Output = bool> + Send + 'static,
 {
-    run(rest.clone()).await;
-    run(direct.clone()).await;
-    let (mut rest_total, mut direct_total) = (Run::default(), Run::default());
-    for _ in 0..ROUNDS {
-        rest_total.add(run(rest.clone()).await);
-        direct_total.add(run(direct.clone()).await);
-    }
-    report(&mut rest_total, &mut direct_total);
+    compare_rounds(rest, direct, ROUND, ROUNDS, "direct SQL").await;
 }
 
-async fn run<F, Fut>(request: F) -> Run
+/// [`compare`] with `rounds` rounds of `round` each, the second side called `other`.
+async fn compare_rounds<R, RF, D, DF>(
+    rest: R,
+    direct: D,
+    round: Duration,
+    rounds: usize,
+    other: &str,
+) where
+    R: Fn(usize) -> RF + Clone + Send + 'static,
+    RF: std::future::Future<Output = bool> + Send + 'static,
+    D: Fn(usize) -> DF + Clone + Send + 'static,
+    DF: std::future::Future<Output = bool> + Send + 'static,
+{
+    run(rest.clone(), round).await;
+    run(direct.clone(), round).await;
+    let (mut rest_total, mut direct_total) = (Run::default(), Run::default());
+    for _ in 0..rounds {
+        rest_total.add(run(rest.clone(), round).await);
+        direct_total.add(run(direct.clone(), round).await);
+    }
+    report(&mut rest_total, &mut direct_total, other);
+}
+
+async fn run<F, Fut>(request: F, round: Duration) -> Run
 where
     F: Fn(usize) -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = bool> + Send + 'static,
@@ -270,7 +481,7 @@ where
         let request = request.clone();
         set.spawn(async move {
             let (mut latencies, mut failed, mut i) = (Vec::new(), 0u64, worker);
-            while started.elapsed() < ROUND {
+            while started.elapsed() < round {
                 let t = Instant::now();
                 if request(i).await {
                     latencies.push(t.elapsed());
@@ -295,7 +506,7 @@ where
     all
 }
 
-fn report(rest: &mut Run, direct: &mut Run) {
+fn report(rest: &mut Run, direct: &mut Run, other: &str) {
     rest.latencies.sort();
     direct.latencies.sort();
     let line = |name: &str, r: &Run| {
@@ -310,7 +521,7 @@ fn report(rest: &mut Run, direct: &mut Run) {
         };
         let rate = r.latencies.len() as f64 / r.elapsed.as_secs_f64();
         println!(
-            "  {name:<12} {rate:9.1} req/s   p50 {:7.2} ms   p99 {:7.2} ms   ({} ok, {} failed)",
+            "    {name:<18} {rate:9.1} req/s   p50 {:7.2} ms   p99 {:7.2} ms   ({} ok, {} failed)",
             pct(0.5).as_secs_f64() * 1000.0,
             pct(0.99).as_secs_f64() * 1000.0,
             r.latencies.len(),
@@ -319,6 +530,6 @@ fn report(rest: &mut Run, direct: &mut Run) {
         rate
     };
     let a = line("/rest/v1", rest);
-    let b = line("direct SQL", direct);
-    println!("  ratio REST / direct = {:.2}", a / b.max(f64::EPSILON));
+    let b = line(other, direct);
+    println!("    ratio REST / {other} = {:.2}", a / b.max(f64::EPSILON));
 }

@@ -1,11 +1,11 @@
 //! Reads: `GET`/`HEAD` on a table or view as one statement returning the JSON body, the page
 //! size and (with `Prefer: count=`) the total.
 
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 
 use crate::{
     error::{RestError, RestResult},
-    request::{ApiRequest, prefer::Count},
+    request::{ApiRequest, Target, prefer::Count},
     schema::{SchemaCache, Table, qualified},
 };
 
@@ -99,11 +99,19 @@ pub fn shape_with(
     } else {
         format!("coalesce({rows}, '[]'::json)::text")
     };
+    // The first row alone: for a single object (`vnd.pgrst.object`), a function's single
+    // row, a write's `Location`; a list of a table does without it.
+    let list = matches!(request.method, Method::GET | Method::HEAD)
+        && matches!(request.target, Target::Relation(_));
+    let first = if request.single || !list {
+        format!("({rows} -> 0)::text")
+    } else {
+        "null::text".to_owned()
+    };
     let source = format!("{from_sql} t0");
     Ok(format!(
         "select {body} as body, count(_r) as page, {total} as total, \
-                {inserted} as inserted, \
-                ({rows} -> 0)::text as first \
+                {inserted} as inserted, {first} as first \
          from ({}) _r",
         selection.rows(&source, &filters, &order, &page)
     ))

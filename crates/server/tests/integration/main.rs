@@ -15,4 +15,5 @@ mod openapi;
 mod refusals;
 mod request_tx;
 mod rls_matrix;
+mod rls_plans;
 mod schema;

@@ -115,6 +115,42 @@ async fn every_column_a_client_writes_is_bounded() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Foreign keys a delete (or a join) follows have an index (Supabase's linter, lint 0001): one
+/// that leads with the key's columns, or — where the linter still flags the key — a key of
+/// several columns (each carries `org_id`) whose rows an index leading with one of them finds
+/// (an org's, an integration's). Left without one, with the README's reason: the vocabulary
+/// terms of a log (archived rather than deleted; a delete rewrites the logs that used it).
+#[tokio::test]
+async fn foreign_keys_have_an_index_a_delete_can_use() -> anyhow::Result<()> {
+    let db = TestDb::new().await?;
+    let unserved: Vec<String> = sqlx::query_scalar(
+        "with fk as ( \
+           select conname::text as name, conrelid, conkey from pg_constraint \
+           where contype = 'f' \
+             and connamespace in ('public'::regnamespace, 'private'::regnamespace, 'storage'::regnamespace) \
+         ), idx as ( \
+           select indrelid, string_to_array(indkey::text, ' ')::smallint[] as cols \
+           from pg_index where indisvalid \
+         ) \
+         select fk.name from fk where not exists ( \
+           select from idx where idx.indrelid = fk.conrelid and ( \
+             idx.cols[1:array_length(fk.conkey, 1)] = fk.conkey \
+             or (array_length(fk.conkey, 1) > 1 and idx.cols[1] = any (fk.conkey)))) \
+         order by 1",
+    )
+    .fetch_all(&db.owner)
+    .await?;
+    assert_eq!(
+        unserved,
+        [
+            "time_logs_activity_type_id_fkey",
+            "time_logs_task_category_id_fkey",
+            "time_logs_work_mode_id_fkey",
+        ]
+    );
+    Ok(())
+}
+
 /// Supabase's linter (lint 0011): a function whose `search_path` the caller decides can be
 /// made to call the caller's objects. Every function in every schema Tally owns pins it.
 #[tokio::test]
