@@ -11,6 +11,8 @@ use hyper_util::{
     service::TowerToHyperService,
 };
 use tally_core::config::HttpSettings;
+
+use crate::bare_refusals::Shaped;
 use tokio::{net::TcpListener, sync::Semaphore};
 use tower::ServiceExt;
 use tower_http::timeout::RequestBodyTimeoutLayer;
@@ -65,7 +67,10 @@ pub async fn serve(
                 .timer(TokioTimer::new())
                 .header_read_timeout(Duration::from_secs(settings.http_header_timeout));
             let connection = builder
-                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
+                .serve_connection(
+                    TokioIo::new(Shaped::new(stream)),
+                    TowerToHyperService::new(service),
+                )
                 .with_upgrades();
             let mut connection = std::pin::pin!(connection);
             let result = tokio::select! {

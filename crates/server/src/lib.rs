@@ -7,13 +7,15 @@
 //! - [`app`]: the shared state; [`router`]: the routes and layers; [`health`]: `GET /health`;
 //!   [`metrics`]: `GET /metrics`.
 //! - [`openapi`]: `GET /openapi.json`, the services' parts put together; [`refusals`]: the
-//!   framework's refusals in each service's error shape.
+//!   framework's refusals in each service's error shape; [`bare_refusals`]: those hyper writes
+//!   itself, given the same shape.
 //! - [`serve`]: binding, serving and graceful shutdown; [`connections`]: HTTP connections
 //!   under a cap and time-outs.
 //! - [`models`]: the model files fetched from PyPI (whisper's converted by `tally_ai::ggml`).
 
 pub mod access;
 pub mod app;
+pub mod bare_refusals;
 pub mod cli;
 pub mod connections;
 pub mod database;

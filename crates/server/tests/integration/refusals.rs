@@ -173,6 +173,87 @@ async fn framework_refusals_come_in_each_services_shape() -> anyhow::Result<()> 
     app.stop().await
 }
 
+/// What hyper refuses before any handler runs — a URI over its 64 KiB, a megabyte of headers or
+/// 300 of them, a raw `0xff` byte in the path — is answered in the shape of the service the
+/// path names, with the right status, and the connection closes.
+#[tokio::test]
+async fn refusals_before_any_handler_come_in_each_services_shape() -> anyhow::Result<()> {
+    let app = TestApp::spawn().await?;
+    let send = |request: Vec<u8>| async move {
+        let mut stream = TcpStream::connect(app.addr).await.expect("connects");
+        // The server may answer and close before it has read everything.
+        let _ = stream.write_all(&request).await;
+        let answer = until_closed(&mut stream, Duration::from_secs(10))
+            .await
+            .expect("the connection closes");
+        let status: u16 = answer
+            .get(9..12)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_default();
+        let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+        let json: Value =
+            serde_json::from_str(body).unwrap_or_else(|_| panic!("no JSON body in {answer:?}"));
+        (status, json)
+    };
+    let request = |target: &[u8], headers: &str| {
+        let mut r = b"GET ".to_vec();
+        r.extend_from_slice(target);
+        r.extend_from_slice(b" HTTP/1.1\r\nhost: x\r\n");
+        r.extend_from_slice(headers.as_bytes());
+        r.extend_from_slice(b"\r\n");
+        r
+    };
+    let uri = format!("?q={}", "x".repeat(100 * 1024));
+    let many: String = (0..300).map(|i| format!("x-h{i}: v\r\n")).collect();
+    let huge = format!("x-big: {}\r\n", "y".repeat(1024 * 1024));
+    let cases: Vec<(Vec<u8>, u16, &str, Value)> = vec![
+        (
+            request(format!("/rest/v1/projects{uri}").as_bytes(), ""),
+            414,
+            "code",
+            json!("414"),
+        ),
+        (
+            request(
+                format!("/realtime/v1/websocket{uri}").as_bytes(),
+                "upgrade: websocket\r\nconnection: upgrade\r\n",
+            ),
+            414,
+            "error",
+            json!("The request URI is too long"),
+        ),
+        (
+            request(b"/auth/v1/settings", &many),
+            431,
+            "code",
+            json!("request_headers_too_large"),
+        ),
+        (
+            request(b"/storage/v1/bucket", &huge),
+            400,
+            "statusCode",
+            json!("431"),
+        ),
+        (
+            request(b"/auth/v1/\xff", ""),
+            400,
+            "code",
+            json!("validation_failed"),
+        ),
+        (
+            request(b"/functions/v1/\xfflog", ""),
+            400,
+            "error",
+            json!("invalid_request"),
+        ),
+    ];
+    for (raw, status, field, value) in cases {
+        let (got, body) = send(raw).await;
+        assert_eq!((got, &body[field]), (status, &value), "{body}");
+    }
+    app.stop().await
+}
+
 #[tokio::test]
 async fn every_service_answers_503_in_its_shape_while_the_database_is_gone() -> anyhow::Result<()> {
     let app = TestApp::spawn_with(|c| c.ai.worker_concurrency = 0).await?;

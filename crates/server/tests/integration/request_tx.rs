@@ -56,6 +56,45 @@ async fn claims_reach_auth_helpers_and_settings() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Whatever a client puts in a claim, a header or a path — quotes, dollar signs, backslashes,
+/// an attempt to close a literal — arrives in the settings as written and runs nothing.
+#[tokio::test]
+async fn hostile_claims_and_headers_arrive_as_written() -> anyhow::Result<()> {
+    let db = TestDb::new().await?;
+    let values = [
+        "it's",
+        "$s$; drop table public.time_logs; --",
+        "$s",
+        "$$",
+        "ends with $",
+        "back\\slash\\'",
+        "$ss$ $s$s$ $sss",
+    ];
+    for value in values {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-probe", HeaderValue::from_str(value)?);
+        let ctx = RequestContext::from_claims(claims(json!({"role": "anon", "note": value})))?
+            .with_request("GET", value, &headers);
+        let mut tx = ctx.begin_read_only(&db.requests).await?;
+        let (note, path, header): (String, String, String) = sqlx::query_as(
+            "select auth.jwt() ->> 'note', current_setting('request.path'), \
+                    current_setting('request.headers')::jsonb ->> 'x-probe'",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.rollback().await?;
+        assert_eq!(
+            (note.as_str(), path.as_str(), header.as_str()),
+            (value, value, value)
+        );
+    }
+    let logs: i64 = sqlx::query_scalar("select count(*) from public.time_logs")
+        .fetch_one(&db.owner)
+        .await?;
+    assert_eq!(logs, 0);
+    Ok(())
+}
+
 #[tokio::test]
 async fn settings_do_not_outlive_the_transaction() -> anyhow::Result<()> {
     let db = TestDb::new().await?;
