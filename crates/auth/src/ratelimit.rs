@@ -34,6 +34,8 @@ pub async fn hit(
     tx.commit().await?;
     if hits > limit as i32 {
         tracing::warn!(bucket, "rate limit reached");
+        metrics::counter!("tally_auth_rate_limited_total", "bucket" => bucket.to_owned())
+            .increment(1);
         return Err(AuthError::rate_limited());
     }
     Ok(())

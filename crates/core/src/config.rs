@@ -28,6 +28,7 @@
 //! | http_header_timeout | `TALLY_HTTP_HEADER_TIMEOUT` | `15` seconds to send headers (and idle keep-alive) |
 //! | http_body_timeout | `TALLY_HTTP_BODY_TIMEOUT` | `30` seconds without a body byte |
 //! | http_max_connections | `TALLY_HTTP_MAX_CONNECTIONS` | `4096` connections at once |
+//! | metrics_addr | `TALLY_METRICS_ADDR` | none: `/metrics` only on the API's port, for the service key |
 //! | storage_s3_bucket, …_region, …_endpoint, …_access_key_id, …_secret_access_key | `TALLY_STORAGE_S3_*` | none, `us-east-1`, AWS, none, none |
 
 use std::{
@@ -90,6 +91,10 @@ pub struct Config {
     /// Browser origins allowed by CORS, comma-separated (`*` for any).
     #[serde(default = "defaults::cors_origins")]
     pub cors_origins: String,
+    /// A `host:port` where `/metrics` is also served, with no key, for a Prometheus on a
+    /// private network (`TALLY_METRICS_ADDR`; on the API's port it takes the service key).
+    #[serde(default)]
+    pub metrics_addr: Option<String>,
     /// Sign-up, sign-in and mail settings.
     #[serde(flatten)]
     pub auth: AuthSettings,

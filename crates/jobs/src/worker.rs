@@ -1,5 +1,6 @@
 //! Workers: claim due jobs, run their handlers outside any transaction, and complete, retry or
-//! bury them. Idle workers sleep until a `tally_jobs` notification, a poll tick or shutdown;
+//! bury them (counted in `tally_jobs_finished_total` and timed in `tally_job_duration_seconds`
+//! by kind). Idle workers sleep until a `tally_jobs` notification, a poll tick or shutdown;
 //! on shutdown they stop claiming, let running jobs finish for a grace period, then release
 //! what is left so another worker takes it at once.
 
@@ -116,20 +117,28 @@ impl Workers {
         let span =
             tracing::info_span!("job", id = job.id, kind = %job.kind, attempt = job.attempts);
         let _enter = span.enter();
+        let started = std::time::Instant::now();
         let outcome = handler.run(&job).await;
-        let recorded = match outcome {
-            Ok(()) => self.queue.complete(&job).await,
+        metrics::histogram!("tally_job_duration_seconds", "kind" => job.kind.clone())
+            .record(started.elapsed().as_secs_f64());
+        let (recorded, finished) = match outcome {
+            Ok(()) => (self.queue.complete(&job).await, "done"),
             Err(JobError::Retry(e)) if !job.is_last_attempt() => {
                 tracing::warn!(error = %e, "job failed; retrying");
-                self.queue.retry(&job, &e, backoff(job.attempts)).await
+                (
+                    self.queue.retry(&job, &e, backoff(job.attempts)).await,
+                    "retried",
+                )
             }
             Err(e) => {
                 let error = e.to_string();
                 tracing::error!(error = %error, "job is dead");
                 handler.dead(&job, &error).await;
-                self.queue.bury(&job, &error).await
+                (self.queue.bury(&job, &error).await, "dead")
             }
         };
+        metrics::counter!("tally_jobs_finished_total", "kind" => job.kind.clone(), "outcome" => finished)
+            .increment(1);
         if let Err(e) = recorded {
             // The lease runs out and the job is tried again: never lost.
             tracing::error!(error = %e, "could not record a job's outcome");

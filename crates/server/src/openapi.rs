@@ -8,7 +8,9 @@ use utoipa::openapi::{
     ComponentsBuilder, Content, HttpMethod, InfoBuilder, OpenApi, OpenApiBuilder, PathItem,
     PathsBuilder, ResponseBuilder, Schema, Server,
     path::OperationBuilder,
-    security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
+    security::{
+        ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+    },
     tag::TagBuilder,
 };
 
@@ -65,7 +67,7 @@ pub fn document(state: &AppState) -> OpenApi {
         .paths(
             PathsBuilder::new()
                 .path("/health", plain("server_get_health", "The server's and the database's health", "application/json", "`{status, database, version}`; 503 when the database does not answer"))
-                .path("/metrics", plain("server_get_metrics", "Prometheus metrics", "text/plain", "The text exposition format")),
+                .path("/metrics", metrics()),
         )
         .build()
         .nest("/auth/v1", tally_auth::openapi::openapi())
@@ -79,17 +81,41 @@ pub fn document(state: &AppState) -> OpenApi {
 fn plain(id: &str, summary: &str, content_type: &str, answer: &str) -> PathItem {
     PathItem::new(
         HttpMethod::Get,
-        OperationBuilder::new()
-            .tag("server")
-            .operation_id(Some(id))
-            .summary(Some(summary))
-            .response(
-                "200",
-                ResponseBuilder::new()
-                    .description(answer)
-                    .content(content_type, Content::new(None::<Schema>))
-                    .build(),
-            )
-            .build(),
+        get(id, summary, content_type, answer).build(),
     )
+}
+
+/// `GET /metrics`: for the service_role key (as a bearer token, or Basic `service_role:<key>`).
+fn metrics() -> PathItem {
+    let operation = get(
+        "server_get_metrics",
+        "Prometheus metrics, for the service_role key",
+        "text/plain",
+        "The text exposition format",
+    )
+    .securities(Some([SecurityRequirement::new(
+        BEARER,
+        Vec::<String>::new(),
+    )]))
+    .response(
+        "401",
+        ResponseBuilder::new()
+            .description("Without the service_role key")
+            .build(),
+    );
+    PathItem::new(HttpMethod::Get, operation.build())
+}
+
+fn get(id: &str, summary: &str, content_type: &str, answer: &str) -> OperationBuilder {
+    OperationBuilder::new()
+        .tag("server")
+        .operation_id(Some(id))
+        .summary(Some(summary))
+        .response(
+            "200",
+            ResponseBuilder::new()
+                .description(answer)
+                .content(content_type, Content::new(None::<Schema>))
+                .build(),
+        )
 }

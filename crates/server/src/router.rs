@@ -1,13 +1,17 @@
 //! The router: every service under its prefix, the server's own routes, and the layers every
-//! request passes (framework refusals in the service's shape, CORS, tracing).
+//! request passes (framework refusals in the service's shape, metrics, CORS, tracing with a
+//! request id).
 
 use axum::{
     Router,
-    http::{HeaderName, HeaderValue},
+    body::Body,
+    http::{HeaderName, HeaderValue, Request},
+    middleware::from_fn,
     routing::get,
 };
 use tower_http::{
     cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer},
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     trace::TraceLayer,
 };
 
@@ -21,20 +25,41 @@ pub fn router(state: AppState) -> Router {
     let storage = state.storage().clone();
     let realtime = state.realtime().clone();
     let cors = cors(&state.config().cors_origins);
-    Router::new()
-        .route("/health", get(crate::health::health))
-        .route("/metrics", get(crate::metrics::metrics))
-        .route("/openapi.json", get(crate::openapi::openapi))
-        .with_state(state)
-        .nest("/auth/v1", tally_auth::router(auth))
-        .nest("/rest/v1", tally_rest::router(rest))
-        .nest("/storage/v1", tally_storage::router(storage))
-        .nest("/realtime/v1", tally_realtime::router(realtime))
-        .nest("/functions/v1", tally_functions::router(functions))
-        .layer(axum::middleware::from_fn(crate::refusals::shape))
-        .layer(cors)
-        .layer(TraceLayer::new_for_http())
+    let routed = |router: Router| router.route_layer(from_fn(crate::metrics::route));
+    routed(
+        Router::new()
+            .route("/health", get(crate::health::health))
+            .route("/openapi.json", get(crate::openapi::openapi))
+            .with_state(state.clone())
+            .merge(crate::metrics::router(
+                state.keys().clone(),
+                state.pool().clone(),
+            )),
+    )
+    .nest("/auth/v1", routed(tally_auth::router(auth)))
+    .nest("/rest/v1", routed(tally_rest::router(rest)))
+    .nest("/storage/v1", routed(tally_storage::router(storage)))
+    .nest("/realtime/v1", routed(tally_realtime::router(realtime)))
+    .nest("/functions/v1", routed(tally_functions::router(functions)))
+    .layer(from_fn(crate::refusals::shape))
+    .layer(from_fn(crate::metrics::track))
+    .layer(cors)
+    // Every line logged while a request is served carries its id: the client's
+    // `x-request-id`, or one made here; the answer carries it back.
+    .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<Body>| {
+        let id = request
+            .headers()
+            .get(REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+    }))
+    .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+    .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
 }
+
+/// The header a request's id travels in.
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// CORS as Supabase answers it: the clients' headers allowed, the headers they read exposed.
 fn cors(origins: &str) -> CorsLayer {
@@ -72,6 +97,7 @@ fn cors(origins: &str) -> CorsLayer {
                 "upload-offset",
                 "upload-length",
                 "upload-expires",
+                "x-request-id",
             ]
             .map(HeaderName::from_static),
         )

@@ -85,6 +85,12 @@ impl Server {
         } else {
             None
         };
+        let metrics = match &self.state.config().metrics_addr {
+            Some(addr) => Some(tokio::spawn(
+                serve_metrics(addr.clone(), self.state.pool().clone(), stop.subscribe()).await?,
+            )),
+            None => None,
+        };
         let settings = self.state.config().http;
         connections::serve(self.listener, router, settings, async move {
             shutdown.await;
@@ -92,6 +98,9 @@ impl Server {
             let _ = stop.send(true);
         })
         .await;
+        if let Some(metrics) = metrics {
+            let _ = metrics.await;
+        }
         if let Some(workers) = workers
             && let Err(e) = workers.await
         {
@@ -147,6 +156,12 @@ pub async fn work(config: Config) -> anyhow::Result<()> {
         let providers = crate::models::providers(&config)?;
         let storage =
             crate::app::storage_state(pool.clone(), JwtKeys::new(&config.jwt_secret()?), &config)?;
+        let metrics = match &config.metrics_addr {
+            Some(addr) => Some(tokio::spawn(
+                serve_metrics(addr.clone(), pool.clone(), stop.subscribe()).await?,
+            )),
+            None => None,
+        };
         let workers = tokio::spawn(
             crate::workers::workers(&pool, &config, &providers, &storage)?.run(stopped),
         );
@@ -158,6 +173,9 @@ pub async fn work(config: Config) -> anyhow::Result<()> {
         shutdown_signal().await;
         let _ = stop.send(true);
         workers.await.context("the workers ended abnormally")?;
+        if let Some(metrics) = metrics {
+            let _ = metrics.await;
+        }
         warm.abort();
         pool.close().await;
         anyhow::Ok(())
@@ -187,4 +205,28 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down: finishing requests in flight");
+}
+
+/// Binds `TALLY_METRICS_ADDR` and returns the server of keyless `/metrics` there, which stops
+/// when `stop` turns true.
+async fn serve_metrics(
+    addr: String,
+    pool: sqlx::PgPool,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<impl Future<Output = ()> + Send + 'static> {
+    crate::metrics::install();
+    let listener = TcpListener::bind(addr.as_str())
+        .await
+        .with_context(|| format!("cannot listen on TALLY_METRICS_ADDR {addr}"))?;
+    tracing::info!(%addr, "serving /metrics");
+    Ok(async move {
+        let served = axum::serve(listener, crate::metrics::private_router(pool))
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })
+            .await;
+        if let Err(e) = served {
+            tracing::warn!(error = %e, "the metrics listener ended");
+        }
+    })
 }

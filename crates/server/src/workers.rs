@@ -7,7 +7,8 @@ use tally_functions::Providers;
 use tally_jobs::{WorkerOptions, Workers};
 use tally_storage::StorageState;
 
-/// Workers over the request pool with every handler registered.
+/// Workers over the request pool with every handler registered (and every kind they run
+/// reported by `/metrics`, an empty queue as 0).
 pub fn workers(
     pool: &PgPool,
     config: &Config,
@@ -25,5 +26,7 @@ pub fn workers(
     let doors = tally_integrations::Doors::new(pool.clone(), config)?;
     let workers = tally_integrations::jobs(workers, &doors, &config.integrations);
     let workers = tally_sync::jobs(workers, pool, &config.sync);
-    Ok(tally_insights::jobs(workers, pool))
+    let workers = tally_insights::jobs(workers, pool);
+    crate::metrics::job_kinds(workers.registered().into_iter().map(|(kind, _)| kind));
+    Ok(workers)
 }

@@ -99,6 +99,8 @@ async fn respond(
         StatusCode::OK.into_response()
     } else {
         let got = state.backend().store().get(&path).await?;
+        metrics::counter!("tally_storage_bytes_total", "direction" => "out")
+            .increment(object.size().unwrap_or_default());
         Body::from_stream(got.into_stream()).into_response()
     };
     let headers = response.headers_mut();

@@ -87,6 +87,8 @@ pub async fn render(
         .await?;
     let transform = transform.unwrap_or_default();
     let rendered = transform.render(source.to_vec()).await?;
+    metrics::counter!("tally_storage_bytes_total", "direction" => "out")
+        .increment(rendered.bytes.len() as u64);
     let mut response = (StatusCode::OK, Body::from(rendered.bytes)).into_response();
     let headers = response.headers_mut();
     let mut set = |name: header::HeaderName, value: &str| {

@@ -164,6 +164,7 @@ where
         return Err(e);
     }
     writer.finish().await.map_err(StorageError::internal)?;
+    metrics::counter!("tally_storage_bytes_total", "direction" => "in").increment(size);
     Ok((size, hex::encode(hasher.finalize())))
 }
 

@@ -42,6 +42,17 @@ pub async fn signup(
     Query(query): Query<RedirectQuery>,
     JsonBody(body): JsonBody<SignupBody>,
 ) -> AuthResult<Json<Value>> {
+    let answer = sign_up(state, ip, query, body).await;
+    super::token::event("sign_up", &answer);
+    answer
+}
+
+async fn sign_up(
+    state: AuthState,
+    ip: String,
+    query: RedirectQuery,
+    body: SignupBody,
+) -> AuthResult<Json<Value>> {
     let auth = &state.config().auth;
     if auth.disable_signup {
         return Err(AuthError::new(

@@ -39,7 +39,11 @@ pub async fn token(
     JsonBody(body): JsonBody<TokenBody>,
 ) -> AuthResult<Json<Value>> {
     match query.get("grant_type").map(String::as_str) {
-        Some("password") => password_grant(&state, &ip, body).await.map(Json),
+        Some("password") => {
+            let session = password_grant(&state, &ip, body).await;
+            event("sign_in", &session);
+            session.map(Json)
+        }
         Some("refresh_token") => {
             let token = body.refresh_token.unwrap_or_default();
             if token.is_empty() {
@@ -55,7 +59,9 @@ pub async fn token(
             )
             .await?;
             let tx = db::begin(state.pool()).await?;
-            sessions::refresh(tx, &state, &token).await.map(Json)
+            let session = sessions::refresh(tx, &state, &token).await;
+            event("refresh", &session);
+            session.map(Json)
         }
         Some("pkce") => {
             let auth = &state.config().auth;
@@ -97,6 +103,18 @@ pub async fn token(
             "unsupported_grant_type",
         )),
     }
+}
+
+/// Counts an auth event and how it ended (`tally_auth_events_total`): `ok`, `refused` (bad
+/// credentials, a reused token…) or `rate_limited`.
+pub(crate) fn event<T>(name: &'static str, result: &AuthResult<T>) {
+    let outcome = match result {
+        Ok(_) => "ok",
+        Err(e) if e.status() == StatusCode::TOO_MANY_REQUESTS => "rate_limited",
+        Err(_) => "refused",
+    };
+    metrics::counter!("tally_auth_events_total", "event" => name, "outcome" => outcome)
+        .increment(1);
 }
 
 /// GoTrue's answer to an ID token from a provider that is not enabled: the provider's issuer

@@ -48,6 +48,7 @@ pub async fn classify(
     log_id: Uuid,
     review_threshold: f32,
 ) -> FnResult<Classified> {
+    let begun = Instant::now();
     let (log, context) = {
         let mut tx = ctx.begin(pool).await?;
         let log = time_log::load_for_update(&mut tx, log_id).await?;
@@ -148,6 +149,12 @@ pub async fn classify(
         vectors::store(&mut tx, &current, model, vector, &text).await?;
     }
     tx.commit().await?;
+    // What operators watch: how long a classification takes, by who made it, and how many
+    // end up waiting for a person's review.
+    metrics::histogram!("tally_classification_duration_seconds", "provider" => source.0)
+        .record(begun.elapsed().as_secs_f64());
+    metrics::counter!("tally_classifications_total", "status" => current.status.clone())
+        .increment(1);
     Ok(Classified { log, extraction })
 }
 
@@ -463,5 +470,7 @@ pub async fn mark_failed(pool: &PgPool, log_id: Uuid, reason: &str) -> Result<()
     .bind(reason)
     .execute(&mut *tx)
     .await?;
-    tx.commit().await
+    tx.commit().await?;
+    metrics::counter!("tally_classifications_total", "status" => "failed").increment(1);
+    Ok(())
 }

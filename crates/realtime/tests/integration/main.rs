@@ -185,9 +185,12 @@ pub async fn sql(app: &TestApp, statement: &str) {
         .unwrap();
 }
 
-/// The server's `/metrics` text.
+/// The server's `/metrics` text, read with the service key it asks for.
 pub async fn metrics(app: &TestApp) -> String {
-    reqwest::get(app.url("/metrics"))
+    reqwest::Client::new()
+        .get(app.url("/metrics"))
+        .bearer_auth(app.keys.service_role_key())
+        .send()
         .await
         .unwrap()
         .text()

@@ -11,6 +11,7 @@ mod fixture;
 mod health;
 mod jobs;
 mod layout;
+mod metrics;
 mod openapi;
 mod refusals;
 mod request_tx;
