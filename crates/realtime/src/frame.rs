@@ -249,4 +249,122 @@ mod tests {
             .expect("a kind 3 frame");
         assert_eq!(json_push.to_binary(), None);
     }
+
+    use proptest::prelude::*;
+    use tally_testkit::generated::{cases, json_value};
+
+    /// A ref as clients send them: a string, a number, null.
+    fn a_ref() -> impl Strategy<Value = Option<String>> {
+        prop::option::of(prop_oneof!["[0-9]{1,4}", "\\PC{0,8}"])
+    }
+
+    /// A message a client could send.
+    fn message() -> impl Strategy<Value = Message> {
+        (
+            a_ref(),
+            a_ref(),
+            prop_oneof![
+                "realtime:[a-z0-9:_-]{0,20}",
+                Just("phoenix".to_owned()),
+                "\\PC{0,20}"
+            ],
+            prop_oneof![
+                prop::sample::select(vec![
+                    "phx_join",
+                    "phx_leave",
+                    "heartbeat",
+                    "broadcast",
+                    "presence",
+                    "access_token",
+                ])
+                .prop_map(str::to_owned),
+                "\\PC{0,12}",
+            ],
+            json_value(),
+        )
+            .prop_map(|(join_ref, reference, topic, event, payload)| Message {
+                join_ref,
+                reference,
+                topic,
+                event,
+                payload,
+            })
+    }
+
+    /// A text frame: a message in either serializer, JSON of another shape, or any text.
+    fn text_frame() -> impl Strategy<Value = String> {
+        prop_oneof![
+            3 => message().prop_map(|m| m.to_text(Vsn::V2)),
+            3 => message().prop_map(|m| m.to_text(Vsn::V1)),
+            2 => prop::collection::vec(json_value(), 0..7).prop_map(|a| Value::from(a).to_string()),
+            1 => json_value().prop_map(|v| v.to_string()),
+            1 => "\\PC{0,60}",
+        ]
+    }
+
+    /// A kind 3 frame from its fields: the five lengths as written, then the fields.
+    fn kind3(fields: [&[u8]; 5], encoding: u8, body: &[u8]) -> Vec<u8> {
+        let mut frame = vec![USER_BROADCAST_PUSH];
+        frame.extend(
+            fields
+                .iter()
+                .map(|f| u8::try_from(f.len()).unwrap_or(u8::MAX)),
+        );
+        frame.push(encoding);
+        for field in fields {
+            frame.extend_from_slice(field);
+        }
+        frame.extend_from_slice(body);
+        frame
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(cases(3_000)))]
+
+        #[test]
+        fn generated_text_frames_decode_or_are_ignored(text in text_frame()) {
+            for vsn in [Vsn::V1, Vsn::V2] {
+                if let Some(m) = Message::parse_text(&text, vsn) {
+                    // What was read writes back and reads the same.
+                    prop_assert_eq!(Message::parse_text(&m.to_text(vsn), vsn).map(|n| n.topic), Some(m.topic));
+                }
+            }
+        }
+
+        #[test]
+        fn generated_messages_round_trip_in_vsn_2(m in message()) {
+            prop_assert_eq!(Message::parse_text(&m.to_text(Vsn::V2), Vsn::V2), Some(m));
+        }
+
+        #[test]
+        fn generated_binary_frames_decode_or_are_ignored(bytes in prop::collection::vec(any::<u8>(), 0..64), first in prop::sample::select(vec![3u8, 4, 0, 255])) {
+            let mut frame = bytes;
+            if let Some(kind) = frame.first_mut() {
+                *kind = first;
+            }
+            if let Some(m) = Message::parse_binary(&frame) {
+                prop_assert_eq!(m.event.as_str(), "broadcast");
+                prop_assert!(frame.len() >= 7 + m.topic.len());
+            }
+        }
+
+        #[test]
+        fn generated_binary_broadcasts_arrive_as_sent(
+            join_ref in "[0-9]{0,3}",
+            topic in "realtime:\\PC{0,40}",
+            event in "\\PC{0,30}",
+            bytes in prop::collection::vec(any::<u8>(), 0..200),
+        ) {
+            let frame = kind3([join_ref.as_bytes(), b"7", topic.as_bytes(), event.as_bytes(), b""], 0, &bytes);
+            let m = Message::parse_binary(&frame);
+            let m = m.expect("a well-formed kind 3 frame decodes");
+            prop_assert_eq!(&m.topic, &topic);
+            prop_assert_eq!(m.reference.as_deref(), Some("7"));
+            let mut delivered = vec![USER_BROADCAST, topic.len() as u8, event.len() as u8, 0, 0];
+            delivered.extend_from_slice(topic.as_bytes());
+            delivered.extend_from_slice(event.as_bytes());
+            delivered.extend_from_slice(&bytes);
+            prop_assert_eq!(m.to_binary(), Some(delivered));
+        }
+    }
 }

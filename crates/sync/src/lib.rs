@@ -16,7 +16,7 @@ mod error;
 pub mod pull;
 pub mod purge;
 pub mod push;
-mod tables;
+pub mod tables;
 
 use tally_core::{RequestContext, config::SyncSettings};
 

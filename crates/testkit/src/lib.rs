@@ -10,12 +10,16 @@
 //! - [`S3Server`]: a real S3-compatible server (s3rver) on loopback.
 //! - [`Fixture`]: two orgs with a person in each role, loaded into a test's database.
 //! - [`memory`] and [`latency`]: the process's memory and latency percentiles, for benchmarks.
+//! - [`generated`] and [`rest_requests`]: generated input (any JSON, PostgREST requests) for
+//!   property tests.
 
 mod cluster;
 pub mod compat;
 mod fixture;
+pub mod generated;
 pub mod latency;
 pub mod memory;
+pub mod rest_requests;
 mod s3;
 mod test_app;
 mod test_db;

@@ -276,23 +276,104 @@ fn a_log_is_embedded_without_its_times() {
     );
 }
 
+/// Cases per generated-input property: `PROPTEST_CASES`, else 3,000.
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3_000)
+}
+
+/// A line as people write them: durations, clocks, ranges, days and parts of the day in
+/// digits and words, mixed with work words, punctuation and any other text.
+fn line() -> impl Strategy<Value = String> {
+    let token = prop_oneof![
+        6 => prop::sample::select(vec![
+            "2h", "45m", "1h30", "1:30h", "1.5 hrs", "1,5h", "90 min", "minutes", "hours", "hr",
+            "an hour", "half an hour", "and a half", "a quarter of an hour", "three quarters",
+            "a couple of hours", "twenty", "forty-five", "one", "two", "eleven", "noon",
+            "midnight", "from", "to", "until", "till", "-", "–", "at", "for", "since", "between",
+            "and", "9", "9am", "9 am", "11:30", "17:45", "12pm", "0:00", "23:59", "24:00",
+            "yesterday", "today", "tonight", "last", "friday", "monday", "sunday", "morning",
+            "afternoon", "evening", "night", "on", "the", "3rd", "march", "12/03", "2026-03-01",
+            "ago", "days", "2 days ago", "now", "standup", "fixing", "apollo", "review", "'",
+            "\"", "h", "m", "min",
+        ])
+        .prop_map(str::to_owned),
+        2 => (0u32..100_000).prop_map(|n| n.to_string()),
+        1 => (0u32..30, 0u32..70).prop_map(|(h, m)| format!("{h}:{m:02}")),
+        1 => "[0-9.,:h'm -]{1,6}",
+        1 => "\\PC{1,6}",
+    ];
+    (
+        prop::collection::vec(token, 0..12),
+        prop::collection::vec(
+            prop::sample::select(vec![" ", " ", " ", "", ", ", "-", "\n"]),
+            12,
+        ),
+    )
+        .prop_map(|(tokens, gaps)| {
+            let mut text = String::new();
+            for (token, gap) in tokens.iter().zip(gaps) {
+                text.push_str(token);
+                text.push_str(gap);
+            }
+            text
+        })
+}
+
+/// Zones with DST gaps and overlaps, half and quarter hours, and a date line.
+const ZONES: [Tz; 8] = [
+    chrono_tz::Europe::Berlin,
+    chrono_tz::America::New_York,
+    chrono_tz::America::Santiago,
+    chrono_tz::Australia::Lord_Howe,
+    chrono_tz::Asia::Kathmandu,
+    chrono_tz::Pacific::Chatham,
+    chrono_tz::Pacific::Kiritimati,
+    chrono_tz::UTC,
+];
+
+/// What must hold for any line at any moment in any zone.
+fn facts_hold(text: &str, now: DateTime<Utc>, tz: Tz) -> Result<(), TestCaseError> {
+    let facts = parse(text, now, tz);
+    for span in &facts.spans {
+        prop_assert!(span.start <= span.end && span.end <= text.len());
+        prop_assert!(text.is_char_boundary(span.start) && text.is_char_boundary(span.end));
+    }
+    if let (Some(a), Some(b)) = (facts.started_at, facts.ended_at) {
+        prop_assert!(b >= a, "ends before it starts: {facts:?}");
+    }
+    if let Some(d) = facts.duration_minutes {
+        prop_assert!((0..=1440).contains(&d), "{d} minutes");
+    }
+    prop_assert!((0.0..=1.0).contains(&facts.confidence));
+    let rest = remainder(text, &facts.spans);
+    prop_assert!(rest.len() <= text.len());
+    Ok(())
+}
+
 proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
+
     #[test]
-    fn never_panics_and_spans_are_in_bounds(text in "\\PC{0,80}") {
-        let facts = parse(&text, now(), TZ);
-        for span in &facts.spans {
-            prop_assert!(span.start <= span.end && span.end <= text.len());
-            prop_assert!(text.is_char_boundary(span.start) && text.is_char_boundary(span.end));
-        }
-        if let (Some(a), Some(b)) = (facts.started_at, facts.ended_at) {
-            prop_assert!(b >= a);
-        }
-        if let Some(d) = facts.duration_minutes {
-            prop_assert!((0..=1440).contains(&d));
-        }
-        let _ = remainder(&text, &facts.spans);
+    fn generated_lines_parse_within_bounds(
+        text in line(),
+        zone in 0..ZONES.len(),
+        // Any moment from 2000 to 2100.
+        at in 946_684_800i64..4_102_444_800,
+    ) {
+        let now = DateTime::from_timestamp(at, 0).unwrap_or_else(now);
+        facts_hold(&text, now, ZONES[zone])?;
     }
 
+    #[test]
+    fn generated_text_parses_within_bounds(text in "\\PC{0,80}") {
+        facts_hold(&text, now(), TZ)?;
+    }
+}
+
+proptest! {
     #[test]
     fn any_hours_and_minutes_read_back(h in 0u32..12, m in 1u32..60) {
         let text = format!("{h}h{m:02}m on something");

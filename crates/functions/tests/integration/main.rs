@@ -5,6 +5,7 @@ mod audit;
 mod compat;
 mod embeddings;
 mod extraction;
+mod generated;
 mod integrations;
 mod llm;
 mod pipeline;

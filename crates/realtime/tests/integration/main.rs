@@ -5,6 +5,7 @@
 
 mod changes;
 mod compat;
+mod generated;
 mod presence;
 mod security;
 mod socket;

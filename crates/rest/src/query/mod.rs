@@ -12,4 +12,6 @@ pub mod write;
 pub use builder::{Bind, CountQuery, Sql};
 
 #[cfg(test)]
+mod generated;
+#[cfg(test)]
 mod tests;

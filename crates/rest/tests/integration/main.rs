@@ -6,6 +6,7 @@
 
 mod compat;
 mod fixture;
+mod generated;
 mod reads;
 mod rls;
 mod rpc;
