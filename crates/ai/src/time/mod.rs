@@ -54,6 +54,9 @@ pub fn parse(text: &str, now: DateTime<Utc>, tz: Tz) -> TimeFacts {
         if ended <= started {
             ended = local(tz, next_day(day), end);
         }
+        // A log is a day at most: a range of a whole day across a DST change (25 hours) ends
+        // a day after its start.
+        ended = ended.min(started + chrono::Duration::days(1));
         let minutes = (ended - started).num_minutes() as i32;
         facts.started_at = Some(started);
         facts.ended_at = Some(ended);

@@ -227,6 +227,17 @@ fn dst_changes_are_counted_in_real_minutes() {
         parse("01:00-04:00 on call", now, TZ).duration_minutes,
         Some(120)
     );
+    // Berlin falls back on 2026-10-25: midnight to midnight is 25 real hours, and a log is a
+    // day at most (found by the generated-lines property).
+    let autumn = TZ
+        .with_ymd_and_hms(2026, 10, 25, 12, 0, 0)
+        .single()
+        .expect("valid")
+        .with_timezone(&Utc);
+    assert_eq!(
+        parse("24:00 to 0:00 on call", autumn, TZ).duration_minutes,
+        Some(1440)
+    );
     // A time inside the gap moves forward.
     let facts = parse("02:30-04:00 on call", now, TZ);
     assert_eq!(
