@@ -5,6 +5,7 @@ mod cli;
 mod compat_py;
 mod constraints;
 mod demo;
+mod docs;
 mod embedded;
 mod eval;
 mod fixture;
