@@ -130,7 +130,7 @@ impl RequestContext {
         &self,
         pool: &PgPool,
     ) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-        let tx = pool.begin().await?;
+        let tx = waiting_for_a_connection(pool.begin()).await?;
         self.configure(tx).await
     }
 
@@ -139,7 +139,7 @@ impl RequestContext {
         &self,
         pool: &PgPool,
     ) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-        let tx = pool.begin_with("begin read only").await?;
+        let tx = waiting_for_a_connection(pool.begin_with("begin read only")).await?;
         self.configure(tx).await
     }
 
@@ -185,4 +185,18 @@ pub async fn is_member(conn: &mut sqlx::PgConnection, org: uuid::Uuid) -> sqlx::
         .bind(org)
         .fetch_one(conn)
         .await
+}
+
+/// Runs `begin`, counted in `tally_db_pool_waiting` (requests waiting for a connection of the
+/// request pool) until it has one — or is given up, when the request goes away.
+async fn waiting_for_a_connection<T>(begin: impl Future<Output = T>) -> T {
+    struct Waiting(metrics::Gauge);
+    impl Drop for Waiting {
+        fn drop(&mut self) {
+            self.0.decrement(1.0);
+        }
+    }
+    let waiting = Waiting(metrics::gauge!("tally_db_pool_waiting", "pool" => "requests"));
+    waiting.0.increment(1.0);
+    begin.await
 }

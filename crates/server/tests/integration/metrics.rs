@@ -167,6 +167,7 @@ async fn metrics_are_for_the_service_key_and_count_what_happened() -> anyhow::Re
         "tally_classifications_total{status=",
         "tally_db_pool_connections{pool=\"requests\",state=\"idle\"}",
         "tally_db_pool_max_connections{pool=\"requests\"}",
+        "tally_db_pool_waiting{pool=\"requests\"}",
         "tally_auth_events_total{event=\"sign_up\",outcome=\"ok\"}",
         "tally_auth_events_total{event=\"sign_in\",outcome=\"refused\"}",
     ] {

@@ -1,23 +1,24 @@
 //! Row-level security that costs an index lookup, not a scan of every org's rows: with org B
-//! holding 40,000 logs and org A a few thousand, each person's newest 50 (as `/rest/v1`
+//! holding 100,000 logs and org A a few thousand, each person's newest 50 (as `/rest/v1`
 //! plans them, with `Accept: application/vnd.pgrst.plan+json`) reads `time_logs` by index
 //! only — never a sequential scan — and with the filter a client adds, in index order
-//! without a sort.
+//! without a sort; so do their reads of the other tables people list (extractions,
+//! attachments, day summaries, the audit trail), each as large.
 
 use reqwest::Method;
 use serde_json::Value;
 use tally_testkit::{Fixture, TestApp};
 
-/// Every plan node over `time_logs`: (node type, index name).
-fn time_logs_nodes(node: &Value, out: &mut Vec<(String, String)>) {
-    if node["Relation Name"] == "time_logs" {
+/// Every plan node over `table`: (node type, index name).
+fn nodes(table: &str, node: &Value, out: &mut Vec<(String, String)>) {
+    if node["Relation Name"] == table {
         out.push((
             node["Node Type"].as_str().unwrap_or_default().to_owned(),
             node["Index Name"].as_str().unwrap_or_default().to_owned(),
         ));
     }
     for child in node["Plans"].as_array().into_iter().flatten() {
-        time_logs_nodes(child, out);
+        nodes(table, child, out);
     }
 }
 
@@ -52,6 +53,25 @@ async fn list_reads_find_the_callers_rows_by_index() {
                                         when m.org_id = '{a}' then 500 else 100 end) g
            where m.role <> 'viewer';
          alter table time_logs enable trigger user;
+         alter table ai_extractions disable trigger user;
+         alter table attachments disable trigger user;
+         alter table user_day_summaries disable trigger user;
+         alter table audit_log disable trigger user;
+         insert into ai_extractions (org_id, user_id, time_log_id, provider, status)
+           select org_id, user_id, id, 'builtin', 'ok' from time_logs;
+         insert into attachments (org_id, user_id, time_log_id, kind, bucket, object_path)
+           select org_id, user_id, id, 'image', 'images', org_id || '/' || id || '/shot.png'
+           from time_logs;
+         insert into user_day_summaries (org_id, user_id, day, total_minutes, log_count)
+           select org_id, user_id, started_at::date, sum(duration_minutes), count(*)
+           from time_logs where started_at is not null group by 1, 2, 3
+           on conflict do nothing;
+         insert into audit_log (org_id, actor_id, action, table_name, row_id)
+           select org_id, user_id, 'insert', 'time_logs', id from time_logs;
+         alter table ai_extractions enable trigger user;
+         alter table attachments enable trigger user;
+         alter table user_day_summaries enable trigger user;
+         alter table audit_log enable trigger user;
          analyze;",
         a = f.id("org_a"),
         b = f.id("org_b"),
@@ -81,13 +101,42 @@ async fn list_reads_find_the_callers_rows_by_index() {
     };
     for who in ["member_a", "admin_a", "manager_a", "owner_b"] {
         let root = plan(who, String::new()).await;
-        let mut nodes = Vec::new();
-        time_logs_nodes(&root, &mut nodes);
-        assert!(!nodes.is_empty(), "{who}: {root}");
+        let mut found = Vec::new();
+        nodes("time_logs", &root, &mut found);
+        assert!(!found.is_empty(), "{who}: {root}");
         assert!(
-            nodes.iter().all(|(node, _)| node != "Seq Scan"),
-            "{who} scans time_logs: {nodes:?}"
+            found.iter().all(|(node, _)| node != "Seq Scan"),
+            "{who} scans time_logs: {found:?}"
         );
+    }
+    // The other tables people list, newest first: by index too, never a scan of every org.
+    for (table, order) in [
+        ("ai_extractions", "created_at"),
+        ("attachments", "created_at"),
+        ("user_day_summaries", "day"),
+        ("audit_log", "created_at"),
+    ] {
+        for who in ["member_a", "admin_a", "manager_a", "owner_b"] {
+            let res = http
+                .get(app.url(&format!(
+                    "/rest/v1/{table}?select=id&order={order}.desc&limit=50"
+                )))
+                .header("apikey", app.keys.anon_key())
+                .header("accept", "application/vnd.pgrst.plan+json")
+                .bearer_auth(f.token(&app, who))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200);
+            let root = res.json::<Value>().await.unwrap()[0]["Plan"].clone();
+            let mut found = Vec::new();
+            nodes(table, &root, &mut found);
+            assert!(!found.is_empty(), "{who} {table}: {root}");
+            assert!(
+                found.iter().all(|(node, _)| node != "Seq Scan"),
+                "{who} scans {table}: {found:?}"
+            );
+        }
     }
     // With the filter a client adds, the newest 50 come in index order: no sort.
     for (who, filter, index) in [
@@ -103,10 +152,10 @@ async fn list_reads_find_the_callers_rows_by_index() {
         ),
     ] {
         let root = plan(who, filter).await;
-        let mut nodes = Vec::new();
-        time_logs_nodes(&root, &mut nodes);
+        let mut found = Vec::new();
+        nodes("time_logs", &root, &mut found);
         assert_eq!(
-            nodes,
+            found,
             [("Index Scan".to_owned(), index.to_owned())],
             "{who}"
         );
