@@ -29,6 +29,7 @@
 //! | http_body_timeout | `TALLY_HTTP_BODY_TIMEOUT` | `30` seconds without a body byte |
 //! | http_max_connections | `TALLY_HTTP_MAX_CONNECTIONS` | `4096` connections at once |
 //! | metrics_addr | `TALLY_METRICS_ADDR` | none: `/metrics` only on the API's port, for the service key |
+//! | web_dir | `TALLY_WEB_DIR` | `web/dist`: the built web app served at `/` |
 //! | storage_s3_bucket, …_region, …_endpoint, …_access_key_id, …_secret_access_key | `TALLY_STORAGE_S3_*` | none, `us-east-1`, AWS, none, none |
 
 use std::{
@@ -95,6 +96,9 @@ pub struct Config {
     /// private network (`TALLY_METRICS_ADDR`; on the API's port it takes the service key).
     #[serde(default)]
     pub metrics_addr: Option<String>,
+    /// The built web app served at `/` (`TALLY_WEB_DIR`, default `web/dist`).
+    #[serde(default = "defaults::web_dir")]
+    pub web_dir: PathBuf,
     /// Sign-up, sign-in and mail settings.
     #[serde(flatten)]
     pub auth: AuthSettings,
@@ -355,6 +359,9 @@ mod defaults {
     }
     pub fn cors_origins() -> String {
         "*".into()
+    }
+    pub fn web_dir() -> super::PathBuf {
+        super::PathBuf::from("web/dist")
     }
     pub fn site_url() -> String {
         "http://127.0.0.1:3000".into()

@@ -5,7 +5,7 @@
 //! - [`embedded`]: the private PostgreSQL cluster used when no `DATABASE_URL` is given.
 //! - [`database`]: which database to use, and bringing it up to date.
 //! - [`app`]: the shared state; [`router`]: the routes and layers; [`health`]: `GET /health`;
-//!   [`metrics`]: `GET /metrics`.
+//!   [`metrics`]: `GET /metrics`; [`web`]: the web app at `/`.
 //! - [`openapi`]: `GET /openapi.json`, the services' parts put together; [`refusals`]: the
 //!   framework's refusals in each service's error shape; [`bare_refusals`]: those hyper writes
 //!   itself, given the same shape.
@@ -29,5 +29,6 @@ pub mod openapi;
 pub mod refusals;
 pub mod router;
 pub mod serve;
+pub mod web;
 pub mod wheel;
 pub mod workers;

@@ -1,4 +1,5 @@
-//! The router: every service under its prefix, the server's own routes, and the layers every
+//! The router: every service under its prefix, the server's own routes, the web app for the
+//! rest, and the layers every
 //! request passes (framework refusals in the service's shape, metrics, CORS, tracing with a
 //! request id).
 
@@ -25,6 +26,7 @@ pub fn router(state: AppState) -> Router {
     let storage = state.storage().clone();
     let realtime = state.realtime().clone();
     let cors = cors(&state.config().cors_origins);
+    let web = crate::web::Web::new(state.config().web_dir.clone());
     let routed = |router: Router| router.route_layer(from_fn(crate::metrics::route));
     routed(
         Router::new()
@@ -41,6 +43,9 @@ pub fn router(state: AppState) -> Router {
     .nest("/storage/v1", routed(tally_storage::router(storage)))
     .nest("/realtime/v1", routed(tally_realtime::router(realtime)))
     .nest("/functions/v1", routed(tally_functions::router(functions)))
+    .fallback(move |request: Request<Body>| {
+        crate::web::fallback(axum::extract::State(web.clone()), request)
+    })
     .layer(from_fn(crate::refusals::shape))
     .layer(from_fn(crate::metrics::track))
     .layer(cors)

@@ -19,3 +19,4 @@ mod request_tx;
 mod rls_matrix;
 mod rls_plans;
 mod schema;
+mod web;
