@@ -32,6 +32,7 @@ pub fn router(state: AppState) -> Router {
         Router::new()
             .route("/health", get(crate::health::health))
             .route("/openapi.json", get(crate::openapi::openapi))
+            .route("/app-config.json", get(crate::web::app_config))
             .with_state(state.clone())
             .merge(crate::metrics::router(
                 state.keys().clone(),

@@ -4,6 +4,8 @@
 //! revalidated on every load (`no-cache`), so a new build reaches people on their next visit.
 //! A page route of the app (`/week`, `/admin`) that is no file answers `index.html`, for a
 //! browser asking for HTML. With no build, `/` says how to make one and the API serves as ever.
+//! `/app-config.json` tells the app what it may know of this Tally: the anon key (never the
+//! service key) and the review threshold — so one build serves any Tally.
 
 use std::path::PathBuf;
 
@@ -13,7 +15,10 @@ use axum::{
     http::{HeaderValue, Method, StatusCode, header},
     response::{IntoResponse, Response},
 };
+use serde_json::json;
 use tower::ServiceExt;
+
+use crate::app::AppState;
 use tower_http::services::{ServeDir, ServeFile};
 
 /// How to build the app, for `/` when there is no build.
@@ -32,6 +37,20 @@ impl Web {
     pub fn new(dir: PathBuf) -> Self {
         Self { dir }
     }
+}
+
+/// `GET /app-config.json`: what the web app and other front ends need to talk to this Tally.
+pub async fn app_config(State(state): State<AppState>) -> Response {
+    let body = json!({
+        "anon_key": state.keys().anon_key(),
+        // As written in the settings (an f32 widened keeps its binary tail: 0.6000000238).
+        "review_threshold": (f64::from(state.config().ai.ai_review_threshold) * 1e4).round() / 1e4,
+    });
+    (
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"))],
+        axum::Json(body),
+    )
+        .into_response()
 }
 
 /// Paths the app never answers: the services' and the server's own.

@@ -9,7 +9,7 @@ fn compat_dir() -> PathBuf {
 
 /// Runs `command` off the async runtime; returns its whole report, or fails the calling test
 /// with it when the command fails.
-async fn report_of(mut command: Command, suite: &str) -> String {
+pub async fn report_of(mut command: Command, suite: &str) -> String {
     let output = tokio::task::spawn_blocking(move || command.output())
         .await
         .expect("the suite's task")

@@ -20,3 +20,4 @@ mod rls_matrix;
 mod rls_plans;
 mod schema;
 mod web;
+mod web_e2e;

@@ -125,6 +125,20 @@ async fn without_a_build_the_root_says_how_to_make_one() -> anyhow::Result<()> {
         reqwest::get(app.url("/health")).await?.status(),
         StatusCode::OK
     );
+    // What a front end may know of this Tally: the anon key and the review threshold, never
+    // the service key, never cached.
+    let config = reqwest::get(app.url("/app-config.json")).await?;
+    assert_eq!(header(&config, "cache-control"), "no-cache");
+    let text = config.text().await?;
+    let body: Value = serde_json::from_str(&text)?;
+    assert_eq!(body["anon_key"], app.keys.anon_key());
+    assert!(
+        body["review_threshold"]
+            .as_f64()
+            .is_some_and(|t| t > 0.0 && t < 1.0)
+    );
+    assert!(!text.contains(&app.keys.service_role_key()));
+    assert!(!text.contains("service_role"));
     app.stop().await
 }
 
