@@ -25,6 +25,7 @@ mod insights;
 pub mod job;
 mod logs;
 pub mod openapi;
+mod orgs;
 mod providers;
 pub mod registry;
 mod state;

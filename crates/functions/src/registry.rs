@@ -15,7 +15,7 @@ use utoipa::openapi::HttpMethod::Post;
 
 use crate::{
     error::{FnError, FnResult},
-    exports, insights, integrations, logs,
+    exports, insights, integrations, logs, orgs,
     state::FunctionsState,
     sync, timers, timesheets, uploads,
 };
@@ -84,7 +84,7 @@ fn ok(value: FnResult<Value>) -> Answer {
 }
 
 /// Every function called with a JSON body, in the order `/openapi.json` lists them.
-pub static FUNCTIONS: [Function; 14] = [
+pub static FUNCTIONS: [Function; 15] = [
     Function {
         name: "log-create",
         summary: "Log work from a line of text (classified in the background)",
@@ -288,6 +288,20 @@ pub static FUNCTIONS: [Function; 14] = [
                 let set = integrations::manage::run(state.integration_doors(), ctx, parse(body)?);
                 ok(set.await.map_err(FnError::from))
             })
+        },
+    },
+    Function {
+        name: "orgs-list",
+        summary: "The caller's organizations and their role in each",
+        describe: |op| {
+            op.json_body::<orgs::ListOrgs>().answers(
+                200,
+                "`{orgs: [{org_id, name, role, timezone}]}`",
+                Some(any_object()),
+            )
+        },
+        run: |state, ctx, body| {
+            Box::pin(async move { ok(orgs::run(state, ctx, parse(body)?).await) })
         },
     },
 ];

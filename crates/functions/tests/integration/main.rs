@@ -8,6 +8,7 @@ mod extraction;
 mod generated;
 mod integrations;
 mod llm;
+mod orgs;
 mod pipeline;
 mod sync;
 mod timers;
