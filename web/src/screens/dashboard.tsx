@@ -104,7 +104,7 @@ export function DashboardScreen() {
                   backgroundColor: PALETTE[i % PALETTE.length],
                 })),
               },
-              options: { animation: false, responsive: true, scales: { x: { stacked: true }, y: { stacked: true, title: { display: true, text: 'hours' } } } },
+              options: { animation: false, responsive: true, maintainAspectRatio: false, scales: { x: { stacked: true }, y: { stacked: true, title: { display: true, text: 'hours' } } } },
             }}
           />
         </figure>
@@ -118,7 +118,7 @@ export function DashboardScreen() {
                 labels: ['Focus', 'Meetings', 'After hours', 'Other'],
                 datasets: [{ data: [mix.focus, mix.meetings, mix.afterHours, mix.other].map((m) => +(m / 60).toFixed(2)), backgroundColor: PALETTE.slice(0, 4) }],
               },
-              options: { animation: false, responsive: true },
+              options: { animation: false, responsive: true, maintainAspectRatio: false },
             }}
           />
           <p class="mix">
@@ -167,7 +167,11 @@ function ChartCanvas({ config, label }: { config: import('chart.js').ChartConfig
     chart.current = new Chart(canvas.current, config);
     return () => chart.current?.destroy();
   }, [key]);
-  return <canvas ref={canvas} role="img" aria-label={label} />;
+  return (
+    <div class="chart-box">
+      <canvas ref={canvas} role="img" aria-label={label} />
+    </div>
+  );
 }
 
 interface Risk {
