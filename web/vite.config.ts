@@ -1,4 +1,7 @@
 import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
 import { defineConfig, type Plugin } from 'vite';
 
 /** Writes the build's file list and a version into the service worker (`dist/sw.js`). */
@@ -19,8 +22,27 @@ function shell(): Plugin {
   };
 }
 
+/** Writes `.br` and `.gz` beside each text file of the build, for `tally serve` to send to
+ * browsers that accept them (no compression work per request). */
+function precompress(): Plugin {
+  return {
+    name: 'tally-precompress',
+    apply: 'build',
+    closeBundle() {
+      const walk = (dir: string): string[] =>
+        readdirSync(dir).flatMap((f) => (statSync(join(dir, f)).isDirectory() ? walk(join(dir, f)) : [join(dir, f)]));
+      for (const file of walk('dist').filter((f) => /\.(js|css|html|svg|webmanifest|json)$/.test(f))) {
+        const bytes = readFileSync(file);
+        if (bytes.length < 1024) continue;
+        writeFileSync(`${file}.gz`, gzipSync(bytes, { level: 9 }));
+        writeFileSync(`${file}.br`, brotliCompressSync(bytes, { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } }));
+      }
+    },
+  };
+}
+
 export default defineConfig({
-  plugins: [shell()],
+  plugins: [shell(), precompress()],
   build: {
     target: 'es2022',
     rollupOptions: {

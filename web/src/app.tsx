@@ -1,6 +1,7 @@
 // The app: signed out, the sign-in screen; signed in, the shell (navigation, org switcher, the
 // running timer, sync state and conflicts) around the screen the path names.
 import type { Session, SupabaseClient } from '@supabase/supabase-js';
+import type { ComponentType } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import type { AppConfig } from './api';
 import { AppContext, type Ctx, useApp, useNow, useRows, useStatus } from './context';
@@ -8,11 +9,26 @@ import { clock, entrySeconds, running } from './format';
 import { administers, chooseOrg, chosenOrg, type Membership, memberships, rememberedMemberships, startSync } from './session';
 import { AdminScreen } from './screens/admin';
 import { AuthScreen } from './screens/auth';
-import { DashboardScreen } from './screens/dashboard';
 import { WeekScreen } from './screens/entries';
 import { TimesheetScreen } from './screens/timesheets';
 import { TodayScreen } from './screens/today';
 import type { Sync } from './sync';
+
+/** A screen loaded on first use (the dashboard brings Chart.js: not part of the first load;
+ * the service worker still caches it for offline use). */
+function lazyScreen(load: () => Promise<ComponentType>): ComponentType {
+  let loaded: ComponentType | null = null;
+  return function Lazy() {
+    const [screen, setScreen] = useState<ComponentType | null>(() => loaded);
+    useEffect(() => {
+      if (!loaded) void load().then((c) => setScreen(() => (loaded = c)));
+    }, []);
+    const Screen = screen;
+    return Screen ? <Screen /> : <p class="loading" role="status">Loading…</p>;
+  };
+}
+
+const DashboardScreen = lazyScreen(() => import('./screens/dashboard').then((m) => m.DashboardScreen));
 
 const SCREENS = [
   ['/', 'Today'],

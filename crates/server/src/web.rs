@@ -2,6 +2,7 @@
 //! every GET that no service or server route takes. Hashed assets (`/assets/…`) are cached for
 //! a year as immutable; everything else — `index.html`, the service worker, the manifest — is
 //! revalidated on every load (`no-cache`), so a new build reaches people on their next visit.
+//! Text files go out compressed (brotli or gzip, made at build time) to browsers that accept it.
 //! A page route of the app (`/week`, `/admin`) that is no file answers `index.html`, for a
 //! browser asking for HTML. With no build, `/` says how to make one and the API serves as ever.
 //! `/app-config.json` tells the app what it may know of this Tally: the anon key (never the
@@ -89,7 +90,12 @@ pub async fn fallback(State(web): State<Web>, request: Request) -> Response {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("text/html"));
     let headers = request.headers().clone();
-    let served = match ServeDir::new(&web.dir).oneshot(request).await {
+    // The build ships each text file gzipped and brotli'd beside itself (vite.config.ts): the
+    // smaller one a browser accepts is sent, with `Vary: Accept-Encoding`.
+    let files = ServeDir::new(&web.dir)
+        .precompressed_br()
+        .precompressed_gzip();
+    let served = match files.oneshot(request).await {
         Ok(response) => response.map(Body::new),
         Err(never) => match never {},
     };
@@ -97,7 +103,12 @@ pub async fn fallback(State(web): State<Web>, request: Request) -> Response {
         let mut page = Request::new(Body::empty());
         *page.method_mut() = method;
         *page.headers_mut() = headers;
-        match ServeFile::new(index).oneshot(page).await {
+        match ServeFile::new(index)
+            .precompressed_br()
+            .precompressed_gzip()
+            .oneshot(page)
+            .await
+        {
             Ok(response) => response.map(Body::new),
             Err(never) => match never {},
         }

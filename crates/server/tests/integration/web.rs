@@ -23,8 +23,13 @@ fn build() -> std::path::PathBuf {
     for (name, text) in files {
         std::fs::write(dir.join(name), text).expect("a file");
     }
+    // The build's precompressed copy of the asset (its bytes are sent as they are).
+    std::fs::write(dir.join("assets/index-3f9a1c.js.gz"), GZIPPED).expect("a file");
     dir
 }
+
+/// Stands for the gzipped asset: what matters is that exactly these bytes are sent.
+const GZIPPED: &[u8] = b"\x1f\x8b precompressed copy";
 
 fn header(res: &reqwest::Response, name: &str) -> String {
     res.headers()
@@ -59,6 +64,21 @@ async fn the_app_is_served_with_cache_headers_beside_the_services() -> anyhow::R
         "public, max-age=31536000, immutable"
     );
     assert!(header(&asset, "content-type").contains("javascript"));
+    // A browser that takes gzip gets the build's gzipped copy.
+    let zipped = http
+        .get(app.url("/assets/index-3f9a1c.js"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await?;
+    assert_eq!(header(&zipped, "content-encoding"), "gzip");
+    assert!(
+        header(&zipped, "vary")
+            .to_ascii_lowercase()
+            .contains("accept-encoding")
+    );
+    assert_eq!(zipped.bytes().await?.as_ref(), GZIPPED);
+    let plain = get("/assets/index-3f9a1c.js", "*/*").await?;
+    assert_eq!(header(&plain, "content-encoding"), "");
     for never_cached in ["/sw.js", "/manifest.webmanifest"] {
         let res = get(never_cached, "*/*").await?;
         assert_eq!(res.status(), 200, "{never_cached}");
