@@ -41,8 +41,15 @@ function precompress(): Plugin {
   };
 }
 
+/** `npm run dev`: the services of the Tally at TALLY_URL, reached through Vite's own origin. */
+const tally = process.env.TALLY_URL ?? 'http://127.0.0.1:54321';
+const proxy = Object.fromEntries(
+  ['/auth', '/rest', '/storage', '/functions', '/app-config.json'].map((p) => [p, { target: tally }]),
+);
+
 export default defineConfig({
   plugins: [shell(), precompress()],
+  server: { proxy: { ...proxy, '/realtime': { target: tally, ws: true } } },
   build: {
     target: 'es2022',
     rollupOptions: {
