@@ -24,6 +24,29 @@ test('1. after a first visit the shell opens offline within 2 s; the build holds
   for (const file of files) expect(readFileSync(file).includes('service_role'), file).toBe(false);
 });
 
+test('1. two hours later and offline, the app still opens on the local copy; back online it refreshes its session and syncs', async ({ page, context, gate }) => {
+  const me = await person('later');
+  const o = await org([{ id: me.id, role: 'member' }]);
+  await signIn(page, gate.url, me.email);
+  const line = page.getByLabel('What did you work on?');
+  await line.fill('written before the break');
+  await line.press('Enter');
+  await expect.poll(async () => (await outbox(page)).length, { timeout: 10_000 }).toBe(0);
+  await page.evaluate(() => navigator.serviceWorker.ready);
+  await goOffline(context, gate);
+  // The access token (an hour) has expired by the page's clock.
+  await page.clock.install({ time: Date.now() + 2 * 3600_000 });
+  await page.reload();
+  await expect(entry(page, 'written before the break')).toBeVisible();
+  await expect(page.getByTestId('sync-status')).toContainText('Offline');
+  await line.fill('written offline after the break');
+  await line.press('Enter');
+  await goOnline(context, gate);
+  await expect.poll(async () => (await outbox(page)).length, { timeout: 15_000 }).toBe(0);
+  const rows = await as(me.email, `/rest/v1/time_logs?org_id=eq.${o.id}&select=comment&order=comment`);
+  expect(rows.map((r: any) => r.comment)).toEqual(['written before the break', 'written offline after the break']);
+});
+
 test('2. offline: 3 logged, 1 edited, 1 deleted — kept across a reload, pushed by itself when back', async ({ page, context, gate }) => {
   const me = await person('offline');
   const o = await org([{ id: me.id, role: 'member' }], [{ name: 'Apollo Redesign', aliases: ['apollo'] }]);

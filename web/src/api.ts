@@ -1,6 +1,6 @@
 // The one door to Tally: supabase-js with the anon key, served by Tally itself at
 // `/app-config.json` (remembered for offline starts). The bundle holds no key at all.
-import { createClient, type SupabaseClient } from '@supabase/supabase-js';
+import { createClient, type Session, type SupabaseClient } from '@supabase/supabase-js';
 
 /** What the app needs to know about the Tally that serves it. */
 export interface AppConfig {
@@ -9,6 +9,19 @@ export interface AppConfig {
 }
 
 const CONFIG_KEY = 'tally.config';
+/** Where supabase-js keeps the session. */
+const SESSION_KEY = 'tally.auth';
+
+/** The session supabase-js stored, even expired: offline, it still says whose local copy to
+ * open (nothing reaches Tally until supabase-js has refreshed it, once back online). */
+export function storedSession(): Session | null {
+  try {
+    const stored = JSON.parse(localStorage.getItem(SESSION_KEY) ?? 'null');
+    return stored?.user?.id ? (stored as Session) : null;
+  } catch {
+    return null;
+  }
+}
 
 /** The served config, or the one remembered from the last visit when offline. */
 export async function loadConfig(): Promise<AppConfig> {
@@ -30,7 +43,7 @@ export async function loadConfig(): Promise<AppConfig> {
 /** A supabase-js client for the Tally at `url`. */
 export function connect(url: string, config: AppConfig): SupabaseClient {
   return createClient(url, config.anon_key, {
-    auth: { persistSession: true, autoRefreshToken: true, detectSessionInUrl: true },
+    auth: { persistSession: true, autoRefreshToken: true, detectSessionInUrl: true, storageKey: SESSION_KEY },
     // Reads fail at once when offline: the local copy answers, and sync retries on its own.
     db: { retry: false },
   });

@@ -1,9 +1,9 @@
 // The app: signed out, the sign-in screen; signed in, the shell (navigation, org switcher, the
 // running timer, sync state and conflicts) around the screen the path names.
-import type { Session, SupabaseClient } from '@supabase/supabase-js';
+import { isAuthRetryableFetchError, type Session, type SupabaseClient } from '@supabase/supabase-js';
 import type { ComponentType } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import type { AppConfig } from './api';
+import { type AppConfig, storedSession } from './api';
 import { AppContext, type Ctx, useApp, useNow, useRows, useStatus } from './context';
 import { clock, entrySeconds, running } from './format';
 import { administers, chooseOrg, chosenOrg, type Membership, memberships, rememberedMemberships, startSync } from './session';
@@ -41,9 +41,27 @@ const SCREENS = [
 export function App({ supabase, config }: { supabase: SupabaseClient; config: AppConfig }) {
   const [session, setSession] = useState<Session | null | undefined>(undefined);
   useEffect(() => {
-    void supabase.auth.getSession().then(({ data }) => setSession(data.session));
-    const { data } = supabase.auth.onAuthStateChange((_event, s) => setSession(s));
-    return () => data.subscription.unsubscribe();
+    // An expired session cannot be refreshed offline, and supabase-js keeps trying for a while:
+    // the app opens at once on the stored one (whose local copy to show) and follows what
+    // supabase-js settles on — a refreshed session, or none if it was revoked.
+    const stored = storedSession();
+    const opened = (current: Session | null | undefined) => current ?? stored ?? current;
+    if (stored && !navigator.onLine) setSession(stored);
+    const waited = setTimeout(() => setSession(opened), 1500);
+    void supabase.auth.getSession().then(({ data, error }) => {
+      clearTimeout(waited);
+      if (data.session) setSession(data.session);
+      else if (isAuthRetryableFetchError(error)) setSession(opened);
+      else setSession(null);
+    });
+    const { data } = supabase.auth.onAuthStateChange((event, s) => {
+      // The first state is getSession's to decide (above).
+      if (event !== 'INITIAL_SESSION') setSession(s);
+    });
+    return () => {
+      clearTimeout(waited);
+      data.subscription.unsubscribe();
+    };
   }, [supabase]);
   if (session === undefined) return <p class="loading" role="status">Loading…</p>;
   if (!session) return <AuthScreen supabase={supabase} />;
