@@ -444,3 +444,91 @@ async fn a_fresh_database_and_an_upgraded_one_have_the_same_functions() -> anyho
     assert!(differing.is_empty(), "different definitions: {differing:?}");
     Ok(())
 }
+
+/// Analytics' source: the `tally_analytics` publication holds exactly the tables analytics
+/// needs, every column of them but the logs' `comment` — so a column added to any of them is
+/// published (a migration adding one to `time_logs` must add it to the column list too) — and
+/// every table's replica identity carries `org_id`, so an update's old row and a hard delete
+/// can be placed by (org_id, id) downstream.
+#[tokio::test]
+async fn the_analytics_publication_is_the_contract() -> anyhow::Result<()> {
+    let db = TestDb::new().await?;
+    let published: Vec<(String, Vec<String>, Vec<String>, String)> = sqlx::query_as(
+        "select p.tablename::text, p.attnames::text[], \
+           (select array_agg(a.attname::text order by a.attnum) from pg_attribute a \
+            where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped), \
+           c.relreplident::text \
+         from pg_publication_tables p \
+         join pg_class c on c.relname = p.tablename and c.relnamespace = 'public'::regnamespace \
+         where p.pubname = 'tally_analytics' and p.schemaname = 'public' order by 1",
+    )
+    .fetch_all(&db.owner)
+    .await?;
+    let tables: Vec<&str> = published.iter().map(|(t, ..)| t.as_str()).collect();
+    assert_eq!(
+        tables,
+        [
+            "activity_types",
+            "memberships",
+            "projects",
+            "task_categories",
+            "team_members",
+            "teams",
+            "time_logs",
+            "timesheet_periods",
+            "user_day_summaries",
+            "work_modes",
+        ]
+    );
+    for (table, columns, all, identity) in &published {
+        let expected: Vec<String> = all
+            .iter()
+            .filter(|c| !(table == "time_logs" && *c == "comment"))
+            .cloned()
+            .collect();
+        assert_eq!(
+            columns, &expected,
+            "{table}: every column but a log's comment"
+        );
+        if table == "time_logs" {
+            assert_eq!(identity, "i", "{table}: an index identity");
+        } else {
+            assert_eq!(identity, "f", "{table}: the whole row as identity");
+        }
+    }
+    let identity_index: Vec<String> = sqlx::query_scalar(
+        "select a.attname::text from pg_index i \
+         join pg_attribute a on a.attrelid = i.indrelid and a.attnum = any (i.indkey) \
+         where i.indrelid = 'public.time_logs'::regclass and i.indisreplident order by a.attnum",
+    )
+    .fetch_all(&db.owner)
+    .await?;
+    assert_eq!(identity_index, ["id", "org_id", "user_id"]);
+    let (inserts, updates, deletes, truncates): (bool, bool, bool, bool) = sqlx::query_as(
+        "select pubinsert, pubupdate, pubdelete, pubtruncate from pg_publication \
+         where pubname = 'tally_analytics'",
+    )
+    .fetch_one(&db.owner)
+    .await?;
+    assert!(inserts && updates && deletes && truncates);
+    // Publishing changes nothing for writers: a log's update and delete still go through.
+    let org: Uuid =
+        sqlx::query_scalar("insert into organizations (name, slug) values ('P', 'p') returning id")
+            .fetch_one(&db.owner)
+            .await?;
+    let user: Uuid =
+        sqlx::query_scalar("insert into auth.users (email) values ('p@p.test') returning id")
+            .fetch_one(&db.owner)
+            .await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "insert into memberships (org_id, user_id, role) values ('{org}', '{user}', 'member'); \
+         insert into time_logs (org_id, user_id, comment, duration_minutes, status) \
+           values ('{org}', '{user}', 'published', 30, 'ready'); \
+         update time_logs set comment = 'changed', tags = '{{a}}' where org_id = '{org}'; \
+         delete from time_logs where org_id = '{org}'; \
+         update projects set name = name where false;"
+    )))
+    .execute(&db.owner)
+    .await?;
+    Ok(())
+}
