@@ -57,6 +57,8 @@ async fn start() -> anyhow::Result<TestCluster> {
             "synchronous_commit=off",
             "full_page_writes=off",
             "max_connections=300",
+            // Logical decoding, for analytics' change stream (tally_analytics).
+            "wal_level=logical",
         ]
         .map(String::from)
         .to_vec(),

@@ -61,6 +61,14 @@ impl Drop for TestDb {
                 .build()?;
             runtime.block_on(async move {
                 let mut admin = PgConnection::connect(&admin_url).await?;
+                // A logical replication slot left by a test would keep its database alive.
+                sqlx::query(
+                    "select pg_drop_replication_slot(slot_name) from pg_replication_slots \
+                     where database = $1 and not active",
+                )
+                .bind(&name)
+                .execute(&mut admin)
+                .await?;
                 sqlx::query(AssertSqlSafe(format!(
                     "drop database if exists \"{name}\" with (force)"
                 )))

@@ -1,0 +1,4 @@
+//! The analytics change stream against the real database: what a logical slot on
+//! `tally_analytics` sends, decoded.
+
+mod pgoutput;
