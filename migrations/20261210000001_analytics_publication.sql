@@ -9,7 +9,9 @@
 -- identity (FULL), the values of unchanged TOASTed columns too. time_logs cannot be FULL: a
 -- publication's column list must cover the identity, and `comment` stays out; its identity is
 -- the unique (id, org_id, user_id) index instead. All of this costs nothing until the cluster
--- runs with wal_level=logical (only then are old rows logged).
+-- runs with wal_level=logical (only then are old rows logged). Until then PostgreSQL warns
+-- that wal_level is too low to publish; that is the intent, so the warning is not shown.
+set local client_min_messages = error;
 create publication tally_analytics
   for table
     public.time_logs (id, org_id, user_id, project_id, team_id, activity_type_id, work_mode_id,

@@ -86,6 +86,8 @@ export class Sync {
   private running = false;
   private again = false;
   private channel?: RealtimeChannel;
+  /** Pulls in a row that found changes held back. */
+  private heldBack = 0;
 
   constructor(
     private readonly supabase: SupabaseClient,
@@ -489,7 +491,7 @@ export class Sync {
     let cursor = await cursorOf(this.db, this.org);
     let count = 0;
     for (;;) {
-      const answer = await invoke<{ changes: PullChange[]; cursor: string; has_more: boolean }>(
+      const answer = await invoke<{ changes: PullChange[]; cursor: string; has_more: boolean; held_back?: boolean }>(
         this.supabase,
         'sync-pull',
         { org_id: this.org, ...(cursor ? { cursor } : {}), limit: PULL_PAGE },
@@ -509,7 +511,17 @@ export class Sync {
       cursor = answer.data.cursor;
       await setCursor(this.db, this.org, cursor);
       if (answer.data.changes.length) this.emit(true);
-      if (!answer.data.has_more) return count;
+      if (!answer.data.has_more) {
+        // Committed changes wait behind a transaction still running: ask again shortly
+        // (sooner first, then less often while it runs).
+        if (answer.data.held_back) {
+          this.heldBack = Math.min(this.heldBack + 1, 6);
+          this.soon(250 * 2 ** (this.heldBack - 1));
+        } else {
+          this.heldBack = 0;
+        }
+        return count;
+      }
     }
   }
 }

@@ -1,4 +1,5 @@
-//! `sync-pull` (also `sync.pull`) `{org_id, cursor?, limit?}` → `{changes, cursor, has_more}`:
+//! `sync-pull` (also `sync.pull`) `{org_id, cursor?, limit?}` → `{changes, cursor, has_more,
+//! held_back}`:
 //! the changes after `cursor` of the rows the caller may read, oldest first — each row once, in
 //! its current state (`upsert` with the row, or `delete` with its id). Without a cursor it is a
 //! full snapshot, paged the same way. Only changes of finished transactions are returned, so a
@@ -53,7 +54,7 @@ async fn rows(
     Ok(rows.into_iter().collect())
 }
 
-/// 200 `{changes: [{table, op, row | id}], cursor, has_more}`.
+/// 200 `{changes: [{table, op, row | id}], cursor, has_more, held_back}`.
 pub async fn run(
     pool: &PgPool,
     settings: &SyncSettings,
@@ -118,6 +119,17 @@ pub async fn run(
     for (table, ids) in &by_table {
         visible.insert(table, rows(&mut tx, table, ids).await?);
     }
+    let last = entries
+        .last()
+        .map_or((after.xid, after.seq), |e| (e.xid, e.seq));
+    // Committed changes past the end that wait for an older transaction to finish.
+    let held_back = !has_more
+        && sqlx::query_scalar::<_, bool>("select private.sync_held_back($1, $2::text::xid8, $3)")
+            .bind(body.org_id)
+            .bind(last.0.to_string())
+            .bind(last.1)
+            .fetch_one(&mut *tx)
+            .await?;
     tx.commit().await?;
 
     let changes: Vec<Value> = entries
@@ -137,9 +149,6 @@ pub async fn run(
             }
         })
         .collect();
-    let last = entries
-        .last()
-        .map_or((after.xid, after.seq), |e| (e.xid, e.seq));
     let cursor = Cursor {
         xid: last.0,
         seq: last.1,
@@ -149,5 +158,6 @@ pub async fn run(
         "changes": changes,
         "cursor": cursor.to_string(),
         "has_more": has_more,
+        "held_back": held_back,
     }))
 }

@@ -54,15 +54,20 @@ function QuickLog({ onLogged }: { onLogged: (id: string) => void }) {
 
   const submit = async (e: Event) => {
     e.preventDefault();
-    if (!text.trim() && !image) return;
-    const comment = text.trim();
-    if (image) {
-      await log({ comment: comment || null, source: 'screenshot' }, { kind: 'image', blob: image, name: image.name || 'screenshot.png' });
+    // What the field holds now (the next line may be typed before this one is stored), and
+    // the field cleared at once for it.
+    const field = (e.currentTarget as HTMLFormElement).elements.namedItem('line') as HTMLInputElement;
+    const comment = field.value.trim();
+    const shot = image;
+    if (!comment && !shot) return;
+    field.value = '';
+    setText('');
+    setImage(null);
+    if (shot) {
+      await log({ comment: comment || null, source: 'screenshot' }, { kind: 'image', blob: shot, name: shot.name || 'screenshot.png' });
     } else {
       await log({ comment, source: 'manual' });
     }
-    setText('');
-    setImage(null);
     setNote('Logged.');
   };
 

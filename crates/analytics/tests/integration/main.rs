@@ -2,3 +2,4 @@
 //! `tally_analytics` sends, decoded.
 
 mod pgoutput;
+mod stream;

@@ -332,7 +332,17 @@ async fn a_transaction_that_commits_late_is_still_delivered() {
     .fetch_one(&w.app.db.owner)
     .await
     .unwrap();
-    // A pull in between must not move its cursor past the slow transaction's change.
+    // A pull in between must not move its cursor past the slow transaction's change, and says
+    // that committed changes are held back (the fast one's), so the client pulls again soon.
+    let (status, page) = w
+        .call(
+            "member_a",
+            "sync-pull",
+            json!({"org_id": a, "cursor": cursor.clone()}),
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["held_back"], true, "{page}");
     let between = pull_all(&w, "member_a", Some(cursor), &mut store).await;
     assert!(!log_ids(&store).contains(&slow_id));
     slow.commit().await.unwrap();

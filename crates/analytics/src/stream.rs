@@ -1,0 +1,273 @@
+//! A logical slot's changes over the streaming replication protocol (`pgwire-replication` for
+//! the wire, [`crate::pgoutput`] for the messages), assembled into committed transactions:
+//! each row change with its position in the transaction, so (commit position, ordinal) orders
+//! every change and a later one always wins. The consumer confirms a transaction's end once
+//! its destination holds it; the slot then lets that WAL go, and a new stream resumes after it.
+
+use std::collections::HashMap;
+
+use pgwire_replication::{
+    client::{ReplicationClient, ReplicationEvent},
+    config::{ReplicationConfig, TlsConfig},
+    lsn::Lsn as WireLsn,
+};
+use thiserror::Error;
+
+use crate::pgoutput::{self, DecodeError, Lsn, Message, Relation, Value};
+
+/// A stream that cannot go on.
+#[derive(Debug, Error)]
+pub enum StreamError {
+    /// The database URL is not one this stream can use.
+    #[error("invalid database URL: {0}")]
+    Url(String),
+    /// The replication connection failed.
+    #[error("logical replication: {0}")]
+    Wire(#[from] pgwire_replication::PgWireError),
+    /// A message could not be decoded.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// A change named a table the stream was never told about.
+    #[error("a change for relation {0} arrived before its description")]
+    UnknownRelation(u32),
+}
+
+/// What a row change did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// A new row.
+    Insert,
+    /// A changed row (its new values).
+    Update,
+    /// A removed row (its old values: the identity, or all of it).
+    Delete,
+}
+
+/// One row change of a transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowChange {
+    /// The table (in `public`).
+    pub table: String,
+    /// What happened.
+    pub op: Op,
+    /// Its position among the transaction's changes, from 0.
+    pub ordinal: u32,
+    /// The row's columns and values (for a delete, the old row's).
+    pub values: Vec<(String, Value)>,
+}
+
+impl RowChange {
+    /// The text of `column`, if the change carries it.
+    pub fn text(&self, column: &str) -> Option<&str> {
+        self.values.iter().find_map(|(name, value)| match value {
+            Value::Text(t) if name == column => Some(t.as_str()),
+            _ => None,
+        })
+    }
+}
+
+/// A committed transaction's changes to published tables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transaction {
+    /// Its commit record's position: with a change's ordinal, the change's version.
+    pub commit_lsn: Lsn,
+    /// Where its commit record ends: what to confirm once it is stored.
+    pub end_lsn: Lsn,
+    /// When it committed, in microseconds since 2000-01-01 UTC.
+    pub commit_time: i64,
+    /// Its row changes, in order.
+    pub changes: Vec<RowChange>,
+    /// Tables it truncated.
+    pub truncated: Vec<String>,
+}
+
+/// Where the stream connects (from a `postgres://` URL).
+#[derive(Debug, Clone)]
+struct Source {
+    host: String,
+    port: u16,
+    user: String,
+    password: String,
+    database: String,
+}
+
+impl Source {
+    fn parse(url: &str) -> Result<Self, StreamError> {
+        let parsed = url::Url::parse(url).map_err(|e| StreamError::Url(e.to_string()))?;
+        if !matches!(parsed.scheme(), "postgres" | "postgresql") {
+            return Err(StreamError::Url("not a postgres:// URL".into()));
+        }
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        Ok(Self {
+            host: parsed.host_str().unwrap_or("localhost").to_owned(),
+            port: parsed.port().unwrap_or(5432),
+            user: decode(parsed.username()),
+            password: decode(parsed.password().unwrap_or_default()),
+            database: decode(parsed.path().trim_start_matches('/')),
+        })
+    }
+}
+
+/// The committed transactions of a slot, one at a time.
+pub struct ChangeStream {
+    client: ReplicationClient,
+    relations: HashMap<u32, Relation>,
+}
+
+impl ChangeStream {
+    /// Streams `slot` (which must exist) for `publication` from the database at `url`, from
+    /// the slot's confirmed position.
+    pub async fn open(url: &str, slot: &str, publication: &str) -> Result<Self, StreamError> {
+        let source = Source::parse(url)?;
+        let config = ReplicationConfig::new(
+            source.host,
+            source.user,
+            source.password,
+            source.database,
+            slot,
+            publication,
+        )
+        .with_port(source.port)
+        .with_tls(TlsConfig::disabled())
+        .with_status_interval(std::time::Duration::from_millis(500))
+        .with_application_name("tally-analytics");
+        Ok(Self {
+            client: ReplicationClient::connect(config).await?,
+            relations: HashMap::new(),
+        })
+    }
+
+    /// The next committed transaction with published changes; `None` once the stream ended.
+    pub async fn next(&mut self) -> Result<Option<Transaction>, StreamError> {
+        let mut current: Option<Transaction> = None;
+        while let Some(event) = self.client.recv().await? {
+            match event {
+                ReplicationEvent::Begin {
+                    commit_time_micros, ..
+                } => {
+                    current = Some(Transaction {
+                        commit_lsn: Lsn(0),
+                        end_lsn: Lsn(0),
+                        commit_time: commit_time_micros,
+                        changes: Vec::new(),
+                        truncated: Vec::new(),
+                    });
+                }
+                ReplicationEvent::XLogData { data, .. } => {
+                    let message = pgoutput::decode(&data)?;
+                    if let Some(done) = self.apply(message, &mut current)? {
+                        return Ok(Some(done));
+                    }
+                }
+                ReplicationEvent::Commit {
+                    lsn,
+                    end_lsn,
+                    commit_time_micros,
+                } => {
+                    if let Some(mut done) = current.take() {
+                        done.commit_lsn = Lsn(lsn.as_u64());
+                        done.end_lsn = Lsn(end_lsn.as_u64());
+                        done.commit_time = commit_time_micros;
+                        return Ok(Some(done));
+                    }
+                }
+                ReplicationEvent::StoppedAt { .. } => return Ok(None),
+                _ => {}
+            }
+        }
+        Ok(None)
+    }
+
+    /// Folds one decoded message into the transaction being read; the transaction when the
+    /// message was its commit.
+    fn apply(
+        &mut self,
+        message: Message,
+        current: &mut Option<Transaction>,
+    ) -> Result<Option<Transaction>, StreamError> {
+        let (relation, op, values) = match message {
+            Message::Relation(r) => {
+                self.relations.insert(r.oid, r);
+                return Ok(None);
+            }
+            Message::Begin { commit_time, .. } => {
+                *current = Some(Transaction {
+                    commit_lsn: Lsn(0),
+                    end_lsn: Lsn(0),
+                    commit_time,
+                    changes: Vec::new(),
+                    truncated: Vec::new(),
+                });
+                return Ok(None);
+            }
+            Message::Commit {
+                commit_lsn,
+                end_lsn,
+                commit_time,
+            } => {
+                return Ok(current.take().map(|mut done| {
+                    done.commit_lsn = commit_lsn;
+                    done.end_lsn = end_lsn;
+                    done.commit_time = commit_time;
+                    done
+                }));
+            }
+            Message::Truncate { relations, .. } => {
+                if let Some(tx) = current.as_mut() {
+                    for oid in relations {
+                        let table = self
+                            .relations
+                            .get(&oid)
+                            .ok_or(StreamError::UnknownRelation(oid))?;
+                        tx.truncated.push(table.name.clone());
+                    }
+                }
+                return Ok(None);
+            }
+            Message::Insert { relation, new } => (relation, Op::Insert, new),
+            Message::Update { relation, new, .. } => (relation, Op::Update, new),
+            Message::Delete {
+                relation,
+                old: (_, old),
+            } => (relation, Op::Delete, old),
+            Message::Origin { .. } | Message::Type { .. } | Message::Logical { .. } => {
+                return Ok(None);
+            }
+        };
+        let table = self
+            .relations
+            .get(&relation)
+            .ok_or(StreamError::UnknownRelation(relation))?;
+        if let Some(tx) = current.as_mut() {
+            let ordinal = u32::try_from(tx.changes.len()).unwrap_or(u32::MAX);
+            tx.changes.push(RowChange {
+                table: table.name.clone(),
+                op,
+                ordinal,
+                values: table
+                    .columns
+                    .iter()
+                    .map(|c| c.name.clone())
+                    .zip(values)
+                    .collect(),
+            });
+        }
+        Ok(None)
+    }
+
+    /// Tells the slot that everything up to `end_lsn` is stored: its WAL may go, and a stream
+    /// opened later starts after it.
+    pub fn confirm(&self, end_lsn: Lsn) {
+        self.client.update_applied_lsn(WireLsn(end_lsn.0));
+    }
+
+    /// Sends the last confirmation and closes the connection.
+    pub async fn close(mut self) -> Result<(), StreamError> {
+        self.client.shutdown().await?;
+        Ok(())
+    }
+}
