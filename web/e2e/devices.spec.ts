@@ -77,6 +77,7 @@ test('6. realtime: a change on B shows on A within 2 s; three made while A was c
       await line.fill(text);
       await line.press('Enter');
     }
+    for (const text of ['call with the bank', 'invoice run', 'sprint review']) await expect(entry(pageB, text)).toBeVisible();
     await expect.poll(async () => (await outbox(pageB)).length, { timeout: 10_000 }).toBe(0);
     await gate.start();
     for (const text of ['call with the bank', 'invoice run', 'sprint review']) {

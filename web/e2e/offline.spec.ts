@@ -114,6 +114,7 @@ test('3. the first push answer is lost after the server applied it: the retry ma
   const line = page.getByLabel('What did you work on?');
   await line.fill('1h planning the roadmap');
   await line.press('Enter');
+  await expect(entry(page, '1h planning the roadmap')).toBeVisible();
   await expect.poll(async () => (await outbox(page)).length, { timeout: 15_000 }).toBe(0);
   expect(dropped).toBe(1);
   const rows = await as(me.email, `/rest/v1/time_logs?org_id=eq.${o.id}&select=id,comment`);
@@ -141,12 +142,16 @@ test('4. a project and an entry on it created offline: after the push the entry 
   await form.getByLabel('Project').selectOption({ label: 'Zephyr Launch' });
   await form.getByLabel('Minutes').fill('50');
   await form.getByRole('button', { name: 'Save' }).click();
-  await expect(entry(page, 'launch checklist')).toContainText('Zephyr Launch');
+  await expect(form).toHaveCount(0);
+  await expect(entry(page, 'launch checklist').locator('.tag')).toHaveText('Zephyr Launch');
+  await expect(entry(page, 'launch checklist').getByTestId('duration')).toHaveText('50m');
 
   await goOnline(context, gate);
   await expect.poll(async () => (await outbox(page)).length, { timeout: 10_000 }).toBe(0);
   const [project] = await as(me.email, `/rest/v1/projects?org_id=eq.${o.id}&select=id,name`);
   expect(project.name).toBe('Zephyr Launch');
-  const [log] = await as(me.email, `/rest/v1/time_logs?org_id=eq.${o.id}&select=project_id,duration_minutes`);
-  expect(log).toEqual({ project_id: project.id, duration_minutes: 50 });
+  // As the server keeps it once classified too.
+  await expect
+    .poll(async () => (await as(me.email, `/rest/v1/time_logs?org_id=eq.${o.id}&status=neq.pending&select=project_id,duration_minutes`))[0], { timeout: 15_000 })
+    .toEqual({ project_id: project.id, duration_minutes: 50 });
 });

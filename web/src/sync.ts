@@ -59,9 +59,11 @@ function pick(row: Row | undefined, keys: string[]): Record<string, unknown> {
   return Object.fromEntries(keys.map((k) => [k, row?.[k] ?? null]));
 }
 
-/** Whether `row` still holds the `before` values (so a change of those fields is no conflict). */
-function untouched(row: Row, before: Record<string, unknown>): boolean {
-  return Object.entries(before).every(([k, v]) => JSON.stringify(row[k] ?? null) === JSON.stringify(v ?? null));
+/** Whether `row` moved on only where `change` does not disagree: each field it sets still
+ * holds its `before` value there, or already holds the value it sets (so it is no conflict). */
+function untouched(row: Row, before: Record<string, unknown>, change: Record<string, unknown>): boolean {
+  const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+  return Object.entries(before).every(([k, v]) => same(row[k], v) || same(row[k], change[k]));
 }
 
 /** Thrown when Tally cannot be reached. */
@@ -363,7 +365,7 @@ export class Sync {
   private async settle(m: Mutation, result: PushResult): Promise<void> {
     const status = result.status === 'duplicate' ? (result.original_status ?? 'applied') : result.status;
     const row = result.row;
-    if (status === 'conflict' && m.op === 'upsert' && row && !row.deleted_at && m.base && untouched(row, m.base)) {
+    if (status === 'conflict' && m.op === 'upsert' && row && !row.deleted_at && m.base && untouched(row, m.base, m.values ?? {})) {
       // The row moved on (classified, say) but not in the fields this change sets: the change
       // is made again on the server's version, as a new mutation.
       m.mutation_id = crypto.randomUUID();

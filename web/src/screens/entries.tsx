@@ -93,6 +93,12 @@ function EntryEditor({ log, done }: { log: Row; done: () => void }) {
   const [duration, setDuration] = useState(log.duration_minutes == null ? '' : String(log.duration_minutes));
   const save = async (e: Event) => {
     e.preventDefault();
+    // The fields as they are now (not as last rendered: a quick Save may come first).
+    const fields = (e.currentTarget as HTMLFormElement).elements;
+    const field = (name: string) => (fields.namedItem(name) as HTMLInputElement | HTMLSelectElement).value;
+    const comment = field('comment');
+    const project = field('project');
+    const duration = field('minutes');
     // Only what changed: a field left alone is no conflict with another device's edit of it.
     const values: Record<string, unknown> = {};
     if (comment !== String(log.comment ?? '')) values.comment = comment;
@@ -109,11 +115,11 @@ function EntryEditor({ log, done }: { log: Row; done: () => void }) {
     <form class="editor" onSubmit={save} aria-label="Edit entry">
       <label>
         Description
-        <input value={comment} onInput={(e) => setComment(e.currentTarget.value)} />
+        <input name="comment" value={comment} onInput={(e) => setComment(e.currentTarget.value)} />
       </label>
       <label>
         Project
-        <select value={project} onChange={(e) => setProject(e.currentTarget.value)}>
+        <select name="project" value={project} onChange={(e) => setProject(e.currentTarget.value)}>
           <option value="">No project</option>
           {projects.map((p) => (
             <option key={p.id} value={p.id}>{String(p.name)}</option>
@@ -122,7 +128,7 @@ function EntryEditor({ log, done }: { log: Row; done: () => void }) {
       </label>
       <label>
         Minutes
-        <input type="number" min={0} max={1440} value={duration} disabled={running(log)}
+        <input name="minutes" type="number" min={0} max={1440} value={duration} disabled={running(log)}
           onInput={(e) => setDuration(e.currentTarget.value)} />
       </label>
       <div class="row">

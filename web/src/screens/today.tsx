@@ -148,8 +148,12 @@ function TimerCard() {
   const current = logs.find((l) => running(l) && l.user_id === sync.userId);
   const start = async (e: Event) => {
     e.preventDefault();
-    await startTimer(sync, { comment: comment || null, project_id: project || null }, current);
+    // The field as it is now, cleared at once (as the quick log does).
+    const field = (e.currentTarget as HTMLFormElement).elements.namedItem('timer-what') as HTMLInputElement;
+    const what = field.value.trim();
+    field.value = '';
     setComment('');
+    await startTimer(sync, { comment: what || null, project_id: project || null }, current);
   };
   return (
     <form class="card timer-card" onSubmit={start} aria-label="Timer">
