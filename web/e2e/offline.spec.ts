@@ -31,6 +31,7 @@ test('1. two hours later and offline, the app still opens on the local copy; bac
   const line = page.getByLabel('What did you work on?');
   await line.fill('written before the break');
   await line.press('Enter');
+  await expect(entry(page, 'written before the break')).toBeVisible();
   await expect.poll(async () => (await outbox(page)).length, { timeout: 10_000 }).toBe(0);
   await page.evaluate(() => navigator.serviceWorker.ready);
   await goOffline(context, gate);
@@ -41,10 +42,12 @@ test('1. two hours later and offline, the app still opens on the local copy; bac
   await expect(page.getByTestId('sync-status')).toContainText('Offline');
   await line.fill('written offline after the break');
   await line.press('Enter');
+  await expect(entry(page, 'written offline after the break')).toBeVisible();
   await goOnline(context, gate);
+  await expect
+    .poll(async () => (await as(me.email, `/rest/v1/time_logs?org_id=eq.${o.id}&select=comment&order=comment`)).map((r: any) => r.comment), { timeout: 15_000 })
+    .toEqual(['written before the break', 'written offline after the break']);
   await expect.poll(async () => (await outbox(page)).length, { timeout: 15_000 }).toBe(0);
-  const rows = await as(me.email, `/rest/v1/time_logs?org_id=eq.${o.id}&select=comment&order=comment`);
-  expect(rows.map((r: any) => r.comment)).toEqual(['written before the break', 'written offline after the break']);
 });
 
 test('2. offline: 3 logged, 1 edited, 1 deleted — kept across a reload, pushed by itself when back', async ({ page, context, gate }) => {
