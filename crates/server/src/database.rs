@@ -29,9 +29,7 @@ impl Database {
             data_dir: config.data_dir.clone(),
             port: config.pg_port,
             pg_bin: config.pg_bin.clone(),
-            // As on Supabase (where pg_stat_statements turns it on): `EXPLAIN VERBOSE`, through
-            // `/rest/v1`'s plans too, shows each statement's query identifier.
-            settings: vec!["compute_query_id=on".to_owned()],
+            settings: embedded_settings(config),
         })
         .await?;
         Ok(Self {
@@ -40,11 +38,30 @@ impl Database {
         })
     }
 
+    /// Refuses to go on when analytics is on and the database cannot decode its WAL.
+    pub async fn check_analytics(config: &Config, owner: &PgPool) -> anyhow::Result<()> {
+        if !config.analytics.analytics {
+            return Ok(());
+        }
+        let level: String = sqlx::query_scalar("select current_setting('wal_level')")
+            .fetch_one(owner)
+            .await?;
+        anyhow::ensure!(
+            level == "logical",
+            "analytics (TALLY_ANALYTICS) needs the database to run with wal_level = logical; \
+             it runs with wal_level = {level}: `ALTER SYSTEM SET wal_level = logical` and restart \
+             PostgreSQL (on a managed database, its logical replication setting), or turn \
+             analytics off"
+        );
+        Ok(())
+    }
+
     /// Migrates the database, then connects the owner pool and a request pool of `size`
     /// connections (as `tally_authenticator`).
     pub async fn pools(&self, config: &Config, size: u32) -> anyhow::Result<(PgPool, PgPool)> {
         let secret = config.jwt_secret()?;
         let owner = db::connect_owner(&self.owner_url).await?;
+        Self::check_analytics(config, &owner).await?;
         db::migrate(&owner).await?;
         let requests = db::connect_requests(&owner, &self.owner_url, &secret, size).await?;
         Ok((owner, requests))
@@ -57,4 +74,20 @@ impl Database {
         }
         Ok(())
     }
+}
+
+/// The embedded cluster's settings: query identifiers always; with analytics on, logical WAL
+/// and the cap on what a replication slot may hold back.
+fn embedded_settings(config: &Config) -> Vec<String> {
+    // As on Supabase (where pg_stat_statements turns it on): `EXPLAIN VERBOSE`, through
+    // `/rest/v1`'s plans too, shows each statement's query identifier.
+    let mut settings = vec!["compute_query_id=on".to_owned()];
+    if config.analytics.analytics {
+        settings.push("wal_level=logical".to_owned());
+        settings.push(format!(
+            "max_slot_wal_keep_size={}",
+            config.analytics.analytics_max_slot_wal_keep_size
+        ));
+    }
+    settings
 }

@@ -26,6 +26,7 @@ impl Server {
     pub async fn build(config: Config, owner_url: &str) -> anyhow::Result<Self> {
         let secret = config.jwt_secret()?;
         let owner = db::connect_owner(owner_url).await?;
+        crate::database::Database::check_analytics(&config, &owner).await?;
         db::migrate(&owner).await?;
         let pool = db::connect_requests(&owner, owner_url, &secret, REQUEST_POOL_SIZE).await?;
         owner.close().await;

@@ -352,3 +352,83 @@ fn missing_pip_or_network_is_one_clear_error() {
     );
     assert!(!dir.join(".tally/postgres/data").exists());
 }
+
+/// Analytics is off by default (the embedded cluster keeps `wal_level = replica`); turned on,
+/// the cluster runs with logical WAL and the cap on what a slot may hold back; a database
+/// without logical decoding is refused at start with what to do.
+#[tokio::test]
+async fn analytics_needs_logical_wal_which_the_embedded_cluster_then_runs_with()
+-> anyhow::Result<()> {
+    let dir = temp_dir();
+    let (port, pg_port) = (free_port(), free_port());
+    let base = [
+        ("TALLY_PORT", port.as_str()),
+        ("TALLY_PG_PORT", pg_port.as_str()),
+    ];
+    let settings = |url: &str| {
+        let url = url.trim().to_owned();
+        async move {
+            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url).await?;
+            let got: (String, String) = sqlx::query_as(
+                "select current_setting('wal_level'), current_setting('max_slot_wal_keep_size')",
+            )
+            .fetch_one(&mut conn)
+            .await?;
+            anyhow::Ok(got)
+        }
+    };
+    let serve = |envs: &[(&str, &str)]| -> anyhow::Result<std::process::Child> {
+        Ok(tally(&dir, envs, &["serve"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?)
+    };
+    let stop = |mut child: std::process::Child| -> anyhow::Result<()> {
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status()?
+                .success()
+        );
+        assert!(child.wait()?.success());
+        Ok(())
+    };
+
+    let off = serve(&base)?;
+    assert_eq!(wait_for_health(&port).await, 200);
+    let url = String::from_utf8(run(&dir, &base, &["db"]).stdout)?;
+    assert_eq!(settings(&url).await?.0, "replica");
+    // With the cluster at wal_level = replica, a Tally told to stream analytics refuses.
+    let refused = run(
+        &dir,
+        &[
+            ("TALLY_PORT", free_port().as_str()),
+            ("DATABASE_URL", url.trim()),
+            ("TALLY_ANALYTICS", "true"),
+        ],
+        &["serve"],
+    );
+    assert!(!refused.status.success());
+    let reason = stderr_line(&refused);
+    assert!(
+        reason.contains("wal_level = logical") && reason.contains("wal_level = replica"),
+        "{reason}"
+    );
+    stop(off)?;
+
+    let on = [
+        ("TALLY_PORT", port.as_str()),
+        ("TALLY_PG_PORT", pg_port.as_str()),
+        ("TALLY_ANALYTICS", "true"),
+        ("TALLY_ANALYTICS_MAX_SLOT_WAL_KEEP_SIZE", "2GB"),
+    ];
+    let running = serve(&on)?;
+    assert_eq!(wait_for_health(&port).await, 200);
+    assert_eq!(
+        settings(&url).await?,
+        ("logical".to_owned(), "2GB".to_owned())
+    );
+    stop(running)?;
+    let _ = run(&dir, &base, &["db", "stop"]);
+    Ok(())
+}
