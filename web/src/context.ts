@@ -36,6 +36,21 @@ export function useStatus(): SyncStatus {
   return sync.status;
 }
 
+/** One read of each table per revision of the local copy, shared by every component that
+ * shows it (a list of entries would otherwise read the vocabulary once per entry). */
+const reads = new WeakMap<Sync, Map<string, { revision: number; rows: Promise<Row[]> }>>();
+
+function read(sync: Sync, table: Table): Promise<Row[]> {
+  let tables = reads.get(sync);
+  if (!tables) reads.set(sync, (tables = new Map()));
+  const cached = tables.get(table);
+  if (cached && cached.revision === sync.revision) return cached.rows;
+  const shared = table === 'activity_types' || table === 'work_modes' || table === 'task_categories';
+  const rows = shared ? vocabulary(sync.db, table, sync.org) : rowsOf(sync.db, table, sync.org);
+  tables.set(table, { revision: sync.revision, rows });
+  return rows;
+}
+
 /** The local rows of `table` (with the shared vocabulary for vocabulary tables). */
 export function useRows(table: Table): Row[] {
   const { sync } = useApp();
@@ -44,8 +59,7 @@ export function useRows(table: Table): Row[] {
   useEffect(() => sync.subscribe(() => setRevision(sync.revision)), [sync]);
   useEffect(() => {
     let live = true;
-    const shared = table === 'activity_types' || table === 'work_modes' || table === 'task_categories';
-    void (shared ? vocabulary(sync.db, table, sync.org) : rowsOf(sync.db, table, sync.org)).then((r) => {
+    void read(sync, table).then((r) => {
       if (live) setRows(r);
     });
     return () => {
@@ -55,13 +69,25 @@ export function useRows(table: Table): Row[] {
   return rows;
 }
 
+/** The outbox's row ids, read once per state of the outbox (shared like `read`). */
+const outboxReads = new WeakMap<Sync, { key: string; ids: Promise<Set<string>> }>();
+
+function pendingIds(sync: Sync): Promise<Set<string>> {
+  const key = `${sync.revision}:${sync.status.pending}`;
+  const cached = outboxReads.get(sync);
+  if (cached && cached.key === key) return cached.ids;
+  const ids = sync.db.getAllFromIndex('outbox', 'by_org', sync.org).then((m) => new Set(m.map((x) => x.id)));
+  outboxReads.set(sync, { key, ids });
+  return ids;
+}
+
 /** Ids of the rows with changes still in the outbox. */
 export function usePendingIds(): Set<string> {
   const { sync } = useApp();
   const status = useStatus();
   const [ids, setIds] = useState<Set<string>>(new Set());
   useEffect(() => {
-    void sync.db.getAllFromIndex('outbox', 'by_org', sync.org).then((m) => setIds(new Set(m.map((x) => x.id))));
+    void pendingIds(sync).then(setIds);
   }, [sync, status.pending, sync.revision]);
   return ids;
 }

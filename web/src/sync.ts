@@ -501,6 +501,7 @@ export class Sync {
       if (answer.offline) throw new Offline();
       if (answer.status === 410) {
         await clearOrg(this.db, this.org);
+        this.emit(true);
         cursor = null;
         continue;
       }

@@ -158,10 +158,7 @@ impl ChangeStream {
                     });
                 }
                 ReplicationEvent::XLogData { data, .. } => {
-                    let message = pgoutput::decode(&data)?;
-                    if let Some(done) = self.apply(message, &mut current)? {
-                        return Ok(Some(done));
-                    }
+                    self.apply(pgoutput::decode(&data)?, current.as_mut())?;
                 }
                 ReplicationEvent::Commit {
                     lsn,
@@ -182,42 +179,20 @@ impl ChangeStream {
         Ok(None)
     }
 
-    /// Folds one decoded message into the transaction being read; the transaction when the
-    /// message was its commit.
+    /// Folds one decoded message into the transaction being read. Begin and commit never come
+    /// here: the client hands them over as its own boundary events (above).
     fn apply(
         &mut self,
         message: Message,
-        current: &mut Option<Transaction>,
-    ) -> Result<Option<Transaction>, StreamError> {
+        current: Option<&mut Transaction>,
+    ) -> Result<(), StreamError> {
         let (relation, op, values) = match message {
             Message::Relation(r) => {
                 self.relations.insert(r.oid, r);
-                return Ok(None);
-            }
-            Message::Begin { commit_time, .. } => {
-                *current = Some(Transaction {
-                    commit_lsn: Lsn(0),
-                    end_lsn: Lsn(0),
-                    commit_time,
-                    changes: Vec::new(),
-                    truncated: Vec::new(),
-                });
-                return Ok(None);
-            }
-            Message::Commit {
-                commit_lsn,
-                end_lsn,
-                commit_time,
-            } => {
-                return Ok(current.take().map(|mut done| {
-                    done.commit_lsn = commit_lsn;
-                    done.end_lsn = end_lsn;
-                    done.commit_time = commit_time;
-                    done
-                }));
+                return Ok(());
             }
             Message::Truncate { relations, .. } => {
-                if let Some(tx) = current.as_mut() {
+                if let Some(tx) = current {
                     for oid in relations {
                         let table = self
                             .relations
@@ -226,7 +201,7 @@ impl ChangeStream {
                         tx.truncated.push(table.name.clone());
                     }
                 }
-                return Ok(None);
+                return Ok(());
             }
             Message::Insert { relation, new } => (relation, Op::Insert, new),
             Message::Update { relation, new, .. } => (relation, Op::Update, new),
@@ -234,15 +209,17 @@ impl ChangeStream {
                 relation,
                 old: (_, old),
             } => (relation, Op::Delete, old),
-            Message::Origin { .. } | Message::Type { .. } | Message::Logical { .. } => {
-                return Ok(None);
-            }
+            Message::Begin { .. }
+            | Message::Commit { .. }
+            | Message::Origin { .. }
+            | Message::Type { .. }
+            | Message::Logical { .. } => return Ok(()),
         };
         let table = self
             .relations
             .get(&relation)
             .ok_or(StreamError::UnknownRelation(relation))?;
-        if let Some(tx) = current.as_mut() {
+        if let Some(tx) = current {
             let ordinal = u32::try_from(tx.changes.len()).unwrap_or(u32::MAX);
             tx.changes.push(RowChange {
                 table: table.name.clone(),
@@ -256,7 +233,7 @@ impl ChangeStream {
                     .collect(),
             });
         }
-        Ok(None)
+        Ok(())
     }
 
     /// Tells the slot that everything up to `end_lsn` is stored: its WAL may go, and a stream

@@ -251,6 +251,18 @@ async fn wait_for_health(port: &str) -> reqwest::StatusCode {
     }
 }
 
+/// Sends SIGTERM to a running `tally` and checks it stops cleanly.
+fn stop_with_sigterm(mut child: std::process::Child) -> anyhow::Result<()> {
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()?
+            .success()
+    );
+    assert!(child.wait()?.success());
+    Ok(())
+}
+
 /// The README's run command in a fresh folder: the embedded cluster under ./.tally, a second
 /// Tally that reuses it, and a clean stop on SIGTERM.
 #[tokio::test]
@@ -264,7 +276,7 @@ async fn serve_runs_the_embedded_cluster_and_stops_it() -> anyhow::Result<()> {
         ("TALLY_LOG", "info"),
     ];
     let log = dir.join("serve.log");
-    let mut child = tally(&dir, &envs, &["serve"])
+    let child = tally(&dir, &envs, &["serve"])
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log)?)
         .spawn()?;
@@ -289,13 +301,7 @@ async fn serve_runs_the_embedded_cluster_and_stops_it() -> anyhow::Result<()> {
         "{url}"
     );
 
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()?
-            .success()
-    );
-    assert!(child.wait()?.success());
+    stop_with_sigterm(child)?;
     // Nothing a user cannot act on: no `if exists`/`if not exists` notices of the migrations,
     // neither on the first start nor on a later one.
     let first = std::fs::read_to_string(&log)?;
@@ -383,16 +389,6 @@ async fn analytics_needs_logical_wal_which_the_embedded_cluster_then_runs_with()
             .stderr(Stdio::null())
             .spawn()?)
     };
-    let stop = |mut child: std::process::Child| -> anyhow::Result<()> {
-        assert!(
-            Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status()?
-                .success()
-        );
-        assert!(child.wait()?.success());
-        Ok(())
-    };
 
     let off = serve(&base)?;
     assert_eq!(wait_for_health(&port).await, 200);
@@ -414,7 +410,7 @@ async fn analytics_needs_logical_wal_which_the_embedded_cluster_then_runs_with()
         reason.contains("wal_level = logical") && reason.contains("wal_level = replica"),
         "{reason}"
     );
-    stop(off)?;
+    stop_with_sigterm(off)?;
 
     let on = [
         ("TALLY_PORT", port.as_str()),
@@ -428,7 +424,7 @@ async fn analytics_needs_logical_wal_which_the_embedded_cluster_then_runs_with()
         settings(&url).await?,
         ("logical".to_owned(), "2GB".to_owned())
     );
-    stop(running)?;
+    stop_with_sigterm(running)?;
     let _ = run(&dir, &base, &["db", "stop"]);
     Ok(())
 }
