@@ -4,4 +4,5 @@
 //! over the replication protocol, confirmed once stored.
 
 pub mod pgoutput;
+pub mod slot;
 pub mod stream;

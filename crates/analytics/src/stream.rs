@@ -4,9 +4,10 @@
 //! every change and a later one always wins. The consumer confirms a transaction's end once
 //! its destination holds it; the slot then lets that WAL go, and a new stream resumes after it.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, time::Duration};
 
 use pgwire_replication::{
+    PgWireError,
     client::{ReplicationClient, ReplicationEvent},
     config::{ReplicationConfig, TlsConfig},
     lsn::Lsn as WireLsn,
@@ -116,12 +117,25 @@ impl Source {
 pub struct ChangeStream {
     client: ReplicationClient,
     relations: HashMap<u32, Relation>,
+    /// Transactions ending at or before this are stored already and skipped.
+    from: Lsn,
 }
 
+/// How long opening a stream waits for the slot's previous holder to let go.
+const HOLDER_WAIT: Duration = Duration::from_secs(10);
+
 impl ChangeStream {
-    /// Streams `slot` (which must exist) for `publication` from the database at `url`, from
-    /// the slot's confirmed position.
-    pub async fn open(url: &str, slot: &str, publication: &str) -> Result<Self, StreamError> {
+    /// Streams `slot` (which must exist) for `publication` from the database at `url`: the
+    /// transactions that commit at or after `from` (the end of the last one stored), or from
+    /// the slot's confirmed position when that is later. A slot its previous stream has not
+    /// yet let go of (its server process exits a moment after the connection closed) is
+    /// waited for, up to ten seconds.
+    pub async fn open(
+        url: &str,
+        slot: &str,
+        publication: &str,
+        from: Lsn,
+    ) -> Result<Self, StreamError> {
         let source = Source::parse(url)?;
         let config = ReplicationConfig::new(
             source.host,
@@ -133,15 +147,33 @@ impl ChangeStream {
         )
         .with_port(source.port)
         .with_tls(TlsConfig::disabled())
-        .with_status_interval(std::time::Duration::from_millis(500))
+        .with_start_lsn(WireLsn(from.0))
+        .with_status_interval(Duration::from_millis(500))
         .with_application_name("tally-analytics");
-        Ok(Self {
-            client: ReplicationClient::connect(config).await?,
-            relations: HashMap::new(),
-        })
+        let deadline = tokio::time::Instant::now() + HOLDER_WAIT;
+        loop {
+            let mut client = ReplicationClient::connect(config.clone()).await?;
+            match client.wait_started().await {
+                Ok(()) => {
+                    return Ok(Self {
+                        client,
+                        relations: HashMap::new(),
+                        from,
+                    });
+                }
+                Err(PgWireError::Server(message))
+                    if message.contains("is active for PID")
+                        && tokio::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
-    /// The next committed transaction with published changes; `None` once the stream ended.
+    /// The next committed transaction with published changes that ends after the position the
+    /// stream was opened from; `None` once the stream ended.
     pub async fn next(&mut self) -> Result<Option<Transaction>, StreamError> {
         let mut current: Option<Transaction> = None;
         while let Some(event) = self.client.recv().await? {
@@ -169,7 +201,9 @@ impl ChangeStream {
                         done.commit_lsn = Lsn(lsn.as_u64());
                         done.end_lsn = Lsn(end_lsn.as_u64());
                         done.commit_time = commit_time_micros;
-                        return Ok(Some(done));
+                        if done.end_lsn > self.from {
+                            return Ok(Some(done));
+                        }
                     }
                 }
                 ReplicationEvent::StoppedAt { .. } => return Ok(None),

@@ -3,7 +3,10 @@
 
 use std::collections::HashMap;
 
-use tally_analytics::pgoutput::{Message, OldRow, Relation, Value, decode};
+use tally_analytics::{
+    pgoutput::{Message, OldRow, Relation, Value, decode},
+    slot,
+};
 use tally_testkit::TestDb;
 use uuid::Uuid;
 
@@ -46,10 +49,7 @@ fn text(values: &[Value], relation: &Relation, column: &str) -> Option<String> {
 async fn the_stream_carries_org_id_into_deletes_and_never_a_comment() -> anyhow::Result<()> {
     let db = TestDb::new().await?;
     let slot = format!("t_{}", Uuid::new_v4().simple());
-    sqlx::query("select pg_create_logical_replication_slot($1, 'pgoutput')")
-        .bind(&slot)
-        .execute(&db.owner)
-        .await?;
+    slot::create(&db.owner, &slot).await?;
     let (org, user, log) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
     // 50 tags of 96 random characters: too large to stay in the row even compressed.
     let big_tags: Vec<String> = (0..50)
@@ -180,9 +180,6 @@ async fn the_stream_carries_org_id_into_deletes_and_never_a_comment() -> anyhow:
     assert!(commits.len() >= 5, "{commits:?}");
     assert!(commits.windows(2).all(|w| w[0] < w[1]));
 
-    sqlx::query("select pg_drop_replication_slot($1)")
-        .bind(&slot)
-        .execute(&db.owner)
-        .await?;
+    slot::drop(&db.owner, &slot).await?;
     Ok(())
 }
