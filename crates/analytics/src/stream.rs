@@ -4,7 +4,7 @@
 //! every change and a later one always wins. The consumer confirms a transaction's end once
 //! its destination holds it; the slot then lets that WAL go, and a new stream resumes after it.
 
-use std::{collections::HashMap, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use pgwire_replication::{
     PgWireError,
@@ -36,6 +36,8 @@ pub enum StreamError {
 /// What a row change did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
+    /// A row as the initial copy found it (version 0: any change wins over it).
+    Copy,
     /// A new row.
     Insert,
     /// A changed row (its new values).
@@ -49,6 +51,8 @@ pub enum Op {
 pub struct RowChange {
     /// The table (in `public`).
     pub table: String,
+    /// The table as the stream described it when the change was made (its columns' types).
+    pub relation: Arc<Relation>,
     /// What happened.
     pub op: Op,
     /// Its position among the transaction's changes, from 0.
@@ -116,9 +120,15 @@ impl Source {
 /// The committed transactions of a slot, one at a time.
 pub struct ChangeStream {
     client: ReplicationClient,
-    relations: HashMap<u32, Relation>,
+    relations: HashMap<u32, Arc<Relation>>,
     /// Transactions ending at or before this are stored already and skipped.
     from: Lsn,
+    /// The transaction being read.
+    current: Option<Transaction>,
+    /// The end of the last transaction handed out.
+    handed_out: Lsn,
+    /// The furthest position confirmed.
+    confirmed: Lsn,
 }
 
 /// How long opening a stream waits for the slot's previous holder to let go.
@@ -159,6 +169,9 @@ impl ChangeStream {
                         client,
                         relations: HashMap::new(),
                         from,
+                        current: None,
+                        handed_out: from,
+                        confirmed: from,
                     });
                 }
                 Err(PgWireError::Server(message))
@@ -173,15 +186,17 @@ impl ChangeStream {
     }
 
     /// The next committed transaction with published changes that ends after the position the
-    /// stream was opened from; `None` once the stream ended.
+    /// stream was opened from; `None` once the stream ended. Cancel-safe: a transaction half
+    /// read when the future is dropped goes on with the next call. While every transaction
+    /// handed out is confirmed, the server's keepalives are confirmed too, so a slot whose
+    /// tables see no writes never holds back the WAL of others.
     pub async fn next(&mut self) -> Result<Option<Transaction>, StreamError> {
-        let mut current: Option<Transaction> = None;
         while let Some(event) = self.client.recv().await? {
             match event {
                 ReplicationEvent::Begin {
                     commit_time_micros, ..
                 } => {
-                    current = Some(Transaction {
+                    self.current = Some(Transaction {
                         commit_lsn: Lsn(0),
                         end_lsn: Lsn(0),
                         commit_time: commit_time_micros,
@@ -190,20 +205,28 @@ impl ChangeStream {
                     });
                 }
                 ReplicationEvent::XLogData { data, .. } => {
-                    self.apply(pgoutput::decode(&data)?, current.as_mut())?;
+                    let message = pgoutput::decode(&data)?;
+                    self.apply(message)?;
                 }
                 ReplicationEvent::Commit {
                     lsn,
                     end_lsn,
                     commit_time_micros,
                 } => {
-                    if let Some(mut done) = current.take() {
+                    if let Some(mut done) = self.current.take() {
                         done.commit_lsn = Lsn(lsn.as_u64());
                         done.end_lsn = Lsn(end_lsn.as_u64());
                         done.commit_time = commit_time_micros;
                         if done.end_lsn > self.from {
+                            self.handed_out = done.end_lsn;
                             return Ok(Some(done));
                         }
+                    }
+                }
+                ReplicationEvent::KeepAlive { wal_end, .. } => {
+                    let idle = self.current.is_none() && self.confirmed >= self.handed_out;
+                    if idle && Lsn(wal_end.as_u64()) > self.confirmed {
+                        self.confirm(Lsn(wal_end.as_u64()));
                     }
                 }
                 ReplicationEvent::StoppedAt { .. } => return Ok(None),
@@ -215,14 +238,11 @@ impl ChangeStream {
 
     /// Folds one decoded message into the transaction being read. Begin and commit never come
     /// here: the client hands them over as its own boundary events (above).
-    fn apply(
-        &mut self,
-        message: Message,
-        current: Option<&mut Transaction>,
-    ) -> Result<(), StreamError> {
+    fn apply(&mut self, message: Message) -> Result<(), StreamError> {
+        let current = self.current.as_mut();
         let (relation, op, values) = match message {
             Message::Relation(r) => {
-                self.relations.insert(r.oid, r);
+                self.relations.insert(r.oid, Arc::new(r));
                 return Ok(());
             }
             Message::Truncate { relations, .. } => {
@@ -238,7 +258,9 @@ impl ChangeStream {
                 return Ok(());
             }
             Message::Insert { relation, new } => (relation, Op::Insert, new),
-            Message::Update { relation, new, .. } => (relation, Op::Update, new),
+            Message::Update { relation, old, new } => {
+                (relation, Op::Update, fill_unchanged(new, old))
+            }
             Message::Delete {
                 relation,
                 old: (_, old),
@@ -257,6 +279,7 @@ impl ChangeStream {
             let ordinal = u32::try_from(tx.changes.len()).unwrap_or(u32::MAX);
             tx.changes.push(RowChange {
                 table: table.name.clone(),
+                relation: table.clone(),
                 op,
                 ordinal,
                 values: table
@@ -272,7 +295,8 @@ impl ChangeStream {
 
     /// Tells the slot that everything up to `end_lsn` is stored: its WAL may go, and a stream
     /// opened later starts after it.
-    pub fn confirm(&self, end_lsn: Lsn) {
+    pub fn confirm(&mut self, end_lsn: Lsn) {
+        self.confirmed = self.confirmed.max(end_lsn);
         self.client.update_applied_lsn(WireLsn(end_lsn.0));
     }
 
@@ -281,4 +305,19 @@ impl ChangeStream {
         self.client.shutdown().await?;
         Ok(())
     }
+}
+
+/// An update's new row with each unchanged TOASTed value (not sent) taken from the old row,
+/// which a FULL replica identity carries whole: a destination never sees a NULL that was not.
+fn fill_unchanged(new: Vec<Value>, old: Option<(pgoutput::OldRow, Vec<Value>)>) -> Vec<Value> {
+    let Some((pgoutput::OldRow::Full, old)) = old else {
+        return new;
+    };
+    new.into_iter()
+        .zip(old.into_iter().map(Some).chain(std::iter::repeat(None)))
+        .map(|(value, was)| match (value, was) {
+            (Value::Unchanged, Some(was @ Value::Text(_) | was @ Value::Binary(_))) => was,
+            (value, _) => value,
+        })
+        .collect()
 }

@@ -44,6 +44,11 @@ impl TestDb {
         })
     }
 
+    /// The database's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// The owner's (superuser's) URL of this database.
     pub fn owner_url(&self) -> &str {
         &self.owner_url

@@ -1,5 +1,6 @@
 //! The analytics change stream against the real database: what a logical slot on
 //! `tally_analytics` sends, decoded.
 
+mod lake;
 mod pgoutput;
 mod stream;

@@ -1,0 +1,247 @@
+//! The replicator into the Parquet lake, read back by DuckDB (an independent reader): after
+//! the initial copy, inserts, updates, soft and hard deletes, and the replicator dropped mid-
+//! stream three times, the lake's current state per org equals PostgreSQL's, and no change
+//! appears twice across files.
+
+use std::{path::Path, process::Command, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use object_store::{ObjectStore, local::LocalFileSystem};
+use serde_json::Value as Json;
+use tally_analytics::{
+    lake::Lake,
+    progress,
+    replicator::{Destination, Options, PUBLICATION, Replicator},
+    stream::ChangeStream,
+};
+use tally_testkit::TestDb;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+/// Per org: [count, sum of minutes, sum of versions] of the live logs, as PostgreSQL has them.
+async fn postgres_totals(db: &TestDb) -> anyhow::Result<Json> {
+    let rows: Vec<(Uuid, i64, i64, i64)> = sqlx::query_as(
+        "select org_id, count(*), sum(duration_minutes)::int8, sum(version)::int8
+           from time_logs where deleted_at is null group by org_id",
+    )
+    .fetch_all(&db.owner)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(org, n, minutes, versions)| {
+            (org.to_string(), serde_json::json!([n, minutes, versions]))
+        })
+        .collect::<serde_json::Map<_, _>>()
+        .into())
+}
+
+/// What DuckDB reads in the lake under `root`.
+fn lake(root: &Path) -> anyhow::Result<Json> {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python");
+    let deps = here.join(".deps");
+    anyhow::ensure!(
+        deps.join("duckdb").exists(),
+        "DuckDB is not installed in {}: ./scripts/test installs it",
+        deps.display()
+    );
+    let out = Command::new("python3")
+        .arg(here.join("lake.py"))
+        .arg(root)
+        .env("PYTHONPATH", &deps)
+        .output()
+        .context("running python3")?;
+    anyhow::ensure!(
+        out.status.success(),
+        "lake.py: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+/// Waits (up to 60 s) until the lake's totals equal PostgreSQL's; returns the lake's reading.
+async fn caught_up(db: &TestDb, root: &Path) -> anyhow::Result<Json> {
+    let expected = postgres_totals(db).await?;
+    let mut seen = Json::Null;
+    for _ in 0..120 {
+        if root.join("_analytics/lake/time_logs").exists() {
+            seen = lake(root)?;
+            if seen["totals"] == expected {
+                return Ok(seen);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    anyhow::bail!("the lake never caught up: {seen} against {expected}")
+}
+
+async fn seed(db: &TestDb, orgs: &[Uuid], users: &[Uuid], logs_each: usize) -> anyhow::Result<()> {
+    for (i, (org, user)) in orgs.iter().zip(users).enumerate() {
+        sqlx::query("insert into auth.users (id, email) values ($1, $2)")
+            .bind(user)
+            .bind(format!("u{i}@lake.test"))
+            .execute(&db.owner)
+            .await?;
+        sqlx::query("insert into organizations (id, name, slug) values ($1, $2, $2)")
+            .bind(org)
+            .bind(format!("lake{i}"))
+            .execute(&db.owner)
+            .await?;
+        sqlx::query("insert into memberships (org_id, user_id, role) values ($1, $2, 'member')")
+            .bind(org)
+            .bind(user)
+            .execute(&db.owner)
+            .await?;
+        insert_logs(db, *org, *user, logs_each).await?;
+    }
+    Ok(())
+}
+
+async fn insert_logs(db: &TestDb, org: Uuid, user: Uuid, n: usize) -> anyhow::Result<()> {
+    sqlx::query(
+        "insert into time_logs (org_id, user_id, comment, duration_minutes, status)
+         select $1, $2, 'private', 5 + (g % 90), 'ready' from generate_series(1, $3) g",
+    )
+    .bind(org)
+    .bind(user)
+    .bind(i32::try_from(n)?)
+    .execute(&db.owner)
+    .await?;
+    Ok(())
+}
+
+/// Some of every kind of change, in several transactions.
+async fn churn(db: &TestDb, org: Uuid, user: Uuid) -> anyhow::Result<()> {
+    insert_logs(db, org, user, 40).await?;
+    sqlx::query(
+        "update time_logs set duration_minutes = duration_minutes + 7
+          where id in (select id from time_logs where org_id = $1 and deleted_at is null
+                        order by id limit 25)",
+    )
+    .bind(org)
+    .execute(&db.owner)
+    .await?;
+    sqlx::query(
+        "update time_logs set deleted_at = now()
+          where id in (select id from time_logs where org_id = $1 and deleted_at is null
+                        order by id desc limit 5)",
+    )
+    .bind(org)
+    .execute(&db.owner)
+    .await?;
+    sqlx::query(
+        "delete from time_logs
+          where id in (select id from time_logs where org_id = $1 order by id limit 4)",
+    )
+    .bind(org)
+    .execute(&db.owner)
+    .await?;
+    Ok(())
+}
+
+/// A replicator into the lake in `store`, with small batches so that a few hundred changes
+/// make many files.
+fn into_lake(db: &TestDb, store: &Arc<dyn ObjectStore>) -> Replicator {
+    Replicator::new(
+        db.owner.clone(),
+        db.owner_url().to_owned(),
+        Destination::Lake(Lake::new(store.clone())),
+        Options {
+            batch_rows: 60,
+            flush_interval: Duration::from_millis(100),
+            buffer: 8,
+            copy_chunk_rows: 250,
+        },
+    )
+}
+
+#[tokio::test]
+async fn the_lake_holds_what_postgres_holds_through_copy_changes_and_restarts() -> anyhow::Result<()>
+{
+    let db = TestDb::new().await?;
+    let dir = tempfile::tempdir()?;
+    let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(dir.path())?);
+    let orgs = [Uuid::now_v7(), Uuid::now_v7()];
+    let users = [Uuid::now_v7(), Uuid::now_v7()];
+    seed(&db, &orgs, &users, 300).await?;
+
+    let replicator = || into_lake(&db, &store);
+    let (stop, stopped) = watch::channel(false);
+    let mut running = tokio::spawn(replicator().run(stopped.clone()));
+    let copied = caught_up(&db, dir.path()).await?;
+    assert_eq!(copied["duplicates"], 0);
+    let stored = progress::load(&db.owner, "lake")
+        .await?
+        .context("progress stored")?;
+    assert!(stored.copied);
+    assert_eq!(stored.slot, format!("tally_analytics_lake_{}", db.name()));
+
+    for (org, user) in orgs.iter().zip(&users) {
+        churn(&db, *org, *user).await?;
+    }
+    caught_up(&db, dir.path()).await?;
+
+    // Dropped mid-stream, three times, with writes before and after each drop.
+    for round in 0..3u64 {
+        churn(&db, orgs[0], users[0]).await?;
+        tokio::time::sleep(Duration::from_millis(40 * (round + 1))).await;
+        running.abort();
+        let _ = running.await;
+        churn(&db, orgs[1], users[1]).await?;
+        running = tokio::spawn(replicator().run(stopped.clone()));
+    }
+    let last = caught_up(&db, dir.path()).await?;
+    assert_eq!(last["duplicates"], 0, "a change in two files: {last}");
+    let after = progress::load(&db.owner, "lake")
+        .await?
+        .context("progress stored")?;
+    assert_eq!(after.resyncs, 0, "no restart copied again");
+    assert!(after.lsn > stored.lsn);
+
+    let _ = stop.send(true);
+    running.await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_crash_between_a_lake_file_and_its_progress_writes_no_change_twice() -> anyhow::Result<()>
+{
+    let db = TestDb::new().await?;
+    let dir = tempfile::tempdir()?;
+    let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(dir.path())?);
+    let (org, user) = (Uuid::now_v7(), Uuid::now_v7());
+    seed(&db, &[org], &[user], 50).await?;
+    let (stop, stopped) = watch::channel(false);
+    let running = tokio::spawn(into_lake(&db, &store).run(stopped));
+    caught_up(&db, dir.path()).await?;
+    let _ = stop.send(true);
+    running.await?;
+    let stored = progress::load(&db.owner, "lake")
+        .await?
+        .context("progress stored")?;
+
+    // Changes arrive and reach the lake, and the replicator dies before storing its progress:
+    // exactly what a kill -9 between the file and the progress record leaves behind.
+    for _ in 0..3 {
+        churn(&db, org, user).await?;
+    }
+    let mut stream =
+        ChangeStream::open(db.owner_url(), &stored.slot, PUBLICATION, stored.lsn).await?;
+    let mut written = Vec::new();
+    for _ in 0..5 {
+        let tx = tokio::time::timeout(Duration::from_secs(15), stream.next())
+            .await??
+            .context("the stream ended")?;
+        written.push(tx);
+    }
+    Lake::new(store.clone()).write(&written).await?;
+    stream.close().await?;
+    assert_eq!(progress::load(&db.owner, "lake").await?, Some(stored));
+
+    let (stop, stopped) = watch::channel(false);
+    let running = tokio::spawn(into_lake(&db, &store).run(stopped));
+    let last = caught_up(&db, dir.path()).await?;
+    assert_eq!(last["duplicates"], 0, "a change in two files: {last}");
+    let _ = stop.send(true);
+    running.await?;
+    Ok(())
+}
