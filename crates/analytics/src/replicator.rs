@@ -20,6 +20,9 @@ use crate::{
     stream::{ChangeStream, Op, StreamError, Transaction},
 };
 
+/// How often the slot's gauges are read.
+const GAUGE_INTERVAL: Duration = Duration::from_secs(5);
+
 /// The publication every destination streams.
 pub const PUBLICATION: &str = "tally_analytics";
 
@@ -237,9 +240,14 @@ impl Replicator {
         let mut batch: Vec<Transaction> = Vec::new();
         let mut rows = 0;
         let mut due: Option<tokio::time::Instant> = None;
+        let mut gauges = tokio::time::interval(GAUGE_INTERVAL);
         let ended = loop {
             tokio::select! {
                 _ = stop.changed() => break Ok(()),
+                _ = gauges.tick() => {
+                    let idle = batch.is_empty() && received.is_empty();
+                    self.report(&progress.slot, idle).await?;
+                }
                 next = received.recv() => match next {
                     Some(tx) => {
                         rows += tx.changes.len();
@@ -265,6 +273,24 @@ impl Replicator {
             Ok(Err(e)) if !*stop.borrow() => Err(e.into()),
             _ => ended,
         }
+    }
+
+    /// Sets the slot's gauges: WAL bytes behind and WAL it may still hold back; the lag in
+    /// seconds is 0 when nothing waits.
+    async fn report(&self, slot: &str, idle: bool) -> Result<(), ReplicatorError> {
+        let name = self.destination.name();
+        if let Some(state) = slot::state(&self.pool, slot).await? {
+            metrics::gauge!("tally_analytics_lag_bytes", "destination" => name)
+                .set(state.lag_bytes as f64);
+            if let Some(safe) = state.safe_wal_size {
+                metrics::gauge!("tally_analytics_safe_wal_bytes", "destination" => name)
+                    .set(safe as f64);
+            }
+        }
+        if idle {
+            metrics::gauge!("tally_analytics_lag_seconds", "destination" => name).set(0.0);
+        }
+        Ok(())
     }
 
     /// Writes `batch` (retrying while the destination fails, until stopped), stores the

@@ -12,6 +12,7 @@
 //! | pg_port | `TALLY_PG_PORT` | `54322` |
 //! | analytics | `TALLY_ANALYTICS` | `false`: no change stream; when on, the database needs `wal_level = logical` |
 //! | analytics_max_slot_wal_keep_size | `TALLY_ANALYTICS_MAX_SLOT_WAL_KEEP_SIZE` | `10GB` |
+//! | analytics_lake | `TALLY_ANALYTICS_LAKE` | `true`: with analytics on, Parquet change logs in the object store |
 //! | ai_review_threshold | `TALLY_AI_REVIEW_THRESHOLD` | `0.6` |
 //! | worker_concurrency | `TALLY_WORKER_CONCURRENCY` | `2` |
 //! | embeddings | `TALLY_EMBEDDINGS` | `builtin` (`openai`, `none`) |
@@ -138,6 +139,10 @@ pub struct AnalyticsSettings {
     /// default `10GB`; the embedded cluster's `max_slot_wal_keep_size`).
     #[serde(default = "defaults::analytics_max_slot_wal_keep_size")]
     pub analytics_max_slot_wal_keep_size: String,
+    /// With analytics on, streams every change into the Parquet lake, change-log files under
+    /// `_analytics/lake/` of the storage backend (`TALLY_ANALYTICS_LAKE`, default true).
+    #[serde(default = "defaults::yes")]
+    pub analytics_lake: bool,
 }
 
 /// Limits on HTTP connections, so that slow or idle clients cannot hold the server's sockets

@@ -1,4 +1,5 @@
-//! The command line: `tally serve | worker | demo | eval | models | migrate | keys [--json] | db`.
+//! The command line: `tally serve | worker | demo | eval | models | migrate | keys [--json] |
+//! analytics status [--json] | db`.
 
 use std::path::PathBuf;
 
@@ -58,11 +59,29 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Analytics phase 2: where each destination's change stream stands.
+    Analytics {
+        /// What to show.
+        #[command(subcommand)]
+        action: AnalyticsAction,
+    },
     /// Print the URL of the database in use (`tally db stop` stops the embedded cluster).
     Db {
         /// What to do instead of printing the URL.
         #[command(subcommand)]
         action: Option<DbAction>,
+    },
+}
+
+/// Analytics commands.
+#[derive(Debug, Subcommand)]
+pub enum AnalyticsAction {
+    /// Each destination: its slot (streaming, WAL status, bytes behind, WAL it may still
+    /// hold), its stored position, whether its initial copy completed, its resyncs.
+    Status {
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -99,6 +118,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         } => crate::eval::command(config, &set, cases.as_deref(), history.as_deref(), misses).await,
         Command::Migrate => migrate(&config).await,
         Command::Keys { json } => keys(&config, json),
+        Command::Analytics {
+            action: AnalyticsAction::Status { json },
+        } => analytics_status(&config, json).await,
         Command::Db { action: None } => {
             println!("{}", database_url(&config)?);
             Ok(())
@@ -134,6 +156,20 @@ async fn migrate(config: &Config) -> anyhow::Result<()> {
                 .await?;
         owner.close().await;
         println!("database is up to date ({applied} migrations applied)");
+        anyhow::Ok(())
+    }
+    .await;
+    let closed = database.close().await;
+    result.and(closed)
+}
+
+async fn analytics_status(config: &Config, as_json: bool) -> anyhow::Result<()> {
+    let database = Database::open(config).await?;
+    let result = async {
+        let owner = db::connect_owner(&database.owner_url).await?;
+        db::migrate(&owner).await?;
+        crate::analytics::status(&owner, as_json).await?;
+        owner.close().await;
         anyhow::Ok(())
     }
     .await;

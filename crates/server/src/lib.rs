@@ -12,8 +12,11 @@
 //! - [`serve`]: binding, serving and graceful shutdown; [`connections`]: HTTP connections
 //!   under a cap and time-outs.
 //! - [`models`]: the model files fetched from PyPI (whisper's converted by `tally_ai::ggml`).
+//! - [`analytics`]: analytics phase 2 — the replicators serve and worker run, their slots
+//!   dropped when it is off, `tally analytics status`.
 
 pub mod access;
+pub mod analytics;
 pub mod app;
 pub mod bare_refusals;
 pub mod cli;

@@ -12,9 +12,15 @@ use crate::{app::AppState, connections, database::Database};
 /// Connections in the request pool.
 const REQUEST_POOL_SIZE: u32 = 16;
 
+/// How long the analytics replicators get to stop at shutdown (what they had not stored is
+/// streamed again on the next start).
+const ANALYTICS_STOP: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A bound, ready server.
 pub struct Server {
     listener: TcpListener,
+    /// The owner's URL (the analytics replicators stream and copy as the owner).
+    owner_url: String,
     state: AppState,
     /// The services' background tasks, run by [`Server::run`] until shutdown.
     tasks: Vec<tally_core::Task>,
@@ -48,6 +54,7 @@ impl Server {
             .context("loading the schema cache")?;
         Ok(Self {
             listener,
+            owner_url: owner_url.to_owned(),
             state,
             tasks,
         })
@@ -92,6 +99,8 @@ impl Server {
             )),
             None => None,
         };
+        let analytics =
+            crate::analytics::start(self.state.config(), &self.owner_url, stop.subscribe()).await?;
         let settings = self.state.config().http;
         connections::serve(self.listener, router, settings, async move {
             shutdown.await;
@@ -102,6 +111,7 @@ impl Server {
         if let Some(metrics) = metrics {
             let _ = metrics.await;
         }
+        crate::analytics::join(analytics, ANALYTICS_STOP).await;
         if let Some(workers) = workers
             && let Err(e) = workers.await
         {
@@ -166,6 +176,8 @@ pub async fn work(config: Config) -> anyhow::Result<()> {
         let workers = tokio::spawn(
             crate::workers::workers(&pool, &config, &providers, &storage)?.run(stopped),
         );
+        let analytics =
+            crate::analytics::start(&config, &database.owner_url, stop.subscribe()).await?;
         let warm = tokio::spawn(tally_functions::classify::warm_prototypes(
             pool.clone(),
             providers.embeddings.clone(),
@@ -174,6 +186,7 @@ pub async fn work(config: Config) -> anyhow::Result<()> {
         shutdown_signal().await;
         let _ = stop.send(true);
         workers.await.context("the workers ended abnormally")?;
+        crate::analytics::join(analytics, ANALYTICS_STOP).await;
         if let Some(metrics) = metrics {
             let _ = metrics.await;
         }

@@ -158,6 +158,13 @@ impl Cluster {
         Ok(())
     }
 
+    /// Whether the cluster has replication slots (PGDATA's `pg_replslot` has entries).
+    fn has_slots(&self) -> bool {
+        std::fs::read_dir(self.data().join("pg_replslot"))
+            .map(|mut entries| entries.next().is_some())
+            .unwrap_or(false)
+    }
+
     /// The cluster's data directory (PGDATA).
     pub fn data(&self) -> PathBuf {
         self.home.join("data")
@@ -275,6 +282,11 @@ impl Cluster {
         for setting in settings {
             options.push_str(" -c ");
             options.push_str(setting);
+        }
+        // PostgreSQL does not start below wal_level=logical while a logical slot exists: one
+        // left by analytics (dropped once Tally runs with it off) or by another consumer.
+        if !settings.iter().any(|s| s.starts_with("wal_level=")) && self.has_slots() {
+            options.push_str(" -c wal_level=logical");
         }
         let output = self
             .command("pg_ctl")

@@ -363,7 +363,7 @@ fn missing_pip_or_network_is_one_clear_error() {
 /// the cluster runs with logical WAL and the cap on what a slot may hold back; a database
 /// without logical decoding is refused at start with what to do.
 #[tokio::test]
-async fn analytics_needs_logical_wal_which_the_embedded_cluster_then_runs_with()
+async fn analytics_needs_logical_wal_streams_to_the_lake_through_a_kill_and_off_drops_its_slot()
 -> anyhow::Result<()> {
     let dir = temp_dir();
     let (port, pg_port) = (free_port(), free_port());
@@ -424,7 +424,118 @@ async fn analytics_needs_logical_wal_which_the_embedded_cluster_then_runs_with()
         settings(&url).await?,
         ("logical".to_owned(), "2GB".to_owned())
     );
+    // The lake is filled: the initial copy, then a change as it commits; killed (-9) and
+    // started again, the replicator resumes where it stood, never copying again.
+    let lake = dir.join(".tally/storage/_analytics/lake");
+    let status = || -> anyhow::Result<serde_json::Value> {
+        let out = run(&dir, &on, &["analytics", "status", "--json"]);
+        anyhow::ensure!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(serde_json::from_slice(&out.stdout)?)
+    };
+    let copied = wait_until(|| Ok(status()?[0]["copied"] == true)).await?;
+    assert!(copied, "the initial copy completes: {}", status()?);
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(url.trim()).await?;
+    sqlx::query("insert into organizations (name, slug) values ('Lake', 'lake')")
+        .execute(&mut conn)
+        .await?;
+    let org_id: uuid::Uuid = sqlx::query_scalar("select id from organizations where slug = 'lake'")
+        .fetch_one(&mut conn)
+        .await?;
+    sqlx::query("insert into teams (org_id, name) values ($1, 'Streamed')")
+        .bind(org_id)
+        .execute(&mut conn)
+        .await?;
+    let streamed = wait_until(|| {
+        Ok(files_under(&lake.join("teams"))
+            .iter()
+            .any(|f| f.contains("date=")))
+    })
+    .await?;
+    assert!(
+        streamed,
+        "a change reaches the lake: {:?}",
+        files_under(&lake)
+    );
+    let mut killed = running;
+    killed.kill()?;
+    killed.wait()?;
+    sqlx::query("insert into teams (org_id, name) values ($1, 'After the kill')")
+        .bind(org_id)
+        .execute(&mut conn)
+        .await?;
+    let before = files_under(&lake.join("teams")).len();
+    let running = serve(&on)?;
+    assert_eq!(wait_for_health(&port).await, 200);
+    let resumed = wait_until(|| Ok(files_under(&lake.join("teams")).len() > before)).await?;
+    assert!(resumed, "the change made while it was down arrives");
+    let keys: serde_json::Value =
+        serde_json::from_slice(&run(&dir, &on, &["keys", "--json"]).stdout)?;
+    let metrics = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .bearer_auth(keys["service_role_key"].as_str().unwrap_or_default())
+        .send()
+        .await?
+        .text()
+        .await?;
+    for series in [
+        "tally_analytics_rows_total{destination=\"lake\",op=\"insert\"}",
+        "tally_analytics_lag_bytes{destination=\"lake\"}",
+        "tally_analytics_lag_seconds{destination=\"lake\"}",
+    ] {
+        assert!(metrics.contains(series), "{series} in /metrics");
+    }
+    let now = status()?;
+    assert_eq!(now[0]["resyncs"], 0, "{now}");
+    assert_eq!(now[0]["wal_status"], "reserved", "{now}");
     stop_with_sigterm(running)?;
+    drop(conn);
+    // The cluster outlived the killed server (the one started after reused it): stop it.
+    let _ = run(&dir, &base, &["db", "stop"]);
+
+    // Off again: the slot is dropped (PostgreSQL had to start logical once more, since it
+    // does not start lower while a logical slot exists); the start after runs at replica.
+    let off = serve(&base)?;
+    assert_eq!(wait_for_health(&port).await, 200);
+    let gone = wait_until(|| Ok(status()?.as_array().is_some_and(Vec::is_empty))).await?;
+    assert!(gone, "analytics off leaves no slot: {}", status()?);
+    stop_with_sigterm(off)?;
+    let off = serve(&base)?;
+    assert_eq!(wait_for_health(&port).await, 200);
+    assert_eq!(settings(&url).await?.0, "replica");
+    stop_with_sigterm(off)?;
     let _ = run(&dir, &base, &["db", "stop"]);
     Ok(())
+}
+
+/// Polls `check` every 200 ms for up to 30 s; whether it came true.
+async fn wait_until(mut check: impl FnMut() -> anyhow::Result<bool>) -> anyhow::Result<bool> {
+    for _ in 0..150 {
+        if check()? {
+            return Ok(true);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    Ok(false)
+}
+
+/// The files under `dir`, at any depth (none when it does not exist).
+fn files_under(dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .flat_map(|entry| {
+            let path = entry.path();
+            if path.is_dir() {
+                files_under(&path)
+            } else {
+                vec![path.display().to_string()]
+            }
+        })
+        .collect()
 }
