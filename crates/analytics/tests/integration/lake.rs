@@ -12,6 +12,7 @@ use tally_analytics::{
     lake::Lake,
     progress,
     replicator::{Destination, Options, PUBLICATION, Replicator},
+    slot,
     stream::ChangeStream,
 };
 use tally_testkit::TestDb;
@@ -241,6 +242,49 @@ async fn a_crash_between_a_lake_file_and_its_progress_writes_no_change_twice() -
     let running = tokio::spawn(into_lake(&db, &store).run(stopped));
     let last = caught_up(&db, dir.path()).await?;
     assert_eq!(last["duplicates"], 0, "a change in two files: {last}");
+    let _ = stop.send(true);
+    running.await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_lost_slot_makes_one_full_copy_and_the_lake_still_equals_postgres() -> anyhow::Result<()>
+{
+    let db = TestDb::new().await?;
+    let dir = tempfile::tempdir()?;
+    let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(dir.path())?);
+    let (org, user) = (Uuid::now_v7(), Uuid::now_v7());
+    seed(&db, &[org], &[user], 80).await?;
+    let (stop, stopped) = watch::channel(false);
+    let running = tokio::spawn(into_lake(&db, &store).run(stopped));
+    caught_up(&db, dir.path()).await?;
+    let _ = stop.send(true);
+    running.await?;
+    let before = progress::load(&db.owner, "lake")
+        .await?
+        .context("progress stored")?;
+
+    // While it is stopped its slot goes (as when the WAL cap takes it: PostgreSQL removes
+    // the WAL it would stream next), and writes go on.
+    slot::drop(&db.owner, &before.slot).await?;
+    churn(&db, org, user).await?;
+
+    let (stop, stopped) = watch::channel(false);
+    let running = tokio::spawn(into_lake(&db, &store).run(stopped));
+    let last = caught_up(&db, dir.path()).await?;
+    assert_eq!(last["duplicates"], 0, "{last}");
+    let after = progress::load(&db.owner, "lake")
+        .await?
+        .context("progress stored")?;
+    assert_eq!(after.resyncs, 1, "one full copy");
+    assert!(after.copied);
+    // Changes made after the new copy stream as before.
+    churn(&db, org, user).await?;
+    caught_up(&db, dir.path()).await?;
+    assert_eq!(
+        progress::load(&db.owner, "lake").await?.map(|p| p.resyncs),
+        Some(1)
+    );
     let _ = stop.send(true);
     running.await?;
     Ok(())

@@ -1,0 +1,186 @@
+//! Analytics phase 2 into the Parquet lake: the initial copy of 1,000,000 time logs (100 orgs,
+//! 1,000 people) — time, rows per second and this process's peak memory (it runs the
+//! replicator) — then the steady lag while 500 row changes per second (70 % inserts, 25 %
+//! updates, 5 % soft deletes) stream for 60 s: the age of the newest stored commit, sampled
+//! every 250 ms. Run with `scripts/bench-analytics` (release build).
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use object_store::{ObjectStore, local::LocalFileSystem};
+use tally_analytics::{
+    lake::Lake,
+    progress,
+    replicator::{Destination, Options, Replicator},
+};
+use tally_testkit::{
+    TestDb,
+    latency::percentile_ms,
+    memory::{peak_mib, reset_peak, status_mib},
+};
+use tokio::sync::watch;
+
+const ORGS: i64 = 100;
+const USERS_PER_ORG: i64 = 10;
+const LOGS_PER_USER: i64 = 1_000;
+const WRITES_PER_SECOND: u64 = 500;
+const STEADY: Duration = Duration::from_secs(60);
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let db = TestDb::new().await?;
+    let started = Instant::now();
+    load(&db).await?;
+    let logs = ORGS * USERS_PER_ORG * LOGS_PER_USER;
+    println!(
+        "loaded {logs} logs of {} people in {ORGS} orgs in {:.1} s",
+        ORGS * USERS_PER_ORG,
+        started.elapsed().as_secs_f64()
+    );
+
+    let dir = tempfile::tempdir()?;
+    let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(dir.path())?);
+    let replicator = Replicator::new(
+        db.owner.clone(),
+        db.owner_url().to_owned(),
+        Destination::Lake(Lake::new(store)),
+        Options::default(),
+    );
+    let (stop, stopped) = watch::channel(false);
+    reset_peak();
+    let before = status_mib("VmRSS");
+    let started = Instant::now();
+    let running = tokio::spawn(replicator.run(stopped));
+    loop {
+        if progress::load(&db.owner, "lake")
+            .await?
+            .is_some_and(|p| p.copied)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let copy = started.elapsed();
+    let bytes = dir_bytes(dir.path());
+    println!(
+        "\ninitial copy into the lake: {logs} logs (and the other published tables) in {:.1} s \
+         — {:.0} logs/s; {:.1} MiB of Parquet; peak memory {:.0} MiB (was {before:.0} MiB \
+         before the copy)",
+        copy.as_secs_f64(),
+        logs as f64 / copy.as_secs_f64(),
+        bytes as f64 / 1_048_576.0,
+        peak_mib()
+    );
+
+    // Steady load: every 20 ms a transaction of 10 row changes (7 inserts, 2 updates, 1 soft
+    // delete) — 500 changes per second.
+    let writer = {
+        let pool = db.owner.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(20));
+            let until = Instant::now() + STEADY;
+            let mut n = 0u64;
+            while Instant::now() < until {
+                tick.tick().await;
+                sqlx::raw_sql(
+                    "begin;
+                     insert into time_logs (org_id, user_id, comment, duration_minutes, status)
+                       select org_id, user_id, 'steady', 30, 'ready'
+                         from memberships order by random() limit 7;
+                     update time_logs set duration_minutes = duration_minutes + 1
+                      where id in (select id from time_logs tablesample system (0.01) limit 2);
+                     update time_logs set deleted_at = now()
+                      where id in (select id from time_logs tablesample system (0.01)
+                                    where deleted_at is null limit 1);
+                     commit;",
+                )
+                .execute(&pool)
+                .await?;
+                n += 10;
+            }
+            anyhow::Ok(n)
+        })
+    };
+    let mut lags = Vec::new();
+    let started = Instant::now();
+    while !writer.is_finished() {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        if started.elapsed() < Duration::from_secs(5) {
+            continue; // the first seconds: the stream starting
+        }
+        let lag: Option<f64> = sqlx::query_scalar(
+            "select extract(epoch from clock_timestamp() - committed_at)::float8
+               from private.analytics_progress where destination = 'lake'",
+        )
+        .fetch_one(&db.owner)
+        .await?;
+        lags.push(Duration::from_secs_f64(lag.unwrap_or(0.0).max(0.0)));
+    }
+    let written = writer.await??;
+    lags.sort();
+    println!(
+        "\nsteady stream: {written} row changes in {:.0} s ({:.0}/s); lag (age of the newest \
+         stored commit while writes go on, {} samples): p50 {:.0} ms, p95 {:.0} ms, max {:.0} ms",
+        STEADY.as_secs_f64(),
+        written as f64 / STEADY.as_secs_f64(),
+        lags.len(),
+        percentile_ms(&lags, 50.0),
+        percentile_ms(&lags, 95.0),
+        lags.last().map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    );
+    println!("(target: {WRITES_PER_SECOND} writes/s with p95 ≤ 2 s; copy of 1M ≤ 30 s; ≤ 200 MB)");
+    let _ = stop.send(true);
+    running.await?;
+    Ok(())
+}
+
+/// 100 orgs of 10 people with 1,000 logs each over the last year, 15 to 180 minutes each.
+async fn load(db: &TestDb) -> anyhow::Result<()> {
+    let users = ORGS * USERS_PER_ORG;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "insert into auth.users (email)
+           select 'user' || g || '@bench.test' from generate_series(1, {users}) g;
+         insert into organizations (name, slug) select 'Org ' || g, 'org-' || g
+           from generate_series(1, {ORGS}) g;
+         insert into memberships (org_id, user_id, role)
+           select o.id, u.id, 'member'
+           from (select id, row_number() over (order by id) - 1 as n from organizations) o
+           join (select id, row_number() over (order by id) - 1 as n from auth.users) u
+             on u.n / {USERS_PER_ORG} = o.n;
+         alter table time_logs disable trigger time_logs_prepare;
+         insert into time_logs (org_id, user_id, comment, started_at, ended_at,
+                                duration_minutes, status)
+           select m.org_id, m.user_id, 'log ' || g, x.start,
+                  x.start + x.minutes * interval '1 minute', x.minutes, 'ready'
+           from memberships m cross join generate_series(1, {LOGS_PER_USER}) g
+           cross join lateral (
+             select (current_date - (g * 365 / {LOGS_PER_USER})::int)::timestamptz
+                      + interval '7 hours' + ((g * 37) % 660) * interval '1 minute' as start,
+                    15 + (g * 53) % 166 as minutes) x;
+         alter table time_logs enable trigger time_logs_prepare;"
+    )))
+    .execute(&db.owner)
+    .await?;
+    sqlx::raw_sql("vacuum (analyze) time_logs")
+        .execute(&db.owner)
+        .await?;
+    Ok(())
+}
+
+/// Bytes of the files under `dir`.
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| match e.metadata() {
+                    Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+                    Ok(m) => m.len(),
+                    Err(_) => 0,
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
