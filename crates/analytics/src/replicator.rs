@@ -84,10 +84,10 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Self {
-            batch_rows: 50_000,
+            batch_rows: 10_000,
             flush_interval: Duration::from_millis(500),
             buffer: 256,
-            copy_chunk_rows: 50_000,
+            copy_chunk_rows: 10_000,
         }
     }
 }
