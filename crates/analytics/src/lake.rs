@@ -59,7 +59,15 @@ impl Lake {
 
     /// Removes every file of the lake (before a new initial copy).
     pub async fn reset(&self) -> Result<(), LakeError> {
-        let prefix = Path::from(PREFIX);
+        self.remove(Path::from(PREFIX)).await
+    }
+
+    /// Removes every file of `table` (before that table is copied again).
+    pub async fn reset_table(&self, table: &str) -> Result<(), LakeError> {
+        self.remove(Path::from(PREFIX).join(table)).await
+    }
+
+    async fn remove(&self, prefix: Path) -> Result<(), LakeError> {
         let locations = self
             .store
             .list(Some(&prefix))

@@ -6,7 +6,7 @@
 //! that fails is retried with the same batch (writes are idempotent by version) while the
 //! buffer fills and the reader stops: the lag grows, the API never notices, then it drains.
 
-use std::time::Duration;
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use sqlx::PgPool;
 use tokio::sync::{mpsc, watch};
@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, watch};
 use crate::{
     backfill,
     lake::{Lake, LakeError},
-    pgoutput::Lsn,
+    pgoutput::{Lsn, Relation},
     progress::{self, Progress},
     schema, slot,
     stream::{ChangeStream, Op, StreamError, Transaction},
@@ -44,6 +44,12 @@ impl Destination {
     async fn reset(&self) -> Result<(), ReplicatorError> {
         match self {
             Self::Lake(lake) => Ok(lake.reset().await?),
+        }
+    }
+
+    async fn reset_table(&self, table: &str) -> Result<(), ReplicatorError> {
+        match self {
+            Self::Lake(lake) => Ok(lake.reset_table(table).await?),
         }
     }
 
@@ -204,18 +210,7 @@ impl Replicator {
         };
         progress::save(&self.pool, name, &progress).await?;
         let relations = schema::published(&self.pool, PUBLICATION).await?;
-        let copied = backfill::copy(
-            &self.pool,
-            &relations,
-            self.options.copy_chunk_rows,
-            |chunk| async move {
-                self.destination.write(std::slice::from_ref(&chunk)).await?;
-                metrics::counter!("tally_analytics_rows_total", "destination" => name, "op" => "copy")
-                    .increment(chunk.changes.len() as u64);
-                Ok::<_, ReplicatorError>(())
-            },
-        )
-        .await?;
+        let copied = self.copy_relations(&relations).await?;
         progress.copied = true;
         progress::save(&self.pool, name, &progress).await?;
         tracing::info!(
@@ -224,6 +219,43 @@ impl Replicator {
             "analytics initial copy done"
         );
         Ok(progress)
+    }
+
+    /// Copies every row of `relations` into the destination at version 0; the rows copied.
+    async fn copy_relations(&self, relations: &[Arc<Relation>]) -> Result<u64, ReplicatorError> {
+        let name = self.destination.name();
+        backfill::copy(
+            &self.pool,
+            relations,
+            self.options.copy_chunk_rows,
+            |chunk| async move {
+                self.destination.write(std::slice::from_ref(&chunk)).await?;
+                metrics::counter!("tally_analytics_rows_total", "destination" => name, "op" => "copy")
+                    .increment(chunk.changes.len() as u64);
+                Ok::<_, ReplicatorError>(())
+            },
+        )
+        .await
+    }
+
+    /// Empties `table` in the destination and copies it again (its column types changed).
+    async fn resync_table(&self, table: &str) -> Result<(), ReplicatorError> {
+        let name = self.destination.name();
+        tracing::info!(
+            destination = name,
+            table,
+            "a column's type changed: copying the table again"
+        );
+        self.destination.reset_table(table).await?;
+        let relations: Vec<Arc<Relation>> = schema::published(&self.pool, PUBLICATION)
+            .await?
+            .into_iter()
+            .filter(|r| r.name == table)
+            .collect();
+        self.copy_relations(&relations).await?;
+        metrics::counter!("tally_analytics_table_resyncs_total", "destination" => name)
+            .increment(1);
+        Ok(())
     }
 
     /// Streams from `progress` until stopped or failed.
@@ -241,6 +273,7 @@ impl Replicator {
         let mut rows = 0;
         let mut due: Option<tokio::time::Instant> = None;
         let mut gauges = tokio::time::interval(GAUGE_INTERVAL);
+        let mut types = ColumnTypes::new(&schema::published(&self.pool, PUBLICATION).await?);
         let ended = loop {
             tokio::select! {
                 _ = stop.changed() => break Ok(()),
@@ -250,6 +283,15 @@ impl Replicator {
                 }
                 next = received.recv() => match next {
                     Some(tx) => {
+                        let changed = types.changed_by(&tx);
+                        if !changed.is_empty() {
+                            // What came before the change is stored first, in its old types.
+                            self.flush(&mut batch, &mut progress, &confirm, stop).await?;
+                            (rows, due) = (0, None);
+                            for table in changed {
+                                self.resync_table(&table).await?;
+                            }
+                        }
                         rows += tx.changes.len();
                         batch.push(tx);
                         due.get_or_insert_with(|| tokio::time::Instant::now() + self.options.flush_interval);
@@ -339,6 +381,54 @@ impl Replicator {
     }
 }
 
+/// Each published table's column types as last seen (from the catalog at start, then from
+/// the stream): a column whose type changes makes its table be copied again, an added or
+/// dropped column does not (files of the new shape sit beside the old ones).
+struct ColumnTypes(HashMap<String, Vec<(String, u32)>>);
+
+impl ColumnTypes {
+    fn new(relations: &[Arc<Relation>]) -> Self {
+        Self(
+            relations
+                .iter()
+                .map(|r| (r.name.clone(), columns(r)))
+                .collect(),
+        )
+    }
+
+    /// The tables whose column types `tx` shows changed; remembers what it shows.
+    fn changed_by(&mut self, tx: &Transaction) -> Vec<String> {
+        let mut changed = Vec::new();
+        for change in &tx.changes {
+            let now = columns(&change.relation);
+            let known = self
+                .0
+                .entry(change.table.clone())
+                .or_insert_with(|| now.clone());
+            if *known == now {
+                continue;
+            }
+            let retyped = now
+                .iter()
+                .any(|(column, oid)| known.iter().any(|(name, was)| name == column && was != oid));
+            if retyped && !changed.contains(&change.table) {
+                changed.push(change.table.clone());
+            }
+            *known = now;
+        }
+        changed
+    }
+}
+
+/// A relation's columns and their types.
+fn columns(relation: &Relation) -> Vec<(String, u32)> {
+    relation
+        .columns
+        .iter()
+        .map(|c| (c.name.clone(), c.type_oid))
+        .collect()
+}
+
 /// The slot of destination `name` in `database`: slots are named cluster-wide, so two Tally
 /// databases in one cluster (or two test databases) never share one.
 pub fn slot_name(name: &str, database: &str) -> String {
@@ -403,6 +493,52 @@ async fn read(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn relation(name: &str, columns: &[(&str, u32)]) -> Arc<Relation> {
+        Arc::new(Relation {
+            oid: 1,
+            namespace: "public".into(),
+            name: name.into(),
+            replica_identity: 'f',
+            columns: columns
+                .iter()
+                .map(|(n, oid)| crate::pgoutput::Column {
+                    name: (*n).into(),
+                    type_oid: *oid,
+                    type_modifier: -1,
+                    key: false,
+                })
+                .collect(),
+        })
+    }
+
+    fn touching(relation: &Arc<Relation>) -> Transaction {
+        Transaction {
+            commit_lsn: Lsn(1),
+            end_lsn: Lsn(2),
+            commit_time: 0,
+            changes: vec![crate::stream::RowChange {
+                table: relation.name.clone(),
+                relation: relation.clone(),
+                op: Op::Insert,
+                ordinal: 0,
+                values: Vec::new(),
+            }],
+            truncated: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_retyped_column_resyncs_its_table_and_an_added_one_does_not() {
+        let teams = relation("teams", &[("id", 2950), ("name", 25)]);
+        let mut types = ColumnTypes::new(std::slice::from_ref(&teams));
+        assert!(types.changed_by(&touching(&teams)).is_empty());
+        let added = relation("teams", &[("id", 2950), ("name", 25), ("rank", 23)]);
+        assert!(types.changed_by(&touching(&added)).is_empty());
+        let retyped = relation("teams", &[("id", 2950), ("name", 25), ("rank", 25)]);
+        assert_eq!(types.changed_by(&touching(&retyped)), ["teams"]);
+        assert!(types.changed_by(&touching(&retyped)).is_empty(), "once");
+    }
 
     #[test]
     fn slots_are_named_per_destination_and_database_within_postgres_limits() {

@@ -25,13 +25,25 @@ fn destinations(config: &Config) -> anyhow::Result<Vec<Destination>> {
 }
 
 /// Starts a replicator per configured destination when analytics is on (they run until `stop`
-/// turns true); when it is off, drops the slots and progress analytics left behind.
-pub async fn start(
+/// turns true); when it is off, drops the slots and progress analytics left behind. In the
+/// background: whatever happens to analytics, the API serves.
+pub fn start(config: &Config, owner_url: &str, stop: watch::Receiver<bool>) -> JoinSet<()> {
+    let (config, owner_url) = (config.clone(), owner_url.to_owned());
+    let mut running = JoinSet::new();
+    running.spawn(async move {
+        if let Err(e) = supervise(&config, &owner_url, stop).await {
+            tracing::error!(error = %e, "analytics did not start");
+        }
+    });
+    running
+}
+
+/// Runs the replicators (or turns analytics off) until stopped.
+async fn supervise(
     config: &Config,
     owner_url: &str,
     stop: watch::Receiver<bool>,
-) -> anyhow::Result<JoinSet<()>> {
-    let mut running = JoinSet::new();
+) -> anyhow::Result<()> {
     let owner = sqlx::postgres::PgPoolOptions::new()
         .max_connections(4)
         .connect(owner_url)
@@ -39,8 +51,9 @@ pub async fn start(
     if !config.analytics.analytics {
         turn_off(&owner).await?;
         owner.close().await;
-        return Ok(running);
+        return Ok(());
     }
+    let mut running = JoinSet::new();
     for destination in destinations(config)? {
         let replicator = Replicator::new(
             owner.clone(),
@@ -50,7 +63,9 @@ pub async fn start(
         );
         running.spawn(replicator.run(stop.clone()));
     }
-    Ok(running)
+    while running.join_next().await.is_some() {}
+    owner.close().await;
+    Ok(())
 }
 
 /// Drops this database's analytics slots (none left holding WAL) and forgets their progress.

@@ -100,7 +100,7 @@ impl Server {
             None => None,
         };
         let analytics =
-            crate::analytics::start(self.state.config(), &self.owner_url, stop.subscribe()).await?;
+            crate::analytics::start(self.state.config(), &self.owner_url, stop.subscribe());
         let settings = self.state.config().http;
         connections::serve(self.listener, router, settings, async move {
             shutdown.await;
@@ -176,8 +176,7 @@ pub async fn work(config: Config) -> anyhow::Result<()> {
         let workers = tokio::spawn(
             crate::workers::workers(&pool, &config, &providers, &storage)?.run(stopped),
         );
-        let analytics =
-            crate::analytics::start(&config, &database.owner_url, stop.subscribe()).await?;
+        let analytics = crate::analytics::start(&config, &database.owner_url, stop.subscribe());
         let warm = tokio::spawn(tally_functions::classify::warm_prototypes(
             pool.clone(),
             providers.embeddings.clone(),

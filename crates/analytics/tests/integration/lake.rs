@@ -36,8 +36,13 @@ async fn postgres_totals(db: &TestDb) -> anyhow::Result<Json> {
         .into())
 }
 
-/// What DuckDB reads in the lake under `root`.
+/// What DuckDB reads in the lake under `root` (`args`: none for the logs' totals, or a table
+/// and a column).
 fn lake(root: &Path) -> anyhow::Result<Json> {
+    read_lake(root, &[])
+}
+
+fn read_lake(root: &Path, args: &[&str]) -> anyhow::Result<Json> {
     let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python");
     let deps = here.join(".deps");
     anyhow::ensure!(
@@ -48,6 +53,7 @@ fn lake(root: &Path) -> anyhow::Result<Json> {
     let out = Command::new("python3")
         .arg(here.join("lake.py"))
         .arg(root)
+        .args(args)
         .env("PYTHONPATH", &deps)
         .output()
         .context("running python3")?;
@@ -284,6 +290,137 @@ async fn a_lost_slot_makes_one_full_copy_and_the_lake_still_equals_postgres() ->
     assert_eq!(
         progress::load(&db.owner, "lake").await?.map(|p| p.resyncs),
         Some(1)
+    );
+    let _ = stop.send(true);
+    running.await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_lake_that_fails_for_a_while_lets_writes_go_on_then_catches_up() -> anyhow::Result<()> {
+    let db = TestDb::new().await?;
+    let dir = tempfile::tempdir()?;
+    let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(dir.path())?);
+    let (org, user) = (Uuid::now_v7(), Uuid::now_v7());
+    seed(&db, &[org], &[user], 60).await?;
+    let (stop, stopped) = watch::channel(false);
+    let running = tokio::spawn(into_lake(&db, &store).run(stopped));
+    caught_up(&db, dir.path()).await?;
+    let stored = progress::load(&db.owner, "lake")
+        .await?
+        .context("progress stored")?;
+    let behind = || async {
+        let state = slot::state(&db.owner, &stored.slot)
+            .await?
+            .context("the slot")?;
+        anyhow::Ok(state.lag_bytes)
+    };
+
+    // The lake's directory becomes a file: every write to the lake fails, as a full or
+    // broken disk would make it.
+    let lake = dir.path().join("_analytics");
+    let away = dir.path().join("_analytics.away");
+    std::fs::rename(&lake, &away)?;
+    std::fs::write(&lake, b"not a directory")?;
+    let lag_before = behind().await?;
+    for _ in 0..4 {
+        let started = std::time::Instant::now();
+        churn(&db, org, user).await?;
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "writes never wait on the lake"
+        );
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        behind().await? > lag_before,
+        "the slot holds what the lake has not stored"
+    );
+    assert_eq!(
+        progress::load(&db.owner, "lake").await?.map(|p| p.lsn),
+        Some(stored.lsn),
+        "no progress while the lake fails"
+    );
+
+    // Back: the batch is written again and the rest drains.
+    std::fs::remove_file(&lake)?;
+    std::fs::rename(&away, &lake)?;
+    let last = caught_up(&db, dir.path()).await?;
+    assert_eq!(last["duplicates"], 0, "{last}");
+    let _ = stop.send(true);
+    running.await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_added_column_appears_and_a_retyped_one_copies_its_table_again() -> anyhow::Result<()> {
+    let db = TestDb::new().await?;
+    let dir = tempfile::tempdir()?;
+    let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(dir.path())?);
+    let (org, user) = (Uuid::now_v7(), Uuid::now_v7());
+    seed(&db, &[org], &[user], 10).await?;
+    sqlx::query("insert into teams (org_id, name) values ($1, 'Before')")
+        .bind(org)
+        .execute(&db.owner)
+        .await?;
+    let (stop, stopped) = watch::channel(false);
+    let running = tokio::spawn(into_lake(&db, &store).run(stopped));
+    caught_up(&db, dir.path()).await?;
+    let teams = |expect: Json| {
+        let root = dir.path().to_owned();
+        async move {
+            let mut seen = Json::Null;
+            for _ in 0..60 {
+                // Until a file has the column, DuckDB cannot find it: not yet.
+                seen = read_lake(&root, &["teams", "rank"])
+                    .unwrap_or_else(|e| Json::String(e.to_string()));
+                if seen == expect {
+                    return anyhow::Ok(());
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            anyhow::bail!("teams in the lake: {seen}, expected {expect}")
+        }
+    };
+    let ids: Vec<(Uuid, String)> = sqlx::query_as("select id, name from teams where org_id = $1")
+        .bind(org)
+        .fetch_all(&db.owner)
+        .await?;
+    let before = ids[0].0.to_string();
+
+    // An added column: new files carry it, the old ones read as null.
+    sqlx::raw_sql("alter table teams add column rank int4")
+        .execute(&db.owner)
+        .await?;
+    let ranked: Uuid = sqlx::query_scalar(
+        "insert into teams (org_id, name, rank) values ($1, 'Ranked', 5) returning id",
+    )
+    .bind(org)
+    .fetch_one(&db.owner)
+    .await?;
+    teams(serde_json::json!({
+        "rows": {before.clone(): null, ranked.to_string(): "5"},
+        "types": ["INT64"],
+    }))
+    .await?;
+
+    // A changed type: the table is copied again, every file of it in the new type.
+    sqlx::raw_sql("alter table teams alter column rank type text using rank::text")
+        .execute(&db.owner)
+        .await?;
+    sqlx::query("update teams set rank = 'first' where id = $1")
+        .bind(ranked)
+        .execute(&db.owner)
+        .await?;
+    teams(serde_json::json!({
+        "rows": {before: null, ranked.to_string(): "first"},
+        "types": ["BYTE_ARRAY"],
+    }))
+    .await?;
+    assert_eq!(
+        progress::load(&db.owner, "lake").await?.map(|p| p.resyncs),
+        Some(0),
+        "only the table, not the lake, was copied again"
     );
     let _ = stop.send(true);
     running.await?;

@@ -4,6 +4,9 @@ per-org [count, sum of minutes, sum of versions], and how many change rows appea
 once across files. Prints one JSON object.
 
 usage: python3 lake.py <store root>
+       python3 lake.py <store root> <table> <column>
+           the current rows of <table> ({"id": ..., "<column>": ...}) and the Parquet types
+           <column> has across the table's files
 """
 
 import json
@@ -12,8 +15,27 @@ import sys
 import duckdb
 
 root = sys.argv[1]
-files = f"{root}/_analytics/lake/time_logs/**/*.parquet"
 con = duckdb.connect()
+
+if len(sys.argv) == 4:
+    table, column = sys.argv[2], sys.argv[3]
+    files = f"{root}/_analytics/lake/{table}/**/*.parquet"
+    rows = con.execute(
+        f"""
+        select id::text, "{column}"::text from (
+          select * from read_parquet('{files}', union_by_name = true, hive_partitioning = false)
+          qualify row_number() over (
+            partition by id order by _commit_lsn desc, _tx_ordinal desc) = 1
+        ) where not _deleted order by 1
+        """
+    ).fetchall()
+    types = con.execute(
+        f"select distinct type from parquet_schema('{files}') where name = '{column}' order by 1"
+    ).fetchall()
+    print(json.dumps({"rows": {i: v for i, v in rows}, "types": [t for (t,) in types]}))
+    sys.exit(0)
+
+files = f"{root}/_analytics/lake/time_logs/**/*.parquet"
 source = f"read_parquet('{files}', union_by_name = true, hive_partitioning = false)"
 totals = con.execute(
     f"""
