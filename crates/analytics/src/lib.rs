@@ -3,10 +3,12 @@
 //! [`pgoutput`]: the stream's messages, decoded; [`stream`]: a slot's committed transactions
 //! over the replication protocol, confirmed once stored; [`slot`]: slots over SQL;
 //! [`schema`] and [`backfill`]: the initial copy at version 0; [`lake`]: Parquet change-log
-//! files in the object store; [`progress`]: where each destination stands; [`replicator`]:
+//! files in the object store; [`clickhouse`]: ReplacingMergeTree tables over HTTP;
+//! [`progress`]: where each destination stands; [`replicator`]:
 //! one destination fed from its own slot, resumable, back-pressured.
 
 pub mod backfill;
+pub mod clickhouse;
 pub mod lake;
 pub mod pgoutput;
 pub mod progress;

@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::{
     backfill,
+    clickhouse::{ClickHouse, ClickHouseError},
     lake::{Lake, LakeError},
     pgoutput::{Lsn, Relation},
     progress::{self, Progress},
@@ -31,6 +32,8 @@ pub const PUBLICATION: &str = "tally_analytics";
 pub enum Destination {
     /// Parquet change-log files in the object store.
     Lake(Lake),
+    /// ClickHouse over HTTP.
+    ClickHouse(Box<ClickHouse>),
 }
 
 impl Destination {
@@ -38,24 +41,28 @@ impl Destination {
     pub fn name(&self) -> &'static str {
         match self {
             Self::Lake(_) => "lake",
+            Self::ClickHouse(_) => "clickhouse",
         }
     }
 
     async fn reset(&self) -> Result<(), ReplicatorError> {
         match self {
             Self::Lake(lake) => Ok(lake.reset().await?),
+            Self::ClickHouse(ch) => Ok(ch.reset().await?),
         }
     }
 
     async fn reset_table(&self, table: &str) -> Result<(), ReplicatorError> {
         match self {
             Self::Lake(lake) => Ok(lake.reset_table(table).await?),
+            Self::ClickHouse(ch) => Ok(ch.reset_table(table).await?),
         }
     }
 
     async fn write(&self, batch: &[Transaction]) -> Result<(), ReplicatorError> {
         match self {
             Self::Lake(lake) => lake.write(batch).await.map(drop).map_err(Into::into),
+            Self::ClickHouse(ch) => Ok(ch.write(batch).await?),
         }
     }
 }
@@ -72,6 +79,9 @@ pub enum ReplicatorError {
     /// The lake.
     #[error(transparent)]
     Lake(#[from] LakeError),
+    /// ClickHouse.
+    #[error(transparent)]
+    ClickHouse(#[from] ClickHouseError),
 }
 
 /// How a replicator batches and buffers.

@@ -13,6 +13,7 @@
 //! | analytics | `TALLY_ANALYTICS` | `false`: no change stream; when on, the database needs `wal_level = logical` |
 //! | analytics_max_slot_wal_keep_size | `TALLY_ANALYTICS_MAX_SLOT_WAL_KEEP_SIZE` | `10GB` |
 //! | analytics_lake | `TALLY_ANALYTICS_LAKE` | `true`: with analytics on, Parquet change logs in the object store |
+//! | analytics_clickhouse_url, …_database, …_user, …_password | `TALLY_ANALYTICS_CLICKHOUSE_*` | none (no ClickHouse), `tally`, `default`, none |
 //! | ai_review_threshold | `TALLY_AI_REVIEW_THRESHOLD` | `0.6` |
 //! | worker_concurrency | `TALLY_WORKER_CONCURRENCY` | `2` |
 //! | embeddings | `TALLY_EMBEDDINGS` | `builtin` (`openai`, `none`) |
@@ -143,6 +144,21 @@ pub struct AnalyticsSettings {
     /// `_analytics/lake/` of the storage backend (`TALLY_ANALYTICS_LAKE`, default true).
     #[serde(default = "defaults::yes")]
     pub analytics_lake: bool,
+    /// With analytics on, also streams into ClickHouse at this HTTP URL
+    /// (`TALLY_ANALYTICS_CLICKHOUSE_URL`, e.g. `http://localhost:8123`; none by default).
+    #[serde(default)]
+    pub analytics_clickhouse_url: Option<String>,
+    /// The ClickHouse database Tally's tables go in (`TALLY_ANALYTICS_CLICKHOUSE_DATABASE`,
+    /// default `tally`; created when missing).
+    #[serde(default = "defaults::analytics_clickhouse_database")]
+    pub analytics_clickhouse_database: String,
+    /// The ClickHouse user (`TALLY_ANALYTICS_CLICKHOUSE_USER`; the server's `default` when
+    /// unset).
+    #[serde(default)]
+    pub analytics_clickhouse_user: Option<String>,
+    /// That user's password (`TALLY_ANALYTICS_CLICKHOUSE_PASSWORD`).
+    #[serde(default)]
+    pub analytics_clickhouse_password: Option<Redacted>,
 }
 
 /// Limits on HTTP connections, so that slow or idle clients cannot hold the server's sockets
@@ -472,6 +488,9 @@ mod defaults {
     }
     pub fn analytics_max_slot_wal_keep_size() -> String {
         "10GB".into()
+    }
+    pub fn analytics_clickhouse_database() -> String {
+        "tally".into()
     }
     pub fn sync_requests_per_minute() -> u32 {
         600

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 use tally_analytics::{
+    clickhouse::{ClickHouse, ClickHouseSettings},
     lake::Lake,
     progress,
     replicator::{self, Destination, Options, Replicator},
@@ -15,11 +16,26 @@ use tally_core::Config;
 use tokio::{sync::watch, task::JoinSet};
 
 /// The destinations the configuration turns on.
-fn destinations(config: &Config) -> anyhow::Result<Vec<Destination>> {
+fn destinations(config: &Config, owner: &PgPool) -> anyhow::Result<Vec<Destination>> {
+    let settings = &config.analytics;
     let mut destinations = Vec::new();
-    if config.analytics.analytics_lake {
+    if settings.analytics_lake {
         let backend = tally_storage::Backend::from_settings(&config.storage, &config.data_dir)?;
         destinations.push(Destination::Lake(Lake::new(backend.store().clone())));
+    }
+    if let Some(url) = &settings.analytics_clickhouse_url {
+        destinations.push(Destination::ClickHouse(Box::new(ClickHouse::new(
+            &ClickHouseSettings {
+                url: url.clone(),
+                database: settings.analytics_clickhouse_database.clone(),
+                user: settings.analytics_clickhouse_user.clone(),
+                password: settings
+                    .analytics_clickhouse_password
+                    .as_ref()
+                    .map(|p| p.0.clone()),
+            },
+            owner.clone(),
+        ))));
     }
     Ok(destinations)
 }
@@ -54,7 +70,7 @@ async fn supervise(
         return Ok(());
     }
     let mut running = JoinSet::new();
-    for destination in destinations(config)? {
+    for destination in destinations(config, &owner)? {
         let replicator = Replicator::new(
             owner.clone(),
             owner_url.to_owned(),

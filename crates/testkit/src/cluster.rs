@@ -57,8 +57,11 @@ async fn start() -> anyhow::Result<TestCluster> {
             "synchronous_commit=off",
             "full_page_writes=off",
             "max_connections=300",
-            // Logical decoding, for analytics' change stream (tally_analytics).
+            // Logical decoding, for analytics' change stream (tally_analytics), with room
+            // for the slots and streams of tests running side by side.
             "wal_level=logical",
+            "max_replication_slots=64",
+            "max_wal_senders=64",
         ]
         .map(String::from)
         .to_vec(),

@@ -66,14 +66,37 @@ impl Drop for TestDb {
                 .build()?;
             runtime.block_on(async move {
                 let mut admin = PgConnection::connect(&admin_url).await?;
-                // A logical replication slot left by a test would keep its database alive.
-                sqlx::query(
-                    "select pg_drop_replication_slot(slot_name) from pg_replication_slots \
-                     where database = $1 and not active",
-                )
-                .bind(&name)
-                .execute(&mut admin)
-                .await?;
+                // A logical replication slot left by a test would keep its database alive:
+                // its stream (if one still runs) is ended, then the slot dropped once free.
+                for _ in 0..100 {
+                    let left: Vec<(String, Option<i32>)> = sqlx::query_as(
+                        "select slot_name::text, active_pid from pg_replication_slots \
+                         where database = $1",
+                    )
+                    .bind(&name)
+                    .fetch_all(&mut admin)
+                    .await?;
+                    if left.is_empty() {
+                        break;
+                    }
+                    for (slot, pid) in left {
+                        let dropped = match pid {
+                            Some(pid) => sqlx::query("select pg_terminate_backend($1)")
+                                .bind(pid)
+                                .execute(&mut admin)
+                                .await
+                                .map(drop),
+                            None => sqlx::query("select pg_drop_replication_slot($1)")
+                                .bind(&slot)
+                                .execute(&mut admin)
+                                .await
+                                .map(drop),
+                        };
+                        // A slot taken again or released meanwhile: the next round sees it.
+                        let _ = dropped;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
                 sqlx::query(AssertSqlSafe(format!(
                     "drop database if exists \"{name}\" with (force)"
                 )))

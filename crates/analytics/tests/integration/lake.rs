@@ -20,7 +20,7 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 /// Per org: [count, sum of minutes, sum of versions] of the live logs, as PostgreSQL has them.
-async fn postgres_totals(db: &TestDb) -> anyhow::Result<Json> {
+pub async fn postgres_totals(db: &TestDb) -> anyhow::Result<Json> {
     let rows: Vec<(Uuid, i64, i64, i64)> = sqlx::query_as(
         "select org_id, count(*), sum(duration_minutes)::int8, sum(version)::int8
            from time_logs where deleted_at is null group by org_id",
@@ -81,7 +81,12 @@ async fn caught_up(db: &TestDb, root: &Path) -> anyhow::Result<Json> {
     anyhow::bail!("the lake never caught up: {seen} against {expected}")
 }
 
-async fn seed(db: &TestDb, orgs: &[Uuid], users: &[Uuid], logs_each: usize) -> anyhow::Result<()> {
+pub async fn seed(
+    db: &TestDb,
+    orgs: &[Uuid],
+    users: &[Uuid],
+    logs_each: usize,
+) -> anyhow::Result<()> {
     for (i, (org, user)) in orgs.iter().zip(users).enumerate() {
         sqlx::query("insert into auth.users (id, email) values ($1, $2)")
             .bind(user)
@@ -117,7 +122,7 @@ async fn insert_logs(db: &TestDb, org: Uuid, user: Uuid, n: usize) -> anyhow::Re
 }
 
 /// Some of every kind of change, in several transactions.
-async fn churn(db: &TestDb, org: Uuid, user: Uuid) -> anyhow::Result<()> {
+pub async fn churn(db: &TestDb, org: Uuid, user: Uuid) -> anyhow::Result<()> {
     insert_logs(db, org, user, 40).await?;
     sqlx::query(
         "update time_logs set duration_minutes = duration_minutes + 7
