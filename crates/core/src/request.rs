@@ -130,7 +130,7 @@ impl RequestContext {
         &self,
         pool: &PgPool,
     ) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-        let tx = waiting_for_a_connection(pool.begin()).await?;
+        let tx = waiting_for_a_connection(begun(pool, None)).await?;
         self.configure(tx).await
     }
 
@@ -139,7 +139,7 @@ impl RequestContext {
         &self,
         pool: &PgPool,
     ) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-        let tx = waiting_for_a_connection(pool.begin_with("begin read only")).await?;
+        let tx = waiting_for_a_connection(begun(pool, Some("begin read only"))).await?;
         self.configure(tx).await
     }
 
@@ -185,6 +185,26 @@ pub async fn is_member(conn: &mut sqlx::PgConnection, org: uuid::Uuid) -> sqlx::
         .bind(org)
         .fetch_one(conn)
         .await
+}
+
+/// A transaction begun on a task of its own. sqlx 0.9 leaves a connection inside the
+/// transaction when `begin` is cut short between sending BEGIN and reading its answer (its
+/// rollback guard looks at a depth not yet raised), and the pool then hands that open
+/// transaction — read-only, say — to the next request, whose writes fail. On its own task the
+/// begin always completes, even when the request goes away; a transaction nobody took is
+/// dropped there, which rolls it back.
+async fn begun(
+    pool: &PgPool,
+    statement: Option<&'static str>,
+) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    let pool = pool.clone();
+    let begin = tokio::spawn(async move {
+        match statement {
+            Some(statement) => pool.begin_with(statement).await,
+            None => pool.begin().await,
+        }
+    });
+    begin.await.map_err(|_| sqlx::Error::WorkerCrashed)?
 }
 
 /// Runs `begin`, counted in `tally_db_pool_waiting` (requests waiting for a connection of the

@@ -359,3 +359,33 @@ async fn missing_default_fills_identities_and_generated_columns() {
         )
     );
 }
+
+/// A read cut short while its `BEGIN READ ONLY` is in flight (a client that goes away) must
+/// never leave its connection inside that transaction for the next request: sqlx 0.9's own
+/// guard misses that moment, so Tally begins on a task of its own. With one connection in the
+/// pool, every write after hundreds of such cuts still writes.
+#[tokio::test]
+async fn a_read_cut_short_during_its_begin_never_makes_the_next_write_read_only() {
+    let db = tally_testkit::TestDb::new().await.unwrap();
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(db.owner_url())
+        .await
+        .unwrap();
+    sqlx::raw_sql("create table cut (n int); grant insert on cut to service_role")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let ctx = tally_core::RequestContext::service();
+    for i in 0..300u64 {
+        // Cut after a few to a few hundred microseconds: some cuts land mid-BEGIN.
+        let cut = std::time::Duration::from_micros(5 + (i * 37) % 400);
+        let _ = tokio::time::timeout(cut, ctx.begin_read_only(&pool)).await;
+        let mut tx = ctx.begin(&pool).await.unwrap();
+        sqlx::query("insert into cut values (1)")
+            .execute(&mut *tx)
+            .await
+            .unwrap_or_else(|e| panic!("after cut {i}: {e}"));
+        tx.rollback().await.unwrap();
+    }
+}
