@@ -2,7 +2,11 @@
 //! 1,000 people) — time, rows per second and this process's peak memory (it runs the
 //! replicator) — then the steady lag while 500 row changes per second (70 % inserts, 25 %
 //! updates, 5 % soft deletes) stream for 60 s: the age of the newest stored commit, sampled
-//! every 250 ms. Run with `scripts/bench-analytics` (release build).
+//! every 250 ms. Then the same logs into ClickHouse (the engine of chDB behind the test-only
+//! HTTP front, or the server `TALLY_TEST_CLICKHOUSE_URL` names): the copy's time, and a
+//! 12-week ad-hoc query (minutes by week, one org and all orgs) from ClickHouse's current view
+//! next to the same from PostgreSQL's raw logs. Run with `scripts/bench-analytics` (release
+//! build).
 
 use std::{
     sync::Arc,
@@ -11,12 +15,13 @@ use std::{
 
 use object_store::{ObjectStore, local::LocalFileSystem};
 use tally_analytics::{
+    clickhouse::{ClickHouse, ClickHouseSettings},
     lake::Lake,
     progress,
     replicator::{Destination, Options, Replicator},
 };
 use tally_testkit::{
-    TestDb,
+    ClickHouseServer, TestDb,
     latency::percentile_ms,
     memory::{peak_mib, reset_peak, status_mib},
 };
@@ -27,6 +32,7 @@ const USERS_PER_ORG: i64 = 10;
 const LOGS_PER_USER: i64 = 1_000;
 const WRITES_PER_SECOND: u64 = 500;
 const STEADY: Duration = Duration::from_secs(60);
+const QUERY_RUNS: usize = 20;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -134,6 +140,113 @@ async fn main() -> anyhow::Result<()> {
     println!("(target: {WRITES_PER_SECOND} writes/s with p95 ≤ 2 s; copy of 1M ≤ 30 s; ≤ 200 MB)");
     let _ = stop.send(true);
     running.await?;
+
+    clickhouse(&db).await
+}
+
+/// The copy into ClickHouse, then the 12-week query there and in PostgreSQL.
+async fn clickhouse(db: &TestDb) -> anyhow::Result<()> {
+    let server = ClickHouseServer::start().await?;
+    let database = format!("bench_{}", uuid::Uuid::new_v4().simple());
+    let ch = ClickHouse::new(
+        &ClickHouseSettings {
+            url: server.url.clone(),
+            database,
+            user: None,
+            password: None,
+        },
+        db.owner.clone(),
+    );
+    let (stop, stopped) = watch::channel(false);
+    let started = Instant::now();
+    let running = tokio::spawn(
+        Replicator::new(
+            db.owner.clone(),
+            db.owner_url().to_owned(),
+            Destination::ClickHouse(Box::new(ch.clone())),
+            Options::default(),
+        )
+        .run(stopped),
+    );
+    loop {
+        if progress::load(&db.owner, "clickhouse")
+            .await?
+            .is_some_and(|p| p.copied)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let copy = started.elapsed();
+    let rows: i64 = sqlx::query_scalar("select count(*) from time_logs")
+        .fetch_one(&db.owner)
+        .await?;
+    println!(
+        "\ninitial copy into ClickHouse: {rows} logs in {:.1} s — {:.0} logs/s",
+        copy.as_secs_f64(),
+        rows as f64 / copy.as_secs_f64()
+    );
+    let _ = stop.send(true);
+    running.await?;
+
+    let org: uuid::Uuid = sqlx::query_scalar("select org_id from time_logs limit 1")
+        .fetch_one(&db.owner)
+        .await?;
+    let logs = ch.table("time_logs__current");
+    for (what, ch_sql, pg_sql) in [
+        (
+            "one org, minutes by week",
+            format!(
+                "SELECT toStartOfWeek(started_at) AS week, sum(duration_minutes) FROM {logs} \
+                 WHERE org_id = '{org}' AND deleted_at IS NULL \
+                   AND started_at >= now() - INTERVAL 12 WEEK GROUP BY week ORDER BY week"
+            ),
+            format!(
+                "select date_trunc('week', started_at) as week, sum(duration_minutes) \
+                 from time_logs where org_id = '{org}' and deleted_at is null \
+                   and started_at >= now() - interval '12 weeks' group by week order by week"
+            ),
+        ),
+        (
+            "all orgs, minutes by org and week",
+            format!(
+                "SELECT org_id, toStartOfWeek(started_at) AS week, sum(duration_minutes) \
+                 FROM {logs} WHERE deleted_at IS NULL \
+                   AND started_at >= now() - INTERVAL 12 WEEK GROUP BY org_id, week"
+            ),
+            "select org_id, date_trunc('week', started_at) as week, sum(duration_minutes) \
+             from time_logs where deleted_at is null \
+               and started_at >= now() - interval '12 weeks' group by org_id, week"
+                .to_owned(),
+        ),
+    ] {
+        let mut from_ch = Vec::new();
+        let mut from_pg = Vec::new();
+        for _ in 0..QUERY_RUNS {
+            let started = Instant::now();
+            ch.client()
+                .query(&ch_sql)
+                .fetch_bytes("TabSeparated")?
+                .collect()
+                .await?;
+            from_ch.push(started.elapsed());
+            let started = Instant::now();
+            sqlx::query(sqlx::AssertSqlSafe(pg_sql.clone()))
+                .fetch_all(&db.owner)
+                .await?;
+            from_pg.push(started.elapsed());
+        }
+        from_ch.sort();
+        from_pg.sort();
+        println!(
+            "12 weeks, {what} ({QUERY_RUNS} runs): ClickHouse p50 {:.1} ms, p95 {:.1} ms; \
+             PostgreSQL raw logs p50 {:.1} ms, p95 {:.1} ms",
+            percentile_ms(&from_ch, 0.50),
+            percentile_ms(&from_ch, 0.95),
+            percentile_ms(&from_pg, 0.50),
+            percentile_ms(&from_pg, 0.95)
+        );
+    }
     Ok(())
 }
 

@@ -15,6 +15,7 @@
 //! takes in. `webhooks-ingest/{provider}/{integration_id}` takes no user token: the
 //! provider's signature is checked instead.
 
+mod analytics_query;
 pub mod audit;
 mod caller;
 pub mod classify;

@@ -14,6 +14,7 @@ use tally_core::{
 use utoipa::openapi::HttpMethod::Post;
 
 use crate::{
+    analytics_query,
     error::{FnError, FnResult},
     exports, insights, integrations, logs, orgs,
     state::FunctionsState,
@@ -84,7 +85,7 @@ fn ok(value: FnResult<Value>) -> Answer {
 }
 
 /// Every function called with a JSON body, in the order `/openapi.json` lists them.
-pub static FUNCTIONS: [Function; 15] = [
+pub static FUNCTIONS: [Function; 16] = [
     Function {
         name: "log-create",
         summary: "Log work from a line of text (classified in the background)",
@@ -288,6 +289,20 @@ pub static FUNCTIONS: [Function; 15] = [
                 let set = integrations::manage::run(state.integration_doors(), ctx, parse(body)?);
                 ok(set.await.map_err(FnError::from))
             })
+        },
+    },
+    Function {
+        name: "analytics-query",
+        summary: "Minutes over any range by period, person, project, activity or work mode",
+        describe: |op| {
+            op.json_body::<analytics_query::AnalyticsQuery>().answers(
+                200,
+                "`{source, scope, interval, rows: [{period, minutes, …}]}`",
+                Some(any_object()),
+            )
+        },
+        run: |state, ctx, body| {
+            Box::pin(async move { ok(analytics_query::run(state, ctx, parse(body)?).await) })
         },
     },
     Function {

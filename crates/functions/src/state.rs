@@ -22,6 +22,7 @@ pub struct FunctionsState {
     sync: SyncSettings,
     integrations: IntegrationSettings,
     doors: Doors,
+    clickhouse: Option<tally_analytics::clickhouse::ClickHouse>,
 }
 
 impl tally_core::gateway::Gateway for FunctionsState {
@@ -46,6 +47,7 @@ impl FunctionsState {
         doors: Doors,
     ) -> Self {
         Self {
+            clickhouse: clickhouse(config, &pool),
             pool,
             keys,
             ai: config.ai.clone(),
@@ -56,6 +58,11 @@ impl FunctionsState {
             integrations: config.integrations,
             doors,
         }
+    }
+
+    /// ClickHouse, when analytics streams to it (what `analytics-query` reads).
+    pub fn clickhouse(&self) -> Option<&tally_analytics::clickhouse::ClickHouse> {
+        self.clickhouse.as_ref()
     }
 
     /// Integration settings (deliveries, ICS feeds).
@@ -102,4 +109,25 @@ impl FunctionsState {
     pub fn ai(&self) -> &AiSettings {
         &self.ai
     }
+}
+
+/// The ClickHouse destination the configuration names, when analytics is on.
+fn clickhouse(config: &Config, pool: &PgPool) -> Option<tally_analytics::clickhouse::ClickHouse> {
+    let settings = &config.analytics;
+    let url = settings
+        .analytics_clickhouse_url
+        .as_ref()
+        .filter(|_| settings.analytics)?;
+    Some(tally_analytics::clickhouse::ClickHouse::new(
+        &tally_analytics::clickhouse::ClickHouseSettings {
+            url: url.clone(),
+            database: settings.analytics_clickhouse_database.clone(),
+            user: settings.analytics_clickhouse_user.clone(),
+            password: settings
+                .analytics_clickhouse_password
+                .as_ref()
+                .map(|p| p.0.clone()),
+        },
+        pool.clone(),
+    ))
 }

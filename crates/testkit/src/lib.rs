@@ -13,6 +13,7 @@
 //! - [`generated`] and [`rest_requests`]: generated input (any JSON, PostgREST requests) for
 //!   property tests.
 
+mod clickhouse;
 mod cluster;
 pub mod compat;
 mod fixture;
@@ -24,6 +25,7 @@ mod s3;
 mod test_app;
 mod test_db;
 
+pub use clickhouse::ClickHouseServer;
 pub use fixture::Fixture;
 pub use s3::S3Server;
 pub use test_app::TestApp;

@@ -4,12 +4,7 @@
 //! inserts, updates, soft and hard deletes and the replicator dropped mid-stream three times,
 //! the current view per org equals PostgreSQL, with no id twice.
 
-use std::{
-    net::TcpListener,
-    path::Path,
-    process::{Child, Command, Stdio},
-    time::Duration,
-};
+use std::time::Duration;
 
 use anyhow::Context;
 use serde_json::Value as Json;
@@ -18,64 +13,14 @@ use tally_analytics::{
     progress,
     replicator::{Destination, Options, Replicator},
 };
-use tally_testkit::TestDb;
+use tally_testkit::{ClickHouseServer, TestDb};
 use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::lake::{churn, postgres_totals, seed};
 
-/// A ClickHouse to write to: a real one, or chDB behind the shim (stopped when dropped).
-struct Server {
-    url: String,
-    shim: Option<(Child, tempfile::TempDir)>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some((child, _)) = &mut self.shim {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-async fn server() -> anyhow::Result<Server> {
-    if let Ok(url) = std::env::var("TALLY_TEST_CLICKHOUSE_URL") {
-        return Ok(Server { url, shim: None });
-    }
-    let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python");
-    let deps = here.join(".deps");
-    anyhow::ensure!(
-        deps.join("chdb").exists(),
-        "chDB is not installed in {}: ./scripts/test installs it",
-        deps.display()
-    );
-    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let data = tempfile::tempdir()?;
-    let child = Command::new("python3")
-        .arg(here.join("clickhouse_shim.py"))
-        .arg(port.to_string())
-        .arg(data.path())
-        .env("PYTHONPATH", &deps)
-        .stdout(Stdio::null())
-        .spawn()
-        .context("starting the chDB front")?;
-    let url = format!("http://127.0.0.1:{port}");
-    let server = Server {
-        url: url.clone(),
-        shim: Some((child, data)),
-    };
-    for _ in 0..100 {
-        if accepts(port).is_ok() {
-            return Ok(server);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    anyhow::bail!("the chDB front did not start at {url}")
-}
-
 /// A ClickHouse destination in a database of its own on `server`.
-fn destination(server: &Server, db: &TestDb) -> ClickHouse {
+fn destination(server: &ClickHouseServer, db: &TestDb) -> ClickHouse {
     ClickHouse::new(
         &ClickHouseSettings {
             url: server.url.clone(),
@@ -85,11 +30,6 @@ fn destination(server: &Server, db: &TestDb) -> ClickHouse {
         },
         db.owner.clone(),
     )
-}
-
-/// Whether something accepts connections on `port`.
-fn accepts(port: u16) -> std::io::Result<std::net::TcpStream> {
-    std::net::TcpStream::connect(("127.0.0.1", port))
 }
 
 /// Per org: [count, sum of minutes, sum of versions] of the live logs in the current view,
@@ -153,7 +93,7 @@ async fn caught_up(db: &TestDb, ch: &ClickHouse) -> anyhow::Result<()> {
 #[tokio::test]
 async fn clickhouse_holds_what_postgres_holds_through_copy_changes_and_restarts()
 -> anyhow::Result<()> {
-    let server = server().await?;
+    let server = ClickHouseServer::start().await?;
     let db = TestDb::new().await?;
     let ch = destination(&server, &db);
     let orgs = [Uuid::now_v7(), Uuid::now_v7()];
@@ -240,7 +180,7 @@ async fn until_selects(ch: &ClickHouse, sql: &str, expected: &str) -> anyhow::Re
 
 #[tokio::test]
 async fn clickhouse_adds_a_new_column_and_copies_a_retyped_table_again() -> anyhow::Result<()> {
-    let server = server().await?;
+    let server = ClickHouseServer::start().await?;
     let db = TestDb::new().await?;
     let ch = destination(&server, &db);
     let (org, user) = (Uuid::now_v7(), Uuid::now_v7());

@@ -1,6 +1,7 @@
 //! `/functions/v1` through HTTP on the real server: the log pipeline end to end, RLS, errors.
 #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
 
+mod analytics;
 mod audit;
 mod compat;
 mod embeddings;
