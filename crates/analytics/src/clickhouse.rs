@@ -39,6 +39,25 @@ pub struct ClickHouseSettings {
     pub password: Option<String>,
 }
 
+impl ClickHouseSettings {
+    /// The destination the configuration names, when analytics is on and has a URL for it.
+    pub fn from_config(settings: &tally_core::config::AnalyticsSettings) -> Option<Self> {
+        let url = settings
+            .analytics_clickhouse_url
+            .as_ref()
+            .filter(|_| settings.analytics)?;
+        Some(Self {
+            url: url.clone(),
+            database: settings.analytics_clickhouse_database.clone(),
+            user: settings.analytics_clickhouse_user.clone(),
+            password: settings
+                .analytics_clickhouse_password
+                .as_ref()
+                .map(|p| p.0.clone()),
+        })
+    }
+}
+
 /// The ClickHouse destination.
 #[derive(Clone)]
 pub struct ClickHouse {

@@ -113,21 +113,9 @@ impl FunctionsState {
 
 /// The ClickHouse destination the configuration names, when analytics is on.
 fn clickhouse(config: &Config, pool: &PgPool) -> Option<tally_analytics::clickhouse::ClickHouse> {
-    let settings = &config.analytics;
-    let url = settings
-        .analytics_clickhouse_url
-        .as_ref()
-        .filter(|_| settings.analytics)?;
+    let settings = tally_analytics::clickhouse::ClickHouseSettings::from_config(&config.analytics)?;
     Some(tally_analytics::clickhouse::ClickHouse::new(
-        &tally_analytics::clickhouse::ClickHouseSettings {
-            url: url.clone(),
-            database: settings.analytics_clickhouse_database.clone(),
-            user: settings.analytics_clickhouse_user.clone(),
-            password: settings
-                .analytics_clickhouse_password
-                .as_ref()
-                .map(|p| p.0.clone()),
-        },
+        &settings,
         pool.clone(),
     ))
 }

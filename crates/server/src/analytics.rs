@@ -23,17 +23,9 @@ fn destinations(config: &Config, owner: &PgPool) -> anyhow::Result<Vec<Destinati
         let backend = tally_storage::Backend::from_settings(&config.storage, &config.data_dir)?;
         destinations.push(Destination::Lake(Lake::new(backend.store().clone())));
     }
-    if let Some(url) = &settings.analytics_clickhouse_url {
+    if let Some(clickhouse) = ClickHouseSettings::from_config(settings) {
         destinations.push(Destination::ClickHouse(Box::new(ClickHouse::new(
-            &ClickHouseSettings {
-                url: url.clone(),
-                database: settings.analytics_clickhouse_database.clone(),
-                user: settings.analytics_clickhouse_user.clone(),
-                password: settings
-                    .analytics_clickhouse_password
-                    .as_ref()
-                    .map(|p| p.0.clone()),
-            },
+            &clickhouse,
             owner.clone(),
         ))));
     }
