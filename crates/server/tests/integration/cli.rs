@@ -539,3 +539,92 @@ fn files_under(dir: &Path) -> Vec<String> {
         })
         .collect()
 }
+
+#[tokio::test]
+async fn a_slot_the_wal_cap_takes_is_copied_again_once() -> anyhow::Result<()> {
+    let dir = temp_dir();
+    let (port, pg_port) = (free_port(), free_port());
+    let on = [
+        ("TALLY_PORT", port.as_str()),
+        ("TALLY_PG_PORT", pg_port.as_str()),
+        ("TALLY_ANALYTICS", "true"),
+        ("TALLY_ANALYTICS_MAX_SLOT_WAL_KEEP_SIZE", "1MB"),
+    ];
+    let status = || -> anyhow::Result<serde_json::Value> {
+        let out = run(&dir, &on, &["analytics", "status", "--json"]);
+        anyhow::ensure!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(serde_json::from_slice(&out.stdout)?)
+    };
+    let running = tally(&dir, &on, &["serve"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    assert_eq!(wait_for_health(&port).await, 200);
+    assert!(wait_until(|| Ok(status()?[0]["copied"] == true)).await?);
+    let url = String::from_utf8(run(&dir, &on, &["db"]).stdout)?;
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(url.trim()).await?;
+    let org: uuid::Uuid = sqlx::query_scalar(
+        "insert into organizations (name, slug) values ('Cap', 'cap') returning id",
+    )
+    .fetch_one(&mut conn)
+    .await?;
+
+    // The lake fails (its directory became a file), so nothing is confirmed while changes
+    // and other WAL pile up past the 1 MB cap: the next checkpoint takes the slot's WAL.
+    let lake = dir.join(".tally/storage/_analytics");
+    let away = dir.join(".tally/storage/_analytics.away");
+    std::fs::rename(&lake, &away)?;
+    std::fs::write(&lake, b"not a directory")?;
+    for i in 0..6 {
+        sqlx::query("insert into teams (org_id, name) values ($1, $2)")
+            .bind(org)
+            .bind(format!("Team {i}"))
+            .execute(&mut conn)
+            .await?;
+        sqlx::query("select pg_switch_wal()")
+            .execute(&mut conn)
+            .await?;
+    }
+    sqlx::query("checkpoint").execute(&mut conn).await?;
+    let gone = wait_until(|| {
+        let now = status()?;
+        Ok(now[0]["wal_status"] == "lost" || now[0]["slot_exists"] == false)
+    })
+    .await?;
+    assert!(gone, "the cap took the slot: {}", status()?);
+
+    // The lake back: one full copy on a fresh slot, and the stream goes on from there.
+    std::fs::remove_file(&lake)?;
+    std::fs::rename(&away, &lake)?;
+    let copied =
+        wait_until(|| {
+            let now = status()?;
+            Ok(now[0]["copied"] == true
+                && now[0]["resyncs"] == 1
+                && now[0]["wal_status"] == "reserved")
+        })
+        .await?;
+    assert!(copied, "copied again once: {}", status()?);
+    let teams = dir.join(".tally/storage/_analytics/lake/teams");
+    assert!(
+        files_under(&teams.join("copy")).len() == 1,
+        "the copy holds the teams: {:?}",
+        files_under(&teams)
+    );
+    sqlx::query("insert into teams (org_id, name) values ($1, 'After')")
+        .bind(org)
+        .execute(&mut conn)
+        .await?;
+    let streamed =
+        wait_until(|| Ok(files_under(&teams).iter().any(|f| f.contains("date=")))).await?;
+    assert!(streamed, "changes stream again: {:?}", files_under(&teams));
+    assert_eq!(status()?[0]["resyncs"], 1);
+    drop(conn);
+    stop_with_sigterm(running)?;
+    let _ = run(&dir, &on, &["db", "stop"]);
+    Ok(())
+}
