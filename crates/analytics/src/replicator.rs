@@ -394,25 +394,40 @@ impl Replicator {
 /// Each published table's column types as last seen (from the catalog at start, then from
 /// the stream): a column whose type changes makes its table be copied again, an added or
 /// dropped column does not (files of the new shape sit beside the old ones).
-struct ColumnTypes(HashMap<String, Vec<(String, u32)>>);
+struct ColumnTypes {
+    known: HashMap<String, Vec<(String, u32)>>,
+    /// The description each table's last change came with: the stream shares one until the
+    /// table changes, so a change with the same one needs no comparing.
+    seen: HashMap<String, Arc<Relation>>,
+}
 
 impl ColumnTypes {
     fn new(relations: &[Arc<Relation>]) -> Self {
-        Self(
-            relations
+        Self {
+            known: relations
                 .iter()
                 .map(|r| (r.name.clone(), columns(r)))
                 .collect(),
-        )
+            seen: HashMap::new(),
+        }
     }
 
     /// The tables whose column types `tx` shows changed; remembers what it shows.
     fn changed_by(&mut self, tx: &Transaction) -> Vec<String> {
         let mut changed = Vec::new();
         for change in &tx.changes {
+            if self
+                .seen
+                .get(&change.table)
+                .is_some_and(|r| Arc::ptr_eq(r, &change.relation))
+            {
+                continue;
+            }
+            self.seen
+                .insert(change.table.clone(), change.relation.clone());
             let now = columns(&change.relation);
             let known = self
-                .0
+                .known
                 .entry(change.table.clone())
                 .or_insert_with(|| now.clone());
             if *known == now {

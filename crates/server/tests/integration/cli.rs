@@ -427,15 +427,7 @@ async fn analytics_needs_logical_wal_streams_to_the_lake_through_a_kill_and_off_
     // The lake is filled: the initial copy, then a change as it commits; killed (-9) and
     // started again, the replicator resumes where it stood, never copying again.
     let lake = dir.join(".tally/storage/_analytics/lake");
-    let status = || -> anyhow::Result<serde_json::Value> {
-        let out = run(&dir, &on, &["analytics", "status", "--json"]);
-        anyhow::ensure!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Ok(serde_json::from_slice(&out.stdout)?)
-    };
+    let status = || analytics_status(&dir, &on);
     let copied = wait_until(|| Ok(status()?[0]["copied"] == true)).await?;
     assert!(copied, "the initial copy completes: {}", status()?);
     let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(url.trim()).await?;
@@ -511,6 +503,17 @@ async fn analytics_needs_logical_wal_streams_to_the_lake_through_a_kill_and_off_
     Ok(())
 }
 
+/// `tally analytics status --json` in `dir` with `envs`.
+fn analytics_status(dir: &Path, envs: &[(&str, &str)]) -> anyhow::Result<serde_json::Value> {
+    let out = run(dir, envs, &["analytics", "status", "--json"]);
+    anyhow::ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
 /// Polls `check` every 200 ms for up to 30 s; whether it came true.
 async fn wait_until(mut check: impl FnMut() -> anyhow::Result<bool>) -> anyhow::Result<bool> {
     for _ in 0..150 {
@@ -550,15 +553,7 @@ async fn a_slot_the_wal_cap_takes_is_copied_again_once() -> anyhow::Result<()> {
         ("TALLY_ANALYTICS", "true"),
         ("TALLY_ANALYTICS_MAX_SLOT_WAL_KEEP_SIZE", "1MB"),
     ];
-    let status = || -> anyhow::Result<serde_json::Value> {
-        let out = run(&dir, &on, &["analytics", "status", "--json"]);
-        anyhow::ensure!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Ok(serde_json::from_slice(&out.stdout)?)
-    };
+    let status = || analytics_status(&dir, &on);
     let running = tally(&dir, &on, &["serve"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
