@@ -5,8 +5,11 @@
 //! every 250 ms. Then the same logs into ClickHouse (the engine of chDB behind the test-only
 //! HTTP front, or the server `TALLY_TEST_CLICKHOUSE_URL` names): the copy's time, and a
 //! 12-week ad-hoc query (minutes by week, one org and all orgs) from ClickHouse's current view
-//! next to the same from PostgreSQL's raw logs. Run with `scripts/bench-analytics` (release
-//! build).
+//! next to the same from PostgreSQL's raw logs. Last, the WAL that logical decoding adds: one
+//! workload (a bulk insert, a steady mix of inserts, updates and soft deletes, hard deletes) on
+//! a scratch cluster at `wal_level=replica`, then again at `wal_level=logical`, WAL bytes
+//! compared. Run with `scripts/bench-analytics` (release build; `scripts/bench-analytics wal`
+//! for the last part only).
 
 use std::{
     sync::Arc,
@@ -21,7 +24,7 @@ use tally_analytics::{
     replicator::{Destination, Options, Replicator},
 };
 use tally_testkit::{
-    ClickHouseServer, TestDb,
+    ClickHouseServer, ScratchCluster, TestDb,
     latency::percentile_ms,
     memory::{peak_mib, reset_peak, status_mib},
 };
@@ -36,6 +39,9 @@ const QUERY_RUNS: usize = 20;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("wal") {
+        return wal_overhead().await;
+    }
     let db = TestDb::new().await?;
     let started = Instant::now();
     load(&db).await?;
@@ -141,7 +147,104 @@ async fn main() -> anyhow::Result<()> {
     let _ = stop.send(true);
     running.await?;
 
-    clickhouse(&db).await
+    clickhouse(&db).await?;
+    drop(db);
+    wal_overhead().await
+}
+
+/// The WAL of one workload at `wal_level=replica` and at `wal_level=logical` (no slot: what
+/// the setting and the publication's replica identities add, not what a slot retains).
+async fn wal_overhead() -> anyhow::Result<()> {
+    let cluster = ScratchCluster::start(&["wal_level=replica"]).await?;
+    let replica = wal_of_workload(&cluster.migrated_database("replica").await?).await?;
+    let cluster = cluster.restart(&["wal_level=logical"]).await?;
+    let logical = wal_of_workload(&cluster.migrated_database("logical").await?).await?;
+    cluster.stop().await?;
+    println!(
+        "\nWAL written, wal_level=replica → logical (same workload, checkpoint before each step):"
+    );
+    for ((step, r), (_, l)) in replica.iter().zip(&logical) {
+        println!(
+            "  {step}: {:.1} MiB → {:.1} MiB ({:+.0} %)",
+            *r as f64 / 1_048_576.0,
+            *l as f64 / 1_048_576.0,
+            (*l as f64 / *r as f64 - 1.0) * 100.0
+        );
+    }
+    Ok(())
+}
+
+/// WAL bytes of each step of a fixed workload on the migrated database at `url`.
+async fn wal_of_workload(url: &str) -> anyhow::Result<Vec<(&'static str, u64)>> {
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(url)
+        .await?;
+    sqlx::raw_sql(
+        "insert into auth.users (email)
+           select 'user' || g || '@wal.test' from generate_series(1, 100) g;
+         insert into organizations (name, slug) select 'Org ' || g, 'org-' || g
+           from generate_series(1, 10) g;
+         insert into memberships (org_id, user_id, role)
+           select o.id, u.id, 'member'
+           from (select id, row_number() over (order by id) - 1 as n from organizations) o
+           join (select id, row_number() over (order by id) - 1 as n from auth.users) u
+             on u.n / 10 = o.n;",
+    )
+    .execute(&pool)
+    .await?;
+    let bulk = "alter table time_logs disable trigger time_logs_prepare;
+         insert into time_logs (org_id, user_id, comment, started_at, ended_at,
+                                duration_minutes, status)
+           select m.org_id, m.user_id, 'log ' || g, now() - g * interval '1 hour',
+                  now() - g * interval '1 hour' + interval '30 minutes', 30, 'ready'
+           from memberships m cross join generate_series(1, 1000) g;
+         alter table time_logs enable trigger time_logs_prepare;";
+    // 1,000 transactions of 7 inserts, 2 updates and 1 soft delete each.
+    let steady = (0..1_000)
+        .map(|i| {
+            format!(
+                "begin;
+                 insert into time_logs (org_id, user_id, comment, duration_minutes, status)
+                   select org_id, user_id, 'steady', 30, 'ready'
+                     from memberships order by user_id offset {} limit 7;
+                 update time_logs set duration_minutes = duration_minutes + 1,
+                                      ended_at = ended_at + interval '1 minute'
+                  where id in (select id from time_logs order by id offset {} limit 2);
+                 update time_logs set deleted_at = now()
+                  where id in (select id from time_logs order by id offset {} limit 1);
+                 commit;",
+                i % 93,
+                i * 37 % 100_000,
+                i * 91 % 100_000
+            )
+        })
+        .collect::<String>();
+    let hard =
+        "delete from time_logs where id in (select id from time_logs order by id limit 20000)";
+    let mut steps = Vec::new();
+    for (step, sql) in [
+        ("bulk insert of 100,000 logs", bulk.to_owned()),
+        ("10,000 steady changes (70 % inserts)", steady),
+        ("hard delete of 20,000 logs", hard.to_owned()),
+    ] {
+        sqlx::raw_sql("checkpoint").execute(&pool).await?;
+        let before: String = sqlx::query_scalar("select pg_current_wal_insert_lsn()::text")
+            .fetch_one(&pool)
+            .await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&pool)
+            .await?;
+        let bytes: i64 = sqlx::query_scalar(
+            "select pg_wal_lsn_diff(pg_current_wal_insert_lsn(), $1::pg_lsn)::int8",
+        )
+        .bind(before)
+        .fetch_one(&pool)
+        .await?;
+        steps.push((step, u64::try_from(bytes)?));
+    }
+    pool.close().await;
+    Ok(steps)
 }
 
 /// The copy into ClickHouse, then the 12-week query there and in PostgreSQL.

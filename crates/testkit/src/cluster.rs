@@ -32,7 +32,7 @@ pub async fn get() -> anyhow::Result<&'static TestCluster> {
     CLUSTER.get_or_try_init(start).await
 }
 
-fn test_dir() -> PathBuf {
+pub(crate) fn test_dir() -> PathBuf {
     // CARGO_MANIFEST_DIR is crates/testkit; the workspace's target dir is two levels up.
     let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     std::env::var_os("CARGO_TARGET_DIR")
