@@ -103,6 +103,20 @@ impl Binding {
         self.op.is_none_or(|o| o == op) && self.table.as_deref().is_none_or(|t| t == table)
     }
 
+    /// `(column, value)` of a `column=eq.value` filter whose value compares as text (not as a
+    /// number or an instant): a row passes it exactly when its column reads as that text.
+    pub fn eq_text(&self) -> Option<(&str, &str)> {
+        let filter = self.filter.as_ref()?;
+        match filter.values.as_slice() {
+            [wanted]
+                if filter.cmp == Cmp::Eq && wanted.number.is_none() && wanted.instant.is_none() =>
+            {
+                Some((filter.column.as_str(), wanted.text.as_str()))
+            }
+            _ => None,
+        }
+    }
+
     /// Whether a row (the columns the subscriber may read) passes the filter.
     pub fn accepts(&self, row: &Map<String, Value>) -> bool {
         self.filter.as_ref().is_none_or(|f| f.accepts(row))
@@ -300,6 +314,30 @@ mod tests {
             !binding("w=eq.1").accepts(&row(json!(1))),
             "a column it cannot see"
         );
+    }
+
+    #[test]
+    fn only_eq_filters_on_text_are_indexed() {
+        assert_eq!(
+            binding("user_id=eq.0193a3b4-7c1d-7000-8000-000000000001").eq_text(),
+            Some(("user_id", "0193a3b4-7c1d-7000-8000-000000000001"))
+        );
+        assert_eq!(
+            binding("status=eq.ready").eq_text(),
+            Some(("status", "ready"))
+        );
+        assert_eq!(
+            binding("v=eq.15").eq_text(),
+            None,
+            "numbers compare as numbers"
+        );
+        assert_eq!(
+            binding("v=eq.2026-01-01T10:00:00Z").eq_text(),
+            None,
+            "instants as instants"
+        );
+        assert_eq!(binding("v=neq.x").eq_text(), None);
+        assert_eq!(binding("v=in.(x)").eq_text(), None);
     }
 
     #[test]

@@ -14,13 +14,16 @@ use serde_json::{Map, Value, json};
 use sqlx::postgres::PgListener;
 use tally_core::{DbRole, RequestContext};
 use tokio::sync::mpsc;
+use uuid::Uuid;
 
 use crate::{
     binding::Op,
     caller::Caller,
     catalog::{Columns, describe, project},
     frame::Message,
-    metrics, relay,
+    metrics,
+    registry::{Rows, Subscription},
+    relay,
     state::{Fanout, RealtimeState, SESSION_REVOKED},
 };
 
@@ -191,56 +194,93 @@ async fn purge_spill(state: &RealtimeState) -> Result<(), sqlx::Error> {
     tx.commit().await
 }
 
-/// The orgs of each caller seen, so callers outside a change's org are not even asked about
-/// it. `None` for service_role (every org). Cleared whenever memberships change.
+/// The orgs of each caller seen (by caller id), so callers outside a change's org are not
+/// even asked about it. `None` for service_role (every org). Cleared whenever memberships
+/// change; a caller not yet known is a candidate for every row (RLS decides) and asked after.
 #[derive(Default)]
-struct OrgCache(HashMap<String, Option<Arc<HashSet<String>>>>);
+struct OrgCache(HashMap<u64, Option<HashSet<Uuid>>>);
 
 impl OrgCache {
-    async fn fill(&mut self, state: &RealtimeState, callers: &[Arc<Caller>]) -> sqlx::Result<()> {
-        let missing: Vec<&Arc<Caller>> = callers
-            .iter()
-            .filter(|c| !self.0.contains_key(&c.key))
-            .collect();
-        for caller in &missing {
+    async fn fill(
+        &mut self,
+        state: &RealtimeState,
+        callers: Vec<(u64, Arc<Caller>)>,
+    ) -> sqlx::Result<()> {
+        let mut ask = Vec::new();
+        for (id, caller) in callers {
+            if self.0.contains_key(&id) {
+                continue;
+            }
             if caller.role == DbRole::ServiceRole {
-                self.0.insert(caller.key.clone(), None);
+                self.0.insert(id, None);
+            } else {
+                ask.push((id, caller));
             }
         }
-        let ask: Vec<&&Arc<Caller>> = missing
-            .iter()
-            .filter(|c| c.role != DbRole::ServiceRole)
-            .collect();
-        if ask.is_empty() {
-            return Ok(());
-        }
-        let json = Value::Array(ask.iter().map(|c| c.to_json()).collect());
-        let rows: Vec<(i32, Vec<uuid::Uuid>)> =
-            sqlx::query_as("select caller, orgs from realtime.caller_orgs($1)")
-                .bind(json)
-                .fetch_all(state.pool())
-                .await?;
-        for (index, orgs) in rows {
-            if let Some(caller) = usize::try_from(index).ok().and_then(|i| ask.get(i)) {
-                let set = orgs.iter().map(ToString::to_string).collect();
-                self.0.insert(caller.key.clone(), Some(Arc::new(set)));
+        for chunk in ask.chunks(CALLERS_PER_STATEMENT) {
+            let json = Value::Array(chunk.iter().map(|(_, c)| c.to_json()).collect());
+            let rows: Vec<(i32, Vec<Uuid>)> =
+                sqlx::query_as("select caller, orgs from realtime.caller_orgs($1)")
+                    .bind(json)
+                    .fetch_all(state.pool())
+                    .await?;
+            for (index, orgs) in rows {
+                if let Some((id, _)) = usize::try_from(index).ok().and_then(|i| chunk.get(i)) {
+                    self.0.insert(*id, Some(orgs.into_iter().collect()));
+                }
             }
         }
         Ok(())
     }
+}
 
-    fn may_see(&self, caller: &Caller, org: Option<&str>) -> bool {
-        match (self.0.get(&caller.key), org) {
-            (Some(None), _) | (_, None) => true,
-            (Some(Some(orgs)), Some(org)) => orgs.contains(org),
-            (None, Some(_)) => true,
+/// The rows of a change by org, for matching callers' orgs.
+struct RowOrgs {
+    by_org: HashMap<Uuid, Vec<usize>>,
+    /// Rows of tables without an org, or whose org could not be read.
+    orgless: Vec<usize>,
+    /// Each row's org.
+    of_row: Vec<Option<Uuid>>,
+}
+
+impl RowOrgs {
+    fn new(change: &Change) -> Self {
+        let mut by_org: HashMap<Uuid, Vec<usize>> = HashMap::new();
+        let mut orgless = Vec::new();
+        let of_row: Vec<Option<Uuid>> = change
+            .rows
+            .iter()
+            .map(|(row, _)| change.org(row).and_then(|o| o.parse().ok()))
+            .collect();
+        for (n, org) in of_row.iter().enumerate() {
+            match org {
+                Some(org) => by_org.entry(*org).or_default().push(n),
+                None => orgless.push(n),
+            }
         }
+        Self {
+            by_org,
+            orgless,
+            of_row,
+        }
+    }
+
+    /// The rows a caller in `orgs` may be told of (`None`: any org).
+    fn visible_to(&self, orgs: Option<&HashSet<Uuid>>, mut each: impl FnMut(usize)) {
+        let Some(orgs) = orgs else {
+            return (0..self.of_row.len()).for_each(each);
+        };
+        for (org, rows) in &self.by_org {
+            if orgs.contains(org) {
+                rows.iter().copied().for_each(&mut each);
+            }
+        }
+        self.orgless.iter().copied().for_each(each);
     }
 }
 
 async fn deliver(state: &RealtimeState, orgs: &mut OrgCache, change: &Change) -> sqlx::Result<()> {
-    let subscriptions = state.registry().listening(&change.table, change.op);
-    if subscriptions.is_empty() {
+    if !state.registry().listens(&change.table, change.op) {
         return Ok(());
     }
     let table = format!("public.\"{}\"", change.table.replace('"', "\"\""));
@@ -253,99 +293,121 @@ async fn deliver(state: &RealtimeState, orgs: &mut OrgCache, change: &Change) ->
             .collect(),
     );
     // The rows, read once: the old images of deletes, the current rows otherwise.
-    let records: HashMap<usize, Map<String, Value>> = if deleted {
-        change
-            .rows
-            .iter()
-            .enumerate()
-            .filter_map(|(n, (row, _))| row.as_object().map(|r| (n, r.clone())))
-            .collect()
+    let mut records: Vec<Option<Map<String, Value>>> = vec![None; change.rows.len()];
+    if deleted {
+        for (n, (row, _)) in change.rows.iter().enumerate() {
+            records[n] = row.as_object().cloned();
+        }
     } else {
-        authorize(state, &table, false, &changes, &[], true)
-            .await?
-            .filter_map(|(_, n, record)| match record {
-                Some(Value::Object(record)) => Some((n, record)),
-                _ => None,
-            })
-            .collect()
-    };
-    let mut callers: Vec<Arc<Caller>> = Vec::new();
-    let mut index: HashMap<&str, usize> = HashMap::new();
-    for s in &subscriptions {
-        index.entry(s.caller.key.as_str()).or_insert_with(|| {
-            callers.push(s.caller.clone());
-            callers.len() - 1
-        });
-    }
-    orgs.fill(state, &callers).await?;
-    // What each subscription would hear if RLS allows — its bindings' filters apply first, on
-    // the columns its role may read — so only callers with something to hear are asked.
-    let mut projected: HashMap<(&'static str, usize), Map<String, Value>> = HashMap::new();
-    let mut columns_of: HashMap<&'static str, Columns> = HashMap::new();
-    let mut wanted: Vec<(usize, usize, Vec<u32>)> = Vec::new();
-    let row_orgs: Vec<Option<String>> = change.rows.iter().map(|(r, _)| change.org(r)).collect();
-    let mut asked: Vec<bool> = vec![false; callers.len()];
-    for (si, s) in subscriptions.iter().enumerate() {
-        let role = s.caller.role.as_str();
-        let columns = match columns_of.get(role) {
-            Some(columns) => columns.clone(),
-            None => {
-                let columns = state
-                    .catalog()
-                    .columns(&change.table, s.caller.role)
-                    .await?;
-                columns_of.insert(role, columns.clone());
-                columns
-            }
-        };
-        for (n, org) in row_orgs.iter().enumerate() {
-            if !orgs.may_see(&s.caller, org.as_deref()) {
-                continue;
-            }
-            let Some(full) = records.get(&n) else {
-                continue;
-            };
-            let record = projected
-                .entry((role, n))
-                .or_insert_with(|| project(full, &columns));
-            let ids: Vec<u32> = s
-                .bindings
-                .iter()
-                .filter(|b| b.listens_to(&change.table, change.op) && b.accepts(record))
-                .map(|b| b.id)
-                .collect();
-            if !ids.is_empty() {
-                asked[index[s.caller.key.as_str()]] = true;
-                wanted.push((si, n, ids));
+        for (_, n, record) in authorize(state, &table, false, &changes, &[], true).await? {
+            if let (Some(slot), Some(Value::Object(record))) = (records.get_mut(n), record) {
+                *slot = Some(record);
             }
         }
+    }
+    let mut columns_of: HashMap<&'static str, Columns> = HashMap::new();
+    for role in [DbRole::Anon, DbRole::Authenticated, DbRole::ServiceRole] {
+        columns_of.insert(
+            role.as_str(),
+            state.catalog().columns(&change.table, role).await?,
+        );
+    }
+    let row_orgs = RowOrgs::new(change);
+    // What each candidate subscription would hear if RLS allows — its bindings' filters apply
+    // first, on the columns its role may read — so only callers with something to hear are
+    // asked. The registry's index narrows `column=eq.value` bindings to their rows; callers
+    // outside a row's org are skipped.
+    let mut projected: HashMap<(&'static str, usize), Map<String, Value>> = HashMap::new();
+    let mut wanted: Vec<(Arc<Subscription>, usize, Vec<u32>)> = Vec::new();
+    let mut seen: HashSet<(usize, usize)> = HashSet::new();
+    let mut unknown: HashMap<u64, Arc<Caller>> = HashMap::new();
+    let record_refs: Vec<Option<&Map<String, Value>>> =
+        records.iter().map(Option::as_ref).collect();
+    state
+        .registry()
+        .candidates(&change.table, change.op, &record_refs, |s, rows| {
+            let known = orgs.0.get(&s.caller_id);
+            if known.is_none() {
+                unknown
+                    .entry(s.caller_id)
+                    .or_insert_with(|| s.caller.clone());
+            }
+            let caller_orgs = known.and_then(Option::as_ref);
+            let any_org = known.is_none() || caller_orgs.is_none();
+            let mut consider = |n: usize| {
+                if !seen.insert((Arc::as_ptr(s) as usize, n)) {
+                    return;
+                }
+                let Some(full) = records[n].as_ref() else {
+                    return;
+                };
+                let role = s.caller.role.as_str();
+                let record = projected
+                    .entry((role, n))
+                    .or_insert_with(|| project(full, &columns_of[role]));
+                let ids: Vec<u32> = s
+                    .bindings
+                    .iter()
+                    .filter(|b| b.listens_to(&change.table, change.op) && b.accepts(record))
+                    .map(|b| b.id)
+                    .collect();
+                if !ids.is_empty() {
+                    wanted.push((s.clone(), n, ids));
+                }
+            };
+            match rows {
+                Rows::One(n) => {
+                    let visible = any_org
+                        || row_orgs.of_row[n]
+                            .is_none_or(|org| caller_orgs.is_some_and(|o| o.contains(&org)));
+                    if visible {
+                        consider(n);
+                    }
+                }
+                Rows::All if any_org => row_orgs.visible_to(None, consider),
+                Rows::All => row_orgs.visible_to(caller_orgs, consider),
+            }
+        });
+    if !unknown.is_empty() {
+        orgs.fill(state, unknown.into_iter().collect()).await?;
     }
     if wanted.is_empty() {
         return Ok(());
     }
     // RLS: the callers with something to hear, in one statement per few hundred of them,
     // side by side on several connections.
-    let relevant: Vec<usize> = (0..callers.len()).filter(|&i| asked[i]).collect();
-    let parts = relevant.chunks(CALLERS_PER_STATEMENT).map(|chunk| {
-        let asked: Vec<&Arc<Caller>> = chunk.iter().map(|&i| &callers[i]).collect();
-        let (table, changes) = (&table, &changes);
-        async move {
-            let answers = authorize(state, table, deleted, changes, &asked, false).await?;
-            Ok::<_, sqlx::Error>(
-                answers
-                    .filter_map(|(caller, n, _)| caller.and_then(|c| chunk.get(c)).map(|&c| (c, n)))
-                    .collect::<Vec<_>>(),
-            )
-        }
-    });
+    let mut callers: Vec<Arc<Caller>> = Vec::new();
+    let mut index: HashMap<u64, usize> = HashMap::new();
+    for (s, _, _) in &wanted {
+        index.entry(s.caller_id).or_insert_with(|| {
+            callers.push(s.caller.clone());
+            callers.len() - 1
+        });
+    }
+    let parts = callers
+        .chunks(CALLERS_PER_STATEMENT)
+        .enumerate()
+        .map(|(c, chunk)| {
+            let asked: Vec<&Arc<Caller>> = chunk.iter().collect();
+            let (table, changes) = (&table, &changes);
+            async move {
+                let answers = authorize(state, table, deleted, changes, &asked, false).await?;
+                Ok::<_, sqlx::Error>(
+                    answers
+                        .filter_map(|(caller, n, _)| {
+                            caller.map(|i| (c * CALLERS_PER_STATEMENT + i, n))
+                        })
+                        .collect::<Vec<_>>(),
+                )
+            }
+        });
     let visible: HashSet<(usize, usize)> = futures_util::future::try_join_all(parts)
         .await?
         .into_iter()
         .flatten()
         .collect();
-    for (si, n, ids) in wanted {
-        let s = &subscriptions[si];
-        if !visible.contains(&(index[s.caller.key.as_str()], n)) {
+    for (s, n, ids) in wanted {
+        if !visible.contains(&(index[&s.caller_id], n)) {
             continue;
         }
         let (row, at) = &change.rows[n];
@@ -366,7 +428,8 @@ async fn deliver(state: &RealtimeState, orgs: &mut OrgCache, change: &Change) ->
             None,
             json!({ "ids": ids, "data": data }),
         );
-        if s.outbox.send_patiently(&message).await.is_ok()
+        // Never waits: a client that does not keep up is dropped, never the others delayed.
+        if s.outbox.send(&message).is_ok()
             && let Ok(at) = DateTime::parse_from_rfc3339(at)
         {
             let latency = Utc::now().signed_duration_since(at);

@@ -1,12 +1,9 @@
 //! A socket's outgoing buffer, bounded in bytes: a client too slow to take its messages is
 //! disconnected rather than buffered without bound.
 
-use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
-    time::Duration,
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
 };
 
 use axum::extract::ws::Message as Ws;
@@ -21,8 +18,6 @@ use crate::{
 pub const BUDGET: usize = 4 << 20;
 /// What a message costs at least (its bookkeeping).
 const MIN_CHARGE: usize = 256;
-/// How long the change feed waits for room in a full buffer before it gives up on the client.
-const PATIENCE: Duration = Duration::from_millis(250);
 
 /// Why a socket stops.
 #[derive(Debug)]
@@ -88,7 +83,8 @@ impl Outbox {
         Ok(())
     }
 
-    /// Queues a message; a full budget marks the client slow.
+    /// Queues a message without waiting; a full budget marks the client slow (it is then
+    /// disconnected, and nobody else waits for it).
     pub fn send(&self, message: &Message) -> Result<(), Stop> {
         if self.dead.load(Ordering::Relaxed) {
             return Err(Stop::Slow);
@@ -96,21 +92,6 @@ impl Outbox {
         let (frame, charge) = self.frame(message);
         match self.budget.clone().try_acquire_many_owned(charge) {
             Ok(permit) => self.queue(frame, permit),
-            Err(_) => Err(self.give_up()),
-        }
-    }
-
-    /// Queues a message, waiting a moment for room (a burst of changes from one statement,
-    /// say); a client that stays behind is marked slow.
-    pub async fn send_patiently(&self, message: &Message) -> Result<(), Stop> {
-        if self.dead.load(Ordering::Relaxed) {
-            return Err(Stop::Slow);
-        }
-        let (frame, charge) = self.frame(message);
-        let wait = self.budget.clone().acquire_many_owned(charge);
-        match tokio::time::timeout(PATIENCE, wait).await {
-            Ok(Ok(permit)) => self.queue(frame, permit),
-            Ok(Err(_)) => Err(Stop::Gone),
             Err(_) => Err(self.give_up()),
         }
     }

@@ -196,12 +196,12 @@ impl Socket {
                     if !channel.bindings.is_empty() {
                         self.state.registry().insert(
                             self.id,
-                            Subscription {
-                                outbox: self.out.clone(),
-                                topic: m.topic.clone(),
+                            Subscription::new(
+                                self.out.clone(),
+                                m.topic.clone(),
                                 caller,
-                                bindings: channel.bindings.clone(),
-                            },
+                                channel.bindings.clone(),
+                            ),
                         );
                     }
                 }
@@ -261,12 +261,12 @@ impl Socket {
         if subscribed {
             self.state.registry().insert(
                 self.id,
-                Subscription {
-                    outbox: self.out.clone(),
-                    topic: m.topic.clone(),
-                    caller: caller.clone(),
-                    bindings: bindings.clone(),
-                },
+                Subscription::new(
+                    self.out.clone(),
+                    m.topic.clone(),
+                    caller.clone(),
+                    bindings.clone(),
+                ),
             );
         }
         self.channels.insert(

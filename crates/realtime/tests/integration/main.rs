@@ -5,6 +5,7 @@
 
 mod changes;
 mod compat;
+mod fanout;
 mod generated;
 mod presence;
 mod security;
