@@ -2,7 +2,8 @@
 //! where `TALLY_TEST_CLICKHOUSE_URL` names one, otherwise the ClickHouse engine of chDB behind
 //! a small test-only HTTP front (tests/python/clickhouse_shim.py). After the initial copy,
 //! inserts, updates, soft and hard deletes and the replicator dropped mid-stream three times,
-//! the current view per org equals PostgreSQL, with no id twice.
+//! the current view per org equals PostgreSQL, with no id twice; a person's rows erased leave
+//! the current views.
 
 use std::time::Duration;
 
@@ -154,6 +155,27 @@ async fn clickhouse_holds_what_postgres_holds_through_copy_changes_and_restarts(
         "the delete carries its org: {:?}",
         String::from_utf8_lossy(&tombstone)
     );
+    // A person's data erased (the rows GDPR erasure removes): none of it stays in the current
+    // views, and the other person's totals still equal PostgreSQL's.
+    let erased = users[1];
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "delete from time_logs where user_id = '{erased}';
+         delete from memberships where user_id = '{erased}';"
+    )))
+    .execute(&db.owner)
+    .await?;
+    caught_up(&db, &ch).await?;
+    for table in ["time_logs", "memberships"] {
+        until_selects(
+            &ch,
+            &format!(
+                "SELECT count() FROM {} WHERE user_id = '{erased}'",
+                ch.table(&format!("{table}__current"))
+            ),
+            "0",
+        )
+        .await?;
+    }
     let _ = stop.send(true);
     running.await?;
     Ok(())
