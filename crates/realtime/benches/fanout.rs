@@ -6,7 +6,8 @@
 //! with `org_id=eq.<org>` (as a timeline and a team dashboard would); with `unfiltered` every
 //! subscriber listens to the whole table and RLS alone sorts it out. Prints the
 //! server's memory per connection, and the change-to-delivery latency p50/p99 while 200 logs/s
-//! are written, next to the bare `pg_notify` → `LISTEN` round trip measured in the same run.
+//! are written (overall, and by 5 s of writing, where a backlog shows as a climb), next to the
+//! bare `pg_notify` → `LISTEN` round trip measured in the same run.
 //! Run with `scripts/bench-realtime`.
 
 use std::{
@@ -113,10 +114,10 @@ async fn seed(owner: &PgPool, orgs: usize) -> anyhow::Result<Vec<(Uuid, Uuid, bo
     .await?)
 }
 
-/// Latencies (µs) of deliveries, and how many arrived.
+/// When each delivered change was written and its latency (µs), and how many arrived.
 #[derive(Default)]
 struct Received {
-    latencies: Mutex<Vec<u64>>,
+    latencies: Mutex<Vec<(u64, u64)>>,
     count: AtomicU64,
 }
 
@@ -161,7 +162,7 @@ async fn subscriber(
                     {
                         received.count.fetch_add(1, Ordering::Relaxed);
                         if let Ok(mut l) = received.latencies.lock() {
-                            l.push(at.saturating_sub(sent));
+                            l.push((sent, at.saturating_sub(sent)));
                         }
                     }
                 }
@@ -317,11 +318,12 @@ async fn main() -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs(5)).await;
     let during = rss_mib(pid);
     let delivered = received.count.load(Ordering::Relaxed);
-    let mut latencies = received
+    let timed = received
         .latencies
         .lock()
         .map(|l| l.clone())
         .unwrap_or_default();
+    let mut latencies: Vec<u64> = timed.iter().map(|(_, l)| *l).collect();
     latencies.sort_unstable();
     trips.sort_unstable();
     println!(
@@ -339,6 +341,28 @@ async fn main() -> anyhow::Result<()> {
         percentile(&trips, 0.5),
         percentile(&trips, 0.99)
     );
+    // Latency by when the change was written, in 5 s windows: a backlog shows as a climb.
+    let first = timed.iter().map(|(s, _)| *s).min().unwrap_or_default();
+    let mut windows: Vec<Vec<u64>> = Vec::new();
+    for (sent, latency) in &timed {
+        let w = usize::try_from((sent - first) / 5_000_000).unwrap_or(0);
+        if windows.len() <= w {
+            windows.resize(w + 1, Vec::new());
+        }
+        windows[w].push(*latency);
+    }
+    let by_window: Vec<String> = windows
+        .iter_mut()
+        .map(|w| {
+            w.sort_unstable();
+            format!(
+                "p50 {:.0} / p99 {:.0}",
+                percentile(w, 0.5),
+                percentile(w, 0.99)
+            )
+        })
+        .collect();
+    println!("by 5 s of writing (ms): {}", by_window.join(", "));
     println!("server RSS after the writes: {during:.1} MiB");
     clients.abort_all();
     drop(server);

@@ -35,8 +35,12 @@ const SESSIONS: &str = "tally_sessions";
 const BATCH: usize = 512;
 /// Changes waiting for processing before the listener waits too.
 const BACKLOG: usize = 8192;
-/// Callers checked in one statement; more are split over several connections.
+/// Callers checked in one statement at most; more are split over several connections.
 const CALLERS_PER_STATEMENT: usize = 500;
+/// Callers worth a statement of their own: fewer share one.
+const MIN_CALLERS_PER_STATEMENT: usize = 16;
+/// Connections a batch's RLS checks spread over when there are callers enough.
+const PARALLEL: usize = 4;
 /// How long spilled messages are kept for every instance to read.
 const SPILL_KEPT: &str = "10 minutes";
 
@@ -270,9 +274,18 @@ impl RowOrgs {
         let Some(orgs) = orgs else {
             return (0..self.of_row.len()).for_each(each);
         };
-        for (org, rows) in &self.by_org {
-            if orgs.contains(org) {
-                rows.iter().copied().for_each(&mut each);
+        // Whichever side is smaller: a caller is usually in one org, a batch in many.
+        if orgs.len() < self.by_org.len() {
+            for org in orgs {
+                if let Some(rows) = self.by_org.get(org) {
+                    rows.iter().copied().for_each(&mut each);
+                }
+            }
+        } else {
+            for (org, rows) in &self.by_org {
+                if orgs.contains(org) {
+                    rows.iter().copied().for_each(&mut each);
+                }
             }
         }
         self.orgless.iter().copied().for_each(each);
@@ -368,12 +381,12 @@ async fn deliver(state: &RealtimeState, orgs: &mut OrgCache, change: &Change) ->
                 Rows::All => row_orgs.visible_to(caller_orgs, consider),
             }
         });
-    if !unknown.is_empty() {
-        orgs.fill(state, unknown.into_iter().collect()).await?;
-    }
+    let unknown: Vec<(u64, Arc<Caller>)> = unknown.into_iter().collect();
     if wanted.is_empty() {
-        return Ok(());
+        return orgs.fill(state, unknown).await;
     }
+    // Each subscriber hears a batch's rows in the order they changed.
+    wanted.sort_by_key(|(_, n, _)| *n);
     // RLS: the callers with something to hear, in one statement per few hundred of them,
     // side by side on several connections.
     let mut callers: Vec<Arc<Caller>> = Vec::new();
@@ -384,23 +397,23 @@ async fn deliver(state: &RealtimeState, orgs: &mut OrgCache, change: &Change) ->
             callers.len() - 1
         });
     }
-    let parts = callers
-        .chunks(CALLERS_PER_STATEMENT)
-        .enumerate()
-        .map(|(c, chunk)| {
-            let asked: Vec<&Arc<Caller>> = chunk.iter().collect();
-            let (table, changes) = (&table, &changes);
-            async move {
-                let answers = authorize(state, table, deleted, changes, &asked, false).await?;
-                Ok::<_, sqlx::Error>(
-                    answers
-                        .filter_map(|(caller, n, _)| {
-                            caller.map(|i| (c * CALLERS_PER_STATEMENT + i, n))
-                        })
-                        .collect::<Vec<_>>(),
-                )
-            }
-        });
+    // Side by side on up to PARALLEL connections once there are enough callers to share.
+    let per_statement = callers
+        .len()
+        .div_ceil(PARALLEL)
+        .clamp(MIN_CALLERS_PER_STATEMENT, CALLERS_PER_STATEMENT);
+    let parts = callers.chunks(per_statement).enumerate().map(|(c, chunk)| {
+        let asked: Vec<&Arc<Caller>> = chunk.iter().collect();
+        let (table, changes) = (&table, &changes);
+        async move {
+            let answers = authorize(state, table, deleted, changes, &asked, false).await?;
+            Ok::<_, sqlx::Error>(
+                answers
+                    .filter_map(|(caller, n, _)| caller.map(|i| (c * per_statement + i, n)))
+                    .collect::<Vec<_>>(),
+            )
+        }
+    });
     let visible: HashSet<(usize, usize)> = futures_util::future::try_join_all(parts)
         .await?
         .into_iter()
@@ -436,7 +449,9 @@ async fn deliver(state: &RealtimeState, orgs: &mut OrgCache, change: &Change) ->
             metrics::change_latency(latency.to_std().unwrap_or_default());
         }
     }
-    Ok(())
+    // Callers heard of for the first time: their orgs, for the next changes (after the sends,
+    // so that this batch does not wait for them).
+    orgs.fill(state, unknown).await
 }
 
 /// `realtime.authorize`: `(caller index, change index, row)` — the callers' visible changes,
