@@ -123,8 +123,27 @@ impl Change {
 async fn process(state: RealtimeState, mut rx: mpsc::Receiver<String>) {
     let mut orgs = OrgCache::default();
     let mut purge = tokio::time::interval(Duration::from_secs(60));
+    // The registry generation whose callers' orgs are all known.
+    let mut learned = 0;
     loop {
         let mut raw = Vec::new();
+        // While no change waits, learn the orgs of callers not yet known, a statement at a
+        // time, so that their first changes need not ask.
+        let generation = state.registry().generation();
+        if rx.is_empty() && generation != learned {
+            let unknown = state
+                .registry()
+                .callers_where(|id| orgs.0.contains_key(&id), CALLERS_PER_STATEMENT);
+            let ids: Vec<u64> = unknown.iter().map(|(id, _)| *id).collect();
+            if let Err(e) = orgs.fill(&state, unknown).await {
+                tracing::warn!(error = %e, "asking subscribers' orgs failed");
+            }
+            // All known, or some that asking did not teach (then until the next subscriber).
+            if ids.is_empty() || ids.iter().any(|id| !orgs.0.contains_key(id)) {
+                learned = generation;
+            }
+            continue;
+        }
         tokio::select! {
             got = rx.recv_many(&mut raw, BATCH) => if got == 0 { return },
             _ = purge.tick() => {
@@ -151,6 +170,7 @@ async fn process(state: RealtimeState, mut rx: mpsc::Receiver<String>) {
             if change.table == "memberships" {
                 // Who belongs where may have changed: ask again.
                 orgs.0.clear();
+                learned = 0;
             }
             if let Err(e) = deliver(&state, &mut orgs, &change).await {
                 tracing::warn!(error = %e, table = %change.table, "delivering changes failed");

@@ -64,9 +64,11 @@ struct Index {
     subscriptions: HashMap<Key, Arc<Subscription>>,
     /// By table; `None` for bindings on every table.
     tables: HashMap<Option<String>, Listeners>,
-    /// Caller key → (caller id, subscriptions holding it).
-    callers: HashMap<String, (u64, usize)>,
+    /// Caller key → (caller id, subscriptions holding it, the caller).
+    callers: HashMap<String, (u64, usize, Arc<Caller>)>,
     next_caller: u64,
+    /// Bumped by every subscription added.
+    generation: u64,
 }
 
 #[derive(Default)]
@@ -90,10 +92,11 @@ impl Registry {
         let mut index = self.write();
         index.remove(&key);
         let next = index.next_caller + 1;
+        index.generation += 1;
         let entry = index
             .callers
             .entry(subscription.caller.key.clone())
-            .or_insert((next, 0));
+            .or_insert_with(|| (next, 0, subscription.caller.clone()));
         entry.1 += 1;
         subscription.caller_id = entry.0;
         if entry.0 == next {
@@ -119,6 +122,26 @@ impl Registry {
     /// Removes a socket's subscription on a topic.
     pub fn remove(&self, socket: u64, topic: &str) {
         self.write().remove(&(socket, topic.to_owned()));
+    }
+
+    /// A number that changes whenever a subscription is added.
+    pub fn generation(&self) -> u64 {
+        self.read().generation
+    }
+
+    /// Up to `limit` callers (with their ids) for which `known` is false.
+    pub fn callers_where(
+        &self,
+        known: impl Fn(u64) -> bool,
+        limit: usize,
+    ) -> Vec<(u64, Arc<Caller>)> {
+        self.read()
+            .callers
+            .values()
+            .filter(|(id, _, _)| !known(*id))
+            .take(limit)
+            .map(|(id, _, caller)| (*id, caller.clone()))
+            .collect()
     }
 
     /// Whether any subscription listens to changes of `table` by `op`.
