@@ -18,7 +18,7 @@ use tally_testkit::{ClickHouseServer, TestDb};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::lake::{churn, postgres_totals, seed};
+use crate::lake::{churn, postgres_totals, seed, small_batches};
 
 /// A ClickHouse destination in a database of its own on `server`.
 fn destination(server: &ClickHouseServer, db: &TestDb) -> ClickHouse {
@@ -105,12 +105,7 @@ async fn clickhouse_holds_what_postgres_holds_through_copy_changes_and_restarts(
             db.owner.clone(),
             db.owner_url().to_owned(),
             Destination::ClickHouse(Box::new(ch.clone())),
-            Options {
-                batch_rows: 60,
-                flush_interval: Duration::from_millis(100),
-                buffer: 8,
-                copy_chunk_rows: 150,
-            },
+            small_batches(150),
         )
     };
     let (stop, stopped) = watch::channel(false);
