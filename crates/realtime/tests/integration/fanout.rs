@@ -160,3 +160,74 @@ async fn every_reader_hears_every_change_it_may_read_in_order_under_concurrent_w
     let all: usize = expected.iter().map(|e| e.len() * 2).sum();
     assert_eq!(total, all);
 }
+
+/// `realtime_slow_clients_dropped_total` in the server's metrics (0 before the first).
+async fn dropped(app: &tally_testkit::TestApp) -> f64 {
+    crate::metrics(app)
+        .await
+        .lines()
+        .find_map(|l| l.strip_prefix("realtime_slow_clients_dropped_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn a_subscriber_that_stops_reading_is_dropped_and_the_others_hear_everything() {
+    let app = crate::app().await;
+    let service = app.keys.service_role_key();
+    let binding = json!([{"event": "*", "schema": "public", "table": "time_logs"}]);
+    let mut reader = connect(&app, "1.0.0").await;
+    subscribe(
+        &mut reader,
+        false,
+        "realtime:all",
+        &service,
+        binding.clone(),
+    )
+    .await;
+    let mut sleeper = connect(&app, "1.0.0").await;
+    subscribe(&mut sleeper, false, "realtime:all", &service, binding).await;
+    let before = dropped(&app).await;
+
+    // 50 logs with 10,000-character comments, then 30 updates of all of them: 1,550 changes of
+    // about 10 KB, more than the sleeper's buffer (4 MiB) and the kernel's socket buffers hold.
+    sql(
+        &app,
+        "insert into auth.users (id, email) values ('00000000-0000-7000-8000-00000000f10d', 'slow@test.dev');
+         insert into organizations (id, name, slug) values ('00000000-0000-7000-8000-00000000f10e', 'Slow', 'slow');
+         insert into memberships (org_id, user_id, role)
+           values ('00000000-0000-7000-8000-00000000f10e', '00000000-0000-7000-8000-00000000f10d', 'member');",
+    )
+    .await;
+    sql(
+        &app,
+        "insert into time_logs (org_id, user_id, comment, duration_minutes, status)
+         select '00000000-0000-7000-8000-00000000f10e', '00000000-0000-7000-8000-00000000f10d',
+                repeat('x', 10000), 15, 'ready' from generate_series(1, 50)",
+    )
+    .await;
+    for n in 0..30 {
+        sql(
+            &app,
+            &format!(
+                "update time_logs set duration_minutes = {} where user_id = '00000000-0000-7000-8000-00000000f10d'",
+                16 + n
+            ),
+        )
+        .await;
+    }
+    let heard = collect(reader, 50 * 31).await;
+    assert_eq!(heard.len(), 50 * 31, "the reader heard every change");
+    assert_eq!(dropped(&app).await, before + 1.0, "the sleeper was dropped");
+    // What the sleeper finds when it wakes: what was queued, then the end of its socket.
+    let ended = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match sleeper.next().await {
+                Some(Ok(Ws::Close(_)) | Err(_)) | None => break,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the sleeper's socket was closed");
+}
