@@ -14,8 +14,8 @@ pub struct Caller {
     pub role: DbRole,
     /// The token's claims (with `role` set to the role in use).
     pub claims: Map<String, Value>,
-    /// Callers with one key see the same rows.
-    pub key: String,
+    /// Callers with one key see the same rows (shared with the registry's index of callers).
+    pub key: std::sync::Arc<str>,
     /// When the token expires (seconds since the epoch).
     pub exp: i64,
     /// The auth session of a user token, whose sign-out closes the channel.
@@ -43,7 +43,7 @@ impl Caller {
         }
         Ok(Self {
             role,
-            key: Value::Object(stable).to_string(),
+            key: Value::Object(stable).to_string().into(),
             claims,
             exp,
             session,

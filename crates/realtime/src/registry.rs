@@ -65,7 +65,7 @@ struct Index {
     /// By table; `None` for bindings on every table.
     tables: HashMap<Option<String>, Listeners>,
     /// Caller key → (caller id, subscriptions holding it, the caller).
-    callers: HashMap<String, (u64, usize, Arc<Caller>)>,
+    callers: HashMap<Arc<str>, (u64, usize, Arc<Caller>)>,
     next_caller: u64,
     /// Bumped by every subscription added.
     generation: u64,
