@@ -136,7 +136,7 @@ async fn main() -> anyhow::Result<()> {
             .error_for_status()?;
         inserts.push(started.elapsed());
     }
-    report("sync-push (each in a savepoint)", pushes);
+    report("sync-push", pushes);
     report("/rest/v1 bulk insert", inserts);
     app.stop().await?;
     Ok(())

@@ -304,6 +304,190 @@ async fn pushes_apply_in_order_with_conflicts_rejections_and_no_double_apply() {
     );
 }
 
+/// A mixed batch on fresh rows of member_a's: `(mutations, ids)`, where `ids` names the rows
+/// the answers may mention (to compare two runs of it).
+async fn mixed_batch(w: &World) -> (Vec<Value>, Vec<(Uuid, &'static str)>) {
+    let (a, ma, ad) = (w.id("org_a"), w.id("member_a"), w.id("admin_a"));
+    let [n1, n2, n3, n4, n5, e1, e2, e3, old] = [(); 9].map(|_| Uuid::now_v7());
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "insert into time_logs (id, org_id, user_id, comment, started_at, duration_minutes, status) values
+           ('{e1}', '{a}', '{ma}', 'e1', '2026-11-20T09:00:00Z', 30, 'ready'),
+           ('{e2}', '{a}', '{ma}', 'e2', '2026-11-20T10:00:00Z', 30, 'ready'),
+           ('{e3}', '{a}', '{ma}', 'e3', '2026-11-20T11:00:00Z', 30, 'ready'),
+           ('{old}', '{a}', '{ma}', 'before the lock date', '2026-10-20T09:00:00Z', 30, 'ready');"
+    )))
+    .execute(&w.app.db.owner)
+    .await
+    .unwrap();
+    let m = Uuid::now_v7;
+    let first = m();
+    let log = |id: Uuid, values: Value| json!({"mutation_id": m(), "table": "time_logs", "op": "upsert", "id": id, "values": values});
+    let edit = |id: Uuid, version: i32, values: Value| {
+        json!({"mutation_id": m(), "table": "time_logs", "op": "upsert", "id": id,
+               "base_version": version, "values": values})
+    };
+    let delete = |id: Uuid, version: i32| json!({"mutation_id": m(), "table": "time_logs", "op": "delete", "id": id, "base_version": version});
+    let mutations = vec![
+        json!({"mutation_id": first, "table": "time_logs", "op": "upsert", "id": n1,
+               "values": {"comment": "n1", "duration_minutes": 30}}),
+        log(
+            n2,
+            json!({"comment": "n2 too long", "duration_minutes": 5000}),
+        ),
+        log(
+            n3,
+            json!({"comment": "n3", "started_at": "2026-11-21T09:00:00Z", "duration_minutes": 45}),
+        ),
+        log(
+            n4,
+            json!({"comment": "n4 in a closed period", "started_at": "2026-10-15T09:00:00Z", "duration_minutes": 30}),
+        ),
+        log(
+            n5,
+            json!({"comment": "n5 someone else's", "duration_minutes": 10, "user_id": ad}),
+        ),
+        edit(n1, 1, json!({"comment": "n1 edited"})),
+        edit(e1, 1, json!({"comment": "e1 edited", "billable": true})),
+        edit(e2, 9, json!({"comment": "from a stale copy"})),
+        edit(old, 1, json!({"comment": "an edit of a closed period"})),
+        edit(e3, 1, json!({"version": 3})),
+        edit(e1, 2, json!({})),
+        delete(e3, 1),
+        delete(e2, 1),
+        delete(Uuid::now_v7(), 1),
+        json!({"mutation_id": first, "table": "time_logs", "op": "upsert", "id": n1, "values": {}}),
+        json!({"mutation_id": m(), "table": "projects", "op": "upsert", "id": w.id("apollo"),
+               "base_version": 1, "values": {"name": "Renamed by a member"}}),
+        json!({"mutation_id": m(), "table": "payroll", "op": "delete", "id": Uuid::now_v7()}),
+    ];
+    let ids = vec![
+        (n1, "n1"),
+        (n2, "n2"),
+        (n3, "n3"),
+        (n4, "n4"),
+        (n5, "n5"),
+        (e1, "e1"),
+        (e2, "e2"),
+        (e3, "e3"),
+        (old, "old"),
+    ];
+    (mutations, ids)
+}
+
+/// What of an answer must not depend on how it was applied: ids named, times dropped.
+fn shape(answer: &Value, ids: &[(Uuid, &str)]) -> Value {
+    let row = &answer["row"];
+    let name = |v: &Value| {
+        ids.iter()
+            .find(|(id, _)| v.as_str() == Some(id.to_string().as_str()))
+            .map_or(json!(null), |(_, n)| json!(n))
+    };
+    json!({
+        "status": answer["status"], "original_status": answer["original_status"],
+        "code": answer["error"]["code"],
+        "row": row.is_object().then(|| json!({
+            "id": name(&row["id"]), "comment": row["comment"], "version": row["version"],
+            "status": row["status"], "duration_minutes": row["duration_minutes"],
+            "billable": row["billable"], "deleted": row["deleted_at"].is_string(),
+            "user_id": row["user_id"],
+            "user_locked": row["user_locked"],
+        })),
+    })
+}
+
+#[tokio::test]
+async fn a_batch_gets_the_answers_it_would_get_a_mutation_at_a_time() {
+    // No workers: classification would bump versions between the single pushes.
+    let app = tally_testkit::TestApp::spawn_with(|c| c.ai.worker_concurrency = 0)
+        .await
+        .unwrap();
+    let w = World::with_app(app).await;
+    sqlx::query("update organizations set lock_date = '2026-10-31' where id = $1")
+        .bind(w.id("org_a"))
+        .execute(&w.app.db.owner)
+        .await
+        .unwrap();
+
+    let (batch, batch_ids) = mixed_batch(&w).await;
+    let (status, together) = push(&w, "member_a", json!(batch)).await;
+    assert_eq!(status, 200, "{together}");
+    let together: Vec<Value> = together["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| shape(r, &batch_ids))
+        .collect();
+
+    let (singles, single_ids) = mixed_batch(&w).await;
+    let mut alone = Vec::new();
+    for mutation in singles {
+        let (status, answer) = push(&w, "member_a", json!([mutation])).await;
+        assert_eq!(status, 200, "{answer}");
+        alone.push(shape(&answer["results"][0], &single_ids));
+    }
+    for (i, (t, a)) in together.iter().zip(&alone).enumerate() {
+        assert_eq!(t, a, "mutation {i}: in a batch, then alone");
+    }
+    let statuses: Vec<(&str, &str)> = together
+        .iter()
+        .map(|r| {
+            (
+                r["status"].as_str().unwrap(),
+                r["code"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("applied", ""),
+            ("rejected", "23514"),
+            ("applied", ""),
+            ("rejected", "locked"),
+            ("rejected", "42501"),
+            ("applied", ""),
+            ("applied", ""),
+            ("conflict", ""),
+            ("rejected", "locked"),
+            ("rejected", "invalid_column"),
+            ("applied", ""),
+            ("applied", ""),
+            ("applied", ""),
+            ("rejected", "not_found"),
+            ("duplicate", ""),
+            ("rejected", "42501"),
+            ("rejected", "invalid_table"),
+        ]
+    );
+    assert_eq!(
+        together[5]["row"]["version"], 2,
+        "n1 edited after its insert"
+    );
+    assert_eq!(together[14]["original_status"], "applied");
+
+    // The rows themselves: the same in both runs.
+    let rows = |ids: Vec<(Uuid, &'static str)>| {
+        let db = w.app.db.owner.clone();
+        async move {
+            let mut out = Vec::new();
+            for (id, name) in ids {
+                let row: Option<(String, i32, bool)> = sqlx::query_as(
+                    "select comment, version, deleted_at is not null from time_logs where id = $1",
+                )
+                .bind(id)
+                .fetch_optional(&db)
+                .await
+                .unwrap();
+                out.push((name, row));
+            }
+            out
+        }
+    };
+    let (a, b) = (rows(batch_ids).await, rows(single_ids).await);
+    assert_eq!(a, b);
+    assert!(a.iter().any(|(n, r)| *n == "n2" && r.is_none()), "{a:?}");
+}
+
 #[tokio::test]
 async fn a_transaction_that_commits_late_is_still_delivered() {
     let w = World::new().await;

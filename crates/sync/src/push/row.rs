@@ -1,0 +1,83 @@
+//! A mutation at a time, in its own savepoint: a run of one, or each mutation of a statement
+//! the database refused as a whole, so that each gets the answer it would have got alone.
+
+use serde_json::Value;
+use sqlx::{Acquire, PgConnection};
+use uuid::Uuid;
+
+use super::{
+    Mutation, invalid_table, outcome, refused, rejected,
+    set::{self, Plan},
+};
+use crate::tables::{self, Table};
+
+/// Applies `m` in a savepoint; a database refusal is its `rejected` answer, anything else
+/// fails the push.
+pub(super) async fn apply(
+    conn: &mut PgConnection,
+    org: Uuid,
+    user: Uuid,
+    m: &Mutation,
+) -> Result<Value, sqlx::Error> {
+    let Some(table) = tables::find(&m.table) else {
+        return Ok(invalid_table(m));
+    };
+    let mut savepoint = conn.begin().await?;
+    let result = async {
+        let existing = set::current(&mut savepoint, table, org, &[m.id]).await?;
+        let existing = existing.get(&m.id);
+        let (kind, cols, values) = match set::plan(table, user, m, existing) {
+            Plan::Answer(answer) => return Ok(answer),
+            Plan::Write { kind, cols, values } => (kind, cols, values),
+        };
+        let mut written = set::write(
+            &mut savepoint,
+            table,
+            org,
+            kind,
+            &cols,
+            vec![Value::Object(values)],
+        )
+        .await?;
+        match (written.remove(&m.id), existing) {
+            (Some(row), _) => Ok(outcome(m, "applied", row)),
+            (None, Some((tried, _, _))) => unwritten(&mut savepoint, table, org, m, *tried).await,
+            (None, None) => Ok(rejected(m, "database", "The row was not written")),
+        }
+    }
+    .await;
+    match result {
+        Ok(answer) => {
+            savepoint.commit().await?;
+            Ok(answer)
+        }
+        Err(sqlx::Error::Database(e)) => {
+            savepoint.rollback().await?;
+            Ok(refused(m, e.as_ref()))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The answer to an update or delete that wrote nothing: a conflict with the row now when
+/// another write got there between the read and the write; rejected when the row is
+/// unchanged, i.e. the caller may read it but RLS does not let them change it.
+pub(super) async fn unwritten(
+    conn: &mut PgConnection,
+    table: &Table,
+    org: Uuid,
+    m: &Mutation,
+    tried: i32,
+) -> Result<Value, sqlx::Error> {
+    Ok(
+        match set::current(conn, table, org, &[m.id]).await?.remove(&m.id) {
+            Some((version, _, _)) if version == tried => rejected(
+                m,
+                "42501",
+                format!("You may read this row of {} but not change it", table.name),
+            ),
+            Some((_, _, row)) => outcome(m, "conflict", row),
+            None => rejected(m, "not_found", "There is no such row"),
+        },
+    )
+}
