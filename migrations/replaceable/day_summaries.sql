@@ -1,28 +1,36 @@
 -- Day summaries: which days a change makes dirty, and recomputing them.
 -- The current definition, applied after the numbered migrations on every migrate.
 
--- private.compute_days (last changed in 20261206000001_timers.sql: running timers)
+-- private.compute_days (last changed in 20261212000002_incremental_periods.sql: no function call
+-- per row)
 create or replace function private.compute_days(k_org uuid[], k_user uuid[], k_day date[])
 returns setof public.user_day_summaries
-  language sql stable set search_path = ''
+  -- Planned for each batch's keys: a generic plan (PostgreSQL 18 caches SQL functions' plans)
+  -- took five times as long.
+  language sql stable set search_path = '' set plan_cache_mode = force_custom_plan
 as $$
   with keys as (
     select distinct k.org_id, k.user_id, k.day from unnest(k_org, k_user, k_day) k (org_id, user_id, day)
   ),
+  -- Each person's time zone and work hours, once (a function call per row would cost more
+  -- than the row: functions with a pinned search_path are never inlined).
   people as (
-    select k.org_id, k.user_id, coalesce(p.timezone, o.timezone) as tz, o.settings,
-           min(k.day) as lo, max(k.day) as hi
-    from keys k join public.organizations o on o.id = k.org_id
-    left join public.profiles p on p.id = k.user_id
-    group by 1, 2, 3, 4
+    select g.*, wh.day_start, wh.day_end, wh.work_days
+    from (
+      select k.org_id, k.user_id, coalesce(p.timezone, o.timezone) as tz, o.settings,
+             min(k.day) as lo, max(k.day) as hi
+      from keys k join public.organizations o on o.id = k.org_id
+      left join public.profiles p on p.id = k.user_id
+      group by 1, 2, 3, 4
+    ) g, lateral private.work_hours(g.settings) wh
   ),
   logs as (
-    select l.id, l.org_id, l.user_id, pp.tz, pp.settings, l.project_id, l.billable,
-           wm.key as mode, act.key as activity, l.duration_minutes, l.created_at,
+    select l.id, l.org_id, l.user_id, pp.tz, pp.day_start, pp.day_end, pp.work_days, l.project_id,
+           l.billable, wm.key as mode, act.key as activity, l.duration_minutes, l.created_at,
            coalesce(l.started_at, l.ended_at - pg_catalog.make_interval(mins => l.duration_minutes)) as s,
-           -- A running timer counts up to now (at most a day).
+           -- A running timer (private.timer_running, spelled out) counts up to now (at most a day).
            coalesce(l.ended_at, l.started_at + pg_catalog.make_interval(mins => l.duration_minutes),
-                    case when private.timer_running(l)
+                    case when l.source = 'timer' and l.started_at is not null
                          then least(pg_catalog.now(), l.started_at + interval '1 day') end) as e
     from people pp
     join public.time_logs l on l.org_id = pp.org_id and l.user_id = pp.user_id
@@ -35,8 +43,8 @@ as $$
       and coalesce(l.started_at, l.ended_at, l.created_at) < pp.hi + 3
   ),
   pieces as (
-    select lg.id, lg.org_id, lg.user_id, lg.tz, lg.settings, lg.project_id, lg.billable, lg.mode,
-           lg.activity, d::date as day,
+    select lg.id, lg.org_id, lg.user_id, lg.tz, lg.day_start, lg.day_end, lg.work_days,
+           lg.project_id, lg.billable, lg.mode, lg.activity, d::date as day,
            greatest(lg.s, (d::date)::timestamp at time zone lg.tz) as ps,
            least(lg.e, (d::date + 1)::timestamp at time zone lg.tz) as pe,
            null::int as untimed_minutes
@@ -45,20 +53,20 @@ as $$
                                              interval '1 day') d
     where lg.e > lg.s
     union all
-    select lg.id, lg.org_id, lg.user_id, lg.tz, lg.settings, lg.project_id, lg.billable, lg.mode,
-           lg.activity, (lg.created_at at time zone lg.tz)::date, null, null,
+    select lg.id, lg.org_id, lg.user_id, lg.tz, lg.day_start, lg.day_end, lg.work_days,
+           lg.project_id, lg.billable, lg.mode, lg.activity, (lg.created_at at time zone lg.tz)::date,
+           null, null,
            coalesce(lg.duration_minutes, 0)
     from logs lg where lg.s is null or lg.e is null or lg.e <= lg.s
   ),
   measured as (
     select pc.*,
            coalesce(pg_catalog.date_part('epoch', pc.pe - pc.ps), pc.untimed_minutes * 60) as secs,
-           pg_catalog.date_part('isodow', pc.day)::int = any (wh.work_days) as workday,
-           (pc.day + wh.day_start) at time zone pc.tz as ws,
-           (pc.day + wh.day_end) at time zone pc.tz as we
+           pg_catalog.date_part('isodow', pc.day)::int = any (pc.work_days) as workday,
+           (pc.day + pc.day_start) at time zone pc.tz as ws,
+           (pc.day + pc.day_end) at time zone pc.tz as we
     from pieces pc
-    join keys k on k.org_id = pc.org_id and k.user_id = pc.user_id and k.day = pc.day,
-    lateral private.work_hours(pc.settings) wh
+    join keys k on k.org_id = pc.org_id and k.user_id = pc.user_id and k.day = pc.day
   ),
   classified as (
     select m.*,
@@ -127,21 +135,25 @@ as $$
   left join focus f on (f.org_id, f.user_id, f.day) = (t.org_id, t.user_id, t.day)
 $$;
 
--- private.rollup_dirty (last changed in 20261130000005_rollup_batches.sql)
+-- private.rollup_dirty (last changed in 20261212000002_incremental_periods.sql: the periods of
+-- the days it recomputes follow, in the same transaction)
 create or replace function private.rollup_dirty(max_days int default 10000) returns int
-  language plpgsql set search_path = ''
+  language plpgsql set search_path = '' set plan_cache_mode = force_custom_plan
 as $$
 declare
   taken int;
+  orgs uuid[];
+  people uuid[];
+  days date[];
 begin
   with picked as (
-    select d.org_id, d.user_id, d.day from private.dirty_days d
+    select d.ctid from private.dirty_days d
     order by d.org_id, d.user_id, d.day
     limit max_days for update skip locked
   ),
+  -- By row address: a join with the CTE is planned as a nested loop (10,000² rows).
   cleared as (
-    delete from private.dirty_days d using picked p
-    where (d.org_id, d.user_id, d.day) = (p.org_id, p.user_id, p.day)
+    delete from private.dirty_days d where d.ctid = any (array(select p.ctid from picked p))
     returning d.org_id, d.user_id, d.day
   ),
   fresh as (
@@ -173,11 +185,59 @@ begin
   emptied as (
     delete from public.user_day_summaries s using cleared c
     where (s.org_id, s.user_id, s.day) = (c.org_id, c.user_id, c.day)
-      and not exists (select from fresh f where (f.org_id, f.user_id, f.day) = (c.org_id, c.user_id, c.day))
+      -- A hashed NOT IN: an anti join on a CTE is planned as a nested loop (10,000² rows).
+      and (c.org_id, c.user_id, c.day) not in (select f.org_id, f.user_id, f.day from fresh f)
     returning 1
   )
-  select count(*) into taken from cleared;
+  select count(*), array_agg(c.org_id), array_agg(c.user_id), array_agg(c.day)
+  into taken, orgs, people, days from cleared c;
+  if taken > 0 then
+    perform private.refresh_periods(orgs, people, days);
+  end if;
   return taken;
+end
+$$;
+
+-- private.rollup_range (last changed in 20261212000002_incremental_periods.sql: the local days of
+-- each log spelled out, as private.log_days computes them, instead of a call per log)
+-- Marks an org's (or every org's) days in [from_day, to_day] dirty, for every person with logs
+-- or summaries there, then recomputes them all.
+create or replace function private.rollup_range(org uuid, from_day date, to_day date) returns int
+  language plpgsql set search_path = ''
+as $$
+declare
+  done int := 0;
+  n int;
+begin
+  insert into private.dirty_days (org_id, user_id, day)
+  select distinct l.org_id, l.user_id, d::date
+  from (
+    select l.org_id, l.user_id, l.created_at, coalesce(p.timezone, o.timezone) as tz,
+           coalesce(l.started_at, l.ended_at - pg_catalog.make_interval(mins => l.duration_minutes)) as s,
+           coalesce(l.ended_at, l.started_at + pg_catalog.make_interval(mins => l.duration_minutes)) as e
+    from public.time_logs l
+    join public.organizations o on o.id = l.org_id
+    left join public.profiles p on p.id = l.user_id
+    where (org is null or l.org_id = org)
+      and coalesce(l.started_at, l.ended_at, l.created_at) >= from_day - 2
+      and coalesce(l.started_at, l.ended_at, l.created_at) < to_day + 3
+  ) l,
+  pg_catalog.generate_series(
+    case when l.e > l.s then (l.s at time zone l.tz)::date else (l.created_at at time zone l.tz)::date end,
+    case when l.e > l.s then ((l.e - interval '1 microsecond') at time zone l.tz)::date
+         else (l.created_at at time zone l.tz)::date end,
+    interval '1 day') d
+  where d::date between from_day and to_day
+  union
+  select s.org_id, s.user_id, s.day from public.user_day_summaries s
+  where (org is null or s.org_id = org) and s.day between from_day and to_day
+  on conflict do nothing;
+  loop
+    n := private.rollup_dirty(10000);
+    done := done + n;
+    exit when n = 0;
+  end loop;
+  return done;
 end
 $$;
 

@@ -20,8 +20,8 @@ impl Payload for InsightsRollup {
     const KIND: &'static str = "insights_rollup";
 }
 
-/// Recomputes every dirty day, running timers' days included (they count up to now);
-/// returns how many. Safe to run on several instances at once:
+/// Recomputes every dirty day, running timers' days included (they count up to now), and the
+/// weekly and monthly periods they fall in; returns how many days. Safe to run on several instances at once:
 /// each takes days the others have not locked.
 pub async fn dirty(pool: &PgPool) -> Result<u64, sqlx::Error> {
     let mut tx = RequestContext::service().begin(pool).await?;
@@ -43,8 +43,8 @@ pub async fn dirty(pool: &PgPool) -> Result<u64, sqlx::Error> {
     }
 }
 
-/// Recomputes the days `from..=to` of one org (or of every org), refreshes the weekly and
-/// monthly views and scores the weeks touched; returns how many days.
+/// Recomputes the days `from..=to` of one org (or of every org) with their weekly and monthly
+/// periods, and scores the weeks touched; returns how many days.
 pub async fn range(
     pool: &PgPool,
     org: Option<Uuid>,
@@ -58,7 +58,7 @@ pub async fn range(
         .bind(to)
         .fetch_one(&mut *tx)
         .await?;
-    sqlx::query("select private.refresh_summaries(), private.score_range($1, $2, $3)")
+    sqlx::query("select private.score_range($1, $2, $3)")
         .bind(org)
         .bind(from)
         .bind(to)
@@ -69,7 +69,7 @@ pub async fn range(
 }
 
 /// The nightly run: for each org whose local time has just passed midnight, yesterday is
-/// recomputed; then the weekly and monthly views are refreshed. Returns how many days.
+/// recomputed with its periods and its week scored. Returns how many days.
 pub async fn nightly(pool: &PgPool) -> Result<u64, sqlx::Error> {
     let mut tx = RequestContext::service().begin(pool).await?;
     let n: i32 = sqlx::query_scalar("select private.rollup_nightly()")

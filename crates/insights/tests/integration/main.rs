@@ -300,6 +300,46 @@ async fn drift(app: &TestApp) -> i64 {
     .unwrap()
 }
 
+/// How many period rows differ from the weekly and monthly sums of the day summaries as they
+/// are now (what refreshing the former materialized views gave).
+async fn period_drift(app: &TestApp) -> i64 {
+    sqlx::query_scalar(
+        "with people as (
+           select s.org_id, s.user_id, p.period, private.period_start(p.period, s.day, o.settings) as starts,
+                  sum(s.total_minutes)::int as total_minutes, sum(s.focus_minutes)::int as focus_minutes,
+                  sum(s.meeting_minutes)::int as meeting_minutes,
+                  sum(s.collaboration_minutes)::int as collaboration_minutes,
+                  sum(s.after_hours_minutes)::int as after_hours_minutes,
+                  sum(s.weekend_minutes)::int as weekend_minutes, sum(s.billable_minutes)::int as billable_minutes,
+                  sum(s.log_count)::int as log_count, count(*)::int as days_worked,
+                  max(s.longest_focus_minutes)::int as longest_focus_minutes,
+                  sum(s.deep_work_blocks)::int as deep_work_blocks
+           from user_day_summaries s join organizations o on o.id = s.org_id
+           cross join (values ('week'), ('month')) p (period)
+           group by 1, 2, 3, 4),
+         projects as (
+           select s.org_id, b.key::uuid as project_id, p.period,
+                  private.period_start(p.period, s.day, o.settings) as starts,
+                  sum(b.value::int)::int as total_minutes, count(distinct s.user_id)::int as people
+           from user_day_summaries s join organizations o on o.id = s.org_id
+           cross join lateral jsonb_each_text(s.by_project) b
+           cross join (values ('week'), ('month')) p (period)
+           group by 1, 2, 3, 4),
+         kept as (select org_id, user_id, period, starts, total_minutes, focus_minutes,
+                         meeting_minutes, collaboration_minutes, after_hours_minutes,
+                         weekend_minutes, billable_minutes, log_count, days_worked,
+                         longest_focus_minutes, deep_work_blocks from insights.person_periods),
+         kept_projects as (select * from insights.project_periods)
+         select (select count(*) from (select * from people except select * from kept) a)
+              + (select count(*) from (select * from kept except select * from people) b)
+              + (select count(*) from (select * from projects except select * from kept_projects) c)
+              + (select count(*) from (select * from kept_projects except select * from projects) d)",
+    )
+    .fetch_one(&app.db.owner)
+    .await
+    .unwrap()
+}
+
 #[tokio::test]
 async fn incremental_upkeep_equals_a_full_recomputation_over_random_edits() {
     let w = World::new().await;
@@ -328,11 +368,13 @@ async fn incremental_upkeep_equals_a_full_recomputation_over_random_edits() {
                     let end_at = format!("{start} + interval '{minutes} minutes'");
                     let id = Uuid::now_v7();
                     sql(&w.app, &format!(
-                        "insert into time_logs (id, org_id, user_id, started_at, ended_at, status, work_mode_id, billable)
+                        "insert into time_logs (id, org_id, user_id, started_at, ended_at, status, work_mode_id, billable, project_id)
                          values ('{id}', '{}', '{}', ({start}) at time zone 'Europe/Berlin',
                                  ({end_at}) at time zone 'Europe/Berlin', 'ready',
-                                 (select id from work_modes where org_id is null and key = '{}'), {})",
-                        w.org, w.member, modes[usize::try_from(next(4)).unwrap()], next(2) == 0
+                                 (select id from work_modes where org_id is null and key = '{}'), {}, {})",
+                        w.org, if next(3) == 0 { w.owner } else { w.member },
+                        modes[usize::try_from(next(4)).unwrap()], next(2) == 0,
+                        if next(2) == 0 { format!("'{}'", w.project) } else { "null".to_owned() }
                     )).await;
                     logs.push(id);
                 }
@@ -375,7 +417,70 @@ async fn incremental_upkeep_equals_a_full_recomputation_over_random_edits() {
             0,
             "round {round}: the summaries drifted"
         );
+        assert_eq!(
+            period_drift(&w.app).await,
+            0,
+            "round {round}: the periods drifted"
+        );
     }
+    // One log edited: only the periods of its day are written again.
+    let versions = || async {
+        sqlx::query_as::<_, (String, String)>(
+            "select period || ' ' || starts, xmin::text from insights.person_periods
+             order by 1",
+        )
+        .fetch_all(&w.app.db.owner)
+        .await
+        .unwrap()
+    };
+    let before = versions().await;
+    let moved = logs[0];
+    sql(&w.app, &format!(
+        "update time_logs set started_at = '2026-03-24T10:00:00+01', ended_at = '2026-03-24T11:00:00+01',
+           duration_minutes = null, user_id = '{}', status = 'ready' where id = '{moved}'",
+        w.member
+    )).await;
+    let old_day: Option<String> = sqlx::query_scalar(
+        "select min(day)::text from private.dirty_days where day <> '2026-03-24'",
+    )
+    .fetch_one(&w.app.db.owner)
+    .await
+    .unwrap();
+    sql(&w.app, "select private.rollup_dirty(100000)").await;
+    assert_eq!(period_drift(&w.app).await, 0);
+    let after = versions().await;
+    let rewritten: Vec<&String> = after
+        .iter()
+        .filter(|row| !before.contains(row))
+        .map(|(key, _)| key)
+        .collect();
+    let weeks: std::collections::BTreeSet<&str> = rewritten
+        .iter()
+        .filter_map(|k| {
+            k.strip_prefix("week ")
+                .or_else(|| k.strip_prefix("project week "))
+        })
+        .collect();
+    assert!(weeks.contains("2026-03-23"), "{rewritten:?}");
+    assert!(
+        weeks.len() <= 1 + usize::from(old_day.is_some()),
+        "only the weeks of the log's old and new day: {rewritten:?} (old day {old_day:?})"
+    );
+    assert!(after.len() > rewritten.len() + 2, "{after:?}");
+    // The weeks follow the org's week start (Sunday).
+    sql(&w.app, &format!(
+        "update organizations set settings = settings || '{{\"week_start\": 7}}' where id = '{}'",
+        w.org
+    )).await;
+    assert_eq!(period_drift(&w.app).await, 0, "after the week start moved");
+    let projects: i64 = sqlx::query_scalar("select count(*) from insights.project_periods")
+        .fetch_one(&w.app.db.owner)
+        .await
+        .unwrap();
+    assert!(projects > 0, "the edits left project periods to compare");
+    // The comparison does see a period that is off by a minute.
+    sql(&w.app, "update insights.person_periods set total_minutes = total_minutes + 1 where starts = (select min(starts) from insights.person_periods)").await;
+    assert!(period_drift(&w.app).await > 0);
     let kept: i64 = sqlx::query_scalar("select count(*) from user_day_summaries")
         .fetch_one(&w.app.db.owner)
         .await
