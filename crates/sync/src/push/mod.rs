@@ -14,8 +14,9 @@
 //! which commute; each run is written with one statement per kind of write ([`set`]), and only
 //! a statement the database refuses is redone a mutation at a time, each in a savepoint
 //! ([`row`]) — so one bad row undoes nothing of the others and gets the answer it would have
-//! got alone.
+//! got alone. Both paths decide and write through [`plan`].
 
+mod plan;
 mod row;
 mod set;
 

@@ -6,8 +6,9 @@ use sqlx::{Acquire, PgConnection};
 use uuid::Uuid;
 
 use super::{
-    Mutation, invalid_table, outcome, refused, rejected,
-    set::{self, Plan},
+    Mutation, invalid_table, outcome,
+    plan::{self, Plan},
+    refused, rejected,
 };
 use crate::tables::{self, Table};
 
@@ -24,13 +25,13 @@ pub(super) async fn apply(
     };
     let mut savepoint = conn.begin().await?;
     let result = async {
-        let existing = set::current(&mut savepoint, table, org, &[m.id]).await?;
+        let existing = plan::current(&mut savepoint, table, org, &[m.id]).await?;
         let existing = existing.get(&m.id);
-        let (kind, cols, values) = match set::plan(table, user, m, existing) {
+        let (kind, cols, values) = match plan::plan(table, user, m, existing) {
             Plan::Answer(answer) => return Ok(answer),
             Plan::Write { kind, cols, values } => (kind, cols, values),
         };
-        let mut written = set::write(
+        let mut written = plan::write(
             &mut savepoint,
             table,
             org,
@@ -70,7 +71,10 @@ pub(super) async fn unwritten(
     tried: i32,
 ) -> Result<Value, sqlx::Error> {
     Ok(
-        match set::current(conn, table, org, &[m.id]).await?.remove(&m.id) {
+        match plan::current(conn, table, org, &[m.id])
+            .await?
+            .remove(&m.id)
+        {
             Some((version, _, _)) if version == tried => rejected(
                 m,
                 "42501",
