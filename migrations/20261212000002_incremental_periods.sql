@@ -68,6 +68,7 @@ $$;
 create or replace function private.refresh_periods(k_org uuid[], k_user uuid[], k_day date[])
 returns void
   language sql security definer set search_path = '' set plan_cache_mode = force_custom_plan
+  set work_mem = '64MB'
 as $$
   with days as (
     select distinct k.org_id, k.user_id, k.day from unnest(k_org, k_user, k_day) k (org_id, user_id, day)

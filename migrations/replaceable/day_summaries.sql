@@ -8,13 +8,16 @@ returns setof public.user_day_summaries
   -- Planned for each batch's keys: a generic plan (PostgreSQL 18 caches SQL functions' plans)
   -- took five times as long.
   language sql stable set search_path = '' set plan_cache_mode = force_custom_plan
+  -- A batch's pieces are sorted in memory, not on disk.
+  set work_mem = '64MB'
 as $$
   with keys as (
     select distinct k.org_id, k.user_id, k.day from unnest(k_org, k_user, k_day) k (org_id, user_id, day)
   ),
   -- Each person's time zone and work hours, once (a function call per row would cost more
-  -- than the row: functions with a pinned search_path are never inlined).
-  people as (
+  -- than the row: functions with a pinned search_path are never inlined; materialized, or the
+  -- planner calls it for every log again).
+  people as materialized (
     select g.*, wh.day_start, wh.day_end, wh.work_days
     from (
       select k.org_id, k.user_id, coalesce(p.timezone, o.timezone) as tz, o.settings,
