@@ -40,11 +40,8 @@ pub(super) async fn apply(
             vec![Value::Object(values)],
         )
         .await?;
-        match (written.remove(&m.id), existing) {
-            (Some(row), _) => Ok(outcome(m, "applied", row)),
-            (None, Some((tried, _, _))) => unwritten(&mut savepoint, table, org, m, *tried).await,
-            (None, None) => Ok(rejected(m, "database", "The row was not written")),
-        }
+        let tried = existing.map(|(version, _, _)| *version);
+        written_answer(&mut savepoint, table, org, m, written.remove(&m.id), tried).await
     }
     .await;
     match result {
@@ -60,10 +57,27 @@ pub(super) async fn apply(
     }
 }
 
+/// The answer to `m` once its statement ran: applied with the row it wrote; for an update or
+/// delete at version `tried` that wrote nothing, see [`unwritten`].
+pub(super) async fn written_answer(
+    conn: &mut PgConnection,
+    table: &Table,
+    org: Uuid,
+    m: &Mutation,
+    written: Option<Value>,
+    tried: Option<i32>,
+) -> Result<Value, sqlx::Error> {
+    Ok(match (written, tried) {
+        (Some(row), _) => outcome(m, "applied", row),
+        (None, Some(tried)) => unwritten(conn, table, org, m, tried).await?,
+        (None, None) => rejected(m, "database", "The row was not written"),
+    })
+}
+
 /// The answer to an update or delete that wrote nothing: a conflict with the row now when
 /// another write got there between the read and the write; rejected when the row is
 /// unchanged, i.e. the caller may read it but RLS does not let them change it.
-pub(super) async fn unwritten(
+async fn unwritten(
     conn: &mut PgConnection,
     table: &Table,
     org: Uuid,

@@ -9,9 +9,9 @@ use sqlx::{Acquire, PgConnection};
 use uuid::Uuid;
 
 use super::{
-    Mutation, invalid_table, outcome,
+    Mutation, invalid_table,
     plan::{Kind, Plan, current, plan, write},
-    rejected, row,
+    row,
 };
 use crate::tables;
 
@@ -53,11 +53,8 @@ pub(super) async fn apply(
                 for i in positions {
                     let m = ms[i];
                     let tried = existing.get(&m.id).map(|(version, _, _)| *version);
-                    answers[i] = Some(match (written.remove(&m.id), tried) {
-                        (Some(row), _) => outcome(m, "applied", row),
-                        (None, Some(tried)) => row::unwritten(conn, table, org, m, tried).await?,
-                        (None, None) => rejected(m, "database", "The row was not written"),
-                    });
+                    let row = written.remove(&m.id);
+                    answers[i] = Some(row::written_answer(conn, table, org, m, row, tried).await?);
                 }
             }
             Err(sqlx::Error::Database(_)) => {
