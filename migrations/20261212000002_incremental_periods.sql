@@ -63,7 +63,7 @@ as $$
                      else (starts + pg_catalog.make_interval(months => 1))::date end
 $$;
 
--- Recomputes the person periods and the org periods (by project) that the days
+-- Recomputes the person periods (with their minutes per project) that the days
 -- (k_org[i], k_user[i], k_day[i]) fall in, from the day summaries as they are now.
 create or replace function private.refresh_periods(k_org uuid[], k_user uuid[], k_day date[])
 returns void
@@ -248,3 +248,6 @@ revoke execute on function private.period_end(text, date) from public;
 grant execute on function private.period_end(text, date) to tally_definer, service_role;
 grant select on public.person_period_summaries, public.team_period_summaries,
   public.project_period_summaries, public.org_period_summaries to authenticated, service_role;
+
+-- What the views held, filled from the day summaries already there.
+select private.rebuild_periods(null);
