@@ -401,6 +401,15 @@ async fn a_fresh_database_and_an_upgraded_one_have_the_same_functions() -> anyho
         ..sqlx::migrate::Migrator::DEFAULT
     };
     older.run(&upgraded).await?;
+    // A day an older release rolled up: its weekly and monthly periods are filled on upgrade.
+    sqlx::raw_sql(
+        "insert into auth.users (id, email) values ('00000000-0000-4000-8000-0000000000a1', 'u@up.test');
+         insert into organizations (id, name, slug) values ('00000000-0000-4000-8000-0000000000b1', 'Up', 'up');
+         insert into user_day_summaries (org_id, user_id, day, total_minutes)
+           values ('00000000-0000-4000-8000-0000000000b1', '00000000-0000-4000-8000-0000000000a1', '2026-03-04', 90);",
+    )
+    .execute(&upgraded)
+    .await?;
     // That release recorded the text of the migrations that were rewritten since.
     for (version, released) in REWRITTEN {
         sqlx::query("update tally.schema_migrations set checksum = $1 where version = $2")
@@ -416,6 +425,18 @@ async fn a_fresh_database_and_an_upgraded_one_have_the_same_functions() -> anyho
             .await?;
     let expected: Vec<Vec<u8>> = MIGRATOR.iter().map(|m| m.checksum.to_vec()).collect();
     assert_eq!(recorded, expected, "the current checksums are recorded");
+    let periods: Vec<(String, i32)> = sqlx::query_as(
+        "select period || ' ' || starts, total_minutes from insights.person_periods order by 1",
+    )
+    .fetch_all(&upgraded)
+    .await?;
+    assert_eq!(
+        periods,
+        [
+            ("month 2026-03-01".to_owned(), 90),
+            ("week 2026-03-02".to_owned(), 90)
+        ]
+    );
     // A migration changed in any other way still stops the upgrade.
     sqlx::query("update tally.schema_migrations set checksum = '\\x00' where version = $1")
         .bind(REWRITTEN[0].0)
