@@ -38,8 +38,9 @@ use tally_core::gateway;
 pub use frame::{Message, Vsn};
 pub use state::RealtimeState;
 
-/// Bytes read from a socket at a time.
-const READ_BUFFER: usize = 4 * 1024;
+/// Bytes read from a socket at a time (client messages are a few hundred bytes; 2 KiB of the
+/// ~15 KiB a connection costs).
+const READ_BUFFER: usize = 2 * 1024;
 /// The largest message a client may send.
 const MAX_MESSAGE: usize = 1024 * 1024;
 
