@@ -36,9 +36,19 @@ test('1. two hours later and offline, the app still opens on the local copy; bac
   await page.evaluate(() => navigator.serviceWorker.ready);
   await goOffline(context, gate);
   // The access token (an hour) has expired by the page's clock.
-  await page.clock.install({ time: Date.now() + 2 * 3600_000 });
+  const written = new Date();
+  const later = new Date(written.getTime() + 2 * 3600_000);
+  await page.clock.install({ time: later });
   await page.reload();
+  // Two hours after 22:00 in Berlin (the tests' time zone) the entry is yesterday's: the week shows it.
+  const inBerlin = (d: Date, o: Intl.DateTimeFormatOptions) => d.toLocaleDateString('en-GB', { timeZone: 'Europe/Berlin', ...o });
+  const nextDay = inBerlin(later, { day: 'numeric' }) !== inBerlin(written, { day: 'numeric' });
+  if (nextDay) {
+    await page.getByRole('link', { name: 'Week' }).click();
+    if (inBerlin(later, { weekday: 'long' }) === 'Monday') await page.getByRole('button', { name: 'Previous week' }).click();
+  }
   await expect(entry(page, 'written before the break')).toBeVisible();
+  if (nextDay) await page.getByRole('link', { name: 'Today' }).click();
   await expect(page.getByTestId('sync-status')).toContainText('Offline');
   await line.fill('written offline after the break');
   await line.press('Enter');
