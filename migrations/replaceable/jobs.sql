@@ -16,3 +16,21 @@ as $$
   do nothing
   returning id
 $$;
+
+-- private.enqueue_classification (last changed in 20261127000001_jobs.sql)
+-- A pending log is classified: inserting one, or setting a log back to pending, enqueues
+-- classify_log in the same transaction. Classifying takes milliseconds and a person waits for
+-- it, so it goes ahead of slow jobs such as transcriptions (priority 10).
+create or replace function private.enqueue_classification() returns trigger
+  language plpgsql security definer set search_path = ''
+as $$
+begin
+  if new.status = 'pending' and new.deleted_at is null
+     and (tg_op = 'INSERT' or old.status is distinct from 'pending') then
+    perform private.enqueue_job('classify_log', jsonb_build_object('log_id', new.id),
+                                new.org_id, new.id::text, priority => 10::smallint);
+  end if;
+  return null;
+end
+$$;
+alter function private.enqueue_classification() owner to tally_definer;

@@ -143,7 +143,8 @@ impl ExtractAttachmentJob {
                             where id = $1 and deleted_at is null and status <> 'finalized' \
                             returning id, org_id) \
                  select private.enqueue_job('classify_log', jsonb_build_object('log_id', l.id), \
-                                            l.org_id, l.id::text) from l",
+                                            l.org_id, l.id::text, priority => 10::smallint) \
+                 from l",
             )
             .bind(log)
             .execute(&mut *tx)
