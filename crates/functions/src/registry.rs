@@ -63,6 +63,15 @@ impl Function {
     }
 }
 
+/// The functions that write nothing a caller reads back (`sync-pull` only counts its calls):
+/// calling them keeps the caller's reads on replicas.
+const READ_ONLY: [&str; 2] = ["sync-pull", "orgs-list"];
+
+/// Whether the function `name` answers to only reads.
+pub fn only_reads(name: &str) -> bool {
+    find(name).is_some_and(|f| READ_ONLY.contains(&f.name))
+}
+
 /// The function `name` answers to.
 pub fn find(name: &str) -> Option<&'static Function> {
     FUNCTIONS.iter().find(|f| f.answers_to(name))
@@ -252,7 +261,7 @@ pub static FUNCTIONS: [Function; 16] = [
         },
         run: |state, ctx, body| {
             Box::pin(async move {
-                let pulled = sync::pull::run(state.pool(), state.sync(), ctx, parse(body)?).await;
+                let pulled = sync::pull::run(state.reads(), state.sync(), ctx, parse(body)?).await;
                 ok(pulled.map_err(FnError::from))
             })
         },

@@ -1,10 +1,11 @@
-//! What the functions reach: the request pool, the project's keys, the extraction, sync and
+//! What the functions reach: the request pool (and the replicas, for reads), the project's keys, the extraction, sync and
 //! integration settings, the storage service.
 
 use sqlx::PgPool;
 use tally_core::{
     Config, JwtKeys,
     config::{AiSettings, IntegrationSettings, SyncSettings},
+    replicas::Reads,
 };
 use tally_storage::StorageState;
 
@@ -13,7 +14,7 @@ use crate::{integrations::Doors, providers::Providers};
 /// The functions' shared state.
 #[derive(Clone)]
 pub struct FunctionsState {
-    pool: PgPool,
+    reads: Reads,
     keys: JwtKeys,
     ai: AiSettings,
     providers: Providers,
@@ -36,10 +37,10 @@ impl tally_core::gateway::Gateway for FunctionsState {
 }
 
 impl FunctionsState {
-    /// State over the request pool, with `config`'s settings; `doors` are what the
+    /// State over the request pool and the replicas (`reads`), with `config`'s settings; `doors` are what the
     /// integrations' doors reach.
     pub fn new(
-        pool: PgPool,
+        reads: Reads,
         keys: JwtKeys,
         config: &Config,
         providers: Providers,
@@ -47,8 +48,8 @@ impl FunctionsState {
         doors: Doors,
     ) -> Self {
         Self {
-            clickhouse: clickhouse(config, &pool),
-            pool,
+            clickhouse: clickhouse(config, reads.primary()),
+            reads,
             keys,
             ai: config.ai.clone(),
             providers,
@@ -95,9 +96,14 @@ impl FunctionsState {
         &self.providers
     }
 
-    /// The request pool (logged in as `tally_authenticator`).
+    /// The primary's request pool (logged in as `tally_authenticator`).
     pub fn pool(&self) -> &PgPool {
-        &self.pool
+        self.reads.primary()
+    }
+
+    /// Where reads go (the primary or a replica).
+    pub fn reads(&self) -> &Reads {
+        &self.reads
     }
 
     /// The project's keys.

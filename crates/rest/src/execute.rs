@@ -1,8 +1,8 @@
 //! Step 4: run the one statement in the caller's transaction (role + claims + search_path),
 //! read-only for reads, rolled back for `tx=rollback` or a failed strict check.
 
-use sqlx::{PgPool, Row};
-use tally_core::RequestContext;
+use sqlx::Row;
+use tally_core::{RequestContext, replicas::Reads};
 
 use crate::{
     error::{RestError, RestResult},
@@ -77,23 +77,23 @@ fn db_error(ctx: &RequestContext) -> impl Fn(sqlx::Error) -> RestError + Copy {
     move |e| RestError::from_db(&e, anon)
 }
 
-/// The caller's transaction, read-only for reads.
-async fn begin<'a>(
-    pool: &PgPool,
+/// The caller's transaction: read-only for reads, which a fresh enough replica may serve.
+async fn begin(
+    reads: &Reads,
     ctx: &RequestContext,
     read_only: bool,
-) -> RestResult<sqlx::Transaction<'a, sqlx::Postgres>> {
+) -> RestResult<sqlx::Transaction<'static, sqlx::Postgres>> {
     let begun = if read_only {
-        ctx.begin_read_only(pool).await
+        reads.begin_read_only(ctx).await
     } else {
-        ctx.begin(pool).await
+        ctx.begin(reads.primary()).await
     };
     begun.map_err(db_error(ctx))
 }
 
 /// Runs `sql` as the caller. `check` may refuse the outcome, rolling the work back.
 pub async fn run(
-    pool: &PgPool,
+    reads: &Reads,
     ctx: &RequestContext,
     sql: Sql,
     read_only: bool,
@@ -101,7 +101,7 @@ pub async fn run(
     check: impl FnOnce(&Outcome) -> RestResult<()>,
 ) -> RestResult<Outcome> {
     let db_error = db_error(ctx);
-    let mut tx = begin(pool, ctx, read_only).await?;
+    let mut tx = begin(reads, ctx, read_only).await?;
     let query = with_binds(sqlx::query(sqlx::AssertSqlSafe(sql.text)), sql.binds);
     let mut outcome = if sql.counts_affected {
         let done = query.execute(&mut *tx).await.map_err(db_error)?;
@@ -137,14 +137,14 @@ pub async fn run(
 /// `EXPLAIN` of `sql` as the caller, in a transaction that is always rolled back (so that
 /// `options=analyze` on a write changes nothing): the plan as JSON, or its text lines.
 pub async fn explain(
-    pool: &PgPool,
+    reads: &Reads,
     ctx: &RequestContext,
     sql: Sql,
     read_only: bool,
     plan: &Plan,
 ) -> RestResult<String> {
     let db_error = db_error(ctx);
-    let mut tx = begin(pool, ctx, read_only).await?;
+    let mut tx = begin(reads, ctx, read_only).await?;
     let text = format!("{} {}", plan.explain(), sql.text);
     let rows = with_binds(sqlx::query(sqlx::AssertSqlSafe(text)), sql.binds)
         .fetch_all(&mut *tx)

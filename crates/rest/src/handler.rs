@@ -111,7 +111,7 @@ async fn serve(
             if let Some(plan) = &request.plan {
                 return explain(state, &ctx, sql, true, plan).await;
             }
-            let outcome = execute::run(state.pool(), &ctx, sql, true, false, |o| {
+            let outcome = execute::run(state.reads(), &ctx, sql, true, false, |o| {
                 response::check_single(&request, o)
             })
             .await?;
@@ -149,7 +149,7 @@ async fn serve(
             }
             let representation = request.prefer.return_ == request::prefer::Return::Representation;
             let outcome = execute::run(
-                state.pool(),
+                state.reads(),
                 &ctx,
                 sql,
                 false,
@@ -176,7 +176,7 @@ async fn serve(
             }
             let single = returns == query::rpc::Returns::Many && request.single;
             let outcome = execute::run(
-                state.pool(),
+                state.reads(),
                 &ctx,
                 sql,
                 read_only,
@@ -222,7 +222,7 @@ async fn explain(
     read_only: bool,
     plan: &request::plan::Plan,
 ) -> RestResult<Response> {
-    let body = execute::explain(state.pool(), ctx, sql, read_only, plan).await?;
+    let body = execute::explain(state.reads(), ctx, sql, read_only, plan).await?;
     Ok((
         StatusCode::OK,
         [(axum::http::header::CONTENT_TYPE, plan.content_type())],

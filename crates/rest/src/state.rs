@@ -1,10 +1,10 @@
-//! The REST service's state: the pool, the keys, the exposed schemas and the schema cache
+//! The REST service's state: the pools (primary and replicas), the keys, the exposed schemas and the schema cache
 //! (swapped whole on reload).
 
 use std::sync::{Arc, RwLock};
 
 use sqlx::PgPool;
-use tally_core::JwtKeys;
+use tally_core::{JwtKeys, replicas::Reads};
 
 use crate::schema::SchemaCache;
 
@@ -22,7 +22,7 @@ pub struct Features {
 }
 
 struct Inner {
-    pool: PgPool,
+    reads: Reads,
     keys: JwtKeys,
     schemas: Vec<String>,
     features: Features,
@@ -31,7 +31,7 @@ struct Inner {
 
 impl tally_core::gateway::Gateway for RestState {
     fn pool(&self) -> &PgPool {
-        &self.0.pool
+        self.0.reads.primary()
     }
 
     fn keys(&self) -> &JwtKeys {
@@ -40,16 +40,16 @@ impl tally_core::gateway::Gateway for RestState {
 }
 
 impl RestState {
-    /// Loads the schema cache for `schemas`.
+    /// Loads the schema cache for `schemas` (from the primary).
     pub async fn new(
-        pool: PgPool,
+        reads: Reads,
         keys: JwtKeys,
         schemas: Vec<String>,
         features: Features,
     ) -> sqlx::Result<Self> {
-        let cache = SchemaCache::load(&pool, &schemas).await?;
+        let cache = SchemaCache::load(reads.primary(), &schemas).await?;
         Ok(Self(Arc::new(Inner {
-            pool,
+            reads,
             keys,
             schemas,
             features,
@@ -59,7 +59,7 @@ impl RestState {
 
     /// Reads the catalog again (after `NOTIFY pgrst, 'reload schema'` or migrations).
     pub async fn reload(&self) -> sqlx::Result<()> {
-        let cache = SchemaCache::load(&self.0.pool, &self.0.schemas).await?;
+        let cache = SchemaCache::load(self.0.reads.primary(), &self.0.schemas).await?;
         if let Ok(mut slot) = self.0.cache.write() {
             *slot = Arc::new(cache);
         }
@@ -97,9 +97,14 @@ impl RestState {
         self.0.cache.read().map(|c| c.clone()).unwrap_or_default()
     }
 
-    /// The request pool.
+    /// The primary's request pool.
     pub fn pool(&self) -> &PgPool {
-        &self.0.pool
+        self.0.reads.primary()
+    }
+
+    /// Where reads go (the primary or a replica).
+    pub fn reads(&self) -> &Reads {
+        &self.0.reads
     }
 
     /// The project's keys.

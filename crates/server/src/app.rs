@@ -5,7 +5,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use sqlx::PgPool;
 use tally_auth::AuthState;
-use tally_core::{Config, JwtKeys};
+use tally_core::{Config, JwtKeys, replicas::Reads};
 use tally_functions::FunctionsState;
 use tally_integrations::Doors;
 use tally_realtime::RealtimeState;
@@ -18,6 +18,7 @@ pub struct AppState(Arc<Inner>);
 
 struct Inner {
     pool: PgPool,
+    reads: Reads,
     keys: JwtKeys,
     config: Config,
     auth: AuthState,
@@ -47,10 +48,17 @@ impl AppState {
             aggregates: config.rest_aggregates,
             plan: config.rest_plan,
         };
-        let rest = RestState::new(pool.clone(), keys.clone(), schemas, features).await?;
+        let reads = Reads::connect(
+            pool.clone(),
+            &config.read_urls(),
+            &config.jwt_secret()?,
+            pool.options().get_max_connections(),
+            config.read_max_lag(),
+        )?;
+        let rest = RestState::new(reads.clone(), keys.clone(), schemas, features).await?;
         let storage = storage_state(pool.clone(), keys.clone(), &config)?;
         let functions = FunctionsState::new(
-            pool.clone(),
+            reads.clone(),
             keys.clone(),
             &config,
             crate::models::providers(&config)?,
@@ -60,6 +68,7 @@ impl AppState {
         crate::metrics::install();
         let (realtime, mut tasks) = tally_realtime::start(pool.clone(), keys.clone());
         tasks.push(rest.reload_listener());
+        tasks.push(reads.watcher());
         if let Some(mailer) = auth.mail_sender().map_err(anyhow::Error::msg)? {
             tracing::info!("auth mails are delivered over SMTP");
             tasks.push(mailer);
@@ -67,6 +76,7 @@ impl AppState {
         let state = Self(Arc::new(Inner {
             realtime,
             pool,
+            reads,
             keys,
             config,
             auth,
@@ -105,6 +115,11 @@ impl AppState {
     /// The request pool.
     pub fn pool(&self) -> &PgPool {
         &self.0.pool
+    }
+
+    /// Where reads go: the primary, or a replica that is fresh enough for the caller.
+    pub fn reads(&self) -> &Reads {
+        &self.0.reads
     }
 
     /// The project's JWT keys.

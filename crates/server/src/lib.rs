@@ -5,7 +5,8 @@
 //! - [`embedded`]: the private PostgreSQL cluster used when no `DATABASE_URL` is given.
 //! - [`database`]: which database to use, and bringing it up to date.
 //! - [`app`]: the shared state; [`router`]: the routes and layers; [`health`]: `GET /health`;
-//!   [`metrics`]: `GET /metrics`; [`web`]: the web app at `/`.
+//!   [`metrics`]: `GET /metrics`; [`web`]: the web app at `/`; [`read_your_writes`]: who
+//!   just wrote, so that replicas never serve them a stale read.
 //! - [`openapi`]: `GET /openapi.json`, the services' parts put together; [`refusals`]: the
 //!   framework's refusals in each service's error shape; [`bare_refusals`]: those hyper writes
 //!   itself, given the same shape.
@@ -29,6 +30,7 @@ pub mod health;
 pub mod metrics;
 pub mod models;
 pub mod openapi;
+pub mod read_your_writes;
 pub mod refusals;
 pub mod router;
 pub mod serve;

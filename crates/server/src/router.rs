@@ -47,6 +47,10 @@ pub fn router(state: AppState) -> Router {
     .fallback(move |request: Request<Body>| {
         crate::web::fallback(axum::extract::State(web.clone()), request)
     })
+    .layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        crate::read_your_writes::track,
+    ))
     .layer(from_fn(crate::refusals::shape))
     .layer(from_fn(crate::metrics::track))
     .layer(cors)

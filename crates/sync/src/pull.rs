@@ -4,14 +4,15 @@
 //! its current state (`upsert` with the row, or `delete` with its id). Without a cursor it is a
 //! full snapshot, paged the same way. Only changes of finished transactions are returned, so a
 //! transaction that commits late comes on a later pull rather than never. A cursor older than
-//! the org's purged tombstones gets 410 `resync_required`.
+//! the org's purged tombstones gets 410 `resync_required`. With replicas, a fresh enough one
+//! serves the reading (see [`Reads`]).
 
 use std::collections::HashMap;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sqlx::{PgConnection, PgPool};
-use tally_core::{RequestContext, config::SyncSettings};
+use sqlx::PgConnection;
+use tally_core::{RequestContext, config::SyncSettings, replicas::Reads};
 use uuid::Uuid;
 
 use super::{cursor::Cursor, rate_limit, tables};
@@ -56,7 +57,7 @@ async fn rows(
 
 /// 200 `{changes: [{table, op, row | id}], cursor, has_more, held_back}`.
 pub async fn run(
-    pool: &PgPool,
+    reads: &Reads,
     settings: &SyncSettings,
     ctx: &RequestContext,
     body: Pull,
@@ -76,8 +77,17 @@ pub async fn run(
         .transpose()?
         .unwrap_or_default();
 
-    let mut tx = ctx.begin(pool).await?;
-    rate_limit(settings, &mut tx).await?;
+    let mut tx = if reads.has_replicas() {
+        // The rate limit is a write: on the primary, then the reading on a replica.
+        let mut limited = ctx.begin(reads.primary()).await?;
+        rate_limit(settings, &mut limited).await?;
+        limited.commit().await?;
+        reads.begin_read_only(ctx).await?
+    } else {
+        let mut tx = ctx.begin(reads.primary()).await?;
+        rate_limit(settings, &mut tx).await?;
+        tx
+    };
     super::member(&mut tx, body.org_id).await?;
     let generation: i64 = sqlx::query_scalar("select private.sync_generation($1)")
         .bind(body.org_id)

@@ -7,6 +7,8 @@ use anyhow::Context;
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 use tally_core::db::{self, MIGRATOR};
 use tally_server::embedded::{Cluster, ClusterOptions};
+
+use crate::TestDb;
 use tempfile::TempDir;
 
 /// An embedded cluster in a temporary folder under the test folder, on a free port, without
@@ -20,13 +22,7 @@ pub struct ScratchCluster {
 impl ScratchCluster {
     /// Creates and starts a cluster with `settings` (`name=value`).
     pub async fn start(settings: &[&str]) -> anyhow::Result<Self> {
-        let parent = crate::cluster::test_dir();
-        std::fs::create_dir_all(&parent)?;
-        let dir = tempfile::Builder::new()
-            .prefix("scratch-")
-            .tempdir_in(&parent)?;
-        // Reachable by the `tally` system user the cluster runs as when this runs as root.
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))?;
+        let dir = scratch_dir()?;
         let cluster = launch(&dir, settings).await?;
         Ok(Self { cluster, dir })
     }
@@ -37,6 +33,35 @@ impl ScratchCluster {
         cluster.stop().await?;
         let cluster = launch(&dir, settings).await?;
         Ok(Self { cluster, dir })
+    }
+
+    /// A streaming replica of this cluster (`pg_basebackup`), on a free port, with
+    /// `settings` (`recovery_min_apply_delay=2s`, say).
+    pub async fn replica(&self, settings: &[&str]) -> anyhow::Result<Self> {
+        let dir = scratch_dir()?;
+        let port = TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port();
+        let cluster = self
+            .cluster
+            .start_replica(&ClusterOptions {
+                data_dir: dir.path().to_path_buf(),
+                port,
+                pg_bin: std::env::var_os("TALLY_PG_BIN").map(Into::into),
+                settings: settings.iter().map(|s| s.to_string()).collect(),
+            })
+            .await
+            .context("starting a replica")?;
+        Ok(Self { cluster, dir })
+    }
+
+    /// The superuser's URL for `database`.
+    pub fn url_for(&self, database: &str) -> String {
+        self.cluster.url_for(database)
+    }
+
+    /// A [`TestDb`] in this cluster: database `name`, migrated, dropped with the value.
+    pub async fn test_db(&self, name: &str) -> anyhow::Result<TestDb> {
+        let url = self.migrated_database(name).await?;
+        TestDb::at(url, self.cluster.url()).await
     }
 
     /// Creates database `name`, migrated as Tally migrates its own; returns its superuser URL.
@@ -59,6 +84,18 @@ impl ScratchCluster {
         self.cluster.stop().await?;
         Ok(())
     }
+}
+
+/// A folder of its own under the test folder.
+fn scratch_dir() -> anyhow::Result<TempDir> {
+    let parent = crate::cluster::test_dir();
+    std::fs::create_dir_all(&parent)?;
+    let dir = tempfile::Builder::new()
+        .prefix("scratch-")
+        .tempdir_in(&parent)?;
+    // Reachable by the `tally` system user the cluster runs as when this runs as root.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))?;
+    Ok(dir)
 }
 
 async fn launch(dir: &TempDir, settings: &[&str]) -> anyhow::Result<Cluster> {

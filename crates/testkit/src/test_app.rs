@@ -46,6 +46,14 @@ impl TestApp {
         Self::start(Arc::new(TestDb::new().await?), configure).await
     }
 
+    /// Starts a server over `db` with settings changed by `configure`.
+    pub async fn spawn_on(
+        db: Arc<TestDb>,
+        configure: impl FnOnce(&mut Config),
+    ) -> anyhow::Result<Self> {
+        Self::start(db, configure).await
+    }
+
     /// A second instance over this one's database, as behind a load balancer.
     pub async fn another_instance(&self) -> anyhow::Result<Self> {
         Self::start(self.db.clone(), |_| {}).await

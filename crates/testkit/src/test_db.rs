@@ -32,7 +32,17 @@ impl TestDb {
         .await
         .context("cloning the template database")?;
         admin.close().await?;
-        let owner_url = cluster.url_for(&name);
+        Self::at(cluster.url_for(&name), admin_url).await
+    }
+
+    /// The migrated database at `owner_url`, dropped through `admin_url` (a superuser's URL
+    /// for another database of its cluster) with the value.
+    pub async fn at(owner_url: String, admin_url: String) -> anyhow::Result<Self> {
+        let name = owner_url
+            .rsplit('/')
+            .next()
+            .context("a database URL names its database")?
+            .to_owned();
         let owner = PgPool::connect(&owner_url).await?;
         let requests = db::connect_requests(&owner, &owner_url, TEST_JWT_SECRET, 8).await?;
         Ok(Self {

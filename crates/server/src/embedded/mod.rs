@@ -112,6 +112,54 @@ impl Cluster {
         Ok(cluster)
     }
 
+    /// Starts a streaming replica of this running cluster: a hot standby in
+    /// `options.data_dir`, copied by `pg_basebackup` on first use, listening on
+    /// `options.port` with `options.settings` (`recovery_min_apply_delay=…`, say). Its
+    /// superuser and password are this cluster's.
+    pub async fn start_replica(&self, options: &ClusterOptions) -> Result<Cluster, EmbeddedError> {
+        std::fs::create_dir_all(&options.data_dir).map_err(|e| {
+            EmbeddedError::io(format!("cannot create {}", options.data_dir.display()), e)
+        })?;
+        write_private(&options.data_dir.join("postgres-password"), &self.password)?;
+        let mut replica = Cluster {
+            bin: self.bin.clone(),
+            home: cluster_home(&options.data_dir, self.run_as.is_some())?,
+            port: options.port,
+            password: self.password.clone(),
+            run_as: self.run_as,
+            started_here: false,
+        };
+        replica.prepare_home()?;
+        if !replica.data().join("PG_VERSION").exists() {
+            replica.base_backup(self).await?;
+        }
+        replica.start_server(&options.settings).await?;
+        replica.started_here = true;
+        Ok(replica)
+    }
+
+    /// Copies `primary` into this cluster's data directory, set up to follow it (`-R`).
+    async fn base_backup(&self, primary: &Cluster) -> Result<(), EmbeddedError> {
+        let output = self
+            .command("pg_basebackup")
+            .arg("-D")
+            .arg(self.data())
+            .args(["-R", "-X", "stream", "-c", "fast", "-h", "127.0.0.1"])
+            .args(["-p", &primary.port.to_string(), "-U", SUPERUSER])
+            .env("PGPASSWORD", &self.password)
+            .output()
+            .await
+            .map_err(|e| EmbeddedError::io("cannot run pg_basebackup", e))?;
+        if !output.status.success() {
+            let _ = std::fs::remove_dir_all(self.data());
+            return Err(EmbeddedError::new(format!(
+                "pg_basebackup failed: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            )));
+        }
+        Ok(())
+    }
+
     /// Stops the server running on this cluster, whoever started it.
     async fn stop_server(&self) -> Result<(), EmbeddedError> {
         let status = self

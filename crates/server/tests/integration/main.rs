@@ -15,6 +15,7 @@ mod layout;
 mod metrics;
 mod openapi;
 mod refusals;
+mod replicas;
 mod request_tx;
 mod rls_matrix;
 mod rls_plans;

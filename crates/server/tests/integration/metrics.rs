@@ -23,7 +23,7 @@ fn free_port() -> u16 {
 
 /// The value of the first sample whose line starts with `series` (name and labels, in the
 /// exporter's order), or None.
-fn sample(text: &str, series: &str) -> Option<f64> {
+pub fn sample(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .find(|l| l.starts_with(series))
         .and_then(|l| l.rsplit(' ').next())
@@ -44,7 +44,7 @@ pub fn names(text: &str) -> std::collections::BTreeSet<String> {
         .collect()
 }
 
-async fn scrape(client: &Client, app: &TestApp) -> String {
+pub async fn scrape(client: &Client, app: &TestApp) -> String {
     let res = client
         .get(app.url("/metrics"))
         .bearer_auth(app.keys.service_role_key())
@@ -171,6 +171,7 @@ async fn metrics_are_for_the_service_key_and_count_what_happened() -> anyhow::Re
         "tally_db_pool_connections{pool=\"requests\",state=\"idle\"}",
         "tally_db_pool_max_connections{pool=\"requests\"}",
         "tally_db_pool_waiting{pool=\"requests\"}",
+        "tally_db_reads_total{on=\"primary\"}",
         "tally_auth_events_total{event=\"sign_up\",outcome=\"ok\"}",
         "tally_auth_events_total{event=\"sign_in\",outcome=\"refused\"}",
     ] {
