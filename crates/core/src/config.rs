@@ -30,6 +30,7 @@
 //! | rest_aggregates | `TALLY_REST_AGGREGATES` | `false`: `select=` aggregates refused (PGRST123) |
 //! | rest_plan | `TALLY_REST_PLAN` | `false`: `Accept: application/vnd.pgrst.plan` refused (406) |
 //! | audit_retention_days | `TALLY_AUDIT_RETENTION_DAYS` | `365` days (purged daily) |
+//! | api_token_requests_per_minute | `TALLY_API_TOKEN_REQUESTS_PER_MINUTE` | `600` per token, per instance |
 //! | timer_remind_hours | `TALLY_TIMER_REMIND_HOURS` | `8` hours (1–23) before `timer.running_long` |
 //! | http_header_timeout | `TALLY_HTTP_HEADER_TIMEOUT` | `15` seconds to send headers (and idle keep-alive) |
 //! | http_body_timeout | `TALLY_HTTP_BODY_TIMEOUT` | `30` seconds without a body byte |
@@ -98,6 +99,10 @@ pub struct Config {
     /// Days the audit trail keeps a row (`TALLY_AUDIT_RETENTION_DAYS`, default 365).
     #[serde(default = "defaults::audit_retention_days")]
     pub audit_retention_days: u32,
+    /// Requests one personal API token may make per minute on one instance
+    /// (`TALLY_API_TOKEN_REQUESTS_PER_MINUTE`, default 600; 429 with `Retry-After` beyond).
+    #[serde(default = "defaults::api_token_requests_per_minute")]
+    pub api_token_requests_per_minute: u32,
     /// Hours a timer runs before `timer.running_long` is sent (`TALLY_TIMER_REMIND_HOURS`,
     /// default 8, 1–23).
     #[serde(default = "defaults::timer_remind_hours")]
@@ -482,6 +487,9 @@ mod defaults {
     }
     pub fn audit_retention_days() -> u32 {
         365
+    }
+    pub fn api_token_requests_per_minute() -> u32 {
+        600
     }
     pub fn database_read_max_lag_ms() -> u64 {
         1000

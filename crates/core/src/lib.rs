@@ -1,5 +1,6 @@
 //! Tally's core: what every service shares.
 //!
+//! - [`api_token`]: personal API tokens (their shape, hash and scopes).
 //! - [`config`]: settings from `TALLY_*`/`DATABASE_URL` over `tally.toml` over defaults,
 //!   and the project's JWT secret.
 //! - [`jwt`]: HS256 signing and verification, the anon and service_role keys.
@@ -12,6 +13,7 @@
 //! - [`openapi`]: how each service describes its operations for `/openapi.json`.
 //! - [`urls`]: percent-encoding of URL components.
 
+pub mod api_token;
 pub mod config;
 pub mod db;
 pub mod error;

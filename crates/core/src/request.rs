@@ -125,8 +125,22 @@ impl RequestContext {
             .and_then(|s| s.parse().ok())
     }
 
-    /// Begins a read-write transaction as the caller.
+    /// Begins a read-write transaction as the caller (read-only for an API token that may not
+    /// write).
     pub async fn begin(
+        &self,
+        pool: &PgPool,
+    ) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+        // An API token that may not write gets a read-only transaction at every door.
+        let statement = (!crate::api_token::may_write(&self.claims)).then_some("begin read only");
+        let tx = waiting_for_a_connection(begun(pool, statement)).await?;
+        self.configure(tx).await
+    }
+
+    /// Begins a read-write transaction as the caller for the server's own bookkeeping about
+    /// them (a rate limit's count), which even a read-only API token's requests make. Nothing
+    /// the caller asked to write goes through it.
+    pub async fn begin_bookkeeping(
         &self,
         pool: &PgPool,
     ) -> Result<Transaction<'static, Postgres>, sqlx::Error> {

@@ -94,7 +94,8 @@ impl From<sqlx::Error> for FnError {
             // The database's own refusals, PostgREST-style (PT + the HTTP status).
             Some("PT423") => Self::new(StatusCode::LOCKED, "locked", message),
             Some("PT409") => Self::new(StatusCode::CONFLICT, "conflict", message),
-            Some("PT403" | "42501") => Self::forbidden(message),
+            // 25006: a read-only API token's transaction refused a write.
+            Some("PT403" | "42501" | "25006") => Self::forbidden(message),
             Some("23505") => Self::new(StatusCode::CONFLICT, "conflict", message),
             Some("23503") => Self::new(StatusCode::BAD_REQUEST, "invalid_reference", message),
             Some("23514" | "23502") => Self::bad_request(message),

@@ -33,6 +33,7 @@ mod state;
 mod time_log;
 pub mod timers;
 mod timesheets;
+mod tokens;
 mod uploads;
 
 use axum::{

@@ -18,7 +18,7 @@ use crate::{
     error::{FnError, FnResult},
     exports, insights, integrations, logs, orgs,
     state::FunctionsState,
-    sync, timers, timesheets, uploads,
+    sync, timers, timesheets, tokens, uploads,
 };
 
 /// A function's answer: its status and JSON body.
@@ -94,7 +94,7 @@ fn ok(value: FnResult<Value>) -> Answer {
 }
 
 /// Every function called with a JSON body, in the order `/openapi.json` lists them.
-pub static FUNCTIONS: [Function; 16] = [
+pub static FUNCTIONS: [Function; 18] = [
     Function {
         name: "log-create",
         summary: "Log work from a line of text (classified in the background)",
@@ -326,6 +326,37 @@ pub static FUNCTIONS: [Function; 16] = [
         },
         run: |state, ctx, body| {
             Box::pin(async move { ok(orgs::run(state, ctx, parse(body)?).await) })
+        },
+    },
+    Function {
+        name: "token-create",
+        summary: "Make a personal API token (shown once)",
+        describe: |op| {
+            op.json_body::<tokens::CreateToken>().answers(
+                201,
+                "`{token, id, name, scopes, prefix, created_at, expires_at}`",
+                Some(any_object()),
+            )
+        },
+        run: |state, ctx, body| {
+            Box::pin(async move {
+                let made = tokens::create(state, ctx, parse(body)?).await?;
+                Ok((StatusCode::CREATED, made))
+            })
+        },
+    },
+    Function {
+        name: "token-revoke",
+        summary: "Revoke one of your personal API tokens",
+        describe: |op| {
+            op.json_body::<tokens::RevokeToken>().answers(
+                200,
+                "`{revoked: true}`",
+                Some(any_object()),
+            )
+        },
+        run: |state, ctx, body| {
+            Box::pin(async move { ok(tokens::revoke(state, ctx, parse(body)?).await) })
         },
     },
 ];

@@ -12,6 +12,8 @@ use tally_realtime::RealtimeState;
 use tally_rest::{Features, RestState};
 use tally_storage::{Backend, StorageState};
 
+use crate::api_tokens::TokenLimits;
+
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
@@ -19,6 +21,7 @@ pub struct AppState(Arc<Inner>);
 struct Inner {
     pool: PgPool,
     reads: Reads,
+    token_limits: TokenLimits,
     keys: JwtKeys,
     config: Config,
     auth: AuthState,
@@ -77,6 +80,7 @@ impl AppState {
             realtime,
             pool,
             reads,
+            token_limits: TokenLimits::new(config.api_token_requests_per_minute),
             keys,
             config,
             auth,
@@ -120,6 +124,11 @@ impl AppState {
     /// Where reads go: the primary, or a replica that is fresh enough for the caller.
     pub fn reads(&self) -> &Reads {
         &self.0.reads
+    }
+
+    /// The API tokens' rate limits.
+    pub fn token_limits(&self) -> &TokenLimits {
+        &self.0.token_limits
     }
 
     /// The project's JWT keys.

@@ -6,7 +6,8 @@
 //! - [`database`]: which database to use, and bringing it up to date.
 //! - [`app`]: the shared state; [`router`]: the routes and layers; [`health`]: `GET /health`;
 //!   [`metrics`]: `GET /metrics`; [`web`]: the web app at `/`; [`read_your_writes`]: who
-//!   just wrote, so that replicas never serve them a stale read.
+//!   just wrote, so that replicas never serve them a stale read; [`api_tokens`]: personal API
+//!   tokens at the door.
 //! - [`openapi`]: `GET /openapi.json`, the services' parts put together; [`refusals`]: the
 //!   framework's refusals in each service's error shape; [`bare_refusals`]: those hyper writes
 //!   itself, given the same shape.
@@ -18,6 +19,7 @@
 
 pub mod access;
 pub mod analytics;
+pub mod api_tokens;
 pub mod app;
 pub mod bare_refusals;
 pub mod cli;

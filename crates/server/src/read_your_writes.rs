@@ -26,7 +26,7 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
 
 /// Whether a request may write: any but GET, HEAD and OPTIONS, except the functions that only
 /// read.
-fn may_write(method: &Method, path: &str) -> bool {
+pub(crate) fn may_write(method: &Method, path: &str) -> bool {
     if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
         return false;
     }

@@ -51,6 +51,10 @@ pub fn router(state: AppState) -> Router {
         state.clone(),
         crate::read_your_writes::track,
     ))
+    .layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        crate::api_tokens::admit,
+    ))
     .layer(from_fn(crate::refusals::shape))
     .layer(from_fn(crate::metrics::track))
     .layer(cors)

@@ -129,7 +129,8 @@ impl From<sqlx::Error> for StorageError {
             return Self::internal(e);
         };
         match db.code().as_deref() {
-            Some("42501") => Self::access_denied(db.message()),
+            // 25006: a read-only API token's transaction refused a write.
+            Some("42501" | "25006") => Self::access_denied(db.message()),
             Some("23505") => Self::duplicate(),
             Some("23503") => Self::no_such_bucket(),
             Some("23514" | "23502") => Self::invalid(db.message()),

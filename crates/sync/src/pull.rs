@@ -79,12 +79,13 @@ pub async fn run(
 
     let mut tx = if reads.has_replicas() {
         // The rate limit is a write: on the primary, then the reading on a replica.
-        let mut limited = ctx.begin(reads.primary()).await?;
+        let mut limited = ctx.begin_bookkeeping(reads.primary()).await?;
         rate_limit(settings, &mut limited).await?;
         limited.commit().await?;
         reads.begin_read_only(ctx).await?
     } else {
-        let mut tx = ctx.begin(reads.primary()).await?;
+        // Reads and the rate limit's count in one transaction (a pull writes nothing else).
+        let mut tx = ctx.begin_bookkeeping(reads.primary()).await?;
         rate_limit(settings, &mut tx).await?;
         tx
     };

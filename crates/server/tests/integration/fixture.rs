@@ -60,6 +60,7 @@ const NAMES: &[&str] = &[
     "ts_m1",
     "ts_m2",
     "ts_mgr",
+    "token_m1",
 ];
 
 const SETUP: &str = r#"
@@ -110,6 +111,8 @@ insert into audit_log (id, org_id, actor_id, action) values ({audit_a}, {org_a},
 insert into timesheet_periods (id, org_id, user_id, period_start, status) values
   ({ts_m1}, {org_a}, {member}, '2026-11-02', 'submitted'), ({ts_m2}, {org_a}, {m2}, '2026-11-02', 'submitted'),
   ({ts_mgr}, {org_a}, {manager}, '2026-11-02', 'submitted');
+insert into api_tokens (id, user_id, name, scopes, prefix) values
+  ({token_m1}, {member}, 'cli', '{logs:read}', 'tally_pat_abcdef');
 "#;
 
 impl Fixture {

@@ -1,6 +1,7 @@
 //! The server crate's integration tests: one binary, one module per area. Every test runs
 //! against a real PostgreSQL (the embedded test cluster) in a database of its own.
 
+mod api_tokens;
 mod cli;
 mod compat_py;
 mod constraints;

@@ -438,6 +438,28 @@ const MATRIX: &[(&str, &str, &str)] = &[
         "insert into risk_scores (org_id, user_id, week_start, burnout_score) values ({org_a}, {uid}, '2026-11-09', 1)",
         "NNNNNNN",
     ),
+    // API tokens: their person reads them (the hashes are elsewhere); nobody writes them but through
+    // the token functions.
+    (
+        "token of m1: select",
+        "select id from api_tokens where id = {token_m1}",
+        "NNNYNNN",
+    ),
+    (
+        "token: insert",
+        "insert into api_tokens (user_id, name, scopes, prefix) values ({uid}, 'x', '{logs:read}', 'p')",
+        "NNNNNNN",
+    ),
+    (
+        "token of m1: revoke by update",
+        "update api_tokens set revoked_at = now() where id = {token_m1} returning id",
+        "NNNNNNN",
+    ),
+    (
+        "token of m1: delete",
+        "delete from api_tokens where id = {token_m1} returning id",
+        "NNNNNNN",
+    ),
     // Integrations: owners and admins only; the secret is never readable.
     (
         "integration: select",
