@@ -4,10 +4,11 @@
 //! process of its own (release build, no workers) so its memory is its own. With
 //! `BENCH_BINDINGS=filtered` members subscribe with `user_id=eq.<self>` and owners and admins
 //! with `org_id=eq.<org>` (as a timeline and a team dashboard would); with `unfiltered` every
-//! subscriber listens to the whole table and RLS alone sorts it out. Prints the
-//! server's memory per connection, and the change-to-delivery latency p50/p99 while 200 logs/s
-//! are written (overall, and by 5 s of writing, where a backlog shows as a climb), next to the
-//! bare `pg_notify` → `LISTEN` round trip measured in the same run.
+//! subscriber listens to the whole table and RLS alone sorts it out. Prints the server's memory
+//! per connection, and the change-to-delivery latency p50/p99 and deliveries per second while
+//! 200 logs/s are written (`BENCH_WRITES` for more, several rows per insert) — overall, and by
+//! 5 s of writing, where a backlog shows as a climb — next to the bare `pg_notify` → `LISTEN`
+//! round trip measured in the same run.
 //! Run with `scripts/bench-realtime`.
 
 use std::{
@@ -41,7 +42,15 @@ fn orgs() -> usize {
 const PEOPLE_PER_ORG: usize = 100;
 /// Owners and admins per org (they read every log of it).
 const READ_ALL: usize = 5;
-const WRITES_PER_SECOND: u64 = 200;
+/// Logs written per second (`BENCH_WRITES`; 200 unless asked), in 200 inserts a second of
+/// one or more rows each.
+fn writes_per_second() -> u64 {
+    std::env::var("BENCH_WRITES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200)
+}
+const INSERTS_PER_SECOND: u64 = 200;
 const WRITING: Duration = Duration::from_secs(20);
 const CONNECTING_AT_ONCE: usize = 100;
 
@@ -287,32 +296,41 @@ async fn main() -> anyhow::Result<()> {
         (subscribed - idle) * 1024.0 / people.len() as f64
     );
 
-    // 200 logs/s by random people, and the bare NOTIFY round trip beside them.
+    // BENCH_WRITES logs/s by random people, and the bare NOTIFY round trip beside them.
+    let rate = writes_per_second();
+    let rows_per_insert = rate.div_ceil(INSERTS_PER_SECOND) as usize;
     let until = Instant::now() + WRITING;
     let pings = tokio::spawn(notify_round_trips(db.owner.clone(), until));
-    let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / WRITES_PER_SECOND));
+    let mut tick = tokio::time::interval(Duration::from_micros(
+        1_000_000 * rows_per_insert as u64 / rate,
+    ));
     let mut written = 0u64;
     let mut expected = 0u64;
     let mut n = 0usize;
     while Instant::now() < until {
         tick.tick().await;
-        n = (n * 7919 + 104_729) % people.len();
-        let (user, org, reads_all) = people[n];
+        let (mut users, mut orgs) = (Vec::new(), Vec::new());
+        for _ in 0..rows_per_insert {
+            n = (n * 7919 + 104_729) % people.len();
+            let (user, org, reads_all) = people[n];
+            users.push(user);
+            orgs.push(org);
+            written += 1;
+            // The org's owner and admins, and the author if a member.
+            expected += READ_ALL as u64 + u64::from(!reads_all);
+        }
         let owner = db.owner.clone();
         tokio::spawn(async move {
             let _ = sqlx::query(
                 "insert into time_logs (org_id, user_id, comment, duration_minutes, status)
-                 values ($1, $2, $3, 15, 'ready')",
+                 select o, u, $3, 15, 'ready' from unnest($1::uuid[], $2::uuid[]) x (o, u)",
             )
-            .bind(org)
-            .bind(user)
+            .bind(orgs)
+            .bind(users)
             .bind(format!("bench {}", now_micros()))
             .execute(&owner)
             .await;
         });
-        written += 1;
-        // The org's owner and admins, and the author if a member.
-        expected += READ_ALL as u64 + u64::from(!reads_all);
     }
     let mut trips = pings.await??;
     tokio::time::sleep(Duration::from_secs(5)).await;
@@ -327,8 +345,9 @@ async fn main() -> anyhow::Result<()> {
     latencies.sort_unstable();
     trips.sort_unstable();
     println!(
-        "\nwrote {written} logs in {:.0} s ({WRITES_PER_SECOND}/s); {delivered} of {expected} expected deliveries arrived",
-        WRITING.as_secs_f64()
+        "\nwrote {written} logs in {:.0} s ({rate}/s, {rows_per_insert} per insert); {delivered} of {expected} expected deliveries arrived: {:.0} deliveries/s",
+        WRITING.as_secs_f64(),
+        delivered as f64 / WRITING.as_secs_f64()
     );
     println!(
         "change → delivery (insert to the subscriber's socket): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
