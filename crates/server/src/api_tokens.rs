@@ -5,12 +5,6 @@
 //! see an ordinary signed-in person (plus `token_id` and `scopes`; a token that may not write
 //! gets read-only transactions, see [`tally_core::api_token::may_write`]).
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
-};
-
 use axum::{
     extract::{Request, State},
     http::{HeaderValue, Method, StatusCode, header},
@@ -57,39 +51,6 @@ const LOG_FUNCTIONS: [&str; 9] = [
     "upload-presign",
 ];
 const REPORT_FUNCTIONS: [&str; 2] = ["export-create", "analytics-query"];
-
-/// Requests per token per minute, counted by this instance.
-#[derive(Clone)]
-pub struct TokenLimits {
-    per_minute: u32,
-    windows: Arc<Mutex<HashMap<String, (Instant, u32)>>>,
-}
-
-impl TokenLimits {
-    /// `per_minute` requests per token per minute.
-    pub fn new(per_minute: u32) -> Self {
-        Self {
-            per_minute,
-            windows: Arc::new(Mutex::new(HashMap::new())),
-        }
-    }
-
-    /// Counts a request of `token`: `None` when allowed, else how long until it would be.
-    fn take(&self, token: &str) -> Option<Duration> {
-        let now = Instant::now();
-        let minute = Duration::from_secs(60);
-        let mut windows = self.windows.lock().ok()?;
-        if windows.len() > 100_000 {
-            windows.retain(|_, (start, _)| now.duration_since(*start) < minute);
-        }
-        let (start, count) = windows.entry(token.to_owned()).or_insert((now, 0));
-        if now.duration_since(*start) >= minute {
-            (*start, *count) = (now, 0);
-        }
-        *count += 1;
-        (*count > self.per_minute).then(|| minute.saturating_sub(now.duration_since(*start)))
-    }
-}
 
 /// Middleware: admits requests carrying an API token as described above; leaves every other
 /// request as it is.
@@ -240,18 +201,5 @@ mod tests {
             Some(Scope::LogsWrite)
         );
         assert_eq!(needed(&get, "/auth/v1/user"), None);
-    }
-
-    #[test]
-    fn a_token_past_its_rate_waits_for_the_next_minute() {
-        let limits = TokenLimits::new(2);
-        assert_eq!(limits.take("t"), None);
-        assert_eq!(limits.take("t"), None);
-        let wait = limits.take("t");
-        assert!(
-            wait.is_some_and(|w| w <= Duration::from_secs(60)),
-            "{wait:?}"
-        );
-        assert_eq!(limits.take("u"), None);
     }
 }

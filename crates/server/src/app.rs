@@ -12,7 +12,7 @@ use tally_realtime::RealtimeState;
 use tally_rest::{Features, RestState};
 use tally_storage::{Backend, StorageState};
 
-use crate::api_tokens::TokenLimits;
+use crate::token_limits::TokenLimits;
 
 /// What every handler can reach.
 #[derive(Clone)]

@@ -7,7 +7,7 @@
 //! - [`app`]: the shared state; [`router`]: the routes and layers; [`health`]: `GET /health`;
 //!   [`metrics`]: `GET /metrics`; [`web`]: the web app at `/`; [`read_your_writes`]: who
 //!   just wrote, so that replicas never serve them a stale read; [`api_tokens`]: personal API
-//!   tokens at the door.
+//!   tokens at the door, [`token_limits`] their rate limits.
 //! - [`openapi`]: `GET /openapi.json`, the services' parts put together; [`refusals`]: the
 //!   framework's refusals in each service's error shape; [`bare_refusals`]: those hyper writes
 //!   itself, given the same shape.
@@ -36,6 +36,7 @@ pub mod read_your_writes;
 pub mod refusals;
 pub mod router;
 pub mod serve;
+pub mod token_limits;
 pub mod web;
 pub mod wheel;
 pub mod workers;
