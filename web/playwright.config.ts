@@ -4,6 +4,10 @@
 // restart to cut the network (e2e/support.ts).
 import { resolve } from 'node:path';
 import { defineConfig } from '@playwright/test';
+import { ZONE } from './e2e/zone';
+
+// The test code's own dates (seeded logs, this week's Monday) in the browser's time zone.
+process.env.TZ = ZONE;
 
 export default defineConfig({
   testDir: 'e2e',
@@ -18,7 +22,7 @@ export default defineConfig({
     serviceWorkers: 'allow',
     permissions: ['microphone'],
     locale: 'en-GB',
-    timezoneId: 'Europe/Berlin',
+    timezoneId: ZONE,
     viewport: { width: 1280, height: 860 },
     launchOptions: {
       executablePath: process.env.TALLY_CHROMIUM ?? '/usr/bin/chromium',

@@ -4,6 +4,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { as, entry, expect, goOffline, goOnline, org, outbox, person, signIn, test } from './support';
+import { ZONE } from './zone';
 
 test('1. after a first visit the shell opens offline within 2 s; the build holds no service key', async ({ page, context, gate }) => {
   const me = await person('shell');
@@ -40,12 +41,12 @@ test('1. two hours later and offline, the app still opens on the local copy; bac
   const later = new Date(written.getTime() + 2 * 3600_000);
   await page.clock.install({ time: later });
   await page.reload();
-  // Two hours after 22:00 in Berlin (the tests' time zone) the entry is yesterday's: the week shows it.
-  const inBerlin = (d: Date, o: Intl.DateTimeFormatOptions) => d.toLocaleDateString('en-GB', { timeZone: 'Europe/Berlin', ...o });
-  const nextDay = inBerlin(later, { day: 'numeric' }) !== inBerlin(written, { day: 'numeric' });
+  // Two hours after 22:00 in the tests' time zone the entry is yesterday's: the week shows it.
+  const inZone = (d: Date, o: Intl.DateTimeFormatOptions) => d.toLocaleDateString('en-GB', { timeZone: ZONE, ...o });
+  const nextDay = inZone(later, { day: 'numeric' }) !== inZone(written, { day: 'numeric' });
   if (nextDay) {
     await page.getByRole('link', { name: 'Week' }).click();
-    if (inBerlin(later, { weekday: 'long' }) === 'Monday') await page.getByRole('button', { name: 'Previous week' }).click();
+    if (inZone(later, { weekday: 'long' }) === 'Monday') await page.getByRole('button', { name: 'Previous week' }).click();
   }
   await expect(entry(page, 'written before the break')).toBeVisible();
   if (nextDay) await page.getByRole('link', { name: 'Today' }).click();

@@ -7,7 +7,7 @@ import type { Page } from '@playwright/test';
 import { PASSWORD, Proxy, as, expect, goOffline, org, outbox, person, service, signIn, test } from './support';
 
 /** Ready logs of `userId`: [project, days before this week's Monday, minutes, work mode key],
- * from 09:00 Berlin on (a Monday is a work day, and never after today). */
+ * from 09:00 on in the tests' time zone (a Monday is a work day, and never after today). */
 async function seedLogs(orgId: string, userId: string, logs: [string | null, number, number, string?][]) {
   const modes: { id: string; key: string }[] = await service('/rest/v1/work_modes?org_id=is.null&select=id,key');
   const monday = new Date();
@@ -15,7 +15,7 @@ async function seedLogs(orgId: string, userId: string, logs: [string | null, num
   monday.setDate(monday.getDate() - ((monday.getDay() + 6) % 7));
   const rows = logs.map(([project, daysBack, minutes, mode], i) => {
     const start = new Date(monday.getTime() - daysBack * 86_400_000);
-    start.setUTCHours(8 + (i % 6), 0, 0, 0);
+    start.setHours(9 + (i % 6), 0, 0, 0);
     return {
       org_id: orgId,
       user_id: userId,

@@ -4,6 +4,7 @@
 // through the app, and reading the app's IndexedDB outbox.
 import { type Browser, type BrowserContext, type Page, test as base, expect } from '@playwright/test';
 import { createServer, type Server, type Socket, connect } from 'node:net';
+import { ZONE } from './zone';
 
 export const TALLY_URL = process.env.TALLY_URL ?? 'http://127.0.0.1:54321';
 const SERVICE_KEY = process.env.TALLY_SERVICE_KEY ?? '';
@@ -129,7 +130,7 @@ export async function person(label: string): Promise<{ id: string; email: string
   return { id: user.id, email };
 }
 
-/** An org (Berlin time) with `people` in their roles, and projects by name. */
+/** An org (in the tests' time zone, `ZONE`) with `people` in their roles, and projects by name. */
 export async function org(
   people: { id: string; role: string }[],
   projects: { name: string; aliases?: string[] }[] = [],
@@ -137,7 +138,7 @@ export async function org(
   const slug = `e2e-${Math.random().toString(36).slice(2, 10)}`;
   const [made] = await service('/rest/v1/organizations', {
     method: 'POST',
-    body: JSON.stringify({ name: `Org ${slug}`, slug, timezone: 'Europe/Berlin' }),
+    body: JSON.stringify({ name: `Org ${slug}`, slug, timezone: ZONE }),
   });
   await service('/rest/v1/memberships', {
     method: 'POST',

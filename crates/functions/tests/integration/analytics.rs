@@ -3,7 +3,6 @@
 //! theirs and their team's, an owner the org's, a viewer org-wide aggregates only, another
 //! org nothing — and the same from ClickHouse when analytics streams there.
 
-use chrono::Utc;
 use serde_json::{Value, json};
 
 use crate::world::World;
@@ -29,6 +28,18 @@ async fn logs(w: &World) {
         .unwrap();
 }
 
+/// The org's day now, in its time zone: the day a log without times falls on (past 23:00 UTC
+/// it is already tomorrow in Europe).
+async fn org_today(w: &World) -> chrono::NaiveDate {
+    sqlx::query_scalar(
+        "select (now() at time zone timezone)::date from organizations where id = $1",
+    )
+    .bind(w.id("org_a"))
+    .fetch_one(&w.app.db.owner)
+    .await
+    .unwrap()
+}
+
 /// `{person: minutes}` of a person-grouped answer.
 fn by_person(body: &Value) -> Vec<(String, i64)> {
     let mut rows: Vec<(String, i64)> = body["rows"]
@@ -50,7 +61,7 @@ fn by_person(body: &Value) -> Vec<(String, i64)> {
 async fn each_role_reads_what_rls_gives_it_of_the_rollups() {
     let w = World::new().await;
     logs(&w).await;
-    let today = Utc::now().date_naive();
+    let today = org_today(&w).await;
     let org = w.id("org_a");
     let (status, rolled) = w
         .call(
@@ -157,7 +168,7 @@ async fn on_clickhouse_each_role_reads_the_same_as_from_the_rollups() {
     .unwrap();
     let w = World::with_app(app).await;
     logs(&w).await;
-    let today = Utc::now().date_naive();
+    let today = org_today(&w).await;
     let org = w.id("org_a");
     let query = |group_by: Value, interval: &str| {
         json!({"org_id": org, "from": today, "to": today, "interval": interval,
