@@ -12,7 +12,6 @@
 //! Run with `scripts/bench-realtime`.
 
 use std::{
-    process::{Child, Command, Stdio},
     sync::{
         Arc, Mutex,
         atomic::{AtomicU64, Ordering},
@@ -24,7 +23,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use sqlx::{PgPool, postgres::PgListener};
 use tally_core::JwtKeys;
-use tally_testkit::{TEST_JWT_SECRET, TestDb};
+use tally_testkit::{ServerProcess, TEST_JWT_SECRET, TestDb};
 use tokio::{
     sync::{OwnedSemaphorePermit, Semaphore},
     task::JoinSet,
@@ -72,31 +71,6 @@ fn rss_mib(pid: u32) -> f64 {
                 .and_then(|kb| kb.parse::<f64>().ok())
         })
         .map_or(f64::NAN, |kb| kb / 1024.0)
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_server(db: &TestDb, port: u16, data_dir: &std::path::Path) -> anyhow::Result<Server> {
-    let bin = std::env::var("TALLY_BIN").unwrap_or_else(|_| "target/release/tally".into());
-    let child = Command::new(bin)
-        .arg("serve")
-        .env("DATABASE_URL", db.owner_url())
-        .env("TALLY_JWT_SECRET", TEST_JWT_SECRET)
-        .env("TALLY_PORT", port.to_string())
-        .env("TALLY_DATA_DIR", data_dir)
-        .env("TALLY_WORKER_CONCURRENCY", "0")
-        .env("TALLY_EMBEDDINGS", "none")
-        .env("TALLY_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()?;
-    Ok(Server(child))
 }
 
 async fn seed(owner: &PgPool, orgs: usize) -> anyhow::Result<Vec<(Uuid, Uuid, bool)>> {
@@ -223,7 +197,15 @@ async fn main() -> anyhow::Result<()> {
         .local_addr()?
         .port();
     let data_dir = std::env::temp_dir().join(format!("tally-bench-{}", Uuid::new_v4().simple()));
-    let server = start_server(&db, port, &data_dir)?;
+    let server = ServerProcess::start(
+        &db,
+        port,
+        &data_dir,
+        &[
+            ("TALLY_WORKER_CONCURRENCY", "0"),
+            ("TALLY_EMBEDDINGS", "none"),
+        ],
+    )?;
     let http = reqwest::Client::new();
     let health = format!("http://127.0.0.1:{port}/health");
     let started = Instant::now();
@@ -239,7 +221,7 @@ async fn main() -> anyhow::Result<()> {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let pid = server.0.id();
+    let pid = server.id();
     let idle = rss_mib(pid);
 
     let keys = JwtKeys::new(TEST_JWT_SECRET);

@@ -15,7 +15,6 @@
 
 use std::{
     collections::BTreeMap,
-    process::{Child, Command, Stdio},
     sync::{
         Arc, Mutex,
         atomic::{AtomicU64, Ordering},
@@ -29,7 +28,7 @@ use reqwest::Client;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tally_core::JwtKeys;
-use tally_testkit::{TEST_JWT_SECRET, TestDb, latency::percentile_ms};
+use tally_testkit::{ServerProcess, TEST_JWT_SECRET, TestDb, latency::percentile_ms};
 use tokio::{sync::Semaphore, task::JoinSet};
 use tokio_tungstenite::{connect_async, tungstenite::Message as Ws};
 use uuid::Uuid;
@@ -40,6 +39,11 @@ const THINK_MS: std::ops::Range<u64> = 5_000..15_000;
 const JOINING: Duration = Duration::from_secs(15);
 const WINDOW: Duration = Duration::from_secs(30);
 const P99_LIMIT_MS: f64 = 200.0;
+/// Every simulated person comes from 127.0.0.1: per-IP limits would stop them.
+const RATE_LIMITS_OFF: &[(&str, &str)] = &[
+    ("TALLY_RATE_LIMIT_AUTH", "100000000"),
+    ("TALLY_RATE_LIMIT_REFRESH", "100000000"),
+];
 
 /// What a person does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -73,32 +77,6 @@ const LINES: [&str; 6] = [
     "planning for next sprint, 1h",
     "fixed the login bug, 1h30",
 ];
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_server(db: &TestDb, port: u16, data_dir: &std::path::Path) -> anyhow::Result<Server> {
-    let bin = std::env::var("TALLY_BIN").unwrap_or_else(|_| "target/release/tally".into());
-    let child = Command::new(bin)
-        .arg("serve")
-        .env("DATABASE_URL", db.owner_url())
-        .env("TALLY_JWT_SECRET", TEST_JWT_SECRET)
-        .env("TALLY_PORT", port.to_string())
-        .env("TALLY_DATA_DIR", data_dir)
-        // Every simulated person comes from 127.0.0.1: per-IP limits would stop them.
-        .env("TALLY_RATE_LIMIT_AUTH", "100000000")
-        .env("TALLY_RATE_LIMIT_REFRESH", "100000000")
-        .env("TALLY_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()?;
-    Ok(Server(child))
-}
 
 async fn wait_healthy(client: &Client, base: &str) -> anyhow::Result<()> {
     for _ in 0..600 {
@@ -610,7 +588,12 @@ async fn main() -> anyhow::Result<()> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
-        servers.push(start_server(&db, port, &dirs.path().join(i.to_string()))?);
+        servers.push(ServerProcess::start(
+            &db,
+            port,
+            &dirs.path().join(i.to_string()),
+            RATE_LIMITS_OFF,
+        )?);
         let base = format!("http://127.0.0.1:{port}");
         wait_healthy(&client, &base).await?;
         targets.push(Arc::new(Target {

@@ -8,6 +8,7 @@
 //! - [`TestApp`]: the real server on a free port over a [`TestDb`].
 //! - [`compat`]: the official-client suites of `tests/compat` (supabase-js, supabase-py).
 //! - [`ScratchCluster`]: a throwaway cluster of its own, for benches comparing server settings.
+//! - [`ServerProcess`]: a release `tally serve` as a process of its own, for benches.
 //! - [`S3Server`]: a real S3-compatible server (s3rver) on loopback.
 //! - [`Fixture`]: two orgs with a person in each role, loaded into a test's database.
 //! - [`memory`] and [`latency`]: the process's memory and latency percentiles, for benchmarks.
@@ -24,6 +25,7 @@ pub mod memory;
 pub mod rest_requests;
 mod s3;
 mod scratch_cluster;
+mod server_process;
 mod test_app;
 mod test_db;
 
@@ -31,6 +33,7 @@ pub use clickhouse::ClickHouseServer;
 pub use fixture::Fixture;
 pub use s3::S3Server;
 pub use scratch_cluster::ScratchCluster;
+pub use server_process::ServerProcess;
 pub use test_app::TestApp;
 pub use test_db::TestDb;
 
