@@ -36,8 +36,8 @@ use axum::{
 use tally_core::gateway::require_apikey;
 
 use handlers::{
-    admin, admin_sso, logout, meta, otp as otp_handler, recover, signup, sso as sso_handler, token,
-    user, verify,
+    admin, admin_sso, invite, logout, meta, otp as otp_handler, reauthenticate, recover, resend,
+    signup, sso as sso_handler, token, user, verify,
 };
 pub use state::AuthState;
 
@@ -54,6 +54,12 @@ pub fn router(state: AuthState) -> Router {
         .route("/user", keyed(get(user::get_user).put(user::update_user)))
         .route("/logout", keyed(post(logout::logout)))
         .route("/recover", keyed(post(recover::recover)))
+        .route("/resend", keyed(post(resend::resend)))
+        .route(
+            "/reauthenticate",
+            keyed(get(reauthenticate::reauthenticate)),
+        )
+        .route("/invite", keyed(post(invite::invite)))
         .route("/otp", keyed(post(otp_handler::otp)))
         .route(
             "/verify",

@@ -21,6 +21,7 @@ fn subject(purpose: Purpose) -> &'static str {
         Purpose::MagicLink => "Your magic link",
         Purpose::EmailChange => "Confirm your new email",
         Purpose::Invite => "You have been invited",
+        Purpose::Reauthentication => "Confirm reauthentication",
     }
 }
 
@@ -31,6 +32,9 @@ fn body(purpose: Purpose, link: &str, otp: &str) -> String {
         Purpose::MagicLink => "Follow this link to sign in",
         Purpose::EmailChange => "Follow this link to confirm your new email address",
         Purpose::Invite => "You have been invited to Tally. Follow this link to accept",
+        Purpose::Reauthentication => {
+            return format!("Enter this code to confirm it is you: {otp}\n");
+        }
     };
     format!("{action}:\n\n{link}\n\nOr enter this code: {otp}\n")
 }

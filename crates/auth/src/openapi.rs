@@ -5,8 +5,10 @@ use utoipa::openapi::{HttpMethod::*, OpenApi, schema::Type};
 
 use crate::handlers::{
     admin::{AdminUserBody, DeleteBody, GenerateLinkBody},
+    invite::InviteBody,
     otp::OtpBody,
     recover::RecoverBody,
+    resend::ResendBody,
     signup::SignupBody,
     sso::SsoBody,
     token::TokenBody,
@@ -71,6 +73,30 @@ pub fn openapi() -> OpenApi {
             "Always `{}`, whether or not the address has an account",
             json(),
         ))
+    .op(Op::new(
+        Post,
+        "/resend",
+        "Mail again a pending sign-up or email-change confirmation",
+    )
+    .json_body::<ResendBody>()
+    .query("redirect_to", redirect)
+    .answers(
+        200,
+        "Always `{}`, whether or not anything was pending",
+        json(),
+    ))
+    .op(Op::new(
+        Get,
+        "/reauthenticate",
+        "Mail a one-time code that stands for the current password",
+    )
+    .access(Access::User)
+    .answers(200, "`{}`", json()))
+    .op(Op::new(Post, "/invite", "Invite a user by email")
+        .access(Access::User)
+        .json_body::<InviteBody>()
+        .query("redirect_to", redirect)
+        .answers(200, "The invited user", json()))
     .op(Op::new(Post, "/otp", "Mail a magic link and one-time code")
         .json_body::<OtpBody>()
         .query("redirect_to", redirect)

@@ -24,6 +24,8 @@ pub enum Purpose {
     EmailChange,
     /// Invitation.
     Invite,
+    /// A nonce that stands for the current password (`/reauthenticate`).
+    Reauthentication,
 }
 
 impl Purpose {
@@ -35,6 +37,7 @@ impl Purpose {
             Purpose::MagicLink => "magiclink",
             Purpose::EmailChange => "email_change",
             Purpose::Invite => "invite",
+            Purpose::Reauthentication => "reauthentication",
         }
     }
 
@@ -46,6 +49,7 @@ impl Purpose {
             Purpose::MagicLink => "magiclink",
             Purpose::EmailChange => "email_change",
             Purpose::Invite => "invite",
+            Purpose::Reauthentication => "reauthentication",
         }
     }
 
@@ -58,6 +62,7 @@ impl Purpose {
             Purpose::MagicLink => "magiclink",
             Purpose::EmailChange => "email_change",
             Purpose::Invite => "invite",
+            Purpose::Reauthentication => "reauthentication",
         }
     }
 

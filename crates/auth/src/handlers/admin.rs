@@ -379,7 +379,7 @@ pub(crate) fn parse_id(id: &str) -> AuthResult<Uuid> {
         .map_err(|_| AuthError::validation("user_id must be an UUID"))
 }
 
-fn email_exists() -> AuthError {
+pub(crate) fn email_exists() -> AuthError {
     AuthError::new(
         StatusCode::UNPROCESSABLE_ENTITY,
         "email_exists",

@@ -2,10 +2,13 @@
 
 pub mod admin;
 pub mod admin_sso;
+pub mod invite;
 pub mod logout;
 pub mod meta;
 pub mod otp;
+pub mod reauthenticate;
 pub mod recover;
+pub mod resend;
 pub mod signup;
 pub mod sso;
 pub mod token;

@@ -38,6 +38,7 @@ pub struct UpdateBody {
     email: Option<String>,
     password: Option<String>,
     current_password: Option<String>,
+    nonce: Option<String>,
     data: Option<Value>,
     app_metadata: Option<Value>,
     code_challenge: Option<String>,
@@ -65,7 +66,13 @@ pub async fn update_user(
     let mut tx = db::begin(state.pool()).await?;
     if let Some(new_password) = body.password.as_deref() {
         password::check_strength(new_password, auth.password_min_length)?;
-        if auth.password_require_current {
+        let nonce = body.nonce.as_deref().filter(|n| !n.is_empty());
+        if auth.password_require_current
+            && let (Some(nonce), Some(email)) = (nonce, user.email.as_deref())
+        {
+            // The code `/reauthenticate` mailed stands for the current password.
+            super::reauthenticate::redeem(&mut tx, user.id, email, nonce).await?;
+        } else if auth.password_require_current {
             let Some(current_password) = body.current_password.as_deref().filter(|p| !p.is_empty())
             else {
                 return Err(AuthError::new(

@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, reason = "a test fails loudly on any surprise")]
 
+mod account_flows;
 mod admin;
 mod compat;
 mod email_flows;
