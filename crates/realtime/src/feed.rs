@@ -20,6 +20,7 @@ use crate::{
     binding::Op,
     caller::Caller,
     catalog::{Columns, describe, project},
+    frame::Message,
     metrics,
     registry::{Rows, Subscription},
     relay,
@@ -438,36 +439,30 @@ async fn deliver(state: &RealtimeState, orgs: &mut OrgCache, change: &Change) ->
         .into_iter()
         .flatten()
         .collect();
-    // What a row's change says is the same for every caller of one role: written once.
-    let mut said: HashMap<(&'static str, usize), String> = HashMap::new();
     for (s, n, ids) in wanted {
         if !visible.contains(&(index[&s.caller_id], n)) {
             continue;
         }
         let (row, at) = &change.rows[n];
         let role = s.caller.role.as_str();
-        let data = said.entry((role, n)).or_insert_with(|| {
-            let mut data = json!({
-                "schema": "public", "table": change.table, "commit_timestamp": at,
-                "type": change.op.as_str(), "columns": describe(&columns_of[role]),
-                "errors": null,
-            });
-            if change.op != Op::Delete
-                && let Some(record) = projected.get(&(role, n))
-            {
-                data["record"] = Value::Object(record.clone());
-            }
-            if change.op != Op::Insert {
-                data["old_record"] = json!({ "id": change.id(row) });
-            }
-            data.to_string()
+        let mut data = json!({
+            "schema": "public", "table": change.table, "commit_timestamp": at,
+            "type": change.op.as_str(), "columns": describe(&columns_of[role]), "errors": null,
         });
-        let ids = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into());
-        let payload = format!("{{\"ids\":{ids},\"data\":{data}}}");
+        if change.op != Op::Delete {
+            data["record"] = Value::Object(projected[&(role, n)].clone());
+        }
+        if change.op != Op::Insert {
+            data["old_record"] = json!({ "id": change.id(row) });
+        }
+        let message = Message::push(
+            &s.topic,
+            "postgres_changes",
+            None,
+            json!({ "ids": ids, "data": data }),
+        );
         // Never waits: a client that does not keep up is dropped, never the others delayed.
-        if s.outbox
-            .send_push(&s.topic, "postgres_changes", &payload)
-            .is_ok()
+        if s.outbox.send(&message).is_ok()
             && let Ok(at) = DateTime::parse_from_rfc3339(at)
         {
             let latency = Utc::now().signed_duration_since(at);

@@ -170,70 +170,26 @@ impl Message {
         {
             envelope.remove(BINARY);
         }
-        // Serialized from borrows: the payload is not copied on the way.
-        let text = match vsn {
-            Vsn::V2 => serde_json::to_string(&(
-                &self.join_ref,
-                &self.reference,
-                &self.topic,
-                &self.event,
-                payload.as_ref(),
-            )),
-            Vsn::V1 => serde_json::to_string(&V1 {
-                topic: &self.topic,
-                event: &self.event,
-                payload: payload.as_ref(),
-                reference: &self.reference,
+        match vsn {
+            Vsn::V2 => json!([
+                self.join_ref,
+                self.reference,
+                self.topic,
+                self.event,
+                payload
+            ]),
+            Vsn::V1 => json!({
+                "topic": self.topic, "event": self.event, "payload": payload,
+                "ref": self.reference,
             }),
-        };
-        text.unwrap_or_default()
+        }
+        .to_string()
     }
-}
-
-/// A server push's text frame with its payload already serialized (`payload` is JSON): what
-/// [`Message::push`] with that payload and no join ref writes, without building it.
-pub fn push_text(vsn: Vsn, topic: &str, event: &str, payload: &str) -> String {
-    let quoted = |s: &str| serde_json::to_string(s).unwrap_or_default();
-    match vsn {
-        Vsn::V2 => format!("[null,null,{},{},{payload}]", quoted(topic), quoted(event)),
-        Vsn::V1 => format!(
-            "{{\"topic\":{},\"event\":{},\"payload\":{payload},\"ref\":null}}",
-            quoted(topic),
-            quoted(event)
-        ),
-    }
-}
-
-/// The vsn 1.0.0 frame, serialized from borrows.
-#[derive(serde::Serialize)]
-struct V1<'a> {
-    topic: &'a str,
-    event: &'a str,
-    payload: &'a Value,
-    #[serde(rename = "ref")]
-    reference: &'a Option<String>,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_preserialized_push_is_the_push_it_stands_for() {
-        let payload = json!({"ids": [1, 2], "data": {"table": "t\"q", "record": {"a": 1}}});
-        for vsn in [Vsn::V1, Vsn::V2] {
-            let built = Message::push("realtime:x\"y", "postgres_changes", None, payload.clone());
-            let text = push_text(
-                vsn,
-                "realtime:x\"y",
-                "postgres_changes",
-                &payload.to_string(),
-            );
-            let parsed: Value = serde_json::from_str(&text).expect("JSON");
-            let expected: Value = serde_json::from_str(&built.to_text(vsn)).expect("JSON");
-            assert_eq!(parsed, expected);
-        }
-    }
 
     #[test]
     fn both_versions_round_trip() {

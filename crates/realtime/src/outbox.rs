@@ -90,24 +90,6 @@ impl Outbox {
             return Err(Stop::Slow);
         }
         let (frame, charge) = self.frame(message);
-        self.charge(frame, charge)
-    }
-
-    /// Queues a server push whose payload is already serialized (JSON), as [`Outbox::send`]
-    /// does a [`Message`]: what a change delivered to many sockets is sent as.
-    pub fn send_push(&self, topic: &str, event: &str, payload: &str) -> Result<(), Stop> {
-        if self.dead.load(Ordering::Relaxed) {
-            return Err(Stop::Slow);
-        }
-        let text = crate::frame::push_text(self.vsn, topic, event, payload);
-        let charge = text.len().clamp(MIN_CHARGE, BUDGET);
-        self.charge(
-            Ws::Text(text.into()),
-            u32::try_from(charge).unwrap_or(u32::MAX),
-        )
-    }
-
-    fn charge(&self, frame: Ws, charge: u32) -> Result<(), Stop> {
         match self.budget.clone().try_acquire_many_owned(charge) {
             Ok(permit) => self.queue(frame, permit),
             Err(_) => Err(self.give_up()),
