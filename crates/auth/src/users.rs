@@ -212,6 +212,22 @@ pub struct NewUser<'a> {
     pub identity: Option<(String, String, Value)>,
 }
 
+impl<'a> NewUser<'a> {
+    /// A user with no password and an unconfirmed `email` (invited, or signing up through an
+    /// email link), confirmed when they follow their link.
+    pub fn unconfirmed(email: &'a str, user_metadata: Value) -> Self {
+        Self {
+            id: None,
+            email,
+            password_hash: None,
+            user_metadata,
+            app_metadata: json!({}),
+            confirmed: false,
+            identity: None,
+        }
+    }
+}
+
 /// Creates a user with an `email` identity.
 pub async fn create(conn: &mut PgConnection, new: NewUser<'_>) -> sqlx::Result<User> {
     let provider = new

@@ -42,21 +42,7 @@ pub async fn invite(
     let user = match users::by_email(&mut tx, &email).await? {
         Some(user) if user.email_confirmed_at.is_some() => return Err(email_exists()),
         Some(user) => user,
-        None => {
-            users::create(
-                &mut tx,
-                NewUser {
-                    id: None,
-                    email: &email,
-                    password_hash: None,
-                    user_metadata: metadata,
-                    app_metadata: json!({}),
-                    confirmed: false,
-                    identity: None,
-                },
-            )
-            .await?
-        }
+        None => users::create(&mut tx, NewUser::unconfirmed(&email, metadata)).await?,
     };
     mail::send_link(
         &mut tx,

@@ -57,19 +57,8 @@ pub async fn otp(
     let user = match users::by_email(&mut tx, &email).await? {
         Some(user) => user,
         None if body.create_user.unwrap_or(true) && !auth.disable_signup => {
-            users::create(
-                &mut tx,
-                NewUser {
-                    id: None,
-                    email: &email,
-                    password_hash: None,
-                    user_metadata: users::bounded_metadata(body.data.unwrap_or_else(|| json!({})))?,
-                    app_metadata: json!({}),
-                    confirmed: false,
-                    identity: None,
-                },
-            )
-            .await?
+            let metadata = users::bounded_metadata(body.data.unwrap_or_else(|| json!({})))?;
+            users::create(&mut tx, NewUser::unconfirmed(&email, metadata)).await?
         }
         None => {
             return Err(AuthError::new(
