@@ -59,11 +59,6 @@ struct Replica {
 }
 
 impl Reads {
-    /// Every read on `primary`: no replicas.
-    pub fn primary_only(primary: PgPool) -> Self {
-        Self::new(primary, Vec::new(), Duration::ZERO)
-    }
-
     /// Reads over `primary` and the replicas at `urls` (connected lazily, as
     /// `tally_authenticator` with the password `secret` gives it): a replica down at start is
     /// skipped, not fatal.
