@@ -259,6 +259,20 @@ async fn a_token_runs_as_its_person_narrowed_by_its_scopes_at_every_door() -> an
     app.stop().await
 }
 
+/// The status of listing logs with `token` at `app`.
+async fn list_logs(http: &Client, app: &TestApp, token: &str) -> anyhow::Result<StatusCode> {
+    let (status, _) = call(
+        http,
+        app,
+        token,
+        Method::GET,
+        "/rest/v1/time_logs?select=id",
+        None,
+    )
+    .await?;
+    Ok(status)
+}
+
 #[tokio::test]
 async fn a_revoked_or_expired_token_is_refused_at_once_on_every_instance() -> anyhow::Result<()> {
     let app = TestApp::spawn().await?;
@@ -268,16 +282,7 @@ async fn a_revoked_or_expired_token_is_refused_at_once_on_every_instance() -> an
     let (status, made) = create(&http, &app, &f, "member_a", &["logs:read"], None).await?;
     assert_eq!(status, StatusCode::CREATED, "{made}");
     let secret = made["token"].as_str().context("token")?;
-    let (status, _) = call(
-        &http,
-        &other,
-        secret,
-        Method::GET,
-        "/rest/v1/time_logs?select=id",
-        None,
-    )
-    .await?;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list_logs(&http, &other, secret).await?, StatusCode::OK);
 
     let revoke = |id: Value| {
         http.post(app.url("/functions/v1/token-revoke"))
@@ -287,16 +292,10 @@ async fn a_revoked_or_expired_token_is_refused_at_once_on_every_instance() -> an
             .send()
     };
     assert_eq!(revoke(made["id"].clone()).await?.status(), StatusCode::OK);
-    let (status, refused) = call(
-        &http,
-        &other,
-        secret,
-        Method::GET,
-        "/rest/v1/time_logs?select=id",
-        None,
-    )
-    .await?;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "{refused}");
+    assert_eq!(
+        list_logs(&http, &other, secret).await?,
+        StatusCode::UNAUTHORIZED
+    );
     assert_eq!(
         revoke(made["id"].clone()).await?.status(),
         StatusCode::NOT_FOUND
@@ -312,42 +311,21 @@ async fn a_revoked_or_expired_token_is_refused_at_once_on_every_instance() -> an
     let (status, made) = create(&http, &app, &f, "member_a", &["logs:read"], Some(soon)).await?;
     assert_eq!(status, StatusCode::CREATED, "{made}");
     let secret = made["token"].as_str().context("token")?;
-    let (status, _) = call(
-        &http,
-        &app,
-        secret,
-        Method::GET,
-        "/rest/v1/time_logs?select=id",
-        None,
-    )
-    .await?;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list_logs(&http, &app, secret).await?, StatusCode::OK);
     tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
-    let (status, _) = call(
-        &http,
-        &app,
-        secret,
-        Method::GET,
-        "/rest/v1/time_logs?select=id",
-        None,
-    )
-    .await?;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        list_logs(&http, &app, secret).await?,
+        StatusCode::UNAUTHORIZED
+    );
     let past = (chrono::Utc::now() - chrono::Duration::seconds(1)).to_rfc3339();
     let (status, _) = create(&http, &app, &f, "member_a", &["logs:read"], Some(past)).await?;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let (status, _) = create(&http, &app, &f, "member_a", &["logs:delete"], None).await?;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    let (status, _) = call(
-        &http,
-        &app,
-        "tally_pat_0000",
-        Method::GET,
-        "/rest/v1/time_logs",
-        None,
-    )
-    .await?;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        list_logs(&http, &app, "tally_pat_0000").await?,
+        StatusCode::UNAUTHORIZED
+    );
     other.stop().await?;
     app.stop().await
 }
