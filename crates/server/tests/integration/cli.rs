@@ -4,7 +4,7 @@
 use std::{
     net::TcpListener,
     path::{Path, PathBuf},
-    process::{Command, Output, Stdio},
+    process::{Child, Command, Output, Stdio},
     time::{Duration, Instant},
 };
 
@@ -239,14 +239,36 @@ fn free_port() -> String {
         .expect("a free port")
 }
 
-async fn wait_for_health(port: &str) -> reqwest::StatusCode {
+/// `tally serve` in `dir` with `envs`, its stderr appended to `dir/serve.log`.
+fn serve(dir: &Path, envs: &[(&str, &str)]) -> anyhow::Result<Child> {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("serve.log"))?;
+    Ok(tally(dir, envs, &["serve"])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()?)
+}
+
+/// Waits for `child`, a `tally serve` of `dir`, to answer `/health` on `port`; fails at once
+/// with its log when it exits first.
+async fn wait_for_health(dir: &Path, port: &str, child: &mut Child) -> reqwest::StatusCode {
     let url = format!("http://127.0.0.1:{port}/health");
     let deadline = Instant::now() + Duration::from_secs(120);
+    let log = || std::fs::read_to_string(dir.join("serve.log")).unwrap_or_default();
     loop {
         if let Ok(res) = reqwest::get(&url).await {
             return res.status();
         }
-        assert!(Instant::now() < deadline, "tally serve never answered");
+        if let Ok(Some(exit)) = child.try_wait() {
+            panic!("tally serve exited ({exit}) before answering:\n{}", log());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "tally serve never answered:\n{}",
+            log()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -276,11 +298,8 @@ async fn serve_runs_the_embedded_cluster_and_stops_it() -> anyhow::Result<()> {
         ("TALLY_LOG", "info"),
     ];
     let log = dir.join("serve.log");
-    let child = tally(&dir, &envs, &["serve"])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log)?)
-        .spawn()?;
-    assert_eq!(wait_for_health(&port).await, 200);
+    let mut child = serve(&dir, &envs)?;
+    assert_eq!(wait_for_health(&dir, &port, &mut child).await, 200);
     assert!(
         dir.join(".tally/postgres/data/PG_VERSION").exists(),
         "the cluster should live under ./.tally"
@@ -293,7 +312,7 @@ async fn serve_runs_the_embedded_cluster_and_stops_it() -> anyhow::Result<()> {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(wait_for_health(&port).await, 200);
+    assert_eq!(wait_for_health(&dir, &port, &mut child).await, 200);
     let url = String::from_utf8(run(&dir, &envs, &["db"]).stdout)?;
     assert!(
         url.trim().starts_with("postgres://postgres:")
@@ -383,15 +402,9 @@ async fn analytics_needs_logical_wal_streams_to_the_lake_through_a_kill_and_off_
             anyhow::Ok(got)
         }
     };
-    let serve = |envs: &[(&str, &str)]| -> anyhow::Result<std::process::Child> {
-        Ok(tally(&dir, envs, &["serve"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?)
-    };
 
-    let off = serve(&base)?;
-    assert_eq!(wait_for_health(&port).await, 200);
+    let mut off = serve(&dir, &base)?;
+    assert_eq!(wait_for_health(&dir, &port, &mut off).await, 200);
     let url = String::from_utf8(run(&dir, &base, &["db"]).stdout)?;
     assert_eq!(settings(&url).await?.0, "replica");
     // With the cluster at wal_level = replica, a Tally told to stream analytics refuses.
@@ -418,8 +431,8 @@ async fn analytics_needs_logical_wal_streams_to_the_lake_through_a_kill_and_off_
         ("TALLY_ANALYTICS", "true"),
         ("TALLY_ANALYTICS_MAX_SLOT_WAL_KEEP_SIZE", "2GB"),
     ];
-    let running = serve(&on)?;
-    assert_eq!(wait_for_health(&port).await, 200);
+    let mut running = serve(&dir, &on)?;
+    assert_eq!(wait_for_health(&dir, &port, &mut running).await, 200);
     assert_eq!(
         settings(&url).await?,
         ("logical".to_owned(), "2GB".to_owned())
@@ -460,8 +473,8 @@ async fn analytics_needs_logical_wal_streams_to_the_lake_through_a_kill_and_off_
         .execute(&mut conn)
         .await?;
     let before = files_under(&lake.join("teams")).len();
-    let running = serve(&on)?;
-    assert_eq!(wait_for_health(&port).await, 200);
+    let mut running = serve(&dir, &on)?;
+    assert_eq!(wait_for_health(&dir, &port, &mut running).await, 200);
     let resumed = wait_until(|| Ok(files_under(&lake.join("teams")).len() > before)).await?;
     assert!(resumed, "the change made while it was down arrives");
     let keys: serde_json::Value =
@@ -490,13 +503,13 @@ async fn analytics_needs_logical_wal_streams_to_the_lake_through_a_kill_and_off_
 
     // Off again: the slot is dropped (PostgreSQL had to start logical once more, since it
     // does not start lower while a logical slot exists); the start after runs at replica.
-    let off = serve(&base)?;
-    assert_eq!(wait_for_health(&port).await, 200);
+    let mut off = serve(&dir, &base)?;
+    assert_eq!(wait_for_health(&dir, &port, &mut off).await, 200);
     let gone = wait_until(|| Ok(status()?.as_array().is_some_and(Vec::is_empty))).await?;
     assert!(gone, "analytics off leaves no slot: {}", status()?);
     stop_with_sigterm(off)?;
-    let off = serve(&base)?;
-    assert_eq!(wait_for_health(&port).await, 200);
+    let mut off = serve(&dir, &base)?;
+    assert_eq!(wait_for_health(&dir, &port, &mut off).await, 200);
     assert_eq!(settings(&url).await?.0, "replica");
     stop_with_sigterm(off)?;
     let _ = run(&dir, &base, &["db", "stop"]);
@@ -554,11 +567,8 @@ async fn a_slot_the_wal_cap_takes_is_copied_again_once() -> anyhow::Result<()> {
         ("TALLY_ANALYTICS_MAX_SLOT_WAL_KEEP_SIZE", "1MB"),
     ];
     let status = || analytics_status(&dir, &on);
-    let running = tally(&dir, &on, &["serve"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
-    assert_eq!(wait_for_health(&port).await, 200);
+    let mut running = serve(&dir, &on)?;
+    assert_eq!(wait_for_health(&dir, &port, &mut running).await, 200);
     assert!(wait_until(|| Ok(status()?[0]["copied"] == true)).await?);
     let url = String::from_utf8(run(&dir, &on, &["db"]).stdout)?;
     let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(url.trim()).await?;
