@@ -128,6 +128,32 @@ impl TestApp {
             .unwrap_or_default()
     }
 
+    /// `method path` with `token` as the bearer (and the anon key as `apikey`) and an optional
+    /// JSON body, as a client calls any service: the status and the body (JSON, or its text
+    /// as a JSON string).
+    pub async fn call(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> anyhow::Result<(reqwest::StatusCode, serde_json::Value)> {
+        let mut request = reqwest::Client::new()
+            .request(method, self.url(path))
+            .header("apikey", self.keys.anon_key())
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await?;
+        let status = response.status();
+        let text = response.text().await?;
+        Ok((
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+        ))
+    }
+
     /// `http://addr` + `path`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)

@@ -40,31 +40,6 @@ async fn token(
     Ok(body["token"].as_str().context("the token")?.to_owned())
 }
 
-/// `method path` with `token` as the bearer (and the anon key): status and body.
-async fn call(
-    http: &Client,
-    app: &TestApp,
-    token: &str,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> anyhow::Result<(StatusCode, Value)> {
-    let mut request = http
-        .request(method, app.url(path))
-        .header("apikey", app.keys.anon_key())
-        .bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await?;
-    let status = response.status();
-    let text = response.text().await?;
-    Ok((
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    ))
-}
-
 #[tokio::test]
 async fn a_token_runs_as_its_person_narrowed_by_its_scopes_at_every_door() -> anyhow::Result<()> {
     let app = TestApp::spawn().await?;
@@ -74,15 +49,9 @@ async fn a_token_runs_as_its_person_narrowed_by_its_scopes_at_every_door() -> an
     assert!(reader.starts_with("tally_pat_"), "{reader}");
 
     // Reads as the person: their org's logs they may see, nothing of org B.
-    let (status, logs) = call(
-        &http,
-        &app,
-        &reader,
-        Method::GET,
-        "/rest/v1/time_logs?select=id",
-        None,
-    )
-    .await?;
+    let (status, logs) = app
+        .call(&reader, Method::GET, "/rest/v1/time_logs?select=id", None)
+        .await?;
     assert_eq!(status, StatusCode::OK, "{logs}");
     let ids: Vec<&str> = logs
         .as_array()
@@ -92,38 +61,35 @@ async fn a_token_runs_as_its_person_narrowed_by_its_scopes_at_every_door() -> an
         .collect();
     assert!(ids.contains(&f.id("log_ma").to_string().as_str()), "{logs}");
     assert!(!ids.contains(&f.id("log_b").to_string().as_str()), "{logs}");
-    let (status, pulled) = call(
-        &http,
-        &app,
-        &reader,
-        Method::POST,
-        "/functions/v1/sync-pull",
-        Some(json!({"org_id": f.id("org_a")})),
-    )
-    .await?;
+    let (status, pulled) = app
+        .call(
+            &reader,
+            Method::POST,
+            "/functions/v1/sync-pull",
+            Some(json!({"org_id": f.id("org_a")})),
+        )
+        .await?;
     assert_eq!(status, StatusCode::OK, "{pulled}");
-    let (status, listed) = call(
-        &http,
-        &app,
-        &reader,
-        Method::POST,
-        "/storage/v1/object/list/voices",
-        Some(json!({"prefix": ""})),
-    )
-    .await?;
+    let (status, listed) = app
+        .call(
+            &reader,
+            Method::POST,
+            "/storage/v1/object/list/voices",
+            Some(json!({"prefix": ""})),
+        )
+        .await?;
     assert_eq!(status, StatusCode::OK, "{listed}");
 
     // Every write and every report is refused, in each service's own shape.
     let log = json!({"org_id": f.id("org_a"), "user_id": f.id("member_a"), "comment": "x", "status": "ready"});
-    let (status, refused) = call(
-        &http,
-        &app,
-        &reader,
-        Method::POST,
-        "/rest/v1/time_logs",
-        Some(log.clone()),
-    )
-    .await?;
+    let (status, refused) = app
+        .call(
+            &reader,
+            Method::POST,
+            "/rest/v1/time_logs",
+            Some(log.clone()),
+        )
+        .await?;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(
         refused["message"]
@@ -135,43 +101,42 @@ async fn a_token_runs_as_its_person_narrowed_by_its_scopes_at_every_door() -> an
         refused.get("code").is_some(),
         "PostgREST's shape: {refused}"
     );
-    let (status, refused) = call(
-        &http,
-        &app,
-        &reader,
-        Method::POST,
-        "/functions/v1/log-create",
-        Some(json!({"org_id": f.id("org_a"), "comment": "1h review"})),
-    )
-    .await?;
+    let (status, refused) = app
+        .call(
+            &reader,
+            Method::POST,
+            "/functions/v1/log-create",
+            Some(json!({"org_id": f.id("org_a"), "comment": "1h review"})),
+        )
+        .await?;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(
         refused.get("error").is_some(),
         "the functions' shape: {refused}"
     );
-    let (status, refused) = call(
-        &http,
-        &app,
-        &reader,
-        Method::POST,
-        &format!("/storage/v1/object/voices/{}/x.webm", f.id("org_a")),
-        None,
-    )
-    .await?;
+    let (status, refused) = app
+        .call(
+            &reader,
+            Method::POST,
+            &format!("/storage/v1/object/voices/{}/x.webm", f.id("org_a")),
+            None,
+        )
+        .await?;
     // Storage answers 400 with the status in the body, as Supabase's does.
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(refused["statusCode"], "403", "storage's shape: {refused}");
-    let (status, _) = call(
-        &http,
-        &app,
-        &reader,
-        Method::GET,
-        "/rest/v1/user_day_summaries?select=day",
-        None,
-    )
-    .await?;
+    let (status, _) = app
+        .call(
+            &reader,
+            Method::GET,
+            "/rest/v1/user_day_summaries?select=day",
+            None,
+        )
+        .await?;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, _) = call(&http, &app, &reader, Method::GET, "/auth/v1/user", None).await?;
+    let (status, _) = app
+        .call(&reader, Method::GET, "/auth/v1/user", None)
+        .await?;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let logs_now: i64 = sqlx::query_scalar("select count(*) from time_logs")
         .fetch_one(&app.db.owner)
@@ -180,51 +145,42 @@ async fn a_token_runs_as_its_person_narrowed_by_its_scopes_at_every_door() -> an
 
     // A writer logs, but may not manage the org; admin tokens are for owners and admins.
     let writer = token(&http, &app, &f, "member_a", &["logs:write"]).await?;
-    let (status, made) = call(
-        &http,
-        &app,
-        &writer,
-        Method::POST,
-        "/functions/v1/log-create",
-        Some(json!({"org_id": f.id("org_a"), "comment": "1h review"})),
-    )
-    .await?;
+    let (status, made) = app
+        .call(
+            &writer,
+            Method::POST,
+            "/functions/v1/log-create",
+            Some(json!({"org_id": f.id("org_a"), "comment": "1h review"})),
+        )
+        .await?;
     assert_eq!(status, StatusCode::CREATED, "{made}");
     assert_eq!(made["log"]["user_id"], json!(f.id("member_a")));
     let project = json!({"org_id": f.id("org_a"), "name": "Zeta"});
-    let (status, _) = call(
-        &http,
-        &app,
-        &writer,
-        Method::POST,
-        "/rest/v1/projects",
-        Some(project.clone()),
-    )
-    .await?;
+    let (status, _) = app
+        .call(
+            &writer,
+            Method::POST,
+            "/rest/v1/projects",
+            Some(project.clone()),
+        )
+        .await?;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, refused) = create(&http, &app, &f, "member_a", &["admin"], None).await?;
     assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
     let admin = token(&http, &app, &f, "owner_a", &["admin"]).await?;
-    let (status, made) = call(
-        &http,
-        &app,
-        &admin,
-        Method::POST,
-        "/rest/v1/projects",
-        Some(project),
-    )
-    .await?;
+    let (status, made) = app
+        .call(&admin, Method::POST, "/rest/v1/projects", Some(project))
+        .await?;
     assert_eq!(status, StatusCode::CREATED, "{made}");
     // A token makes no tokens.
-    let (status, _) = call(
-        &http,
-        &app,
-        &admin,
-        Method::POST,
-        "/functions/v1/token-create",
-        Some(json!({"name": "x", "scopes": ["admin"]})),
-    )
-    .await?;
+    let (status, _) = app
+        .call(
+            &admin,
+            Method::POST,
+            "/functions/v1/token-create",
+            Some(json!({"name": "x", "scopes": ["admin"]})),
+        )
+        .await?;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
     // The person lists their tokens, with their last use, never the secret or its hash.
@@ -260,16 +216,10 @@ async fn a_token_runs_as_its_person_narrowed_by_its_scopes_at_every_door() -> an
 }
 
 /// The status of listing logs with `token` at `app`.
-async fn list_logs(http: &Client, app: &TestApp, token: &str) -> anyhow::Result<StatusCode> {
-    let (status, _) = call(
-        http,
-        app,
-        token,
-        Method::GET,
-        "/rest/v1/time_logs?select=id",
-        None,
-    )
-    .await?;
+async fn list_logs(app: &TestApp, token: &str) -> anyhow::Result<StatusCode> {
+    let (status, _) = app
+        .call(token, Method::GET, "/rest/v1/time_logs?select=id", None)
+        .await?;
     Ok(status)
 }
 
@@ -282,7 +232,7 @@ async fn a_revoked_or_expired_token_is_refused_at_once_on_every_instance() -> an
     let (status, made) = create(&http, &app, &f, "member_a", &["logs:read"], None).await?;
     assert_eq!(status, StatusCode::CREATED, "{made}");
     let secret = made["token"].as_str().context("token")?;
-    assert_eq!(list_logs(&http, &other, secret).await?, StatusCode::OK);
+    assert_eq!(list_logs(&other, secret).await?, StatusCode::OK);
 
     let revoke = |id: Value| {
         http.post(app.url("/functions/v1/token-revoke"))
@@ -292,10 +242,7 @@ async fn a_revoked_or_expired_token_is_refused_at_once_on_every_instance() -> an
             .send()
     };
     assert_eq!(revoke(made["id"].clone()).await?.status(), StatusCode::OK);
-    assert_eq!(
-        list_logs(&http, &other, secret).await?,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(list_logs(&other, secret).await?, StatusCode::UNAUTHORIZED);
     assert_eq!(
         revoke(made["id"].clone()).await?.status(),
         StatusCode::NOT_FOUND
@@ -311,19 +258,16 @@ async fn a_revoked_or_expired_token_is_refused_at_once_on_every_instance() -> an
     let (status, made) = create(&http, &app, &f, "member_a", &["logs:read"], Some(soon)).await?;
     assert_eq!(status, StatusCode::CREATED, "{made}");
     let secret = made["token"].as_str().context("token")?;
-    assert_eq!(list_logs(&http, &app, secret).await?, StatusCode::OK);
+    assert_eq!(list_logs(&app, secret).await?, StatusCode::OK);
     tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
-    assert_eq!(
-        list_logs(&http, &app, secret).await?,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(list_logs(&app, secret).await?, StatusCode::UNAUTHORIZED);
     let past = (chrono::Utc::now() - chrono::Duration::seconds(1)).to_rfc3339();
     let (status, _) = create(&http, &app, &f, "member_a", &["logs:read"], Some(past)).await?;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let (status, _) = create(&http, &app, &f, "member_a", &["logs:delete"], None).await?;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(
-        list_logs(&http, &app, "tally_pat_0000").await?,
+        list_logs(&app, "tally_pat_0000").await?,
         StatusCode::UNAUTHORIZED
     );
     other.stop().await?;
@@ -337,15 +281,9 @@ async fn a_token_past_its_rate_waits_with_retry_after() -> anyhow::Result<()> {
     let http = Client::new();
     let secret = token(&http, &app, &f, "member_a", &["logs:read"]).await?;
     for _ in 0..3 {
-        let (status, _) = call(
-            &http,
-            &app,
-            &secret,
-            Method::GET,
-            "/rest/v1/projects?select=id",
-            None,
-        )
-        .await?;
+        let (status, _) = app
+            .call(&secret, Method::GET, "/rest/v1/projects?select=id", None)
+            .await?;
         assert_eq!(status, StatusCode::OK);
     }
     let response = http
@@ -364,15 +302,9 @@ async fn a_token_past_its_rate_waits_with_retry_after() -> anyhow::Result<()> {
     assert!((1..=60).contains(&wait), "{wait}");
     // Another token of the same person has its own count.
     let second = token(&http, &app, &f, "member_a", &["logs:read"]).await?;
-    let (status, _) = call(
-        &http,
-        &app,
-        &second,
-        Method::GET,
-        "/rest/v1/projects?select=id",
-        None,
-    )
-    .await?;
+    let (status, _) = app
+        .call(&second, Method::GET, "/rest/v1/projects?select=id", None)
+        .await?;
     assert_eq!(status, StatusCode::OK);
     app.stop().await
 }
