@@ -3,6 +3,7 @@
 //   TALLY_URL, TALLY_ANON_KEY, TALLY_SERVICE_ROLE_KEY, TALLY_DB_URL (to read the mail outbox)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import { createClient, AuthApiError } from '@supabase/supabase-js';
 import pg from 'pg';
 import ws from 'ws';
@@ -131,4 +132,69 @@ test('admin API: listUsers and deleteUser', async () => {
   assert.equal(removed.error, null);
   const gone = await admin.auth.admin.getUserById(created.data.user.id);
   assert.equal(gone.error?.status, 404);
+});
+
+/** The six-digit code of RFC 6238 (SHA-1, 30 s) for the base32 `secret` at `time` (ms). */
+function totp(secret, time = Date.now()) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const c of secret.replace(/=+$/, '')) bits += alphabet.indexOf(c).toString(2).padStart(5, '0');
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(time / 30000)));
+  const mac = createHmac('sha1', key).update(counter).digest();
+  const offset = mac[mac.length - 1] & 0xf;
+  return String((mac.readUInt32BE(offset) & 0x7fffffff) % 1e6).padStart(6, '0');
+}
+
+test('mfa: enroll, challengeAndVerify to aal2, a replayed code refused, unenroll, admin reset', async () => {
+  const supabase = client();
+  const email = unique('mfa');
+  assert.equal((await supabase.auth.signUp({ email, password })).error, null);
+
+  const enrolled = await supabase.auth.mfa.enroll({ factorType: 'totp', friendlyName: 'phone' });
+  assert.equal(enrolled.error, null);
+  assert.ok(enrolled.data.totp.qr_code.startsWith('data:image/svg+xml'), 'auth-js makes the SVG a data URL');
+  assert.ok(enrolled.data.totp.uri.startsWith('otpauth://totp/'));
+  const factorId = enrolled.data.id;
+
+  let level = await supabase.auth.mfa.getAuthenticatorAssuranceLevel();
+  assert.deepEqual([level.data.currentLevel, level.data.nextLevel], ['aal1', 'aal1'], 'an unverified factor asks for nothing yet');
+
+  const wrong = await supabase.auth.mfa.challengeAndVerify({ factorId, code: '000000' === totp(enrolled.data.totp.secret) ? '111111' : '000000' });
+  assert.match(wrong.error?.message ?? '', /Invalid TOTP code/);
+
+  const code = totp(enrolled.data.totp.secret);
+  const verified = await supabase.auth.mfa.challengeAndVerify({ factorId, code });
+  assert.equal(verified.error, null);
+  level = await supabase.auth.mfa.getAuthenticatorAssuranceLevel();
+  assert.deepEqual([level.data.currentLevel, level.data.nextLevel], ['aal2', 'aal2']);
+  assert.equal(level.data.currentAuthenticationMethods[0].method, 'totp');
+
+  const replayed = await supabase.auth.mfa.challengeAndVerify({ factorId, code });
+  assert.match(replayed.error?.message ?? '', /already used/);
+
+  const factors = await supabase.auth.mfa.listFactors();
+  assert.equal(factors.error, null);
+  assert.deepEqual(factors.data.totp.map((f) => f.id), [factorId]);
+
+  // A password sign-in elsewhere is aal1, with aal2 as the next level.
+  const other = client();
+  assert.equal((await other.auth.signInWithPassword({ email, password })).error, null);
+  level = await other.auth.mfa.getAuthenticatorAssuranceLevel();
+  assert.deepEqual([level.data.currentLevel, level.data.nextLevel], ['aal1', 'aal2']);
+  const refused = await other.auth.mfa.unenroll({ factorId });
+  assert.equal(refused.error?.code, 'insufficient_aal');
+
+  // The admin removes the factor of a person who lost their phone.
+  const admin = createClient(url, serviceKey, { auth: { autoRefreshToken: false, persistSession: false }, realtime: { transport: ws } });
+  const userId = verified.data.user.id;
+  const listed = await admin.auth.admin.mfa.listFactors({ userId });
+  assert.equal(listed.error, null);
+  assert.deepEqual(listed.data.factors.map((f) => f.status), ['verified']);
+  const removed = await admin.auth.admin.mfa.deleteFactor({ userId, id: factorId });
+  assert.equal(removed.error, null);
+  const { data: { session } } = await other.auth.getSession();
+  level = await other.auth.mfa.getAuthenticatorAssuranceLevel(session.access_token);
+  assert.equal(level.data.nextLevel, 'aal1', 'no factor left to ask for');
 });

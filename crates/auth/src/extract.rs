@@ -83,6 +83,15 @@ pub struct CurrentUser {
     pub user: User,
     /// The token's session.
     pub session_id: Option<Uuid>,
+    /// The session's assurance level (`aal1` for a token without a session).
+    pub aal: String,
+}
+
+impl CurrentUser {
+    /// Whether the session reached aal2 (a second factor verified).
+    pub fn is_aal2(&self) -> bool {
+        matches!(self.aal.as_str(), "aal2" | "aal3")
+    }
 }
 
 impl FromRequestParts<AuthState> for CurrentUser {
@@ -118,18 +127,17 @@ impl FromRequestParts<AuthState> for CurrentUser {
             Some(s) => Some(s.parse::<Uuid>().map_err(|_| session_not_found())?),
         };
         let mut tx = db::begin(state.pool()).await?;
+        let mut aal = "aal1".to_owned();
         if let Some(session) = session_id {
-            let alive: bool = sqlx::query_scalar(
-                "select exists (select 1 from auth.sessions where id = $1 and user_id = $2 \
-                   and (not_after is null or not_after > now()))",
+            let alive: Option<String> = sqlx::query_scalar(
+                "select aal from auth.sessions where id = $1 and user_id = $2 \
+                   and (not_after is null or not_after > now())",
             )
             .bind(session)
             .bind(id)
-            .fetch_one(&mut *tx)
+            .fetch_optional(&mut *tx)
             .await?;
-            if !alive {
-                return Err(session_not_found());
-            }
+            aal = alive.ok_or_else(session_not_found)?;
         }
         let user = users::by_id(&mut tx, id).await?;
         tx.commit().await?;
@@ -147,7 +155,11 @@ impl FromRequestParts<AuthState> for CurrentUser {
                 "User is banned",
             ));
         }
-        Ok(CurrentUser { user, session_id })
+        Ok(CurrentUser {
+            user,
+            session_id,
+            aal,
+        })
     }
 }
 

@@ -10,14 +10,17 @@
 //! - [`sessions`]: access tokens, refresh rotation with reuse detection, sign-out.
 //! - [`openapi`]: this service's part of `/openapi.json`.
 //! - [`users`], [`password`], [`otp`], [`flow`] (PKCE), [`mail`], [`ratelimit`], [`links`].
+//! - [`mfa`] (TOTP secrets and codes), [`factors`] (a person's factors and their sessions).
 
 pub mod db;
 pub mod error;
 pub mod extract;
+pub mod factors;
 pub mod flow;
 pub mod handlers;
 pub mod links;
 pub mod mail;
+pub mod mfa;
 pub mod openapi;
 pub mod otp;
 pub mod password;
@@ -26,18 +29,19 @@ pub mod sessions;
 pub mod smtp;
 pub mod sso;
 pub mod state;
+pub mod timestamps;
 pub mod users;
 
 use axum::{
     Router,
     middleware::from_fn_with_state,
-    routing::{MethodRouter, get, post},
+    routing::{MethodRouter, delete, get, post},
 };
 use tally_core::gateway::require_apikey;
 
 use handlers::{
-    admin, admin_sso, invite, logout, meta, otp as otp_handler, reauthenticate, recover, resend,
-    signup, sso as sso_handler, token, user, verify,
+    admin, admin_sso, factors as factor_handler, invite, logout, meta, otp as otp_handler,
+    reauthenticate, recover, resend, signup, sso as sso_handler, token, user, verify,
 };
 pub use state::AuthState;
 
@@ -60,6 +64,19 @@ pub fn router(state: AuthState) -> Router {
             keyed(get(reauthenticate::reauthenticate)),
         )
         .route("/invite", keyed(post(invite::invite)))
+        .route("/factors", keyed(post(factor_handler::enroll)))
+        .route(
+            "/factors/{factor_id}",
+            keyed(delete(factor_handler::unenroll)),
+        )
+        .route(
+            "/factors/{factor_id}/challenge",
+            keyed(post(factor_handler::challenge)),
+        )
+        .route(
+            "/factors/{factor_id}/verify",
+            keyed(post(factor_handler::verify)),
+        )
         .route("/otp", keyed(post(otp_handler::otp)))
         .route(
             "/verify",
@@ -78,6 +95,14 @@ pub fn router(state: AuthState) -> Router {
                     .put(admin::update_user)
                     .delete(admin::delete_user),
             ),
+        )
+        .route(
+            "/admin/users/{id}/factors",
+            keyed(get(factor_handler::admin_list)),
+        )
+        .route(
+            "/admin/users/{id}/factors/{factor_id}",
+            keyed(delete(factor_handler::admin_delete)),
         )
         .route("/admin/generate_link", keyed(post(admin::generate_link)))
         .route(

@@ -5,6 +5,7 @@ use utoipa::openapi::{HttpMethod::*, OpenApi, schema::Type};
 
 use crate::handlers::{
     admin::{AdminUserBody, DeleteBody, GenerateLinkBody},
+    factors::{EnrollBody, VerifyBody as FactorVerifyBody},
     invite::InviteBody,
     otp::OtpBody,
     recover::RecoverBody,
@@ -92,6 +93,32 @@ pub fn openapi() -> OpenApi {
     )
     .access(Access::User)
     .answers(200, "`{}`", json()))
+    .op(Op::new(Post, "/factors", "Enroll an MFA factor (TOTP)")
+        .access(Access::User)
+        .json_body::<EnrollBody>()
+        .answers(
+            200,
+            "The factor: id, type, friendly_name, totp (secret, uri, qr_code as SVG)",
+            json(),
+        ))
+    .op(Op::new(
+        Post,
+        "/factors/{factor_id}/challenge",
+        "Open a challenge on a factor",
+    )
+    .access(Access::User)
+    .answers(200, "The challenge: id, type, expires_at", json()))
+    .op(Op::new(
+        Post,
+        "/factors/{factor_id}/verify",
+        "Verify a code: the session rises to aal2",
+    )
+    .access(Access::User)
+    .json_body::<FactorVerifyBody>()
+    .answers(200, "A new session at aal2", json()))
+    .op(Op::new(Delete, "/factors/{factor_id}", "Unenroll a factor")
+        .access(Access::User)
+        .answers(200, "`{\"id\"}` of the removed factor", json()))
     .op(Op::new(Post, "/invite", "Invite a user by email")
         .access(Access::User)
         .json_body::<InviteBody>()
@@ -167,6 +194,18 @@ pub fn openapi() -> OpenApi {
     .access(Access::User)
     .json_body::<DeleteBody>()
     .answers(200, "`{}`", json()))
+    .op(
+        Op::new(Get, "/admin/users/{id}/factors", "A user's MFA factors")
+            .access(Access::User)
+            .answers(200, "The factors", json()),
+    )
+    .op(Op::new(
+        Delete,
+        "/admin/users/{id}/factors/{factor_id}",
+        "Remove a user's MFA factor (recovery of a lost authenticator)",
+    )
+    .access(Access::User)
+    .answers(200, "The removed factor", json()))
     .op(Op::new(
         Post,
         "/admin/generate_link",

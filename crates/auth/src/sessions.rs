@@ -38,30 +38,40 @@ pub async fn start(
     .bind(&amr)
     .fetch_one(&mut *conn)
     .await?;
-    let refresh = random_token();
-    sqlx::query("insert into auth.refresh_tokens (token, user_id, session_id) values ($1, $2, $3)")
-        .bind(token_hash(&refresh))
-        .bind(user.id)
-        .bind(session)
-        .execute(&mut *conn)
-        .await?;
+    let refresh = issue_refresh_token(conn, user.id, session, None).await?;
     sqlx::query("update auth.users set last_sign_in_at = now() where id = $1")
         .bind(user.id)
         .execute(&mut *conn)
         .await?;
     let user = users::require(conn, user.id).await?;
-    session_json(conn, state, &user, session, &amr, &refresh).await
+    let claims = SessionClaims {
+        id: session,
+        aal: "aal1".to_owned(),
+        amr,
+    };
+    session_json(conn, state, &user, &claims, &refresh).await
 }
 
-async fn session_json(
+/// What an access token says of its session: which one, its assurance level (`aal1`, or
+/// `aal2` once a second factor was verified) and the methods that reached it, newest first.
+pub struct SessionClaims {
+    /// The session id.
+    pub id: Uuid,
+    /// `aal1` or `aal2`.
+    pub aal: String,
+    /// `[{"method", "timestamp"}]`.
+    pub amr: Value,
+}
+
+/// The Session JSON of a new token pair: an access token for `claims` and `refresh`.
+pub async fn session_json(
     conn: &mut PgConnection,
     state: &AuthState,
     user: &User,
-    session: Uuid,
-    amr: &Value,
+    claims: &SessionClaims,
     refresh: &str,
 ) -> AuthResult<Value> {
-    let (access_token, expires_at) = access_token(state, user, session, amr)?;
+    let (access_token, expires_at) = access_token(state, user, claims)?;
     Ok(json!({
         "access_token": access_token,
         "token_type": "bearer",
@@ -73,11 +83,10 @@ async fn session_json(
 }
 
 /// Mints an access token with GoTrue's claims; returns it with its `exp`.
-pub fn access_token(
+fn access_token(
     state: &AuthState,
     user: &User,
-    session: Uuid,
-    amr: &Value,
+    session: &SessionClaims,
 ) -> AuthResult<(String, i64)> {
     let now = Utc::now().timestamp();
     let exp = now + state.config().jwt_expiry as i64;
@@ -92,13 +101,33 @@ pub fn access_token(
         "app_metadata": user.raw_app_meta_data,
         "user_metadata": user.raw_user_meta_data,
         "role": user.role,
-        "aal": "aal1",
-        "amr": amr,
-        "session_id": session,
+        "aal": session.aal,
+        "amr": session.amr,
+        "session_id": session.id,
         "is_anonymous": user.is_anonymous,
     });
     let token = state.keys().sign(&claims).map_err(AuthError::unexpected)?;
     Ok((token, exp))
+}
+
+/// A new refresh token of `session`, stored hashed, child of the token hashed `parent`.
+pub async fn issue_refresh_token(
+    conn: &mut PgConnection,
+    user: Uuid,
+    session: Uuid,
+    parent: Option<&str>,
+) -> sqlx::Result<String> {
+    let token = random_token();
+    sqlx::query(
+        "insert into auth.refresh_tokens (token, user_id, session_id, parent) values ($1, $2, $3, $4)",
+    )
+    .bind(token_hash(&token))
+    .bind(user)
+    .bind(session)
+    .bind(parent)
+    .execute(conn)
+    .await?;
+    Ok(token)
 }
 
 /// Exchanges a refresh token for a new session token pair. The presented token is revoked
@@ -112,9 +141,9 @@ pub async fn refresh(
     token: &str,
 ) -> AuthResult<Value> {
     let hash = token_hash(token);
-    let row: Option<(i64, bool, Uuid, Uuid, bool, Value)> = sqlx::query_as(
+    let row: Option<(i64, bool, Uuid, Uuid, bool, String, Value)> = sqlx::query_as(
         "select rt.id, rt.revoked, rt.session_id, rt.user_id, \
-                rt.revoked and rt.updated_at > now() - make_interval(secs => $2), s.amr \
+                rt.revoked and rt.updated_at > now() - make_interval(secs => $2), s.aal, s.amr \
          from auth.refresh_tokens rt join auth.sessions s on s.id = rt.session_id \
          where rt.token = $1 for update of rt, s",
     )
@@ -122,7 +151,7 @@ pub async fn refresh(
     .bind(state.config().auth.refresh_reuse_interval as f64)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((id, revoked, session, user_id, within_grace, amr)) = row else {
+    let Some((id, revoked, session, user_id, within_grace, aal, amr)) = row else {
         return Err(AuthError::new(
             axum::http::StatusCode::BAD_REQUEST,
             "refresh_token_not_found",
@@ -172,21 +201,17 @@ pub async fn refresh(
             .execute(&mut *tx)
             .await?;
     }
-    let next = random_token();
-    sqlx::query(
-        "insert into auth.refresh_tokens (token, user_id, session_id, parent) values ($1, $2, $3, $4)",
-    )
-    .bind(token_hash(&next))
-    .bind(user_id)
-    .bind(session)
-    .bind(&hash)
-    .execute(&mut *tx)
-    .await?;
+    let next = issue_refresh_token(&mut tx, user_id, session, Some(&hash)).await?;
     sqlx::query("update auth.sessions set refreshed_at = now() where id = $1")
         .bind(session)
         .execute(&mut *tx)
         .await?;
-    let body = session_json(&mut tx, state, &user, session, &amr, &next).await?;
+    let claims = SessionClaims {
+        id: session,
+        aal,
+        amr,
+    };
+    let body = session_json(&mut tx, state, &user, &claims, &next).await?;
     tx.commit().await?;
     Ok(body)
 }

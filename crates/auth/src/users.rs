@@ -2,13 +2,16 @@
 
 use std::sync::LazyLock;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use regex::Regex;
 use serde_json::{Map, Value, json};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::error::{AuthError, AuthResult};
+use crate::{
+    error::{AuthError, AuthResult},
+    timestamps::{opt_time, time},
+};
 
 /// A row of `auth.users`.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -71,15 +74,6 @@ const USER_COLUMNS: &str = "id, aud, role, email, encrypted_password, email_conf
     confirmation_sent_at, recovery_sent_at, email_change, email_change_sent_at, phone, \
     last_sign_in_at, raw_app_meta_data, raw_user_meta_data, is_anonymous, banned_until, \
     deleted_at, created_at, updated_at";
-
-/// RFC 3339 with microseconds, as GoTrue writes times.
-pub fn time(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
-
-fn opt_time(t: Option<DateTime<Utc>>) -> Value {
-    t.map_or(Value::Null, |t| Value::from(time(t)))
-}
 
 impl User {
     /// Whether the user is banned right now.
@@ -187,10 +181,18 @@ pub async fn identities(conn: &mut PgConnection, user: Uuid) -> sqlx::Result<Vec
     .await
 }
 
-/// The User JSON of a user id, loaded fresh.
+/// The User JSON of a user id, loaded fresh; with `factors` when they have any (as GoTrue).
 pub async fn json_of(conn: &mut PgConnection, user: &User) -> sqlx::Result<Value> {
     let identities = identities(conn, user.id).await?;
-    Ok(user.to_json(&identities))
+    let mut json = user.to_json(&identities);
+    let factors = crate::factors::of_user(conn, user.id).await?;
+    if !factors.is_empty() {
+        json["factors"] = factors
+            .iter()
+            .map(crate::factors::Factor::to_json)
+            .collect();
+    }
+    Ok(json)
 }
 
 /// What a new user starts with.
@@ -263,6 +265,21 @@ pub async fn create(conn: &mut PgConnection, new: NewUser<'_>) -> sqlx::Result<U
     });
     add_identity(conn, user.id, &provider, &provider_id, &data).await?;
     Ok(user)
+}
+
+/// Creates an anonymous user: no email, no identity, `provider` "anonymous".
+pub async fn create_anonymous(
+    conn: &mut PgConnection,
+    user_metadata: &Value,
+) -> sqlx::Result<User> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "insert into auth.users (is_anonymous, raw_app_meta_data, raw_user_meta_data) \
+         values (true, '{{\"provider\": \"anonymous\", \"providers\": [\"anonymous\"]}}', $1) \
+         returning {USER_COLUMNS}"
+    )))
+    .bind(object_or_empty(user_metadata))
+    .fetch_one(conn)
+    .await
 }
 
 /// Adds an identity to a user (signing in through it now).

@@ -355,6 +355,10 @@ pub struct AuthSettings {
     /// Refuse new sign-ups (`TALLY_DISABLE_SIGNUP`).
     #[serde(default)]
     pub disable_signup: bool,
+    /// Let people sign in anonymously (`POST /signup` with no email; off by default:
+    /// `TALLY_ANONYMOUS_SIGN_INS`).
+    #[serde(default)]
+    pub anonymous_sign_ins: bool,
     /// Shortest password accepted (`TALLY_PASSWORD_MIN_LENGTH`, default 8).
     #[serde(default = "defaults::password_min_length")]
     pub password_min_length: usize,

@@ -193,12 +193,33 @@ impl RequestContext {
     }
 }
 
-/// Whether the caller of the transaction `conn` is a member of `org` (any role).
-pub async fn is_member(conn: &mut sqlx::PgConnection, org: uuid::Uuid) -> sqlx::Result<bool> {
-    sqlx::query_scalar("select $1 = any ((select private.my_org_ids())::uuid[])")
+/// What the caller of a transaction is to an organization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrgAccess {
+    /// A member (any role), let in.
+    Member,
+    /// A member whose token is at aal1 while the org requires MFA: row-level security shows
+    /// them nothing of it until they verify a second factor.
+    MfaRequired,
+    /// Not a member.
+    None,
+}
+
+/// What an aal1 session of a member of an org that requires MFA is told.
+pub const MFA_REQUIRED: &str = "This organization requires multi-factor authentication: verify \
+     a second factor (auth.mfa.challengeAndVerify) and use the aal2 session";
+
+/// What the caller of the transaction `conn` is to `org`.
+pub async fn org_access(conn: &mut sqlx::PgConnection, org: uuid::Uuid) -> sqlx::Result<OrgAccess> {
+    let access: Option<String> = sqlx::query_scalar("select private.org_access($1)")
         .bind(org)
         .fetch_one(conn)
-        .await
+        .await?;
+    Ok(match access.as_deref() {
+        Some("member") => OrgAccess::Member,
+        Some(_) => OrgAccess::MfaRequired,
+        None => OrgAccess::None,
+    })
 }
 
 /// A transaction begun on a task of its own. sqlx 0.9 leaves a connection inside the

@@ -106,6 +106,7 @@ pub async fn run(
         }
     }
     let mut tx = ctx.begin_read_only(state.pool()).await?;
+    caller::member(&mut tx, body.org_id).await?;
     let role: Option<String> = sqlx::query_scalar(
         "select role::text from public.memberships where org_id = $1 and user_id = $2",
     )

@@ -53,6 +53,11 @@ impl FnError {
         Self::new(StatusCode::FORBIDDEN, "forbidden", message)
     }
 
+    /// 403 `insufficient_aal`: the org requires MFA and the session is at aal1.
+    pub fn insufficient_aal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "insufficient_aal", message)
+    }
+
     /// 401: a signed-in user is needed.
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
@@ -128,6 +133,7 @@ impl From<tally_sync::SyncError> for FnError {
             E::ResyncRequired => Self::new(StatusCode::GONE, "resync_required", message),
             E::NeedsUser => Self::unauthorized(message),
             E::NotMember => Self::forbidden(message),
+            E::MfaRequired => Self::insufficient_aal(message),
             E::Database(e) => Self::from(e),
         }
     }

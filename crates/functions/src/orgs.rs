@@ -13,7 +13,9 @@ use crate::{caller, error::FnResult, state::FunctionsState};
 #[serde(deny_unknown_fields)]
 pub struct ListOrgs {}
 
-/// `{orgs: [{org_id, name, role, timezone}]}`, oldest membership first.
+/// `{orgs: [{org_id, name, role, timezone}], mfa_required: [{org_id, name}]}`, oldest
+/// membership first: `mfa_required` names the orgs that require a second factor of an aal1
+/// session like the caller's (they are not in `orgs` until the caller verifies one).
 pub async fn run(state: &FunctionsState, ctx: &RequestContext, _body: ListOrgs) -> FnResult<Value> {
     let user = caller::user(ctx)?;
     let mut tx = ctx.begin(state.pool()).await?;
@@ -26,6 +28,12 @@ pub async fn run(state: &FunctionsState, ctx: &RequestContext, _body: ListOrgs) 
     .bind(user)
     .fetch_one(&mut *tx)
     .await?;
+    let awaiting: Value = sqlx::query_scalar(
+        "select coalesce(jsonb_agg(jsonb_build_object('org_id', a.org_id, 'name', a.name)), \
+                '[]'::jsonb) from private.orgs_awaiting_mfa() a",
+    )
+    .fetch_one(&mut *tx)
+    .await?;
     tx.commit().await?;
-    Ok(json!({ "orgs": orgs }))
+    Ok(json!({ "orgs": orgs, "mfa_required": awaiting }))
 }

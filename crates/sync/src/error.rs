@@ -23,6 +23,9 @@ pub enum SyncError {
     /// The caller is not a member of the organization (403).
     #[error("You are not a member of this organization")]
     NotMember,
+    /// The org requires MFA and the caller's session is at aal1 (403).
+    #[error("{}", tally_core::request::MFA_REQUIRED)]
+    MfaRequired,
     /// The database refused or could not be reached.
     #[error(transparent)]
     Database(#[from] sqlx::Error),

@@ -53,11 +53,12 @@ fn user(ctx: &RequestContext) -> SyncResult<uuid::Uuid> {
     ctx.user_id().ok_or(SyncError::NeedsUser)
 }
 
-/// 403 unless the caller of `tx` is a member of `org`.
+/// 403 unless the caller of `tx` is a member of `org` whose session the org lets in.
 async fn member(tx: &mut sqlx::PgConnection, org: uuid::Uuid) -> SyncResult<()> {
-    if tally_core::request::is_member(tx, org).await? {
-        Ok(())
-    } else {
-        Err(SyncError::NotMember)
+    use tally_core::request::OrgAccess;
+    match tally_core::request::org_access(tx, org).await? {
+        OrgAccess::Member => Ok(()),
+        OrgAccess::MfaRequired => Err(SyncError::MfaRequired),
+        OrgAccess::None => Err(SyncError::NotMember),
     }
 }

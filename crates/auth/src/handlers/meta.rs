@@ -12,7 +12,7 @@ pub async fn settings(State(state): State<AuthState>) -> Json<Value> {
         "external": {
             "email": true,
             "phone": false,
-            "anonymous_users": false,
+            "anonymous_users": auth.anonymous_sign_ins,
         },
         "disable_signup": auth.disable_signup,
         "mailer_autoconfirm": auth.autoconfirm,

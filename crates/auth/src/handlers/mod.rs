@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod admin_sso;
+pub mod factors;
 pub mod invite;
 pub mod logout;
 pub mod meta;

@@ -19,6 +19,7 @@ use crate::{
     otp::Purpose,
     password, ratelimit, sessions,
     state::AuthState,
+    timestamps,
     users::{self, NewUser},
 };
 
@@ -73,6 +74,9 @@ async fn sign_up(
                 "phone_provider_disabled",
                 "Phone signups are disabled",
             ));
+        }
+        (None, None) if auth.anonymous_sign_ins => {
+            return sign_in_anonymously(&state, &ip, body.data).await;
         }
         (None, None) => {
             return Err(AuthError::new(
@@ -142,6 +146,31 @@ async fn sign_up(
     Ok(Json(body))
 }
 
+/// An anonymous user (no email, no identity, `is_anonymous`) and their session; at most
+/// `TALLY_RATE_LIMIT_AUTH` per address an hour. They become a permanent user, with everything
+/// they made, when they add an email (`PUT /user`).
+async fn sign_in_anonymously(
+    state: &AuthState,
+    ip: &str,
+    data: Option<Value>,
+) -> AuthResult<Json<Value>> {
+    let limit = state.config().auth.rate_limit_auth;
+    ratelimit::hit(
+        state.pool(),
+        "anonymous_sign_in",
+        ip,
+        limit,
+        ratelimit::ONE_HOUR,
+    )
+    .await?;
+    let data = users::bounded_metadata(data.unwrap_or_else(|| json!({})))?;
+    let mut tx = db::begin(state.pool()).await?;
+    let user = users::create_anonymous(&mut tx, &data).await?;
+    let session = sessions::start(&mut tx, state, &user, "anonymous").await?;
+    tx.commit().await?;
+    Ok(Json(session))
+}
+
 async fn send_confirmation(
     tx: &mut sqlx::PgConnection,
     state: &AuthState,
@@ -170,7 +199,7 @@ async fn send_confirmation(
 /// What a sign-up on a taken, confirmed address answers: a user that does not exist, with no
 /// identities (the clients' documented signal).
 fn fake_user(email: &str, data: &Value) -> Value {
-    let now = users::time(Utc::now());
+    let now = timestamps::time(Utc::now());
     json!({
         "id": Uuid::new_v4(),
         "aud": "authenticated",

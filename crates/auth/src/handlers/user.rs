@@ -63,6 +63,16 @@ pub async fn update_user(
         body.code_challenge.as_deref(),
         body.code_challenge_method.as_deref(),
     )?;
+    if user.is_anonymous
+        && body.password.as_deref().is_some_and(|p| !p.is_empty())
+        && body.email.as_deref().is_none_or(str::is_empty)
+    {
+        return Err(AuthError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            "Updating password of an anonymous user without an email or phone is not allowed",
+        ));
+    }
     let mut tx = db::begin(state.pool()).await?;
     if let Some(new_password) = body.password.as_deref() {
         password::check_strength(new_password, auth.password_min_length)?;
@@ -152,20 +162,34 @@ pub async fn update_user(
     Ok(Json(json))
 }
 
-/// Moves a user to a new (confirmed) email address.
+/// Moves a user to a new (confirmed) email address. An anonymous user becomes a permanent
+/// one there: same id (so everything they made stays theirs), an `email` identity, and
+/// `is_anonymous` false in their next tokens.
 pub async fn change_email(
     conn: &mut sqlx::PgConnection,
     user: uuid::Uuid,
     email: &str,
 ) -> AuthResult<()> {
-    sqlx::query(
-        "update auth.users set email = $2, email_change = null, email_change_sent_at = null, \
-             email_confirmed_at = coalesce(email_confirmed_at, now()) where id = $1",
+    let was_anonymous: bool = sqlx::query_scalar(
+        "update auth.users u set email = $2, email_change = null, email_change_sent_at = null, \
+             email_confirmed_at = coalesce(u.email_confirmed_at, now()), is_anonymous = false, \
+             raw_app_meta_data = case when u.is_anonymous \
+               then u.raw_app_meta_data || '{\"provider\": \"email\", \"providers\": [\"email\"]}' \
+               else u.raw_app_meta_data end \
+         from auth.users before where before.id = u.id and u.id = $1 \
+         returning before.is_anonymous",
     )
     .bind(user)
     .bind(email)
-    .execute(&mut *conn)
+    .fetch_one(&mut *conn)
     .await?;
+    if was_anonymous {
+        let data = serde_json::json!({
+            "sub": user.to_string(), "email": email, "email_verified": true, "phone_verified": false,
+        });
+        users::add_identity(conn, user, "email", &user.to_string(), &data).await?;
+        return Ok(());
+    }
     sqlx::query(
         "update auth.identities set identity_data = identity_data || jsonb_build_object('email', $2::text) \
          where user_id = $1 and provider = 'email'",

@@ -169,3 +169,98 @@ async fn a_reauthentication_nonce_stands_for_the_current_password_once() {
         .unwrap();
     assert_eq!(anonymous.status(), 403);
 }
+
+#[tokio::test]
+async fn an_anonymous_person_becomes_permanent_with_what_they_made() {
+    // Off by default, as on Supabase.
+    let off = Api::new().await;
+    let res = off
+        .req(Method::POST, "/signup")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(res).await.1, "anonymous_provider_disabled");
+
+    let api = Api::with(|c| c.auth.anonymous_sign_ins = true).await;
+    let settings = ok_json(api.req(Method::GET, "/settings").send().await.unwrap()).await;
+    assert_eq!(settings["external"]["anonymous_users"], true);
+    let res = api
+        .req(Method::POST, "/signup")
+        .json(&json!({"data": {"color": "teal"}}))
+        .send()
+        .await
+        .unwrap();
+    let session = ok_json(res).await;
+    let token = session["access_token"].as_str().unwrap();
+    let claims = api.app.keys.verify(token).unwrap();
+    assert_eq!(claims.0["is_anonymous"], true);
+    assert_eq!(claims.0["amr"][0]["method"], "anonymous");
+    assert_eq!(session["user"]["is_anonymous"], true);
+    assert_eq!(session["user"]["user_metadata"]["color"], "teal");
+    assert_eq!(session["user"]["identities"], json!([]));
+    let id = session["user"]["id"].as_str().unwrap().to_owned();
+
+    // They track time before deciding to keep it: an org of their own and a log in it.
+    let rest = |method: Method, path: &str, token: &str| {
+        reqwest::Client::new()
+            .request(method, api.app.url(path))
+            .header("apikey", api.app.keys.anon_key())
+            .bearer_auth(token.to_owned())
+    };
+    let org: String = rest(Method::POST, "/rest/v1/rpc/create_organization", token)
+        .json(&json!({"name": "Side project"}))
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = rest(Method::POST, "/rest/v1/time_logs", token)
+        .json(
+            &json!({"org_id": org, "user_id": id, "comment": "sketching", "duration_minutes": 40}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+
+    // A password alone cannot make them permanent; an email and a password do.
+    let res = api
+        .as_user(Method::PUT, "/user", token)
+        .json(&json!({"password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(res).await.0, 422);
+    let res = api
+        .as_user(Method::PUT, "/user", token)
+        .json(&json!({"email": "kept@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let user = ok_json(res).await;
+    assert_eq!(
+        (user["id"].as_str(), user["is_anonymous"].as_bool()),
+        (Some(id.as_str()), Some(false))
+    );
+    assert_eq!(user["identities"][0]["provider"], "email");
+    assert_eq!(user["app_metadata"]["provider"], "email");
+
+    // Signed in with the password: the same person, no longer anonymous, with their log.
+    let signed_in = api.sign_in("kept@example.com").await;
+    let token = signed_in["access_token"].as_str().unwrap();
+    assert_eq!(signed_in["user"]["id"], id.as_str());
+    assert_eq!(api.app.keys.verify(token).unwrap().0["is_anonymous"], false);
+    let logs: serde_json::Value = rest(Method::GET, "/rest/v1/time_logs?select=comment", token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(logs, json!([{"comment": "sketching"}]));
+}

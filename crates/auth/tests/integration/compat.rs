@@ -12,5 +12,5 @@ async fn supabase_js_auth() {
         ("TALLY_SERVICE_ROLE_KEY", app.keys.service_role_key()),
         ("TALLY_DB_URL", app.db.owner_url().to_owned()),
     ];
-    run_node_suite("auth.test.mjs", envs, 4).await;
+    run_node_suite("auth.test.mjs", envs, 5).await;
 }

@@ -9,6 +9,7 @@ mod admin;
 mod compat;
 mod email_flows;
 mod gateway;
+mod mfa;
 mod sessions;
 mod signup_signin;
 mod smtp;

@@ -14,6 +14,7 @@ mod health;
 mod jobs;
 mod layout;
 mod metrics;
+mod mfa;
 mod openapi;
 mod refusals;
 mod replicas;

@@ -394,9 +394,16 @@ async fn a_fresh_database_and_an_upgraded_one_have_the_same_functions() -> anyho
         .rsplit_once('/')
         .map_or(fresh.owner_url(), |(server, _)| server);
     let upgraded = sqlx::PgPool::connect(&format!("{server}/{name}")).await?;
-    // The release before the last three migrations, then an upgrade to this one.
+    // The release before the incremental periods (20261212000002), then an upgrade to this one.
     let older = sqlx::migrate::Migrator {
-        migrations: Cow::Owned(MIGRATOR.migrations[..MIGRATOR.migrations.len() - 3].to_vec()),
+        migrations: Cow::Owned(
+            MIGRATOR
+                .migrations
+                .iter()
+                .filter(|m| m.version < 20261212000002)
+                .cloned()
+                .collect(),
+        ),
         table_name: MIGRATOR.table_name.clone(),
         create_schemas: MIGRATOR.create_schemas.clone(),
         ..sqlx::migrate::Migrator::DEFAULT
