@@ -22,6 +22,7 @@ mod fixture;
 pub mod generated;
 pub mod latency;
 pub mod memory;
+pub mod ports;
 pub mod rest_requests;
 mod s3;
 mod scratch_cluster;

@@ -1,7 +1,7 @@
 //! A throwaway cluster of its own, for benchmarks that compare server settings (which the
 //! shared test cluster cannot change under the tests using it).
 
-use std::{net::TcpListener, os::unix::fs::PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 
 use anyhow::Context;
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
@@ -39,7 +39,7 @@ impl ScratchCluster {
     /// `settings` (`recovery_min_apply_delay=2s`, say).
     pub async fn replica(&self, settings: &[&str]) -> anyhow::Result<Self> {
         let dir = scratch_dir()?;
-        let port = TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port();
+        let port = crate::ports::free_port();
         let cluster = self
             .cluster
             .start_replica(&ClusterOptions {
@@ -99,7 +99,7 @@ fn scratch_dir() -> anyhow::Result<TempDir> {
 }
 
 async fn launch(dir: &TempDir, settings: &[&str]) -> anyhow::Result<Cluster> {
-    let port = TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port();
+    let port = crate::ports::free_port();
     let settings = ["fsync=off", "synchronous_commit=off"]
         .iter()
         .chain(settings)

@@ -2,7 +2,6 @@
 //! against an external database (which it must not manage).
 
 use std::{
-    net::TcpListener,
     path::{Path, PathBuf},
     process::{Child, Command, Output, Stdio},
     time::{Duration, Instant},
@@ -186,10 +185,7 @@ async fn migrate_and_db_use_database_url() -> anyhow::Result<()> {
 async fn serve_with_database_url_answers_and_stops_on_sigterm() -> anyhow::Result<()> {
     let db = TestDb::new().await?;
     let dir = temp_dir();
-    let port = TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port()
-        .to_string();
+    let port = free_port();
     let mut child = tally(
         &dir,
         &[
@@ -233,10 +229,7 @@ async fn serve_with_database_url_answers_and_stops_on_sigterm() -> anyhow::Resul
 }
 
 fn free_port() -> String {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port().to_string())
-        .expect("a free port")
+    tally_testkit::ports::free_port().to_string()
 }
 
 /// `tally serve` in `dir` with `envs`, its stderr appended to `dir/serve.log`.

@@ -1,7 +1,7 @@
 //! The embedded cluster's life: first start (initdb), a second start that reuses it, a
 //! crash that leaves a stale postmaster.pid, and a clean stop.
 
-use std::{net::TcpListener, os::unix::fs::PermissionsExt, path::PathBuf, process::Command};
+use std::{os::unix::fs::PermissionsExt, path::PathBuf, process::Command};
 
 use sqlx::{Connection, PgConnection};
 use tally_server::embedded::{Cluster, ClusterOptions, stop_running};
@@ -16,7 +16,7 @@ async fn cluster_starts_is_reused_survives_a_crash_and_stops() -> anyhow::Result
     std::fs::create_dir_all(&private)?;
     std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700))?;
     let data_dir = private.join("data");
-    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = tally_testkit::ports::free_port();
     let options = ClusterOptions {
         data_dir: data_dir.clone(),
         port,

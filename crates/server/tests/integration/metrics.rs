@@ -11,15 +11,7 @@ use std::{
 
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
-use tally_testkit::{Fixture, PNG, TestApp};
-
-/// A loopback port nothing listens on now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
+use tally_testkit::{Fixture, PNG, TestApp, ports::free_port};
 
 /// The value of the first sample whose line starts with `series` (name and labels, in the
 /// exporter's order), or None.
