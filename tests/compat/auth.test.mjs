@@ -198,3 +198,24 @@ test('mfa: enroll, challengeAndVerify to aal2, a replayed code refused, unenroll
   level = await other.auth.mfa.getAuthenticatorAssuranceLevel(session.access_token);
   assert.equal(level.data.nextLevel, 'aal1', 'no factor left to ask for');
 });
+
+test('getClaims verifies an ES256 session through the JWKS, without asking /user', async () => {
+  const supabase = client();
+  const email = unique('claims');
+  const signUp = await supabase.auth.signUp({ email, password });
+  assert.equal(signUp.error, null);
+  const [header] = signUp.data.session.access_token.split('.');
+  assert.equal(JSON.parse(Buffer.from(header, 'base64url')).alg, 'ES256');
+
+  const asked = [];
+  const fetchOriginal = supabase.auth.fetch;
+  supabase.auth.fetch = async (input, init) => {
+    asked.push(String(input));
+    return fetchOriginal(input, init);
+  };
+  const { data, error } = await supabase.auth.getClaims();
+  assert.equal(error, null);
+  assert.equal(data.claims.email, email);
+  assert.ok(asked.some((u) => u.endsWith('/auth/v1/.well-known/jwks.json')), `the JWKS was fetched: ${asked}`);
+  assert.ok(!asked.some((u) => u.endsWith('/auth/v1/user')), `no /user call: ${asked}`);
+});

@@ -106,7 +106,10 @@ fn access_token(
         "session_id": session.id,
         "is_anonymous": user.is_anonymous,
     });
-    let token = state.keys().sign(&claims).map_err(AuthError::unexpected)?;
+    let token = state
+        .keys()
+        .sign_session(&claims)
+        .map_err(AuthError::unexpected)?;
     Ok((token, exp))
 }
 

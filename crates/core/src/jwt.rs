@@ -1,8 +1,16 @@
-//! JWTs signed with the project secret (HS256): verifying callers' tokens and minting the
-//! anon and service_role API keys, which are JWTs whose `role` is `anon` / `service_role`.
+//! JWTs: the project secret (HS256) mints the anon and service_role API keys (JWTs whose
+//! `role` is `anon` / `service_role`) and verifies HS256 tokens; the asymmetric signing keys
+//! ([`crate::signing_keys`]), when a project has them, sign sessions' tokens and verify them by
+//! `kid`.
 
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
+use std::sync::{Arc, RwLock};
+
+use jsonwebtoken::{
+    Algorithm, DecodingKey, EncodingKey, Header, Validation, decode_header, errors::ErrorKind,
+};
 use serde_json::{Map, Value, json};
+
+use crate::signing_keys::SigningKeys;
 
 /// Clock skew allowed on `exp`, `nbf` and `iat`, in seconds.
 pub const LEEWAY_SECS: u64 = 30;
@@ -50,12 +58,13 @@ impl Claims {
     }
 }
 
-/// The project's signing keys.
+/// The project's keys. Clones share the signing keys: a reload reaches every service at once.
 #[derive(Clone)]
 pub struct JwtKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    signing: Arc<RwLock<Arc<SigningKeys>>>,
 }
 
 impl std::fmt::Debug for JwtKeys {
@@ -76,7 +85,25 @@ impl JwtKeys {
             encoding: EncodingKey::from_secret(secret.as_bytes()),
             decoding: DecodingKey::from_secret(secret.as_bytes()),
             validation,
+            signing: Arc::default(),
         }
+    }
+
+    /// Replaces the asymmetric signing keys (for this value and every clone).
+    pub fn set_signing_keys(&self, keys: SigningKeys) {
+        let mut slot = self
+            .signing
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *slot = Arc::new(keys);
+    }
+
+    /// The asymmetric signing keys as they stand.
+    pub fn signing_keys(&self) -> Arc<SigningKeys> {
+        self.signing
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Signs `claims` (a JSON object) with HS256.
@@ -85,21 +112,56 @@ impl JwtKeys {
             .map_err(|e| JwtError::Invalid(e.to_string()))
     }
 
-    /// Verifies the signature and `exp`/`nbf`/`iat` (with [`LEEWAY_SECS`] of skew).
+    /// Signs a session's `claims` with the current signing key (its `kid` in the header), or
+    /// with HS256 when the project has none.
+    pub fn sign_session(&self, claims: &Value) -> Result<String, JwtError> {
+        let keys = self.signing_keys();
+        let Some(key) = keys.current() else {
+            return self.sign(claims);
+        };
+        let mut header = Header::new(key.algorithm);
+        header.kid = Some(key.kid.clone());
+        jsonwebtoken::encode(&header, claims, &key.encoding)
+            .map_err(|e| JwtError::Invalid(e.to_string()))
+    }
+
+    /// Verifies the signature — HS256 with the secret, or an asymmetric token with the signing
+    /// key its `kid` names, unless that key is revoked — and `exp`/`nbf`/`iat` (with
+    /// [`LEEWAY_SECS`] of skew).
     pub fn verify(&self, token: &str) -> Result<Claims, JwtError> {
-        let data =
-            jsonwebtoken::decode::<Map<String, Value>>(token, &self.decoding, &self.validation)
-                .map_err(|e| match e.kind() {
-                    ErrorKind::ExpiredSignature => JwtError::Expired,
-                    ErrorKind::ImmatureSignature => JwtError::NotYetValid,
-                    ErrorKind::InvalidSignature => {
-                        JwtError::Invalid("JWSInvalidSignature".to_owned())
-                    }
-                    ErrorKind::InvalidAlgorithm => {
-                        JwtError::Invalid("Wrong or unsupported encoding algorithm".to_owned())
-                    }
-                    _ => JwtError::Invalid(format!("JWT cannot be decoded: {e}")),
-                })?;
+        let header = decode_header(token)
+            .map_err(|e| JwtError::Invalid(format!("JWT cannot be decoded: {e}")))?;
+        if header.alg == Algorithm::HS256 {
+            return self.verify_with(token, &self.decoding, &self.validation);
+        }
+        let keys = self.signing_keys();
+        let key = header
+            .kid
+            .as_deref()
+            .and_then(|kid| keys.verifying(kid))
+            .filter(|key| key.algorithm == header.alg)
+            .ok_or_else(|| JwtError::Invalid("JWT signing key is unknown or revoked".to_owned()))?;
+        let mut validation = self.validation.clone();
+        validation.algorithms = vec![key.algorithm];
+        self.verify_with(token, &key.decoding, &validation)
+    }
+
+    fn verify_with(
+        &self,
+        token: &str,
+        decoding: &DecodingKey,
+        validation: &Validation,
+    ) -> Result<Claims, JwtError> {
+        let data = jsonwebtoken::decode::<Map<String, Value>>(token, decoding, validation)
+            .map_err(|e| match e.kind() {
+                ErrorKind::ExpiredSignature => JwtError::Expired,
+                ErrorKind::ImmatureSignature => JwtError::NotYetValid,
+                ErrorKind::InvalidSignature => JwtError::Invalid("JWSInvalidSignature".to_owned()),
+                ErrorKind::InvalidAlgorithm => {
+                    JwtError::Invalid("Wrong or unsupported encoding algorithm".to_owned())
+                }
+                _ => JwtError::Invalid(format!("JWT cannot be decoded: {e}")),
+            })?;
         let claims = data.claims;
         if let Some(iat) = claims.get("iat").and_then(Value::as_i64) {
             let now = chrono::Utc::now().timestamp();

@@ -3,7 +3,8 @@
 //! - [`api_token`]: personal API tokens (their shape, hash and scopes).
 //! - [`config`]: settings from `TALLY_*`/`DATABASE_URL` over `tally.toml` over defaults,
 //!   and the project's JWT secret.
-//! - [`jwt`]: HS256 signing and verification, the anon and service_role keys.
+//! - [`jwt`]: signing and verification, the anon and service_role keys;
+//!   [`signing_keys`]: the asymmetric keys that sign sessions' tokens, their JWKS and reload.
 //! - [`db`]: the owner and request pools, migrations, the request role's password.
 //! - [`replicas`]: reads on streaming replicas, with read-your-writes.
 //! - [`request`]: the per-request transaction that runs work as the caller (role + claims),
@@ -23,6 +24,7 @@ pub mod jwt;
 pub mod openapi;
 pub mod replicas;
 pub mod request;
+pub mod signing_keys;
 pub mod urls;
 
 /// A service's background loop (a listener, a sender), started and stopped by the server.

@@ -33,13 +33,18 @@ struct Inner {
 
 impl AppState {
     /// State over the request pool (logged in as `tally_authenticator`), and the services'
-    /// background tasks (the REST schema reload, realtime's feed and relay, the SMTP sender)
+    /// background tasks (the REST schema reload, the signing keys' reload, realtime's feed
+    /// and relay, the SMTP sender)
     /// for the server to run.
     pub async fn new(
         pool: PgPool,
         keys: JwtKeys,
         config: Config,
     ) -> anyhow::Result<(Self, Vec<tally_core::Task>)> {
+        // The asymmetric signing keys, before the first token is signed or checked.
+        tally_core::signing_keys::reload(&pool, &keys)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot load the signing keys: {e}"))?;
         let auth = AuthState::new(pool.clone(), keys.clone(), config.clone())?;
         let schemas = config
             .rest_schemas
@@ -71,6 +76,7 @@ impl AppState {
         crate::metrics::install();
         let (realtime, mut tasks) = tally_realtime::start(pool.clone(), keys.clone());
         tasks.push(rest.reload_listener());
+        tasks.push(tally_core::signing_keys::watch(pool.clone(), keys.clone()));
         tasks.push(reads.watcher());
         if let Some(mailer) = auth.mail_sender().map_err(anyhow::Error::msg)? {
             tracing::info!("auth mails are delivered over SMTP");

@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 use serde_json::json;
 use tally_core::{Config, JwtKeys, db};
 
-use crate::{database::Database, embedded, serve};
+use crate::{database::Database, embedded, serve, signing_key_commands::SigningKeyAction};
 
 /// Tally: the backend of an intelligent time & productivity tracker, with a Supabase API.
 #[derive(Debug, Parser)]
@@ -58,6 +58,12 @@ pub enum Command {
         /// Print JSON for scripts.
         #[arg(long)]
         json: bool,
+    },
+    /// The asymmetric keys that sign sessions' tokens: list, create, rotate, revoke, import.
+    SigningKeys {
+        /// What to do.
+        #[command(subcommand)]
+        action: SigningKeyAction,
     },
     /// Analytics phase 2: where each destination's change stream stands.
     Analytics {
@@ -118,6 +124,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         } => crate::eval::command(config, &set, cases.as_deref(), history.as_deref(), misses).await,
         Command::Migrate => migrate(&config).await,
         Command::Keys { json } => keys(&config, json),
+        Command::SigningKeys { action } => signing_keys(&config, action).await,
         Command::Analytics {
             action: AnalyticsAction::Status { json },
         } => analytics_status(&config, json).await,
@@ -157,6 +164,20 @@ async fn migrate(config: &Config) -> anyhow::Result<()> {
         owner.close().await;
         println!("database is up to date ({applied} migrations applied)");
         anyhow::Ok(())
+    }
+    .await;
+    let closed = database.close().await;
+    result.and(closed)
+}
+
+async fn signing_keys(config: &Config, action: SigningKeyAction) -> anyhow::Result<()> {
+    let database = Database::open(config).await?;
+    let result = async {
+        let owner = db::connect_owner(&database.owner_url).await?;
+        db::migrate(&owner).await?;
+        let done = crate::signing_key_commands::run(&owner, action).await;
+        owner.close().await;
+        done
     }
     .await;
     let closed = database.close().await;

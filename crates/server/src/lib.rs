@@ -1,7 +1,8 @@
 //! The `tally` binary's library: the CLI, the embedded PostgreSQL, and the HTTP server that
 //! wires every service together.
 //!
-//! - [`cli`]: `tally serve | migrate | keys | db`.
+//! - [`cli`]: `tally serve | migrate | keys | db | …`; [`signing_key_commands`]: `tally
+//!   signing-keys`.
 //! - [`embedded`]: the private PostgreSQL cluster used when no `DATABASE_URL` is given.
 //! - [`database`]: which database to use, and bringing it up to date.
 //! - [`app`]: the shared state; [`router`]: the routes and layers; [`health`]: `GET /health`;
@@ -36,6 +37,7 @@ pub mod read_your_writes;
 pub mod refusals;
 pub mod router;
 pub mod serve;
+pub mod signing_key_commands;
 pub mod token_limits;
 pub mod web;
 pub mod wheel;

@@ -22,8 +22,9 @@ pub async fn settings(State(state): State<AuthState>) -> Json<Value> {
     }))
 }
 
-/// The signing keys clients may verify tokens with: none, as tokens are HS256 (clients then
-/// ask `/user`, as auth-js does for HS256 tokens).
-pub async fn jwks() -> Json<Value> {
-    Json(json!({"keys": []}))
+/// The public signing keys clients verify sessions' tokens with (`auth.getClaims()`): the
+/// standby, current and previous keys. Empty for a project without signing keys (its tokens
+/// are HS256, which clients check by asking `/user`).
+pub async fn jwks(State(state): State<AuthState>) -> Json<Value> {
+    Json(state.keys().signing_keys().jwks())
 }

@@ -22,5 +22,6 @@ mod request_tx;
 mod rls_matrix;
 mod rls_plans;
 mod schema;
+mod signing_keys;
 mod web;
 mod web_e2e;
