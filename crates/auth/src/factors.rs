@@ -111,24 +111,3 @@ pub async fn remove(conn: &mut PgConnection, factor: &Factor) -> sqlx::Result<()
         .await?;
     Ok(())
 }
-
-/// Records an account event in `auth.audit_log_entries` (GoTrue's action names).
-pub async fn audit(
-    conn: &mut PgConnection,
-    action: &str,
-    actor: Uuid,
-    traits: Value,
-    ip: &str,
-) -> sqlx::Result<()> {
-    sqlx::query(
-        "insert into auth.audit_log_entries (payload, ip_address) \
-         values (json_build_object('action', $1::text, 'actor_id', $2::uuid, 'traits', $3::json), $4)",
-    )
-    .bind(action)
-    .bind(actor)
-    .bind(traits)
-    .bind(ip)
-    .execute(conn)
-    .await?;
-    Ok(())
-}

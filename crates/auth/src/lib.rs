@@ -10,8 +10,10 @@
 //! - [`sessions`]: access tokens, refresh rotation with reuse detection, sign-out.
 //! - [`openapi`]: this service's part of `/openapi.json`.
 //! - [`users`], [`password`], [`otp`], [`flow`] (PKCE), [`mail`], [`ratelimit`], [`links`].
-//! - [`mfa`] (TOTP secrets and codes), [`factors`] (a person's factors and their sessions).
+//! - [`mfa`] (TOTP secrets and codes), [`factors`] (a person's factors and their sessions),
+//!   [`audit`] (account events).
 
+pub mod audit;
 pub mod db;
 pub mod error;
 pub mod extract;
@@ -40,8 +42,9 @@ use axum::{
 use tally_core::gateway::require_apikey;
 
 use handlers::{
-    admin, admin_sso, factors as factor_handler, invite, logout, meta, otp as otp_handler,
-    reauthenticate, recover, resend, signup, sso as sso_handler, token, user, verify,
+    admin, admin_sso, factors as factor_handler, identities, invite, logout, meta,
+    otp as otp_handler, reauthenticate, recover, resend, signup, sso as sso_handler, token, user,
+    verify,
 };
 pub use state::AuthState;
 
@@ -56,6 +59,11 @@ pub fn router(state: AuthState) -> Router {
         .route("/signup", keyed(post(signup::signup)))
         .route("/token", keyed(post(token::token)))
         .route("/user", keyed(get(user::get_user).put(user::update_user)))
+        .route("/user/identities/authorize", keyed(get(identities::link)))
+        .route(
+            "/user/identities/{identity_id}",
+            keyed(delete(identities::unlink)),
+        )
         .route("/logout", keyed(post(logout::logout)))
         .route("/recover", keyed(post(recover::recover)))
         .route("/resend", keyed(post(resend::resend)))

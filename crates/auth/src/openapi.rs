@@ -62,6 +62,26 @@ pub fn openapi() -> OpenApi {
     .access(Access::User)
     .json_body::<UpdateBody>()
     .answers(200, "The updated user", json()))
+    .op(Op::new(
+        Get,
+        "/user/identities/authorize",
+        "Link an SSO identity to the signed-in user (with TALLY_MANUAL_LINKING)",
+    )
+    .access(Access::User)
+    .query("provider", "The SSO provider's name")
+    .query("redirect_to", redirect)
+    .query(
+        "skip_http_redirect",
+        "`true`: answer `{url}` instead of a 302",
+    )
+    .answers(200, "`{url}` of the provider's authorization", json()))
+    .op(Op::new(
+        Delete,
+        "/user/identities/{identity_id}",
+        "Unlink one of the signed-in user's identities (never the last)",
+    )
+    .access(Access::User)
+    .answers(200, "`{}`", json()))
     .op(Op::new(Post, "/logout", "Sign out")
         .access(Access::User)
         .query("scope", "`global` (default), `local` or `others`")

@@ -30,6 +30,8 @@ pub struct User {
     pub email_confirmed_at: Option<DateTime<Utc>>,
     /// When the last confirmation mail went out.
     pub confirmation_sent_at: Option<DateTime<Utc>>,
+    /// When the user was last invited.
+    pub invited_at: Option<DateTime<Utc>>,
     /// When the last recovery mail went out.
     pub recovery_sent_at: Option<DateTime<Utc>>,
     /// An email change waiting for confirmation.
@@ -71,7 +73,7 @@ pub struct Identity {
 }
 
 const USER_COLUMNS: &str = "id, aud, role, email, encrypted_password, email_confirmed_at, \
-    confirmation_sent_at, recovery_sent_at, email_change, email_change_sent_at, phone, \
+    confirmation_sent_at, invited_at, recovery_sent_at, email_change, email_change_sent_at, phone, \
     last_sign_in_at, raw_app_meta_data, raw_user_meta_data, is_anonymous, banned_until, \
     deleted_at, created_at, updated_at";
 
@@ -88,7 +90,7 @@ impl User {
 
     /// The User JSON, with its identities.
     pub fn to_json(&self, identities: &[Identity]) -> Value {
-        json!({
+        let mut json = json!({
             "id": self.id,
             "aud": self.aud,
             "role": self.role,
@@ -109,7 +111,11 @@ impl User {
             "banned_until": opt_time(self.banned_until),
             "deleted_at": opt_time(self.deleted_at),
             "is_anonymous": self.is_anonymous,
-        })
+        });
+        if let Some(invited) = self.invited_at {
+            json["invited_at"] = Value::from(time(invited));
+        }
+        json
     }
 }
 
@@ -298,6 +304,20 @@ pub async fn add_identity(
     .bind(provider)
     .bind(provider_id)
     .bind(data)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Sets `app_metadata.providers` to the providers of the user's identities.
+pub async fn refresh_providers(conn: &mut PgConnection, user: Uuid) -> sqlx::Result<()> {
+    sqlx::query(
+        "update auth.users set raw_app_meta_data = jsonb_set(raw_app_meta_data, '{providers}', \
+           (select coalesce(jsonb_agg(distinct i.provider), '[]') from auth.identities i \
+            where i.user_id = $1)) \
+         where id = $1",
+    )
+    .bind(user)
     .execute(conn)
     .await?;
     Ok(())

@@ -359,6 +359,10 @@ pub struct AuthSettings {
     /// `TALLY_ANONYMOUS_SIGN_INS`).
     #[serde(default)]
     pub anonymous_sign_ins: bool,
+    /// Let signed-in people link an SSO identity to their account and unlink identities
+    /// (`/user/identities`; off by default: `TALLY_MANUAL_LINKING`).
+    #[serde(default)]
+    pub manual_linking: bool,
     /// Shortest password accepted (`TALLY_PASSWORD_MIN_LENGTH`, default 8).
     #[serde(default = "defaults::password_min_length")]
     pub password_min_length: usize,

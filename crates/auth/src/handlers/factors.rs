@@ -14,7 +14,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::{
-    db,
+    audit, db,
     error::{AuthError, AuthResult},
     extract::{Admin, ClientIp, CurrentUser, JsonBody},
     factors::{self, Factor},
@@ -110,7 +110,7 @@ pub async fn enroll(
     .bind(&made.secret)
     .fetch_one(&mut *tx)
     .await?;
-    factors::audit(
+    audit::record(
         &mut tx,
         "factor_in_progress",
         user.id,
@@ -150,7 +150,7 @@ pub async fn challenge(
         .bind(created)
         .execute(&mut *tx)
         .await?;
-    factors::audit(
+    audit::record(
         &mut tx,
         "challenge_created",
         current.user.id,
@@ -237,7 +237,7 @@ pub async fn verify(
     .execute(&mut *tx)
     .await?;
     let body = raise_session(&mut tx, &state, &current, session, &factor).await?;
-    factors::audit(
+    audit::record(
         &mut tx,
         "verification_attempted",
         user,
@@ -265,7 +265,7 @@ pub async fn unenroll(
         ));
     }
     factors::remove(&mut tx, &factor).await?;
-    factors::audit(
+    audit::record(
         &mut tx,
         "factor_unenrolled",
         current.user.id,
@@ -301,7 +301,7 @@ pub async fn admin_delete(
     let user = admin_user(&mut tx, &user_id).await?;
     let factor = owned(&mut tx, user, &factor_id).await?;
     factors::remove(&mut tx, &factor).await?;
-    factors::audit(
+    audit::record(
         &mut tx,
         "factor_deleted",
         user,

@@ -54,6 +54,10 @@ pub async fn invite(
         &redirect,
     )
     .await?;
+    sqlx::query("update auth.users set invited_at = now() where id = $1")
+        .bind(user.id)
+        .execute(&mut *tx)
+        .await?;
     let user = users::require(&mut tx, user.id).await?;
     let json = users::json_of(&mut tx, &user).await?;
     tx.commit().await?;

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod admin_sso;
 pub mod factors;
+pub mod identities;
 pub mod invite;
 pub mod logout;
 pub mod meta;

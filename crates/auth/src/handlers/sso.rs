@@ -50,7 +50,7 @@ pub async fn authorize(
                 format!("Unsupported provider: provider \"{name}\" is not enabled"),
             )
         })?;
-    let url = start(&state, &mut tx, &provider, &query, "oauth").await?;
+    let url = start(&state, &mut tx, &provider, &query, "oauth", None).await?;
     tx.commit().await?;
     Ok((StatusCode::FOUND, [(LOCATION, url)]).into_response())
 }
@@ -111,7 +111,7 @@ pub async fn sso(State(state): State<AuthState>, body: Bytes) -> AuthResult<Resp
             params.insert(key.to_owned(), value);
         }
     }
-    let url = start(&state, &mut tx, &provider, &params, "sso/oidc").await?;
+    let url = start(&state, &mut tx, &provider, &params, "sso/oidc", None).await?;
     tx.commit().await?;
     if body.skip_http_redirect.unwrap_or(false) {
         Ok(Json(json!({"url": url})).into_response())
@@ -120,14 +120,16 @@ pub async fn sso(State(state): State<AuthState>, body: Bytes) -> AuthResult<Resp
     }
 }
 
-/// Stores the flow (state, nonce, PKCE verifier, the client's own challenge and redirect)
-/// and returns the provider's authorization URL.
-async fn start(
+/// Stores the flow (state, nonce, PKCE verifier, the client's own challenge and redirect,
+/// and the user the identity is to be linked to, if that is what it is for) and returns the
+/// provider's authorization URL.
+pub async fn start(
     state: &AuthState,
     tx: &mut sqlx::PgConnection,
     provider: &Provider,
     params: &HashMap<String, String>,
     method: &str,
+    link_to: Option<Uuid>,
 ) -> AuthResult<String> {
     let challenge = flow::challenge(
         params.get("code_challenge").map(String::as_str),
@@ -151,8 +153,8 @@ async fn start(
     })?;
     sqlx::query(
         "insert into auth.flow_state (id, code_challenge, code_challenge_method, authentication_method, \
-             provider_type, provider_id, redirect_to, nonce, pkce_verifier) \
-         values ($1, $2, $3, $4, 'oidc', $5, $6, $7, $8)",
+             provider_type, provider_id, redirect_to, nonce, pkce_verifier, user_id) \
+         values ($1, $2, $3, $4, 'oidc', $5, $6, $7, $8, $9)",
     )
     .bind(flow_id)
     .bind(challenge.as_ref().map(|c| &c.challenge))
@@ -162,6 +164,7 @@ async fn start(
     .bind(&redirect)
     .bind(&started.nonce)
     .bind(&started.pkce_verifier)
+    .bind(link_to)
     .execute(tx)
     .await?;
     Ok(started.url)
@@ -181,6 +184,8 @@ struct PendingFlow {
     pkce_verifier: Option<String>,
     code_challenge: Option<String>,
     authentication_method: String,
+    /// The signed-in user who asked to link this identity (`/user/identities/authorize`).
+    user_id: Option<Uuid>,
 }
 
 /// `GET /callback?code=&state=` (or `error=`): finishes SSO and redirects back to the app
@@ -224,7 +229,7 @@ pub async fn callback(
 async fn take_flow(state: &AuthState, id: Uuid) -> AuthResult<Option<PendingFlow>> {
     let mut tx = db::begin(state.pool()).await?;
     let flow = sqlx::query_as(
-        "select id, provider_id, redirect_to, nonce, pkce_verifier, code_challenge, authentication_method \
+        "select id, provider_id, redirect_to, nonce, pkce_verifier, code_challenge, authentication_method, user_id \
          from auth.flow_state where id = $1 and provider_id is not null and auth_code is null \
            and created_at > now() - make_interval(secs => $2) for update",
     )
@@ -288,7 +293,10 @@ async fn finish(
             tracing::warn!(provider = %provider.name, error = %e, "SSO callback rejected");
             AuthError::new(StatusCode::BAD_REQUEST, "bad_oauth_callback", e.to_string())
         })?;
-    let user = sign_in_user(&mut tx, &provider, &verified).await?;
+    let user = match flow.user_id {
+        Some(target) => link_identity(&mut tx, target, &provider, &verified).await?,
+        None => sign_in_user(&mut tx, &provider, &verified).await?,
+    };
     let redirect = flow
         .redirect_to
         .clone()
@@ -372,16 +380,7 @@ async fn sign_in_user(
                     &verified.claims,
                 )
                 .await?;
-                sqlx::query(
-                    "update auth.users set raw_app_meta_data = jsonb_set(raw_app_meta_data, '{providers}', \
-                       (select coalesce(jsonb_agg(distinct p), '[]') from jsonb_array_elements_text( \
-                          coalesce(raw_app_meta_data -> 'providers', '[]') || to_jsonb($2::text)) p)) \
-                     where id = $1",
-                )
-                .bind(existing.id)
-                .bind(&provider.name)
-                .execute(&mut *tx)
-                .await?;
+                users::refresh_providers(tx, existing.id).await?;
                 existing
             }
             None => {
@@ -416,6 +415,48 @@ async fn sign_in_user(
         ));
     }
     Ok(user)
+}
+
+/// Links the identity the provider vouched for to `target`, who asked for it while signed
+/// in; an identity already someone else's is refused.
+async fn link_identity(
+    tx: &mut sqlx::PgConnection,
+    target: Uuid,
+    provider: &Provider,
+    verified: &Verified,
+) -> AuthResult<users::User> {
+    let owner: Option<Uuid> = sqlx::query_scalar(
+        "select user_id from auth.identities where provider = $1 and provider_id = $2",
+    )
+    .bind(&provider.name)
+    .bind(&verified.subject)
+    .fetch_optional(&mut *tx)
+    .await?;
+    match owner {
+        Some(owner) if owner != target => {
+            return Err(AuthError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "identity_already_exists",
+                "Identity is already linked to another user",
+            ));
+        }
+        Some(_) => {}
+        None => {
+            users::add_identity(
+                tx,
+                target,
+                &provider.name,
+                &verified.subject,
+                &verified.claims,
+            )
+            .await?;
+            users::refresh_providers(tx, target).await?;
+        }
+    }
+    users::by_id(tx, target)
+        .await?
+        .filter(|u| u.deleted_at.is_none() && !u.is_banned())
+        .ok_or_else(AuthError::user_not_found)
 }
 
 fn error_redirect(redirect: &str, e: &AuthError) -> Response {

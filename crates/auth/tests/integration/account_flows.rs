@@ -84,6 +84,7 @@ async fn invite_creates_the_user_and_mails_a_link_that_signs_them_in() {
     assert_eq!(user["email"], "new@example.com");
     assert_eq!(user["user_metadata"]["full_name"], "New Person");
     assert!(user["email_confirmed_at"].is_null(), "{user}");
+    assert!(user["invited_at"].is_string(), "{user}");
     let (template, _, _) = api.last_mail("new@example.com").await;
     assert_eq!(template, "invite");
     // Not accepted yet: invited again, with a fresh link.

@@ -156,10 +156,15 @@ struct Sso {
 
 impl Sso {
     async fn new() -> Self {
+        Self::with(|_| {}).await
+    }
+
+    async fn with(configure: impl FnOnce(&mut tally_core::Config)) -> Self {
         let idp = start_idp().await;
         let api = Api::with(|c| {
             c.auth.uri_allow_list = "http://app.test/*".into();
             c.auth.refresh_reuse_interval = 1;
+            configure(c);
         })
         .await;
         let body = json!({"name": "acme", "issuer": idp.issuer, "client_id": "tally-client",
@@ -460,6 +465,133 @@ async fn sso_without_a_provider_is_disabled() {
                 "SAML 2.0 is disabled".into()
             ),
             "{body}"
+        );
+    }
+}
+
+/// `linkIdentity` as auth-js calls it for the signed-in `token`: where the browser ends.
+async fn link(sso: &Sso, token: &str) -> String {
+    let res = sso
+        .api
+        .as_user(
+            Method::GET,
+            "/user/identities/authorize?provider=acme&redirect_to=http://app.test/linked&skip_http_redirect=true",
+            token,
+        )
+        .send()
+        .await
+        .unwrap();
+    let url = ok_json(res).await["url"].as_str().unwrap().to_owned();
+    sso.follow(&url).await
+}
+
+#[tokio::test]
+async fn a_signed_in_person_links_and_unlinks_an_sso_identity() {
+    let sso = Sso::with(|c| c.auth.manual_linking = true).await;
+    *sso.idp.subject.lock().unwrap() = ("idp-grace".into(), "grace@acme.test".into());
+    let signed_up = sso.api.sign_up("grace@example.com").await;
+    let token = signed_up["access_token"].as_str().unwrap();
+
+    // Linked: the same user, now with both identities, signed in again through the provider.
+    let location = link(&sso, token).await;
+    assert!(
+        location.starts_with("http://app.test/linked#"),
+        "{location}"
+    );
+    let linked = fragment(&location);
+    let user = ok_json(
+        sso.api
+            .as_user(Method::GET, "/user", &linked["access_token"])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(user["id"], signed_up["user"]["id"]);
+    assert_eq!(user["email"], "grace@example.com");
+    let providers: Vec<&str> = user["identities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["provider"].as_str())
+        .collect();
+    assert_eq!(providers, ["email", "acme"]);
+    assert_eq!(user["app_metadata"]["providers"], json!(["acme", "email"]));
+    // Signing in through the provider now finds Grace.
+    let through_sso = fragment(&sso.sign_in(Mode::Good).await);
+    let claims = sso
+        .api
+        .app
+        .keys
+        .verify(&through_sso["access_token"])
+        .unwrap();
+    assert_eq!(claims.sub(), user["id"].as_str());
+
+    // Someone else cannot take the same identity.
+    let other = sso.api.sign_up("mallory@example.com").await;
+    let refused = link(&sso, other["access_token"].as_str().unwrap()).await;
+    assert!(refused.contains("identity_already_exists"), "{refused}");
+
+    // Unlinked: the provider's identity goes; the last one cannot.
+    let acme = user["identities"][1]["identity_id"].as_str().unwrap();
+    let email = user["identities"][0]["identity_id"].as_str().unwrap();
+    let res = sso
+        .api
+        .as_user(Method::DELETE, &format!("/user/identities/{acme}"), token)
+        .send()
+        .await
+        .unwrap();
+    ok_json(res).await;
+    let res = sso
+        .api
+        .as_user(Method::DELETE, &format!("/user/identities/{email}"), token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(res).await,
+        (
+            422,
+            "single_identity_not_deletable".into(),
+            "User must have at least 1 identity after unlinking".into()
+        )
+    );
+    let user = ok_json(
+        sso.api
+            .as_user(Method::GET, "/user", token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(user["app_metadata"]["providers"], json!(["email"]));
+}
+
+#[tokio::test]
+async fn manual_linking_is_off_unless_turned_on() {
+    let sso = Sso::new().await;
+    let token = sso.api.sign_up("off@example.com").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for (method, path) in [
+        (
+            Method::GET,
+            "/user/identities/authorize?provider=acme".to_owned(),
+        ),
+        (
+            Method::DELETE,
+            format!("/user/identities/{}", uuid::Uuid::new_v4()),
+        ),
+    ] {
+        let res = sso.api.as_user(method, &path, &token).send().await.unwrap();
+        assert_eq!(
+            error_of(res).await,
+            (
+                404,
+                "manual_linking_disabled".into(),
+                "Manual linking is disabled".into()
+            )
         );
     }
 }
