@@ -187,7 +187,12 @@ pub fn watch(pool: sqlx::PgPool, keys: JwtKeys) -> Task {
 }
 
 async fn listen(pool: &sqlx::PgPool, keys: &JwtKeys) -> Result<(), String> {
-    let mut listener = sqlx::postgres::PgListener::connect_with(pool)
+    // A connection of its own, not one the requests (and the workers) share: a listener
+    // holds its connection for good.
+    let own = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect_lazy_with((*pool.connect_options()).clone());
+    let mut listener = sqlx::postgres::PgListener::connect_with(&own)
         .await
         .map_err(|e| e.to_string())?;
     listener

@@ -154,6 +154,17 @@ impl TestApp {
         ))
     }
 
+    /// Signs `email` up through `/auth/v1` (autoconfirm; a fixed password): the session.
+    pub async fn sign_up(&self, email: &str) -> anyhow::Result<serde_json::Value> {
+        let anon = self.keys.anon_key();
+        let body = serde_json::json!({"email": email, "password": "correct-horse-battery"});
+        let (status, session) = self
+            .call(&anon, reqwest::Method::POST, "/auth/v1/signup", Some(body))
+            .await?;
+        anyhow::ensure!(status.is_success(), "{status}: {session}");
+        Ok(session)
+    }
+
     /// `http://addr` + `path`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)

@@ -17,7 +17,6 @@ use crate::{
     audit, db,
     error::{AuthError, AuthResult},
     extract::{ClientIp, CurrentUser},
-    sso::providers,
     state::AuthState,
     users,
 };
@@ -43,16 +42,7 @@ pub async fn link(
         .map(String::as_str)
         .unwrap_or_default();
     let mut tx = db::begin(state.pool()).await?;
-    let provider = providers::by_name(&mut tx, name)
-        .await?
-        .filter(|p| p.enabled)
-        .ok_or_else(|| {
-            AuthError::new(
-                StatusCode::BAD_REQUEST,
-                "oauth_provider_not_supported",
-                format!("Unsupported provider: provider \"{name}\" is not enabled"),
-            )
-        })?;
+    let provider = super::sso::enabled_provider(&mut tx, name).await?;
     let url = super::sso::start(
         &state,
         &mut tx,

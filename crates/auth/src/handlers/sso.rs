@@ -40,7 +40,15 @@ pub async fn authorize(
         .map(String::as_str)
         .unwrap_or_default();
     let mut tx = db::begin(state.pool()).await?;
-    let provider = providers::by_name(&mut tx, name)
+    let provider = enabled_provider(&mut tx, name).await?;
+    let url = start(&state, &mut tx, &provider, &query, "oauth", None).await?;
+    tx.commit().await?;
+    Ok((StatusCode::FOUND, [(LOCATION, url)]).into_response())
+}
+
+/// The enabled provider called `name` (`?provider=` of `/authorize` and of linking).
+pub async fn enabled_provider(tx: &mut sqlx::PgConnection, name: &str) -> AuthResult<Provider> {
+    providers::by_name(tx, name)
         .await?
         .filter(|p| p.enabled)
         .ok_or_else(|| {
@@ -49,10 +57,7 @@ pub async fn authorize(
                 "oauth_provider_not_supported",
                 format!("Unsupported provider: provider \"{name}\" is not enabled"),
             )
-        })?;
-    let url = start(&state, &mut tx, &provider, &query, "oauth", None).await?;
-    tx.commit().await?;
-    Ok((StatusCode::FOUND, [(LOCATION, url)]).into_response())
+        })
 }
 
 /// `POST /sso` body.

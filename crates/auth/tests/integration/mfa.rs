@@ -96,13 +96,7 @@ async fn a_verified_totp_code_raises_the_session_to_aal2_once() {
     let factor = enrolled["id"].as_str().unwrap();
 
     // The user lists it, unverified.
-    let user = ok_json(
-        api.as_user(Method::GET, "/user", token)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let user = api.user(token).await;
     assert_eq!(user["factors"][0]["id"], factor);
     assert_eq!(user["factors"][0]["status"], "unverified");
 
@@ -310,12 +304,6 @@ async fn an_admin_removes_a_lost_factor_and_guessing_codes_is_rate_limited() {
         .await
         .unwrap();
     assert_eq!(ok_json(res).await["id"], factor.as_str());
-    let user_now = ok_json(
-        api.as_user(Method::GET, "/user", aal2)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let user_now = api.user(aal2).await;
     assert!(user_now.get("factors").is_none(), "{user_now}");
 }

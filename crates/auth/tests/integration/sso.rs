@@ -262,14 +262,7 @@ async fn sso_signs_in_creates_then_finds_the_user() {
     let params = fragment(&location);
     assert_eq!(params["provider_token"], "idp-access-token");
     assert_eq!(params["token_type"], "bearer");
-    let user = ok_json(
-        sso.api
-            .as_user(Method::GET, "/user", &params["access_token"])
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let user = sso.api.user(&params["access_token"]).await;
     assert_eq!(user["email"], "ada@acme.test");
     assert_eq!(user["user_metadata"]["full_name"], "Ada Lovelace");
     assert_eq!(user["app_metadata"]["provider"], "acme");
@@ -306,14 +299,7 @@ async fn sso_links_to_an_existing_user_only_by_a_verified_email() {
 
     let location = sso.sign_in(Mode::Good).await;
     let params = fragment(&location);
-    let user = ok_json(
-        sso.api
-            .as_user(Method::GET, "/user", &params["access_token"])
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let user = sso.api.user(&params["access_token"]).await;
     assert_eq!(user["id"], existing["user"]["id"]);
     let providers: Vec<&str> = user["identities"]
         .as_array()
@@ -499,14 +485,7 @@ async fn a_signed_in_person_links_and_unlinks_an_sso_identity() {
         "{location}"
     );
     let linked = fragment(&location);
-    let user = ok_json(
-        sso.api
-            .as_user(Method::GET, "/user", &linked["access_token"])
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let user = sso.api.user(&linked["access_token"]).await;
     assert_eq!(user["id"], signed_up["user"]["id"]);
     assert_eq!(user["email"], "grace@example.com");
     let providers: Vec<&str> = user["identities"]
@@ -556,14 +535,7 @@ async fn a_signed_in_person_links_and_unlinks_an_sso_identity() {
             "User must have at least 1 identity after unlinking".into()
         )
     );
-    let user = ok_json(
-        sso.api
-            .as_user(Method::GET, "/user", token)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let user = sso.api.user(token).await;
     assert_eq!(user["app_metadata"]["providers"], json!(["email"]));
 }
 

@@ -76,6 +76,17 @@ impl Api {
         ok_json(res).await
     }
 
+    /// `GET /user` as the holder of `token`: the user.
+    pub async fn user(&self, token: &str) -> Value {
+        ok_json(
+            self.as_user(Method::GET, "/user", token)
+                .send()
+                .await
+                .expect("/user"),
+        )
+        .await
+    }
+
     /// Follows the link of the newest mail to `to`; where it redirects.
     pub async fn follow_mail_link(&self, to: &str) -> String {
         let (_, link, _) = self.last_mail(to).await;

@@ -10,13 +10,7 @@ async fn get_and_update_the_user() {
     let api = Api::new().await;
     let session = api.sign_up("u@example.com").await;
     let token = session["access_token"].as_str().unwrap();
-    let user = ok_json(
-        api.as_user(Method::GET, "/user", token)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let user = api.user(token).await;
     assert_eq!(user["id"], session["user"]["id"]);
 
     // data merges into user_metadata; null removes a key.

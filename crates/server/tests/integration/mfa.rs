@@ -9,21 +9,6 @@ use serde_json::{Value, json};
 use tally_testkit::{Fixture, TestApp};
 use totp_rs::{Algorithm, Builder, Secret};
 
-/// Signs `email` up through `/auth/v1` (autoconfirm): the session.
-async fn sign_up(app: &TestApp, email: &str) -> anyhow::Result<Value> {
-    let anon = app.keys.anon_key();
-    let (status, session) = app
-        .call(
-            &anon,
-            Method::POST,
-            "/auth/v1/signup",
-            Some(json!({"email": email, "password": "correct-horse-battery"})),
-        )
-        .await?;
-    anyhow::ensure!(status == StatusCode::OK, "{status}: {session}");
-    Ok(session)
-}
-
 /// Enrolls a TOTP factor for `token` and verifies a code computed from its secret: the aal2
 /// session.
 async fn verify_totp(app: &TestApp, token: &str) -> anyhow::Result<Value> {
@@ -94,7 +79,7 @@ async fn an_org_that_requires_mfa_lets_in_aal2_sessions_only() -> anyhow::Result
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
 
     // A person in both orgs, signed in with a password (aal1), with a log in each.
-    let session = sign_up(&app, "mfa-member@example.com").await?;
+    let session = app.sign_up("mfa-member@example.com").await?;
     let person: uuid::Uuid = session["user"]["id"].as_str().context("an id")?.parse()?;
     for (org, comment) in [(org_a, "in A"), (org_b, "in B")] {
         sqlx::query("insert into memberships (org_id, user_id, role) values ($1, $2, 'member') ")

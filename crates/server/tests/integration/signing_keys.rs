@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use futures_util::{SinkExt, StreamExt};
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
 use serde_json::{Value, json};
 use tally_server::signing_key_commands::{SigningKeyAction, run};
 use tally_testkit::TestApp;
@@ -15,16 +15,7 @@ use tokio_tungstenite::{connect_async, tungstenite::Message};
 
 /// Signs `email` up through `/auth/v1`: the access token.
 async fn session_token(app: &TestApp, email: &str) -> anyhow::Result<String> {
-    let anon = app.keys.anon_key();
-    let (status, session) = app
-        .call(
-            &anon,
-            Method::POST,
-            "/auth/v1/signup",
-            Some(json!({"email": email, "password": "correct-horse-battery"})),
-        )
-        .await?;
-    anyhow::ensure!(status == StatusCode::OK, "{status}: {session}");
+    let session = app.sign_up(email).await?;
     Ok(session["access_token"]
         .as_str()
         .context("an access token")?
