@@ -261,12 +261,7 @@ pub async fn create(conn: &mut PgConnection, new: NewUser<'_>) -> sqlx::Result<U
     .fetch_one(&mut *conn)
     .await?;
     let (provider, provider_id, data) = new.identity.unwrap_or_else(|| {
-        let data = json!({
-            "sub": user.id.to_string(),
-            "email": new.email,
-            "email_verified": new.confirmed,
-            "phone_verified": false,
-        });
+        let data = email_identity_data(user.id, new.email, new.confirmed);
         ("email".to_owned(), user.id.to_string(), data)
     });
     add_identity(conn, user.id, &provider, &provider_id, &data).await?;
@@ -286,6 +281,16 @@ pub async fn create_anonymous(
     .bind(object_or_empty(user_metadata))
     .fetch_one(conn)
     .await
+}
+
+/// The `identity_data` of a user's `email` identity, as GoTrue writes it.
+pub fn email_identity_data(user: Uuid, email: &str, verified: bool) -> Value {
+    json!({
+        "sub": user.to_string(),
+        "email": email,
+        "email_verified": verified,
+        "phone_verified": false,
+    })
 }
 
 /// Adds an identity to a user (signing in through it now).

@@ -184,9 +184,7 @@ pub async fn change_email(
     .fetch_one(&mut *conn)
     .await?;
     if was_anonymous {
-        let data = serde_json::json!({
-            "sub": user.to_string(), "email": email, "email_verified": true, "phone_verified": false,
-        });
+        let data = users::email_identity_data(user, email, true);
         users::add_identity(conn, user, "email", &user.to_string(), &data).await?;
         return Ok(());
     }
