@@ -58,13 +58,15 @@ impl Claims {
     }
 }
 
-/// The project's keys. Clones share the signing keys: a reload reaches every service at once.
+/// The project's keys. Clones share the signing keys: a reload reaches every service at once,
+/// and [`JwtKeys::changes`] tells them it happened.
 #[derive(Clone)]
 pub struct JwtKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
     signing: Arc<RwLock<Arc<SigningKeys>>>,
+    generation: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl std::fmt::Debug for JwtKeys {
@@ -86,7 +88,14 @@ impl JwtKeys {
             decoding: DecodingKey::from_secret(secret.as_bytes()),
             validation,
             signing: Arc::default(),
+            generation: Arc::new(tokio::sync::watch::Sender::new(0)),
         }
+    }
+
+    /// Changes each time the signing keys are replaced (a rotation or a revocation), for
+    /// what holds verified tokens open (realtime's channels) to check them again.
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.generation.subscribe()
     }
 
     /// Replaces the asymmetric signing keys (for this value and every clone).
@@ -96,6 +105,14 @@ impl JwtKeys {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         *slot = Arc::new(keys);
+        drop(slot);
+        self.generation.send_modify(|g| *g += 1);
+    }
+
+    /// Whether a token signed with the key `kid` (or with the secret, for `None`) would still
+    /// verify: its key is not revoked.
+    pub fn still_trusts(&self, kid: Option<&str>) -> bool {
+        kid.is_none_or(|kid| self.signing_keys().verifying(kid).is_some())
     }
 
     /// The asymmetric signing keys as they stand.
@@ -144,6 +161,11 @@ impl JwtKeys {
         let mut validation = self.validation.clone();
         validation.algorithms = vec![key.algorithm];
         self.verify_with(token, &key.decoding, &validation)
+    }
+
+    /// The `kid` in a token's header, if any (not verified).
+    pub fn key_id(token: &str) -> Option<String> {
+        decode_header(token).ok()?.kid
     }
 
     fn verify_with(

@@ -20,11 +20,14 @@ pub struct Caller {
     pub exp: i64,
     /// The auth session of a user token, whose sign-out closes the channel.
     pub session: Option<String>,
+    /// The signing key of the token (none for HS256), whose revocation closes the channel.
+    pub kid: Option<String>,
 }
 
 impl Caller {
-    /// A caller from verified claims; the role must be one of the API roles.
-    pub fn from_claims(claims: Claims) -> Result<Self, String> {
+    /// A caller from verified claims of a token signed with the key `kid`; the role must be
+    /// one of the API roles.
+    pub fn from_claims(claims: Claims, kid: Option<String>) -> Result<Self, String> {
         let role = claims
             .role()
             .and_then(DbRole::from_claim)
@@ -47,6 +50,7 @@ impl Caller {
             claims,
             exp,
             session,
+            kid,
         })
     }
 

@@ -24,7 +24,7 @@ use crate::{
     metrics,
     registry::{Rows, Subscription},
     relay,
-    state::{Fanout, RealtimeState, SESSION_REVOKED},
+    state::{Fanout, RealtimeState, SESSION_REVOKED, SIGNING_KEYS_CHANGED},
 };
 
 /// The NOTIFY channel of the tables' triggers.
@@ -63,6 +63,17 @@ async fn listen(state: RealtimeState, changes: mpsc::Sender<String>) {
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
+}
+
+/// Tells this instance's sockets each time its signing keys change (they reload on every
+/// instance), so that channels whose token's key was revoked close at once.
+pub fn key_changes(state: RealtimeState) -> tally_core::Task {
+    let mut changes = state.keys().changes();
+    Box::pin(async move {
+        while changes.changed().await.is_ok() {
+            state.fan_out(Fanout::remote("", SIGNING_KEYS_CHANGED, Value::Null));
+        }
+    })
 }
 
 async fn listen_once(

@@ -54,6 +54,7 @@ pub fn start(
     let state = RealtimeState::new(pool.clone(), keys, relay);
     let mut tasks: Vec<tally_core::Task> = feed::tasks(state.clone()).into();
     tasks.push(relay::task(pool, queue));
+    tasks.push(feed::key_changes(state.clone()));
     (state, tasks)
 }
 

@@ -18,7 +18,7 @@ use crate::{
     presence::Owner,
     registry::Subscription,
     relay,
-    state::{Fanout, REVOKED, RealtimeState, SESSION_REVOKED},
+    state::{Fanout, KEY_REVOKED, REVOKED, RealtimeState, SESSION_REVOKED, SIGNING_KEYS_CHANGED},
 };
 
 /// A socket silent this long (no heartbeat, no message) is closed.
@@ -353,6 +353,9 @@ impl Socket {
         if fanout.event == SESSION_REVOKED {
             return self.revoke(fanout.payload.as_str());
         }
+        if fanout.event == SIGNING_KEYS_CHANGED {
+            return self.recheck_keys();
+        }
         let Some(channel) = self.channels.get(&fanout.topic) else {
             return Ok(());
         };
@@ -384,6 +387,26 @@ impl Socket {
             .collect();
         for topic in revoked {
             self.system(&topic, "system", false, REVOKED)?;
+            self.close(&topic)?;
+        }
+        Ok(())
+    }
+
+    /// The signing keys changed: the channels whose token's key was revoked close, and so does
+    /// the socket when its own key's was.
+    fn recheck_keys(&mut self) -> Result<(), Stop> {
+        let keys = self.state.keys().clone();
+        if !keys.still_trusts(self.caller.kid.as_deref()) {
+            return Err(Stop::Gone);
+        }
+        let revoked: Vec<String> = self
+            .channels
+            .iter()
+            .filter(|(_, c)| !keys.still_trusts(c.caller.kid.as_deref()))
+            .map(|(t, _)| t.clone())
+            .collect();
+        for topic in revoked {
+            self.system(&topic, "system", false, KEY_REVOKED)?;
             self.close(&topic)?;
         }
         Ok(())

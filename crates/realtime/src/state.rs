@@ -173,7 +173,7 @@ impl RealtimeState {
         let claims = gateway::verify_live(&self.0.pool, &self.0.keys, token)
             .await
             .map_err(refusal)?;
-        Caller::from_claims(claims)
+        Caller::from_claims(claims, JwtKeys::key_id(token))
     }
 
     /// [`RealtimeState::check_token`] for the bearer token of an HTTP request.
@@ -181,7 +181,8 @@ impl RealtimeState {
         let claims = gateway::authenticate(self, headers)
             .await
             .map_err(refusal)?;
-        Caller::from_claims(claims)
+        let kid = gateway::bearer_token(headers).and_then(JwtKeys::key_id);
+        Caller::from_claims(claims, kid)
     }
 }
 
@@ -214,6 +215,13 @@ fn refusal(e: CallerError) -> String {
 
 /// The hub event that tells sockets a session was signed out or revoked (payload: its id).
 pub const SESSION_REVOKED: &str = "session_revoked";
+
+/// The hub event that tells sockets the signing keys changed: channels whose token's key was
+/// revoked close.
+pub const SIGNING_KEYS_CHANGED: &str = "signing_keys_changed";
+
+/// Why a channel whose token's signing key was revoked is closed.
+pub const KEY_REVOKED: &str = "The token's signing key was revoked";
 
 /// Why a signed-out or revoked session's channels are refused or closed.
 pub const REVOKED: &str = "Session not found or revoked";

@@ -1,7 +1,8 @@
 //! Asymmetric signing keys as an operator rotates them (`tally signing-keys`): sessions' tokens
 //! are ES256 with the current key's kid and published in the JWKS; a rotation signs nobody out
 //! (tokens of the previous key still verify); a revoked key's tokens are refused by REST,
-//! functions, storage and realtime — on every instance, at once.
+//! functions, storage and realtime — on every instance, at once, and realtime closes the
+//! channels they had joined.
 
 use std::time::Duration;
 
@@ -56,6 +57,40 @@ fn kid_of(token: &str) -> Option<String> {
     jsonwebtoken::decode_header(token).ok()?.kid
 }
 
+/// A socket that joined a channel with `token`, and whether the join was accepted.
+async fn join(app: &TestApp, token: &str) -> anyhow::Result<(Socket, bool)> {
+    let url = format!(
+        "ws://{}/realtime/v1/websocket?apikey={}&vsn=1.0.0",
+        app.addr,
+        app.keys.anon_key()
+    );
+    let (mut ws, _) = connect_async(url).await?;
+    let join = json!({"topic": "realtime:keys", "event": "phx_join", "ref": "1", "join_ref": "1",
+        "payload": {"config": {"postgres_changes": []}, "access_token": token}});
+    ws.send(Message::Text(join.to_string().into())).await?;
+    let reply = next_event(&mut ws, "phx_reply").await?;
+    let ok = reply["payload"]["status"] == "ok";
+    Ok((ws, ok))
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The next message of `event` on `ws` (5 s at most).
+async fn next_event(ws: &mut Socket, event: &str) -> anyhow::Result<Value> {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await?
+            .context("a message")??;
+        if let Message::Text(text) = frame {
+            let message: Value = serde_json::from_str(&text)?;
+            if message["event"] == event {
+                return Ok(message);
+            }
+        }
+    }
+}
+
 /// The statuses `token` gets from REST, functions and storage, and whether realtime lets it
 /// join a channel.
 async fn doors(app: &TestApp, token: &str) -> anyhow::Result<(u16, u16, u16, bool)> {
@@ -81,26 +116,7 @@ async fn doors(app: &TestApp, token: &str) -> anyhow::Result<(u16, u16, u16, boo
         )
         .await?
         .0;
-    let url = format!(
-        "ws://{}/realtime/v1/websocket?apikey={}&vsn=1.0.0",
-        app.addr,
-        app.keys.anon_key()
-    );
-    let (mut ws, _) = connect_async(url).await?;
-    let join = json!({"topic": "realtime:keys", "event": "phx_join", "ref": "1", "join_ref": "1",
-        "payload": {"config": {"postgres_changes": []}, "access_token": token}});
-    ws.send(Message::Text(join.to_string().into())).await?;
-    let joined = loop {
-        let frame = tokio::time::timeout(Duration::from_secs(5), ws.next())
-            .await?
-            .context("a reply")??;
-        if let Message::Text(text) = frame {
-            let reply: Value = serde_json::from_str(&text)?;
-            if reply["event"] == "phx_reply" {
-                break reply["payload"]["status"] == "ok";
-            }
-        }
-    };
+    let joined = join(app, token).await?.1;
     Ok((rest.as_u16(), functions.as_u16(), storage.as_u16(), joined))
 }
 
@@ -158,8 +174,17 @@ async fn rotation_signs_nobody_out_and_revocation_holds_everywhere_at_once() -> 
         .await
         .is_err()
     );
+    let (mut open_channel, joined) = join(&other, &first).await?;
+    assert!(joined);
     run(owner, SigningKeyAction::Revoke { kid: first_kid }).await?;
     settled(&[&app, &other], 1).await?;
+    // A channel joined before with the revoked key's token is closed, with the reason.
+    let system = next_event(&mut open_channel, "system").await?;
+    assert_eq!(
+        system["payload"]["message"], "The token's signing key was revoked",
+        "{system}"
+    );
+    next_event(&mut open_channel, "phx_close").await?;
     for instance in [&app, &other] {
         let (rest, functions, storage, joined) = doors(instance, &first).await?;
         assert_eq!((rest, functions), (401, 401));
