@@ -8,7 +8,7 @@ use axum::{
     extract::{Query, State},
 };
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::{
     db,
@@ -16,7 +16,6 @@ use crate::{
     extract::{ClientIp, JsonBody},
     flow, mail,
     otp::Purpose,
-    ratelimit,
     state::AuthState,
     users,
 };
@@ -47,15 +46,17 @@ pub async fn recover(
         body.code_challenge.as_deref(),
         body.code_challenge_method.as_deref(),
     )?;
-    let auth = &state.config().auth;
-    ratelimit::attempt(state.pool(), "recover", &ip, &email, auth.rate_limit_auth).await?;
     let redirect = state.redirect_target(query.redirect_to.as_deref());
-    tokio::spawn(async move {
-        if let Err(e) = mail_recovery(&state, &email, challenge.as_ref(), &redirect).await {
-            tracing::warn!(error = %e.message(), "a recovery mail could not be queued");
-        }
-    });
-    Ok(Json(json!({})))
+    let to = email.clone();
+    super::mail_after_answer(
+        state,
+        &ip,
+        "recover",
+        &email,
+        "a recovery link",
+        |state| async move { mail_recovery(&state, &to, challenge.as_ref(), &redirect).await },
+    )
+    .await
 }
 
 /// Mails the recovery link when `email` has an account.

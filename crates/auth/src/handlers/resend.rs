@@ -10,7 +10,7 @@ use axum::{
     http::StatusCode,
 };
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::{
     db,
@@ -18,7 +18,6 @@ use crate::{
     extract::{ClientIp, JsonBody},
     flow, mail,
     otp::Purpose,
-    ratelimit,
     state::AuthState,
     users,
 };
@@ -76,16 +75,12 @@ pub async fn resend(
         body.code_challenge.as_deref(),
         body.code_challenge_method.as_deref(),
     )?;
-    let auth = &state.config().auth;
-    ratelimit::attempt(state.pool(), "resend", &ip, &email, auth.rate_limit_auth).await?;
     let redirect = state.redirect_target(query.redirect_to.as_deref());
-    // Looked up and mailed after the answer, so its time tells no more than its body.
-    tokio::spawn(async move {
-        if let Err(e) = mail_again(&state, &email, purpose, challenge.as_ref(), &redirect).await {
-            tracing::warn!(error = %e.message(), "a confirmation could not be resent");
-        }
-    });
-    Ok(Json(json!({})))
+    let to = email.clone();
+    super::mail_after_answer(state, &ip, "resend", &email, "a confirmation", |state| async move {
+        mail_again(&state, &to, purpose, challenge.as_ref(), &redirect).await
+    })
+    .await
 }
 
 /// Mails the confirmation `purpose` of `email`'s account again, when one is pending.
