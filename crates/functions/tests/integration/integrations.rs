@@ -1688,6 +1688,13 @@ async fn graph_subscriptions_are_created_renewed_recreated_and_deleted() {
         &format!("select ({stored}) = 2"),
     )
     .await;
+    // The job notes its success once the subscriptions are stored, a moment after.
+    until(
+        &w,
+        "the renewal reported",
+        &format!("select polled_at is not null from integrations where id = '{cal}'"),
+    )
+    .await;
     let made = subs.lock().unwrap().clone();
     assert_eq!(made.len(), 2, "{made:?}");
     let hook = w
